@@ -1,0 +1,76 @@
+//! The command line: clap definitions and one module per subcommand. Each subcommand returns
+//! an exit code or an `Error`; none prints an error itself (`main` renders errors once).
+
+mod check;
+mod fmt;
+mod plan;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+/// rebound: disaster-recovery restore orchestrator for AWS EC2.
+///
+/// A runbook describes how to bring a system back: which backup to restore from, where to
+/// launch it, what to attach, how to prove it works, and how fast that must happen. rebound
+/// checks it, plans it as a DAG and runs it in parallel, measuring the RTO of every step.
+#[derive(Debug, Parser)]
+#[command(name = "rebound", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks and report every problem found (exit 0 when clean, 2 otherwise).
+    #[command(after_help = "Examples:\n  rebound check runbooks/*.runbook\n  rebound check web.runbook --set tier=web")]
+    Check(check::Args),
+    /// Show the plan: steps by level, paths, params, local commands, expected critical path.
+    #[command(after_help = "Examples:\n  rebound plan runbooks/web-tier.runbook\n  \
+                            rebound plan runbooks/web-tier.runbook --format dot | dot -Tsvg > plan.svg\n  \
+                            rebound plan runbooks/web-tier.runbook --format mermaid")]
+    Plan(plan::Args),
+    /// Rewrite a runbook in canonical layout, keeping comments (--check: only report).
+    #[command(after_help = "Examples:\n  rebound fmt runbooks/web-tier.runbook\n  \
+                            rebound fmt --check runbooks/web-tier.runbook   # exit 1 if it would change")]
+    Fmt(fmt::Args),
+}
+
+/// `--set NAME=VALUE`, shared by every command that reads a runbook.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sets {
+    /// Give a param a value (repeatable): NAME=VALUE. VALUE is read as a runbook value when
+    /// it is one (3, true, 15m, "text", [..]), else as plain text.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, found `{s}`")),
+    }
+}
+
+/// A runbook file argument.
+pub type RunbookPath = PathBuf;
+
+/// Runs a parsed command line; the exit code on success, or the error to render.
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+    }
+}

@@ -1,0 +1,40 @@
+//! `rebound plan FILE --format text|dot|mermaid|json`.
+
+use super::{RunbookPath, Sets};
+use crate::cloud::latency::LatencyModel;
+use crate::error::Error;
+use crate::plan::{self, Plan};
+use crate::runbook;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    file: RunbookPath,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    sets: Sets,
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    let plan = Plan::new(&rb, &LatencyModel::default());
+    let out = match args.format {
+        Format::Text => plan::text::render(&plan),
+        Format::Dot => plan::dot::render(&plan),
+        Format::Mermaid => plan::mermaid::render(&plan),
+        Format::Json => plan::json::render(&plan),
+    };
+    print!("{out}");
+    Ok(0)
+}

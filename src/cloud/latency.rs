@@ -1,0 +1,79 @@
+//! How long AWS takes to do things: one model, read by the planner for expected durations and
+//! (with its spread) by the simulator to draw them. The defaults come from DESIGN.md's "What
+//! real AWS does"; a profile file may override them.
+//!
+//! Each operation is a log-normal distribution given by its median and its 99th percentile:
+//! heavy-tailed like real API and provisioning latencies, and described in numbers a DR
+//! engineer can check against their own measurements.
+
+use serde::{Deserialize, Serialize};
+
+/// A log-normal latency: half the draws are under `median`, 99% under `p99` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub median: f64,
+    pub p99: f64,
+}
+
+impl Dist {
+    pub const fn new(median: f64, p99: f64) -> Dist {
+        Dist { median, p99 }
+    }
+
+    /// A distribution with no spread: always `seconds`.
+    pub const fn fixed(seconds: f64) -> Dist {
+        Dist {
+            median: seconds,
+            p99: seconds,
+        }
+    }
+}
+
+/// The latency of every operation the actions perform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LatencyModel {
+    /// One Describe* or List* call.
+    pub describe: Dist,
+    /// The RunInstances call itself.
+    pub run_instances: Dist,
+    /// From RunInstances' answer to `running`.
+    pub pending_to_running: Dist,
+    /// From `running` until the OS answers on the network (tcp:, http: checks).
+    pub boot: Dist,
+    /// From `running` until both EC2 status checks pass (they are evaluated once a minute).
+    pub status_ok: Dist,
+    /// From `running` until the SSM agent answers a command.
+    pub ssm_ready: Dist,
+    /// CreateVolume until `available`.
+    pub create_volume: Dist,
+    /// AttachVolume until `in-use`.
+    pub attach_volume: Dist,
+    /// An AWS Backup restore job, from start to COMPLETED (no published figure: wide).
+    pub restore_job: Dist,
+    /// CreateImage until the image is `available`.
+    pub create_image: Dist,
+    /// A person answering an `approve` prompt.
+    pub approval: Dist,
+    /// A local program run by `exec`.
+    pub exec: Dist,
+}
+
+impl Default for LatencyModel {
+    fn default() -> Self {
+        LatencyModel {
+            describe: Dist::new(0.3, 1.5),
+            run_instances: Dist::new(1.5, 4.0),
+            pending_to_running: Dist::new(5.0, 15.0),
+            boot: Dist::new(30.0, 60.0),
+            status_ok: Dist::new(120.0, 300.0),
+            ssm_ready: Dist::new(45.0, 120.0),
+            create_volume: Dist::new(1.5, 4.0),
+            attach_volume: Dist::new(2.0, 4.0),
+            restore_job: Dist::new(600.0, 2400.0),
+            create_image: Dist::new(300.0, 900.0),
+            approval: Dist::new(60.0, 600.0),
+            exec: Dist::new(2.0, 10.0),
+        }
+    }
+}

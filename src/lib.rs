@@ -1,0 +1,12 @@
+//! rebound: a disaster-recovery restore orchestrator for AWS EC2.
+//!
+//! The library holds every stage; the `rebound` binary is thin glue over it (see
+//! ARCHITECTURE.md for the code map and the invariants).
+
+pub mod cli;
+pub mod cloud;
+pub mod error;
+pub mod plan;
+pub mod runbook;
+
+pub use error::Error;

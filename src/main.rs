@@ -1,0 +1,53 @@
+//! The `rebound` binary: parse the command line, run, render an error once, exit with the code
+//! of DESIGN.md (0 ok, 1 failed, 2 bad input, 3 target missed, 4 resources left).
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use rebound::Error;
+use rebound::cli::{self, Cli};
+use rebound::runbook::diagnostic::{self, Style};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprint!("{}", render(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The one place errors become text.
+fn render(e: &Error) -> String {
+    let style = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Style::Color
+    } else {
+        Style::Plain
+    };
+    match e {
+        Error::Runbook { file, diagnostics } => diagnostic::render(file, diagnostics, style),
+        Error::Several(errors) => errors.iter().map(render).collect(),
+        other => format!("error: {other}\n"),
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

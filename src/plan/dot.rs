@@ -1,0 +1,45 @@
+//! `rebound plan --format dot`: the DAG for Graphviz, one cluster per path, the expected
+//! critical path in red.
+
+use std::fmt::Write as _;
+
+use super::{Plan, human};
+use crate::runbook::checked::{format_duration, quote};
+
+pub fn render(plan: &Plan<'_>) -> String {
+    let rb = plan.runbook;
+    let steps = &rb.steps;
+    let critical = |id: usize| plan.critical.steps.contains(&id);
+    let node = |id: usize| {
+        let s = &steps[id];
+        let label = format!("{}\\n{} ~{}", s.name, s.action.name(), human(plan.expected[id]));
+        let style = if critical(id) { ", color=red, penwidth=2" } else { "" };
+        format!("{} [label=\"{label}\"{style}];", quote(&s.name))
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", quote(&rb.name));
+    let _ = writeln!(out, "  rankdir=LR;");
+    let _ = writeln!(out, "  node [shape=box, fontname=\"Helvetica\"];");
+    for (id, s) in steps.iter().enumerate() {
+        if s.path.is_none() {
+            let _ = writeln!(out, "  {}", node(id));
+        }
+    }
+    for (p, def) in rb.paths.iter().enumerate() {
+        let target = def.rto.map_or(String::new(), |d| format!(" (rto {})", format_duration(d)));
+        let _ = writeln!(out, "  subgraph {} {{", quote(&format!("cluster_{}", def.name)));
+        let _ = writeln!(out, "    label={};", quote(&format!("path {}{target}", def.name)));
+        for id in rb.path_steps(p) {
+            let _ = writeln!(out, "    {}", node(id));
+        }
+        let _ = writeln!(out, "  }}");
+    }
+    for (id, s) in steps.iter().enumerate() {
+        for &d in &s.deps {
+            let style = if critical(id) && critical(d) { " [color=red, penwidth=2]" } else { "" };
+            let _ = writeln!(out, "  {} -> {}{style};", quote(&steps[d].name), quote(&s.name));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

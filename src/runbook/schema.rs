@@ -1,0 +1,541 @@
+//! What the language means by its names: the runbook settings, the actions, the fields each
+//! action takes and their types, and the outputs each action gives. One table, read by the
+//! checker (to validate), by `plan` (to describe) and by GRAMMAR.md's tests (to stay in step
+//! with the docs).
+
+use serde::Serialize;
+
+/// The actions of spec v1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    FindImage,
+    FindSnapshot,
+    FindRecoveryPoint,
+    Launch,
+    Restore,
+    CreateVolume,
+    Attach,
+    Verify,
+    CreateImage,
+    Approve,
+    Exec,
+    Wait,
+}
+
+impl Action {
+    pub const ALL: [Action; 12] = [
+        Action::FindImage,
+        Action::FindSnapshot,
+        Action::FindRecoveryPoint,
+        Action::Launch,
+        Action::Restore,
+        Action::CreateVolume,
+        Action::Attach,
+        Action::Verify,
+        Action::CreateImage,
+        Action::Approve,
+        Action::Exec,
+        Action::Wait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        self.schema().name
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    pub fn schema(self) -> &'static ActionSchema {
+        match self {
+            Action::FindImage => &FIND_IMAGE,
+            Action::FindSnapshot => &FIND_SNAPSHOT,
+            Action::FindRecoveryPoint => &FIND_RECOVERY_POINT,
+            Action::Launch => &LAUNCH,
+            Action::Restore => &RESTORE,
+            Action::CreateVolume => &CREATE_VOLUME,
+            Action::Attach => &ATTACH,
+            Action::Verify => &VERIFY,
+            Action::CreateImage => &CREATE_IMAGE,
+            Action::Approve => &APPROVE,
+            Action::Exec => &EXEC,
+            Action::Wait => &WAIT,
+        }
+    }
+
+    /// The output of this action with that name, if any.
+    pub fn output(self, name: &str) -> Option<&'static Ty> {
+        self.schema().outputs.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+}
+
+/// What a string names, so that `snapshot = image.id` is caught before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Any,
+    Image,
+    Snapshot,
+    Subnet,
+    SecurityGroup,
+    Instance,
+    Volume,
+    Zone,
+    /// An AWS Backup recovery point ARN.
+    RecoveryPoint,
+    /// An IAM role ARN.
+    Role,
+    Region,
+    /// An RFC 3339 time, as the `created` outputs give.
+    Timestamp,
+}
+
+impl Kind {
+    /// "an image id (ami-...)".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Any => "a string",
+            Kind::Image => "an image id (ami-...)",
+            Kind::Snapshot => "a snapshot id (snap-...)",
+            Kind::Subnet => "a subnet id (subnet-...)",
+            Kind::SecurityGroup => "a security group id (sg-...)",
+            Kind::Instance => "an instance id (i-...)",
+            Kind::Volume => "a volume id (vol-...)",
+            Kind::Zone => "an availability zone (us-east-1a)",
+            Kind::RecoveryPoint => "a recovery point ARN (arn:aws:...)",
+            Kind::Role => "an IAM role ARN (arn:aws:iam::...)",
+            Kind::Region => "a region (us-east-1)",
+            Kind::Timestamp => "a time",
+        }
+    }
+
+    /// Whether a literal string can be of this kind. Only the shape is checked: whether the
+    /// thing exists is for the run to find out.
+    pub fn accepts_literal(self, s: &str) -> bool {
+        let prefixed = |p: &str| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty());
+        match self {
+            Kind::Any | Kind::Timestamp => true,
+            Kind::Image => prefixed("ami-"),
+            Kind::Snapshot => prefixed("snap-"),
+            Kind::Subnet => prefixed("subnet-"),
+            Kind::SecurityGroup => prefixed("sg-"),
+            Kind::Instance => prefixed("i-"),
+            Kind::Volume => prefixed("vol-"),
+            Kind::Zone => is_region(s.trim_end_matches(|c: char| c.is_ascii_lowercase())) && s.len() > 1,
+            Kind::RecoveryPoint => s.starts_with("arn:aws") && s.len() > 8,
+            Kind::Role => s.starts_with("arn:aws") && s.contains(":iam::") && s.contains(":role/"),
+            Kind::Region => is_region(s),
+        }
+    }
+
+    /// Whether a value known to be of kind `self` may go where `expected` is wanted.
+    pub fn fits(self, expected: Kind) -> bool {
+        self == expected || self == Kind::Any || expected == Kind::Any
+    }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-4`.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+/// The type of a field, a setting or an output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str(Kind),
+    Int { min: i64, max: i64 },
+    Bool,
+    Duration,
+    List(&'static Ty),
+    Map(&'static Ty),
+    /// A string from a fixed set.
+    OneOf(&'static [&'static str]),
+    /// `verify`'s check strings: `running`, `status_ok`, `tcp:PORT`, `http:PORT/PATH`, `ssm:CMD`.
+    Checks,
+    /// `launch`'s `volumes`: a list of `{ snapshot, device, type, ... }` maps.
+    Volumes,
+    /// `after`: a list of step names.
+    Steps,
+    /// A 5-field cron expression.
+    Cron,
+}
+
+impl Ty {
+    /// "a list of instance ids (i-...)".
+    pub fn describe(self) -> String {
+        match self {
+            Ty::Str(kind) => kind.describe().to_string(),
+            Ty::Int { .. } => "an integer".to_string(),
+            Ty::Bool => "true or false".to_string(),
+            Ty::Duration => "a duration (90s, 15m, 2h30m, 1d)".to_string(),
+            Ty::List(inner) => format!("a list of {}", plural(&inner.describe())),
+            Ty::Map(inner) => format!("a map of {}", plural(&inner.describe())),
+            Ty::OneOf(options) => {
+                let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+                format!("one of {}", quoted.join(", "))
+            }
+            Ty::Checks => "a list of checks".to_string(),
+            Ty::Volumes => "a list of volumes ({ snapshot = ..., device = ... })".to_string(),
+            Ty::Steps => "a list of step names".to_string(),
+            Ty::Cron => "a 5-field cron expression".to_string(),
+        }
+    }
+}
+
+/// "an image id (ami-...)" -> "image ids (ami-...)", for "a list of ...".
+fn plural(singular: &str) -> String {
+    let s = singular
+        .strip_prefix("an ")
+        .or_else(|| singular.strip_prefix("a "))
+        .unwrap_or(singular);
+    match s.find(" (") {
+        Some(i) => format!("{}s{}", &s[..i], &s[i..]),
+        None => format!("{s}s"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+}
+
+const fn req(name: &'static str, ty: Ty) -> FieldSpec {
+    FieldSpec {
+        name,
+        ty,
+        required: true,
+    }
+}
+
+const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
+    FieldSpec {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+#[derive(Debug)]
+pub struct ActionSchema {
+    pub name: &'static str,
+    pub fields: &'static [FieldSpec],
+    /// At least one of these must be given (`find_image`: tags, name or image_ids).
+    pub one_of: &'static [&'static str],
+    pub outputs: &'static [(&'static str, Ty)],
+}
+
+impl ActionSchema {
+    /// This action's own field of that name, or a field every step takes.
+    pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields.iter().chain(COMMON_FIELDS).find(|f| f.name == name)
+    }
+
+    pub fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields.iter().chain(COMMON_FIELDS).map(|f| f.name)
+    }
+}
+
+const STR: Ty = Ty::Str(Kind::Any);
+const STRS: Ty = Ty::List(&STR);
+const STR_MAP: Ty = Ty::Map(&STR);
+const INSTANCE: Ty = Ty::Str(Kind::Instance);
+const INSTANCES: Ty = Ty::List(&INSTANCE);
+const SECURITY_GROUPS: Ty = Ty::List(&Ty::Str(Kind::SecurityGroup));
+const POSITIVE: Ty = Ty::Int { min: 1, max: i64::MAX };
+const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
+
+/// EBS volume types.
+pub const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
+
+/// The fields every step takes, whatever its action.
+pub const COMMON_FIELDS: &[FieldSpec] = &[
+    opt("after", Ty::Steps),
+    opt("timeout", Ty::Duration),
+    opt("retries", Ty::Int { min: 0, max: super::limits::MAX_RETRIES }),
+    opt("critical", Ty::Bool),
+    opt("region", Ty::Str(Kind::Region)),
+    opt("description", STR),
+];
+
+/// The settings of a `runbook` block.
+pub const RUNBOOK_SETTINGS: &[FieldSpec] = &[
+    opt("description", STR),
+    opt("region", Ty::Str(Kind::Region)),
+    opt("rto", Ty::Duration),
+    opt("rpo", Ty::Duration),
+    opt("schedule", Ty::Cron),
+    opt("strategy", Ty::OneOf(&["all", "first"])),
+    opt("role", Ty::Str(Kind::Role)),
+    opt("tags", STR_MAP),
+];
+
+/// The settings of a `path` block.
+pub const PATH_SETTINGS: &[FieldSpec] = &[opt("rto", Ty::Duration), opt("description", STR)];
+
+/// The keys of one map in `launch`'s `volumes`.
+pub const VOLUME_FIELDS: &[FieldSpec] = &[
+    req("snapshot", Ty::Str(Kind::Snapshot)),
+    req("device", STR),
+    opt("type", Ty::OneOf(VOLUME_TYPES)),
+    opt("size_gib", POSITIVE),
+    opt("iops", POSITIVE),
+    opt("throughput", POSITIVE),
+    opt("kms_key", STR),
+];
+
+static FIND_IMAGE: ActionSchema = ActionSchema {
+    name: "find_image",
+    fields: &[
+        opt("tags", STR_MAP),
+        opt("name", STR),
+        opt("image_ids", Ty::List(&Ty::Str(Kind::Image))),
+        opt("owners", STRS),
+        opt("require_safe", Ty::Bool),
+    ],
+    one_of: &["tags", "name", "image_ids"],
+    outputs: &[
+        ("id", Ty::Str(Kind::Image)),
+        ("name", STR),
+        ("created", TIMESTAMP),
+        ("age", Ty::Duration),
+    ],
+};
+
+static FIND_SNAPSHOT: ActionSchema = ActionSchema {
+    name: "find_snapshot",
+    fields: &[
+        opt("tags", STR_MAP),
+        opt("volume", Ty::Str(Kind::Volume)),
+        opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))),
+        opt("owners", STRS),
+    ],
+    one_of: &["tags", "volume", "snapshot_ids"],
+    outputs: &[
+        ("id", Ty::Str(Kind::Snapshot)),
+        ("created", TIMESTAMP),
+        ("size_gib", POSITIVE),
+        ("age", Ty::Duration),
+    ],
+};
+
+static FIND_RECOVERY_POINT: ActionSchema = ActionSchema {
+    name: "find_recovery_point",
+    fields: &[
+        req("vault", STR),
+        opt("resource", STR),
+        opt("resource_type", Ty::OneOf(&["EC2", "EBS"])),
+        opt("tags", STR_MAP),
+    ],
+    one_of: &[],
+    outputs: &[
+        ("arn", Ty::Str(Kind::RecoveryPoint)),
+        ("created", TIMESTAMP),
+        ("resource", STR),
+        ("image_id", Ty::Str(Kind::Image)),
+        ("snapshot_id", Ty::Str(Kind::Snapshot)),
+        ("age", Ty::Duration),
+    ],
+};
+
+static LAUNCH: ActionSchema = ActionSchema {
+    name: "launch",
+    fields: &[
+        req("image", Ty::Str(Kind::Image)),
+        req("subnet", Ty::Str(Kind::Subnet)),
+        req("instance_types", STRS),
+        opt("count", Ty::Int { min: 1, max: super::limits::MAX_COUNT }),
+        opt("security_groups", SECURITY_GROUPS),
+        opt("key_name", STR),
+        opt("instance_profile", STR),
+        opt("user_data", STR),
+        opt("tags", STR_MAP),
+        opt("volumes", Ty::Volumes),
+    ],
+    one_of: &[],
+    outputs: &[
+        ("instances", INSTANCES),
+        ("instance", INSTANCE),
+        ("zone", Ty::Str(Kind::Zone)),
+        ("private_ips", STRS),
+    ],
+};
+
+static RESTORE: ActionSchema = ActionSchema {
+    name: "restore",
+    fields: &[
+        req("recovery_point", Ty::Str(Kind::RecoveryPoint)),
+        req("role", Ty::Str(Kind::Role)),
+        opt("subnet", Ty::Str(Kind::Subnet)),
+        opt("instance_type", STR),
+        opt("security_groups", SECURITY_GROUPS),
+        opt("metadata", STR_MAP),
+    ],
+    one_of: &[],
+    outputs: &[
+        ("instances", INSTANCES),
+        ("instance", INSTANCE),
+        ("zone", Ty::Str(Kind::Zone)),
+        ("job_id", STR),
+    ],
+};
+
+static CREATE_VOLUME: ActionSchema = ActionSchema {
+    name: "create_volume",
+    fields: &[
+        req("snapshot", Ty::Str(Kind::Snapshot)),
+        req("zone", Ty::Str(Kind::Zone)),
+        opt("type", Ty::OneOf(VOLUME_TYPES)),
+        opt("size_gib", POSITIVE),
+        opt("iops", POSITIVE),
+        opt("throughput", POSITIVE),
+        opt("kms_key", STR),
+        // MiB/s of a provisioned volume initialization rate: EBS takes 100 to 300.
+        opt("initialization_rate", Ty::Int { min: 100, max: 300 }),
+    ],
+    one_of: &[],
+    outputs: &[("id", Ty::Str(Kind::Volume))],
+};
+
+static ATTACH: ActionSchema = ActionSchema {
+    name: "attach",
+    fields: &[
+        req("volume", Ty::Str(Kind::Volume)),
+        req("instance", INSTANCE),
+        req("device", STR),
+    ],
+    one_of: &[],
+    outputs: &[("volume", Ty::Str(Kind::Volume)), ("instance", INSTANCE)],
+};
+
+static VERIFY: ActionSchema = ActionSchema {
+    name: "verify",
+    fields: &[req("instances", INSTANCES), req("checks", Ty::Checks)],
+    one_of: &[],
+    outputs: &[("passed", Ty::Bool)],
+};
+
+static CREATE_IMAGE: ActionSchema = ActionSchema {
+    name: "create_image",
+    fields: &[
+        req("instance", INSTANCE),
+        opt("reboot", Ty::Bool),
+        opt("name", STR),
+        opt("tags", STR_MAP),
+    ],
+    one_of: &[],
+    outputs: &[("id", Ty::Str(Kind::Image))],
+};
+
+static APPROVE: ActionSchema = ActionSchema {
+    name: "approve",
+    fields: &[req("message", STR)],
+    one_of: &[],
+    outputs: &[("approved_by", STR)],
+};
+
+static EXEC: ActionSchema = ActionSchema {
+    name: "exec",
+    fields: &[req("command", STRS), opt("env", STR_MAP)],
+    one_of: &[],
+    outputs: &[("stdout", STR), ("exit_code", Ty::Int { min: i64::MIN, max: i64::MAX })],
+};
+
+static WAIT: ActionSchema = ActionSchema {
+    name: "wait",
+    fields: &[req("duration", Ty::Duration)],
+    one_of: &[],
+    outputs: &[],
+};
+
+/// A `verify` check, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "check")]
+pub enum Check {
+    Running,
+    StatusOk,
+    Tcp { port: u16 },
+    Http { port: u16, path: String },
+    Ssm { command: String },
+}
+
+impl Check {
+    /// Parses one check string; the error says what is wrong with it.
+    pub fn parse(s: &str) -> Result<Check, String> {
+        let port = |p: &str| -> Result<u16, String> {
+            match p.parse::<u16>() {
+                Ok(0) | Err(_) => Err(format!("`{p}` is not a port (1 to 65535)")),
+                Ok(n) => Ok(n),
+            }
+        };
+        match s.split_once(':') {
+            None if s == "running" => Ok(Check::Running),
+            None if s == "status_ok" => Ok(Check::StatusOk),
+            Some(("tcp", p)) => Ok(Check::Tcp { port: port(p)? }),
+            Some(("http", rest)) => {
+                let (p, path) = rest.split_once('/').unwrap_or((rest, ""));
+                Ok(Check::Http {
+                    port: port(p)?,
+                    path: format!("/{path}"),
+                })
+            }
+            Some(("ssm", command)) if !command.trim().is_empty() => Ok(Check::Ssm {
+                command: command.to_string(),
+            }),
+            Some(("ssm", _)) => Err("`ssm:` needs a command after the colon".to_string()),
+            _ => Err(format!(
+                "unknown check `{s}`; checks are running, status_ok, tcp:PORT, http:PORT/PATH and ssm:COMMAND"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_kinds_check_the_shape() {
+        assert!(Kind::Image.accepts_literal("ami-0abc"));
+        assert!(!Kind::Image.accepts_literal("snap-0abc"));
+        assert!(!Kind::Image.accepts_literal("ami-"));
+        assert!(Kind::Region.accepts_literal("us-east-1"));
+        assert!(Kind::Region.accepts_literal("us-gov-west-1"));
+        assert!(!Kind::Region.accepts_literal("useast1"));
+        assert!(Kind::Zone.accepts_literal("eu-west-3c"));
+        assert!(Kind::Role.accepts_literal("arn:aws:iam::123456789012:role/Restore"));
+        assert!(!Kind::Role.accepts_literal("arn:aws:s3:::bucket"));
+    }
+
+    #[test]
+    fn checks_parse() {
+        assert_eq!(Check::parse("tcp:443"), Ok(Check::Tcp { port: 443 }));
+        assert_eq!(
+            Check::parse("http:8080/health"),
+            Ok(Check::Http {
+                port: 8080,
+                path: "/health".into()
+            })
+        );
+        assert!(Check::parse("tcp:0").is_err());
+        assert!(Check::parse("tcp:99999").is_err());
+        assert!(Check::parse("ping").is_err());
+        assert!(Check::parse("ssm:").is_err());
+    }
+
+    #[test]
+    fn descriptions_read_well() {
+        assert_eq!(
+            Ty::List(&Ty::Str(Kind::Instance)).describe(),
+            "a list of instance ids (i-...)"
+        );
+        assert_eq!(Ty::List(&STR).describe(), "a list of strings");
+    }
+}
