@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::runbook::diagnostic::{self, Style};
 use crate::runbook::{Diagnostic, Source};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as the user sees it; `main` calls this once. Runbook problems are drawn with
+    /// their source lines and carets.
+    pub fn render(&self, style: Style) -> String {
+        match self {
+            Error::Runbook { file, diagnostics } => diagnostic::render(file, diagnostics, style),
+            Error::Several(errors) => errors.iter().map(|e| e.render(style)).collect(),
+            other => format!("error: {other}\n"),
+        }
+    }
+
     /// The exit code of DESIGN.md: 2 for bad input (runbook or command line).
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -5,9 +5,8 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rebound::Error;
 use rebound::cli::{self, Cli};
-use rebound::runbook::diagnostic::{self, Style};
+use rebound::runbook::diagnostic::Style;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,23 +14,18 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprint!("{}", render(&e));
+            eprint!("{}", e.render(style()));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// The one place errors become text.
-fn render(e: &Error) -> String {
-    let style = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+/// Colours for a terminal that wants them (NO_COLOR honoured).
+fn style() -> Style {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         Style::Color
     } else {
         Style::Plain
-    };
-    match e {
-        Error::Runbook { file, diagnostics } => diagnostic::render(file, diagnostics, style),
-        Error::Several(errors) => errors.iter().map(render).collect(),
-        other => format!("error: {other}\n"),
     }
 }
 

@@ -405,15 +405,20 @@ impl<'a> Checker<'a> {
             .filter(|f| f.required && !seen.contains_key(f.name))
             .map(|f| f.name)
             .collect();
-        for name in &missing {
+        if !missing.is_empty() {
             let required: Vec<&str> = schema.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+            let listed: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            let (noun, list) = match listed.as_slice() {
+                [one] => ("field", one.clone()),
+                many => ("fields", many.join(", ")),
+            };
             self.error(
                 Diagnostic::new(
                     Code::MissingField,
                     ast.name.span,
-                    format!("step `{}` is missing the field `{name}`", ast.name.name),
+                    format!("step `{}` is missing the {noun} {list}", ast.name.name),
                 )
-                .label(format!("this {} needs `{name}`", schema.name))
+                .label(format!("this {} needs {list}", schema.name))
                 .hint(format!("{} needs {}", schema.name, required.join(", "))),
             );
         }

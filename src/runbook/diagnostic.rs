@@ -42,6 +42,28 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 19] = [
+        Code::Unreadable,
+        Code::UnterminatedString,
+        Code::TooDeep,
+        Code::Syntax,
+        Code::Overflow,
+        Code::RunbookCount,
+        Code::UnknownSetting,
+        Code::UnknownAction,
+        Code::UnknownField,
+        Code::UnknownOutput,
+        Code::UnknownStep,
+        Code::UnknownParam,
+        Code::MissingField,
+        Code::WrongType,
+        Code::InvalidValue,
+        Code::Duplicate,
+        Code::Cycle,
+        Code::CrossPath,
+        Code::MissingParamValue,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Code::Unreadable => "unreadable",

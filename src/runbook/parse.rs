@@ -22,6 +22,9 @@ struct Grammar;
 /// Parses a whole source into an AST, or returns every problem found on the way.
 pub fn parse(source: &Arc<Source>) -> Result<File, Vec<Diagnostic>> {
     let scanned = scan::scan(source)?;
+    // Lets a syntax error name the tokens (`}`, `,`, a newline) expected where parsing
+    // stopped, not only the rules.
+    pest::set_error_detail(true);
     let pairs = Grammar::parse(Rule::file, &source.text).map_err(|e| vec![syntax_error(source, &e)])?;
     let mut lower = Lower {
         source,
@@ -347,28 +350,40 @@ pub fn unescape(s: &str) -> String {
     out
 }
 
-/// Turns pest's error into a diagnostic that names what was expected in the user's words.
+/// Turns pest's error into a diagnostic that names what was expected in the user's words:
+/// the tokens and rules pest tried at the furthest position it reached.
 fn syntax_error(source: &Source, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let (start, end) = match error.location {
+    let (mut start, mut end) = match error.location {
         pest::error::InputLocation::Pos(p) => (p, p),
         pest::error::InputLocation::Span((s, e)) => (s, e),
     };
-    let found = describe_found(&source.text[start.min(source.text.len())..]);
-    let end = if end > start {
-        end
-    } else {
-        start + found.1
-    };
-    let span = source.span(start, end.min(source.text.len()));
-    let expected = match &error.variant {
+    let mut expected: Vec<&str> = match &error.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
-            names.sort_unstable();
-            names.dedup();
-            names
+            positives.iter().filter_map(|r| rule_name(*r)).collect()
         }
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    if let Some(attempts) = error.parse_attempts() {
+        let tokens: Vec<&str> = attempts
+            .expected_tokens()
+            .iter()
+            .filter_map(|t| token_name(&t.to_string()))
+            .collect();
+        if attempts.max_position > start && !tokens.is_empty() {
+            // pest's rule-level error stopped earlier than the tokens it tried.
+            start = attempts.max_position;
+            end = start;
+            expected = tokens;
+        } else if attempts.max_position == start {
+            expected.extend(tokens);
+        }
+    }
+    expected.sort_unstable();
+    expected.dedup();
+    let start = start.min(source.text.len());
+    let found = describe_found(&source.text[start..]);
+    let end = if end > start { end } else { start + found.1 };
+    let span = source.span(start, end);
     let message = if expected.is_empty() {
         format!("unexpected {}", found.0)
     } else {
@@ -378,6 +393,22 @@ fn syntax_error(source: &Source, error: &pest::error::Error<Rule>) -> Diagnostic
     Diagnostic::new(Code::Syntax, span, message)
         .label("here")
         .maybe_hint(hint)
+}
+
+/// A literal token of the grammar, as the user would call it.
+fn token_name(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "}" => "`}`",
+        "]" => "`]`",
+        "{" => "`{`",
+        "," => "`,`",
+        "=" => "`=`",
+        "." => "`.`",
+        "\n" | "\r\n" | "\r" => "a newline",
+        "\"" => "a string",
+        "[" | "true" | "false" | "-" => "a value",
+        _ => return None,
+    })
 }
 
 /// What stands at the error: a short description and its length in bytes.
@@ -419,17 +450,20 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
 }
 
 fn syntax_hint(expected: &[&str], found: &str) -> Option<String> {
-    if expected.contains(&"a value") {
-        return Some(
-            "a value is a \"string\", a number, a duration (15m), true/false, a [list], a { map } or a name"
-                .to_string(),
-        );
-    }
-    if found.starts_with("`=`") || found.starts_with("`:`") {
-        return Some("fields are written `name = value`, one per line or separated by commas".to_string());
-    }
-    if expected.contains(&"a name") && found != "the end of the file" {
-        return Some("separate fields with a newline or a comma".to_string());
-    }
-    None
+    let keyword = ["`runbook`", "`param`", "`path`", "`step`"].contains(&found);
+    let hint = if keyword && expected.contains(&"a name") {
+        format!("{found} is a keyword and cannot be used as a name")
+    } else if found == "the end of the file" && expected.contains(&"`}`") {
+        "a `}` is missing: every `{` needs its `}`".to_string()
+    } else if expected.contains(&"a value") {
+        "a value is a \"string\", a number, a duration (15m), true/false, a [list], a { map } or a name"
+            .to_string()
+    } else if expected.contains(&"`=`") {
+        "fields are written `name = value`".to_string()
+    } else if expected.contains(&"`,`") || expected.contains(&"a newline") {
+        "separate fields with a newline or a comma".to_string()
+    } else {
+        return None;
+    };
+    Some(hint)
 }

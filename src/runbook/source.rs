@@ -40,15 +40,20 @@ impl Source {
         (line as u32 + 1, col as u32 + 1)
     }
 
-    /// A span over `start..end`, with its line and column filled in.
+    /// A span over `start..end`, with its line and column filled in. The ends are moved out to
+    /// character boundaries, so a span can always slice the text.
     pub fn span(&self, start: usize, end: usize) -> Span {
-        let (line, col) = self.line_col(start);
-        Span {
-            start,
-            end: end.max(start),
-            line,
-            col,
+        let len = self.text.len();
+        let mut start = start.min(len);
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
         }
+        let mut end = end.clamp(start, len);
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        let (line, col) = self.line_col(start);
+        Span { start, end, line, col }
     }
 
     /// Byte range of the whole lines that `span` touches (without the final newline).

@@ -1,0 +1,108 @@
+//! An integration-test builder in the style of casey/just's `Test`: a scratch directory with
+//! files, a `rebound` command line, and expectations on status, stdout and stderr.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    status: i32,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: tempfile::tempdir().expect("a scratch directory"),
+            args: Vec::new(),
+            env: Vec::new(),
+            status: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Writes a file into the scratch directory.
+    pub fn file(self, name: &str, contents: impl AsRef<[u8]>) -> Test {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(path, contents).expect("write test file");
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Test {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|a| (*a).to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn status(mut self, status: i32) -> Test {
+        self.status = status;
+        self
+    }
+
+    /// Stdout must contain this text.
+    pub fn stdout(mut self, text: &str) -> Test {
+        self.stdout.push(text.to_string());
+        self
+    }
+
+    /// Stderr must contain this text.
+    pub fn stderr(mut self, text: &str) -> Test {
+        self.stderr.push(text.to_string());
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `rebound` in the scratch directory and checks every expectation; returns the
+    /// output and the directory for further checks.
+    pub fn run(self) -> (Output, tempfile::TempDir) {
+        let output = Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run rebound");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let context = format!(
+            "rebound {}\n--- status: {:?}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}",
+            self.args.join(" "),
+            output.status.code()
+        );
+        assert_eq!(output.status.code(), Some(self.status), "{context}");
+        for want in &self.stdout {
+            assert!(stdout.contains(want.as_str()), "stdout lacks {want:?}\n{context}");
+        }
+        for want in &self.stderr {
+            assert!(stderr.contains(want.as_str()), "stderr lacks {want:?}\n{context}");
+        }
+        assert!(!stderr.contains("panicked"), "rebound panicked\n{context}");
+        (output, self.dir)
+    }
+}
+
+/// The repository root (where Cargo.toml is).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
