@@ -20,7 +20,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {bytes} bytes; a runbook is at most {} bytes", crate::runbook::limits::MAX_SOURCE_BYTES)]
+    #[error(
+        "{path}: {bytes} bytes; a runbook is at most {} bytes",
+        crate::runbook::limits::MAX_SOURCE_BYTES
+    )]
     TooLarge { path: String, bytes: u64 },
     /// A command line that clap accepted but that makes no sense (`--set` without `=`).
     #[error("{0}")]
@@ -50,7 +53,10 @@ impl Error {
     /// The exit code of DESIGN.md: 2 for bad input (runbook or command line).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Runbook { .. } | Error::Read { .. } | Error::TooLarge { .. } | Error::Usage(_) => 2,
+            Error::Runbook { .. }
+            | Error::Read { .. }
+            | Error::TooLarge { .. }
+            | Error::Usage(_) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Write { .. } => 1,
         }

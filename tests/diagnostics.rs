@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use rebound::Error;
 use rebound::runbook::diagnostic::Style;
 use rebound::runbook::{self, Code};
-use rebound::Error;
 
 /// Checks a fixture the way `rebound check` does and returns what it would print on stderr.
 fn check_fixture(path: &std::path::Path) -> (String, Vec<Code>) {
@@ -14,7 +14,8 @@ fn check_fixture(path: &std::path::Path) -> (String, Vec<Code>) {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
     );
     let bytes = std::fs::read(path).expect("read fixture");
-    let result = runbook::from_bytes(name, bytes).and_then(|source| runbook::check_source(&source, &[]));
+    let result =
+        runbook::from_bytes(name, bytes).and_then(|source| runbook::check_source(&source, &[]));
     match result {
         Ok(_) => (String::from("(no problems)"), Vec::new()),
         Err(e) => {
@@ -31,7 +32,11 @@ fn check_fixture(path: &std::path::Path) -> (String, Vec<Code>) {
 fn malformed_runbooks_render_their_diagnostics() {
     insta::glob!("fixtures/bad/*.runbook", |path| {
         let (rendered, codes) = check_fixture(path);
-        assert!(!codes.is_empty(), "{} checks clean but is in fixtures/bad", path.display());
+        assert!(
+            !codes.is_empty(),
+            "{} checks clean but is in fixtures/bad",
+            path.display()
+        );
         insta::assert_snapshot!(rendered);
     });
 }
@@ -46,7 +51,11 @@ fn fixtures_cover_every_diagnostic_code() {
         seen.extend(check_fixture(&path).1);
         count += 1;
     }
-    let missing: Vec<&str> = Code::ALL.iter().filter(|c| !seen.contains(c)).map(|c| c.name()).collect();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| !seen.contains(c))
+        .map(|c| c.name())
+        .collect();
     assert!(missing.is_empty(), "no fixture produces {missing:?}");
     assert!(count >= 30, "only {count} malformed fixtures");
 }

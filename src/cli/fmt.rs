@@ -43,8 +43,14 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {
         path: path.display().to_string(),
         source: e,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.rebound-fmt.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -17,7 +17,12 @@ use crate::error::Error;
 /// launch it, what to attach, how to prove it works, and how fast that must happen. rebound
 /// checks it, plans it as a DAG and runs it in parallel, measuring the RTO of every step.
 #[derive(Debug, Parser)]
-#[command(name = "rebound", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "rebound",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +39,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check runbooks and report every problem found (exit 0 when clean, 2 otherwise).
-    #[command(after_help = "Examples:\n  rebound check runbooks/*.runbook\n  rebound check web.runbook --set tier=web")]
+    #[command(
+        after_help = "Examples:\n  rebound check runbooks/*.runbook\n  rebound check web.runbook --set tier=web"
+    )]
     Check(check::Args),
     /// Show the plan: steps by level, paths, params, local commands, expected critical path.
     #[command(after_help = "Examples:\n  rebound plan runbooks/web-tier.runbook\n  \

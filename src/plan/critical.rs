@@ -23,7 +23,11 @@ impl Critical {
         let steps = &runbook.steps;
         let mut finish = vec![0.0f64; steps.len()];
         for &id in order {
-            let start = steps[id].deps.iter().map(|&d| finish[d]).fold(0.0, f64::max);
+            let start = steps[id]
+                .deps
+                .iter()
+                .map(|&d| finish[d])
+                .fold(0.0, f64::max);
             finish[id] = start + expected[id];
         }
         let path_finish: Vec<f64> = (0..runbook.paths.len())

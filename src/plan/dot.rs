@@ -12,8 +12,17 @@ pub fn render(plan: &Plan<'_>) -> String {
     let critical = |id: usize| plan.critical.steps.contains(&id);
     let node = |id: usize| {
         let s = &steps[id];
-        let label = format!("{}\\n{} ~{}", s.name, s.action.name(), human(plan.expected[id]));
-        let style = if critical(id) { ", color=red, penwidth=2" } else { "" };
+        let label = format!(
+            "{}\\n{} ~{}",
+            s.name,
+            s.action.name(),
+            human(plan.expected[id])
+        );
+        let style = if critical(id) {
+            ", color=red, penwidth=2"
+        } else {
+            ""
+        };
         format!("{} [label=\"{label}\"{style}];", quote(&s.name))
     };
     let mut out = String::new();
@@ -26,9 +35,19 @@ pub fn render(plan: &Plan<'_>) -> String {
         }
     }
     for (p, def) in rb.paths.iter().enumerate() {
-        let target = def.rto.map_or(String::new(), |d| format!(" (rto {})", format_duration(d)));
-        let _ = writeln!(out, "  subgraph {} {{", quote(&format!("cluster_{}", def.name)));
-        let _ = writeln!(out, "    label={};", quote(&format!("path {}{target}", def.name)));
+        let target = def
+            .rto
+            .map_or(String::new(), |d| format!(" (rto {})", format_duration(d)));
+        let _ = writeln!(
+            out,
+            "  subgraph {} {{",
+            quote(&format!("cluster_{}", def.name))
+        );
+        let _ = writeln!(
+            out,
+            "    label={};",
+            quote(&format!("path {}{target}", def.name))
+        );
         for id in rb.path_steps(p) {
             let _ = writeln!(out, "    {}", node(id));
         }
@@ -36,8 +55,22 @@ pub fn render(plan: &Plan<'_>) -> String {
     }
     for (id, s) in steps.iter().enumerate() {
         for &d in &s.deps {
-            let style = if critical(id) && critical(d) { " [color=red, penwidth=2]" } else { "" };
-            let _ = writeln!(out, "  {} -> {}{style};", quote(&steps[d].name), quote(&s.name));
+            let on_chain = plan
+                .critical
+                .steps
+                .windows(2)
+                .any(|w| w[0] == d && w[1] == id);
+            let style = if on_chain {
+                " [color=red, penwidth=2]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {} -> {}{style};",
+                quote(&steps[d].name),
+                quote(&s.name)
+            );
         }
     }
     out.push_str("}\n");

@@ -117,7 +117,11 @@ pub fn render(plan: &Plan<'_>) -> String {
                     critical: s.critical,
                     timeout_seconds: s.timeout.map(|d| d.as_secs()),
                     retries: s.retries,
-                    fields: s.fields.iter().map(|(k, v)| (k.clone(), v.to_json(steps))).collect(),
+                    fields: s
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_json(steps)))
+                        .collect(),
                 }
             })
             .collect(),

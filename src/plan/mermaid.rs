@@ -27,8 +27,14 @@ pub fn render(plan: &Plan<'_>) -> String {
         }
     }
     for (p, def) in rb.paths.iter().enumerate() {
-        let target = def.rto.map_or(String::new(), |d| format!(" · rto {}", format_duration(d)));
-        let _ = writeln!(out, "  subgraph p_{}[\"path {}{target}\"]", def.name, def.name);
+        let target = def
+            .rto
+            .map_or(String::new(), |d| format!(" · rto {}", format_duration(d)));
+        let _ = writeln!(
+            out,
+            "  subgraph p_{}[\"path {}{target}\"]",
+            def.name, def.name
+        );
         for id in rb.path_steps(p) {
             let _ = writeln!(out, "    {}", node(id));
         }
@@ -40,7 +46,12 @@ pub fn render(plan: &Plan<'_>) -> String {
         }
     }
     if !plan.critical.steps.is_empty() {
-        let names: Vec<String> = plan.critical.steps.iter().map(|&s| format!("s_{}", steps[s].name)).collect();
+        let names: Vec<String> = plan
+            .critical
+            .steps
+            .iter()
+            .map(|&s| format!("s_{}", steps[s].name))
+            .collect();
         let _ = writeln!(out, "  classDef critical stroke:#d00,stroke-width:3px");
         let _ = writeln!(out, "  class {} critical", names.join(","));
     }

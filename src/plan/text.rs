@@ -44,10 +44,23 @@ pub fn render(plan: &Plan<'_>) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nsteps by level (a step starts when everything it waits for is done)");
+    let _ = writeln!(
+        out,
+        "\nsteps by level (a step starts when everything it waits for is done)"
+    );
     let name_w = steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let action_w = steps.iter().map(|s| s.action.name().len()).max().unwrap_or(0);
-    let path_w = rb.paths.iter().map(|p| p.name.len()).max().unwrap_or(1).max(1);
+    let action_w = steps
+        .iter()
+        .map(|s| s.action.name().len())
+        .max()
+        .unwrap_or(0);
+    let path_w = rb
+        .paths
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     for (level, ids) in plan.levels().iter().enumerate() {
         let _ = writeln!(out, "  level {level}");
         for &id in ids {
@@ -95,12 +108,21 @@ pub fn render(plan: &Plan<'_>) -> String {
         }
     }
 
-    let chain: Vec<&str> = plan.critical.steps.iter().map(|&s| steps[s].name.as_str()).collect();
+    let chain: Vec<&str> = plan
+        .critical
+        .steps
+        .iter()
+        .map(|&s| steps[s].name.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "\nexpected critical path ({}): {}",
         human(plan.critical.rto),
-        if chain.is_empty() { "(no steps)".to_string() } else { chain.join(" -> ") }
+        if chain.is_empty() {
+            "(no steps)".to_string()
+        } else {
+            chain.join(" -> ")
+        }
     );
     out
 }

@@ -115,11 +115,17 @@ pub enum ValueKind {
     Int(i64),
     Bool(bool),
     /// Whole seconds, and the text as written (`2h30m`), which `fmt` keeps.
-    Duration { seconds: u64, text: String },
+    Duration {
+        seconds: u64,
+        text: String,
+    },
     List(Vec<Value>),
     Map(Vec<Entry>),
     /// `name` (a param, or a step in `after`) or `step.output`.
-    Ref { head: Ident, field: Option<Ident> },
+    Ref {
+        head: Ident,
+        field: Option<Ident>,
+    },
 }
 
 /// `Key = value` in a map; `quoted` when the key was written as a string.

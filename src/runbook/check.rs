@@ -14,41 +14,62 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::ast::{self, Field, File, Item, PathItem, Value, ValueKind};
-use super::checked::{Expr, ParamOrigin, ParamValue, PathDef, PathId, Runbook, Step, StepId, Strategy};
+use super::checked::{
+    Expr, ParamOrigin, ParamValue, PathDef, PathId, Runbook, Step, StepId, Strategy,
+};
 use super::diagnostic::{Code, Diagnostic};
 use super::limits;
 use super::parse::parse_set_value;
 use super::schema::{
-    Action, COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Ty, VOLUME_FIELDS,
+    Action, COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Ty,
+    VOLUME_FIELDS,
 };
 use super::source::{Source, Span};
 use super::suggest::{did_you_mean, join_or};
 
 /// Checks a parsed file with the `--set` values of this invocation.
 pub fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {
-    let source = &file.source;
-    let Some(runbook) = file.runbooks.first() else {
-        return Err(vec![
-            Diagnostic::new(Code::RunbookCount, source.span(0, 0), "no runbook in this file")
-                .label("expected `runbook \"NAME\" { ... }`")
-                .hint("a runbook file holds one block: runbook \"web-tier\" { ... }"),
-        ]);
+    let mut checker = Checker {
+        errors: one_runbook(file),
+        ..Checker::default()
     };
-    let mut checker = Checker::default();
-    for extra in &file.runbooks[1..] {
-        checker.errors.push(
-            Diagnostic::new(Code::RunbookCount, extra.name.span, "a file holds exactly one runbook")
-                .label("second runbook")
-                .related(runbook.name.span, "the first one is here")
-                .hint("put each runbook in a file of its own"),
-        );
-    }
-    let checked = checker.run(runbook, sets, source);
+    let Some(runbook) = file.runbooks.first() else {
+        return Err(checker.errors);
+    };
+    let checked = checker.run(runbook, sets, &file.source);
     if checker.errors.is_empty() {
         Ok(checked)
     } else {
         Err(checker.errors)
     }
+}
+
+/// A file holds exactly one runbook: the problems if it does not (also used by `fmt`).
+pub fn one_runbook(file: &File) -> Vec<Diagnostic> {
+    let Some(first) = file.runbooks.first() else {
+        return vec![
+            Diagnostic::new(
+                Code::RunbookCount,
+                file.source.span(0, 0),
+                "no runbook in this file",
+            )
+            .label("expected `runbook \"NAME\" { ... }`")
+            .hint("a runbook file holds one block: runbook \"web-tier\" { ... }"),
+        ];
+    };
+    file.runbooks[1..]
+        .iter()
+        .map(|extra| {
+            Diagnostic::new(
+                Code::RunbookCount,
+                extra.name.span,
+                "a file holds exactly one runbook",
+            )
+            .label("second runbook")
+            .related(first.name.span, "the first one is here")
+            .hint("put each runbook in a file of its own")
+        })
+        .collect()
 }
 
 /// A step as first seen: enough to resolve references to it before it is checked.
@@ -91,7 +112,12 @@ impl<'a> Checker<'a> {
         self.errors.push(d);
     }
 
-    fn run(&mut self, rb: &'a ast::Runbook, sets: &[(String, String)], source: &Arc<Source>) -> Runbook {
+    fn run(
+        &mut self,
+        rb: &'a ast::Runbook,
+        sets: &[(String, String)],
+        source: &Arc<Source>,
+    ) -> Runbook {
         // Declarations first, so that references may point forward.
         let mut settings: Vec<&'a Field> = Vec::new();
         let mut paths: Vec<(&'a ast::Path, Vec<&'a Field>)> = Vec::new();
@@ -102,7 +128,8 @@ impl<'a> Checker<'a> {
                 Item::Step(s) => self.declare_step(s, None),
                 Item::Path(p) => {
                     let id = paths.len();
-                    if let Some((first, _)) = paths.iter().find(|(q, _)| q.name.name == p.name.name) {
+                    if let Some((first, _)) = paths.iter().find(|(q, _)| q.name.name == p.name.name)
+                    {
                         self.error(duplicate("path", &p.name, first.name.span));
                     }
                     let mut path_settings = Vec::new();
@@ -164,7 +191,9 @@ impl<'a> Checker<'a> {
             .filter_map(|name| {
                 let decl = self.params.get(name)?;
                 let value = match (&decl.raw, &decl.value) {
-                    (Some(raw), Some(v)) if matches!(v.kind, ValueKind::Str(_)) => Expr::Str(raw.clone()),
+                    (Some(raw), Some(v)) if matches!(v.kind, ValueKind::Str(_)) => {
+                        Expr::Str(raw.clone())
+                    }
                     (_, Some(v)) => literal(v)?,
                     (_, None) => return None,
                 };
@@ -253,20 +282,25 @@ impl<'a> Checker<'a> {
             );
         }
         self.step_ids.insert(&s.name.name, self.steps.len());
-        self.steps.push(StepDecl { ast: s, action, path });
+        self.steps.push(StepDecl {
+            ast: s,
+            action,
+            path,
+        });
     }
 
     /// `--set NAME=VALUE` over the defaults; then every param must have a value.
     fn apply_sets(&mut self, rb: &ast::Runbook, sets: &[(String, String)]) {
         for (name, text) in sets {
             let Some(decl) = self.params.get_mut(name.as_str()) else {
-                let hint = did_you_mean(name, self.param_order.iter().copied()).unwrap_or_else(|| {
-                    if self.param_order.is_empty() {
-                        "this runbook declares no params".to_string()
-                    } else {
-                        format!("its params are {}", self.param_order.join(", "))
-                    }
-                });
+                let hint =
+                    did_you_mean(name, self.param_order.iter().copied()).unwrap_or_else(|| {
+                        if self.param_order.is_empty() {
+                            "this runbook declares no params".to_string()
+                        } else {
+                            format!("its params are {}", self.param_order.join(", "))
+                        }
+                    });
                 self.errors.push(
                     Diagnostic::new(
                         Code::UnknownParam,
@@ -279,12 +313,17 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let kind = parse_set_value(text);
+            // Where a string is wanted the text is used as typed, unquoted if it was quoted.
+            let raw = match &kind {
+                ValueKind::Str(s) => s.clone(),
+                _ => text.clone(),
+            };
             decl.value = Some(Value {
                 kind,
                 span: decl.ast.name.span,
             });
             decl.origin = ParamOrigin::Set;
-            decl.raw = Some(text.clone());
+            decl.raw = Some(raw);
         }
         let missing: Vec<Diagnostic> = self
             .param_order
@@ -308,7 +347,12 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks settings against their table; returns the valid ones by name.
-    fn settings(&mut self, fields: &[&'a Field], table: &[FieldSpec], block: &str) -> HashMap<&'a str, Expr> {
+    fn settings(
+        &mut self,
+        fields: &[&'a Field],
+        table: &[FieldSpec],
+        block: &str,
+    ) -> HashMap<&'a str, Expr> {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut out = HashMap::new();
         for f in fields {
@@ -389,10 +433,22 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let is_common = COMMON_FIELDS.iter().any(|c| c.name == name);
-            let place = if is_common { Place::Static } else { Place::StepField };
+            let place = if is_common {
+                Place::Static
+            } else {
+                Place::StepField
+            };
             let Some(expr) = self.value(&f.value, spec.ty, place, &mut deps) else {
                 continue;
             };
+            if spec.required && matches!(&expr, Expr::List(items) if items.is_empty()) {
+                self.error(invalid(
+                    &f.value,
+                    format!("`{name}` needs at least one element"),
+                    Some(format!("{} cannot do without `{name}`", schema.name)),
+                ));
+                continue;
+            }
             if is_common {
                 common.insert(name, expr);
             } else {
@@ -406,7 +462,12 @@ impl<'a> Checker<'a> {
             .map(|f| f.name)
             .collect();
         if !missing.is_empty() {
-            let required: Vec<&str> = schema.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+            let required: Vec<&str> = schema
+                .fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| f.name)
+                .collect();
             let listed: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
             let (noun, list) = match listed.as_slice() {
                 [one] => ("field", one.clone()),
@@ -430,7 +491,11 @@ impl<'a> Checker<'a> {
                     ast.name.span,
                     format!("step `{}` does not say what to look for", ast.name.name),
                 )
-                .label(format!("this {} needs one of {}", schema.name, list.join(", ")))
+                .label(format!(
+                    "this {} needs one of {}",
+                    schema.name,
+                    list.join(", ")
+                ))
                 .hint(format!("add {}", join_or(&list))),
             );
         }
@@ -472,12 +537,21 @@ impl<'a> Checker<'a> {
                         self.error(d);
                     }
                 }
-                ValueKind::Ref { head, field: Some(_) } => self.error(
-                    Diagnostic::new(Code::WrongType, item.span, "`after` takes step names, not outputs")
-                        .label("an output")
-                        .hint(format!("write just the step: `{}`", head.name)),
+                ValueKind::Ref {
+                    head,
+                    field: Some(_),
+                } => self.error(
+                    Diagnostic::new(
+                        Code::WrongType,
+                        item.span,
+                        "`after` takes step names, not outputs",
+                    )
+                    .label("an output")
+                    .hint(format!("write just the step: `{}`", head.name)),
                 ),
-                _ => self.error(wrong_type(item, Ty::Steps).hint("write step names without quotes")),
+                _ => {
+                    self.error(wrong_type(item, Ty::Steps).hint("write step names without quotes"))
+                }
             }
         }
     }
@@ -486,7 +560,10 @@ impl<'a> Checker<'a> {
     /// action is unknown).
     fn references(&mut self, value: &Value, deps: &mut Vec<(StepId, Span)>) {
         match &value.kind {
-            ValueKind::Ref { head, field: Some(_) } => match self.step_ids.get(head.name.as_str()) {
+            ValueKind::Ref {
+                head,
+                field: Some(_),
+            } => match self.step_ids.get(head.name.as_str()) {
                 Some(&id) => deps.push((id, head.span)),
                 None if self.params.contains_key(head.name.as_str()) => {}
                 None => {
@@ -507,16 +584,29 @@ impl<'a> Checker<'a> {
                 .contains_key(name.name.as_str())
                 .then(|| format!("`{}` is a param, and params have no outputs", name.name))
         });
-        Diagnostic::new(Code::UnknownStep, name.span, format!("unknown step `{}`", name.name))
-            .label("no step has this name")
-            .maybe_hint(hint)
+        Diagnostic::new(
+            Code::UnknownStep,
+            name.span,
+            format!("unknown step `{}`", name.name),
+        )
+        .label("no step has this name")
+        .maybe_hint(hint)
     }
 
     /// Checks a value against a type, resolving params and step outputs; `None` after an error.
-    fn value(&mut self, v: &Value, ty: Ty, place: Place, deps: &mut Vec<(StepId, Span)>) -> Option<Expr> {
+    fn value(
+        &mut self,
+        v: &Value,
+        ty: Ty,
+        place: Place,
+        deps: &mut Vec<(StepId, Span)>,
+    ) -> Option<Expr> {
         match &v.kind {
             ValueKind::Ref { head, field: None } => self.param_ref(v, head, ty, place, deps),
-            ValueKind::Ref { head, field: Some(field) } => self.output_ref(v, head, field, ty, place, deps),
+            ValueKind::Ref {
+                head,
+                field: Some(field),
+            } => self.output_ref(v, head, field, ty, place, deps),
             _ => self.literal_value(v, ty, place, deps),
         }
     }
@@ -535,7 +625,13 @@ impl<'a> Checker<'a> {
             let hint = if let Some(&id) = self.step_ids.get(name) {
                 let outputs: Vec<String> = self.steps[id]
                     .action
-                    .map(|a| a.schema().outputs.iter().map(|(o, _)| format!("{name}.{o}")).collect())
+                    .map(|a| {
+                        a.schema()
+                            .outputs
+                            .iter()
+                            .map(|(o, _)| format!("{name}.{o}"))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 Some(format!(
                     "`{name}` is a step; use one of its outputs: {}",
@@ -545,9 +641,13 @@ impl<'a> Checker<'a> {
                 did_you_mean(name, self.param_order.iter().copied())
             };
             self.error(
-                Diagnostic::new(Code::UnknownParam, head.span, format!("unknown param `{name}`"))
-                    .label("no param has this name")
-                    .maybe_hint(hint),
+                Diagnostic::new(
+                    Code::UnknownParam,
+                    head.span,
+                    format!("unknown param `{name}`"),
+                )
+                .label("no param has this name")
+                .maybe_hint(hint),
             );
             return None;
         };
@@ -563,7 +663,10 @@ impl<'a> Checker<'a> {
             };
             return self.literal_value(&as_str, ty, place, deps);
         }
-        let value = Value { span: v.span, ..value };
+        let value = Value {
+            span: v.span,
+            ..value
+        };
         let expr = self.literal_value(&value, ty, place, deps);
         if expr.is_none() {
             if let Some(last) = self.errors.last_mut() {
@@ -571,7 +674,10 @@ impl<'a> Checker<'a> {
                     ParamOrigin::Default => "its default",
                     ParamOrigin::Set => "--set",
                 };
-                last.related.push((head.span, format!("the value of param `{name}`, from {from}")));
+                last.related.push((
+                    head.span,
+                    format!("the value of param `{name}`, from {from}"),
+                ));
             }
         }
         expr
@@ -594,9 +700,13 @@ impl<'a> Checker<'a> {
         };
         if place == Place::Static {
             self.error(
-                Diagnostic::new(Code::WrongType, v.span, "this must be known before the run starts")
-                    .label("a step output is only known during the run")
-                    .hint("use a value or a param here"),
+                Diagnostic::new(
+                    Code::WrongType,
+                    v.span,
+                    "this must be known before the run starts",
+                )
+                .label("a step output is only known during the run")
+                .hint("use a value or a param here"),
             );
             return None;
         }
@@ -615,7 +725,12 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::UnknownOutput,
                     field.span,
-                    format!("step `{}` ({}) has no output `{}`", head.name, action.name(), field.name),
+                    format!(
+                        "step `{}` ({}) has no output `{}`",
+                        head.name,
+                        action.name(),
+                        field.name
+                    ),
                 )
                 .label("not an output of this step")
                 .hint(hint),
@@ -628,7 +743,12 @@ impl<'a> Checker<'a> {
                 v.span,
                 format!("expected {}, found {}", ty.describe(), out_ty.describe()),
             )
-            .label(format!("`{}.{}` is {}", head.name, field.name, out_ty.describe()));
+            .label(format!(
+                "`{}.{}` is {}",
+                head.name,
+                field.name,
+                out_ty.describe()
+            ));
             if let (Ty::List(inner), Ty::Str(_)) = (out_ty, ty) {
                 if fits(**inner, ty) {
                     if let Some((single, _)) = action
@@ -656,12 +776,21 @@ impl<'a> Checker<'a> {
     }
 
     /// A literal (or a list or map holding references) against a type.
-    fn literal_value(&mut self, v: &Value, ty: Ty, place: Place, deps: &mut Vec<(StepId, Span)>) -> Option<Expr> {
+    fn literal_value(
+        &mut self,
+        v: &Value,
+        ty: Ty,
+        place: Place,
+        deps: &mut Vec<(StepId, Span)>,
+    ) -> Option<Expr> {
         match (&v.kind, ty) {
             (ValueKind::Str(s), _) if s.len() > limits::MAX_STRING_BYTES => {
                 self.error(
-                    Diagnostic::new(Code::InvalidValue, v.span, "string too long")
-                        .label(format!("{} bytes; the limit is {}", s.len(), limits::MAX_STRING_BYTES)),
+                    Diagnostic::new(Code::InvalidValue, v.span, "string too long").label(format!(
+                        "{} bytes; the limit is {}",
+                        s.len(),
+                        limits::MAX_STRING_BYTES
+                    )),
                 );
                 None
             }
@@ -669,7 +798,11 @@ impl<'a> Checker<'a> {
                 if kind.accepts_literal(s) {
                     Some(Expr::Str(s.clone()))
                 } else {
-                    self.error(invalid(v, format!("\"{s}\" is not {}", kind.describe()), kind_hint(kind)));
+                    self.error(invalid(
+                        v,
+                        format!("\"{s}\" is not {}", kind.describe()),
+                        kind_hint(kind),
+                    ));
                     None
                 }
             }
@@ -687,7 +820,8 @@ impl<'a> Checker<'a> {
                 Ok(_) => {
                     self.error(invalid(
                         v,
-                        "a schedule has 5 fields: minute hour day-of-month month day-of-week".to_string(),
+                        "a schedule has 5 fields: minute hour day-of-month month day-of-week"
+                            .to_string(),
                         Some("for example \"0 3 * * 0\": every Sunday at 03:00 UTC".to_string()),
                     ));
                     None
@@ -710,15 +844,27 @@ impl<'a> Checker<'a> {
                     } else {
                         format!("between {min} and {max}")
                     };
-                    self.error(invalid(v, format!("{n} is out of range: must be {range}"), None));
+                    self.error(invalid(
+                        v,
+                        format!("{n} is out of range: must be {range}"),
+                        None,
+                    ));
                     None
                 }
             }
             (ValueKind::Bool(b), Ty::Bool) => Some(Expr::Bool(*b)),
-            (ValueKind::Duration { seconds, .. }, Ty::Duration) => Some(Expr::Duration(Duration::from_secs(*seconds))),
+            (ValueKind::Duration { seconds, .. }, Ty::Duration) => {
+                Some(Expr::Duration(Duration::from_secs(*seconds)))
+            }
             (ValueKind::List(items), Ty::List(inner)) => {
-                let exprs: Vec<Option<Expr>> = items.iter().map(|i| self.value(i, *inner, place, deps)).collect();
-                exprs.into_iter().collect::<Option<Vec<_>>>().map(Expr::List)
+                let exprs: Vec<Option<Expr>> = items
+                    .iter()
+                    .map(|i| self.value(i, *inner, place, deps))
+                    .collect();
+                exprs
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Expr::List)
             }
             (ValueKind::List(_), Ty::Checks) => {
                 let expr = self.literal_value(v, Ty::List(&Ty::Str(Kind::Any)), place, deps)?;
@@ -726,8 +872,12 @@ impl<'a> Checker<'a> {
                 Some(expr)
             }
             (ValueKind::List(items), Ty::Volumes) => {
-                let exprs: Vec<Option<Expr>> = items.iter().map(|i| self.volume(i, place, deps)).collect();
-                exprs.into_iter().collect::<Option<Vec<_>>>().map(Expr::List)
+                let exprs: Vec<Option<Expr>> =
+                    items.iter().map(|i| self.volume(i, place, deps)).collect();
+                exprs
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Expr::List)
             }
             (ValueKind::Map(entries), Ty::Map(inner)) => {
                 let mut out = BTreeMap::new();
@@ -852,7 +1002,10 @@ impl<'a> Checker<'a> {
                 };
                 let d = Diagnostic::new(Code::CrossPath, span, message)
                     .label("from another path")
-                    .related(self.steps[dep].ast.name.span, format!("`{dep_name}` is defined here"))
+                    .related(
+                        self.steps[dep].ast.name.span,
+                        format!("`{dep_name}` is defined here"),
+                    )
                     .hint(
                         "with strategy = \"first\" the other paths are cancelled when one wins; \
                          move the shared step out of the paths, or use strategy = \"all\"",
@@ -883,7 +1036,10 @@ impl<'a> Checker<'a> {
         sccs.sort();
         for members in sccs {
             let order = cycle_order(&members, deps);
-            let names: Vec<&str> = order.iter().map(|&i| self.steps[i].ast.name.name.as_str()).collect();
+            let names: Vec<&str> = order
+                .iter()
+                .map(|&i| self.steps[i].ast.name.name.as_str())
+                .collect();
             let first = order[0];
             let mut chain = names.join(" -> ");
             chain.push_str(&format!(" -> {}", names[0]));
@@ -893,13 +1049,18 @@ impl<'a> Checker<'a> {
                 format!("dependency cycle: {chain}"),
             )
             .label(format!("`{}` is in a cycle", names[0]))
-            .hint("a step cannot wait, directly or not, for itself; remove one of these references");
+            .hint(
+                "a step cannot wait, directly or not, for itself; remove one of these references",
+            );
             for w in 0..order.len() {
                 let (a, b) = (order[w], order[(w + 1) % order.len()]);
                 if let Some((_, span)) = deps[a].iter().find(|(d, _)| *d == b) {
                     d = d.related(
                         *span,
-                        format!("`{}` waits for `{}`", self.steps[a].ast.name.name, self.steps[b].ast.name.name),
+                        format!(
+                            "`{}` waits for `{}`",
+                            self.steps[a].ast.name.name, self.steps[b].ast.name.name
+                        ),
                     );
                 }
             }
@@ -935,7 +1096,9 @@ fn fits(actual: Ty, expected: Ty) -> bool {
     match (actual, expected) {
         (Ty::Str(a), Ty::Str(e)) => a.fits(e),
         (Ty::Str(_), Ty::OneOf(_) | Ty::Cron) => true,
-        (Ty::Int { .. }, Ty::Int { .. }) | (Ty::Bool, Ty::Bool) | (Ty::Duration, Ty::Duration) => true,
+        (Ty::Int { .. }, Ty::Int { .. }) | (Ty::Bool, Ty::Bool) | (Ty::Duration, Ty::Duration) => {
+            true
+        }
         (Ty::List(a), Ty::List(e)) | (Ty::Map(a), Ty::Map(e)) => fits(*a, *e),
         (Ty::List(a), Ty::Checks) => fits(*a, Ty::Str(Kind::Any)),
         _ => false,
@@ -962,8 +1125,12 @@ fn wrong_type(v: &Value, ty: Ty) -> Diagnostic {
     )
     .label(format!("this is {found}"));
     match (&v.kind, ty) {
-        (ValueKind::Int(n), Ty::Duration) => d = d.hint(format!("add a unit: {n}s, {n}m, {n}h or {n}d")),
-        (ValueKind::Str(s), Ty::Duration) => d = d.hint(format!("durations are written without quotes: {s}")),
+        (ValueKind::Int(n), Ty::Duration) => {
+            d = d.hint(format!("add a unit: {n}s, {n}m, {n}h or {n}d"))
+        }
+        (ValueKind::Str(s), Ty::Duration) => {
+            d = d.hint(format!("durations are written without quotes: {s}"))
+        }
         (ValueKind::Str(s), Ty::Int { .. } | Ty::Bool) => {
             d = d.hint(format!("write it without quotes: {s}"));
         }
@@ -983,8 +1150,12 @@ fn invalid(v: &Value, message: String, hint: Option<String>) -> Diagnostic {
 
 fn kind_hint(kind: Kind) -> Option<String> {
     match kind {
-        Kind::Image => Some("image ids start with `ami-`; to pick one by tags, use a find_image step".into()),
-        Kind::Snapshot => Some("snapshot ids start with `snap-`; to pick one by tags, use a find_snapshot step".into()),
+        Kind::Image => {
+            Some("image ids start with `ami-`; to pick one by tags, use a find_image step".into())
+        }
+        Kind::Snapshot => Some(
+            "snapshot ids start with `snap-`; to pick one by tags, use a find_snapshot step".into(),
+        ),
         Kind::Region => Some("regions look like us-east-1 or eu-west-2".into()),
         Kind::Role => Some("role ARNs look like arn:aws:iam::123456789012:role/NAME".into()),
         _ => None,

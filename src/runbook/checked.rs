@@ -229,7 +229,10 @@ pub fn quote(s: &str) -> String {
 
 /// A map key: bare when it is an identifier, quoted otherwise.
 pub fn quote_key(k: &str) -> String {
-    let ident = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ident = k
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !matches!(k, "runbook" | "param" | "path" | "step" | "true" | "false");
     if ident { k.to_string() } else { quote(k) }

@@ -175,7 +175,10 @@ pub fn render(source: &Source, diagnostics: &[Diagnostic], style: Style) -> Stri
 }
 
 fn render_one(renderer: &Renderer, source: &Source, d: &Diagnostic) -> String {
-    let title = format!("{}:{}:{}: {}", source.name, d.span.line, d.span.col, d.message);
+    let title = format!(
+        "{}:{}:{}: {}",
+        source.name, d.span.line, d.span.col, d.message
+    );
     let mut group = Level::ERROR
         .primary_title(title)
         .id(d.code.name())

@@ -3,7 +3,7 @@
 //! The layout: two-space indents; one item per line; a step on one line when its author wrote
 //! it so and it fits; `=` aligned within a run of consecutive one-line fields; at most one blank line kept between items; lists and maps on one line when
 //! they fit in 100 columns and hold no comment, else one element per line with trailing commas
-//! for lists. Strings are re-escaped, durations and numbers kept as written.
+//! for lists. Strings are re-escaped, durations kept as written, integers in plain decimal.
 //!
 //! Comments are not in the AST: the scan records where they are, and the printer emits each
 //! one before the first node that starts after it (an own-line comment) or at the end of the
@@ -125,9 +125,14 @@ impl Printer<'_> {
 
     fn runbook(&mut self, rb: &Runbook) {
         self.begin_line(rb.span.start);
-        self.out.push_str(&format!("runbook {} {{", quote(&rb.name.value)));
+        self.out
+            .push_str(&format!("runbook {} {{", quote(&rb.name.value)));
         let items: Vec<Line<'_>> = rb.items.iter().map(Line::from_item).collect();
-        self.block(&items, brace_after(self.text, rb.name.span.end), rb.span.end);
+        self.block(
+            &items,
+            brace_after(self.text, rb.name.span.end),
+            rb.span.end,
+        );
         self.end_line(rb.span.end);
     }
 
@@ -197,10 +202,11 @@ impl Printer<'_> {
         let mut lines = gap.split('\n');
         lines.next();
         let inner: Vec<&str> = lines.collect();
-        inner.len() > 1 && inner[..inner.len() - 1].iter().any(|l| {
-            let t = l.trim();
-            t.is_empty() || t.starts_with('#')
-        })
+        inner.len() > 1
+            && inner[..inner.len() - 1].iter().any(|l| {
+                let t = l.trim();
+                t.is_empty() || t.starts_with('#')
+            })
     }
 
     fn field(&mut self, f: &Field, width: usize) {
@@ -394,7 +400,13 @@ fn inline(v: &Value) -> Option<String> {
         ValueKind::Map(entries) => {
             let parts: Option<Vec<String>> = entries
                 .iter()
-                .map(|e| Some(format!("{} = {}", key(e.quoted, &e.key.value), inline(&e.value)?)))
+                .map(|e| {
+                    Some(format!(
+                        "{} = {}",
+                        key(e.quoted, &e.key.value),
+                        inline(&e.value)?
+                    ))
+                })
                 .collect();
             format!("{{ {} }}", parts?.join(", "))
         }

@@ -10,8 +10,8 @@ pub mod diagnostic;
 pub mod fmt;
 pub mod limits;
 pub mod parse;
-pub mod schema;
 pub mod scan;
+pub mod schema;
 pub mod source;
 pub mod suggest;
 
@@ -59,9 +59,13 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Arc<Source>, Error> {
             let at = e.utf8_error().valid_up_to();
             let source = Source::new(name, String::from_utf8_lossy(e.as_bytes()).into_owned());
             // Lossy decoding keeps every valid byte before `at` where it was.
-            let d = Diagnostic::new(Code::Unreadable, source.span(at, at + 1), "the runbook is not valid UTF-8")
-                .label("this byte")
-                .hint("save the file as UTF-8");
+            let d = Diagnostic::new(
+                Code::Unreadable,
+                source.span(at, at + 1),
+                "the runbook is not valid UTF-8",
+            )
+            .label("this byte")
+            .hint("save the file as UTF-8");
             Err(Error::Runbook {
                 file: source,
                 diagnostics: vec![d],
@@ -70,17 +74,29 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Arc<Source>, Error> {
     }
 }
 
-/// Parses a source into its AST.
+/// Parses a source into its AST: one runbook, syntactically sound (its meaning unchecked).
 pub fn parse(source: &Arc<Source>) -> Result<ast::File, Error> {
-    parse::parse(source).map_err(|diagnostics| Error::Runbook {
+    let file = parse::parse(source).map_err(|diagnostics| Error::Runbook {
         file: Arc::clone(source),
         diagnostics,
-    })
+    })?;
+    let diagnostics = check::one_runbook(&file);
+    if diagnostics.is_empty() {
+        Ok(file)
+    } else {
+        Err(Error::Runbook {
+            file: Arc::clone(source),
+            diagnostics,
+        })
+    }
 }
 
 /// Parses and checks a source with the `--set` values of this invocation.
 pub fn check_source(source: &Arc<Source>, sets: &[(String, String)]) -> Result<Runbook, Error> {
-    let file = parse(source)?;
+    let file = parse::parse(source).map_err(|diagnostics| Error::Runbook {
+        file: Arc::clone(source),
+        diagnostics,
+    })?;
     check::check(&file, sets).map_err(|diagnostics| Error::Runbook {
         file: Arc::clone(source),
         diagnostics,

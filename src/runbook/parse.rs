@@ -9,7 +9,9 @@ use std::sync::Arc;
 use pest::Parser as _;
 use pest::iterators::{Pair, Pairs};
 
-use super::ast::{Entry, Field, File, Ident, Item, Param, Path, PathItem, Runbook, Step, Str, Value, ValueKind};
+use super::ast::{
+    Entry, Field, File, Ident, Item, Param, Path, PathItem, Runbook, Step, Str, Value, ValueKind,
+};
 use super::diagnostic::{Code, Diagnostic};
 use super::scan;
 use super::source::{Source, Span};
@@ -25,7 +27,8 @@ pub fn parse(source: &Arc<Source>) -> Result<File, Vec<Diagnostic>> {
     // Lets a syntax error name the tokens (`}`, `,`, a newline) expected where parsing
     // stopped, not only the rules.
     pest::set_error_detail(true);
-    let pairs = Grammar::parse(Rule::file, &source.text).map_err(|e| vec![syntax_error(source, &e)])?;
+    let pairs =
+        Grammar::parse(Rule::file, &source.text).map_err(|e| vec![syntax_error(source, &e)])?;
     let mut lower = Lower {
         source,
         errors: Vec::new(),
@@ -101,7 +104,9 @@ impl Lower<'_> {
     /// `runbook = { "runbook" ~ string ~ "{" ~ items ~ "}" }`
     fn runbook(&mut self, pair: Pair<'_, Rule>) -> Option<Runbook> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_runbook);
+        let mut inner = pair
+            .into_inner()
+            .filter(|p| p.as_rule() != Rule::kw_runbook);
         let pair = self.expect(inner.next(), span)?;
         let name = self.string(pair);
         let items = inner
@@ -126,7 +131,11 @@ impl Lower<'_> {
             Some(v) => Some(self.value(v)?),
             None => None,
         };
-        Some(Param { name, default, span })
+        Some(Param {
+            name,
+            default,
+            span,
+        })
     }
 
     /// `path = { "path" ~ ident ~ "{" ~ (step | setting)* ~ "}" }`
@@ -203,7 +212,10 @@ impl Lower<'_> {
         let mut overflow = false;
         for c in text.chars() {
             if let Some(d) = c.to_digit(10) {
-                match number.checked_mul(10).and_then(|n| n.checked_add(u64::from(d))) {
+                match number
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d)))
+                {
                     Some(n) => number = n,
                     None => overflow = true,
                 }
@@ -215,7 +227,10 @@ impl Lower<'_> {
                 'm' => 60,
                 _ => 1,
             };
-            match number.checked_mul(unit).and_then(|n| seconds.checked_add(n)) {
+            match number
+                .checked_mul(unit)
+                .and_then(|n| seconds.checked_add(n))
+            {
                 Some(s) => seconds = s,
                 None => overflow = true,
             }
@@ -299,7 +314,10 @@ impl Lower<'_> {
     fn string(&self, pair: Pair<'_, Rule>) -> Str {
         let span = self.span(&pair);
         let raw = pair.as_str();
-        let inner = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(raw);
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(raw);
         Str {
             value: unescape(inner),
             span,
@@ -324,8 +342,12 @@ impl Lower<'_> {
 
     fn internal<T>(&mut self, span: Span, what: &str) -> Option<T> {
         self.errors.push(
-            Diagnostic::new(Code::Syntax, span, format!("internal error: expected {what} here"))
-                .hint("this is a bug in rebound; please report it with the runbook"),
+            Diagnostic::new(
+                Code::Syntax,
+                span,
+                format!("internal error: expected {what} here"),
+            )
+            .hint("this is a bug in rebound; please report it with the runbook"),
         );
         None
     }
@@ -441,9 +463,12 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::fields => "`{`",
         Rule::entry => "a map entry `Key = value`",
         Rule::string | Rule::string_inner => "a string",
-        Rule::duration | Rule::integer | Rule::boolean | Rule::list | Rule::map | Rule::reference => {
-            "a value"
-        }
+        Rule::duration
+        | Rule::integer
+        | Rule::boolean
+        | Rule::list
+        | Rule::map
+        | Rule::reference => "a value",
         Rule::EOI => "the end of the file",
         _ => return None,
     })

@@ -62,7 +62,9 @@ pub fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
                             format!("brackets nest deeper than {} levels", limits::MAX_NESTING),
                         )
                         .label("too deep")
-                        .hint("a runbook needs a handful of levels; check for a missing `]` or `}`"),
+                        .hint(
+                            "a runbook needs a handful of levels; check for a missing `]` or `}`",
+                        ),
                     );
                 }
             }
@@ -75,9 +77,13 @@ pub fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
                     format!("control byte 0x{b:02x}")
                 };
                 errors.push(
-                    Diagnostic::new(Code::Unreadable, source.span(i, i + 1), format!("{what} in the runbook"))
-                        .label("here")
-                        .hint("a runbook is plain text; is this a binary file?"),
+                    Diagnostic::new(
+                        Code::Unreadable,
+                        source.span(i, i + 1),
+                        format!("{what} in the runbook"),
+                    )
+                    .label("here")
+                    .hint("a runbook is plain text; is this a binary file?"),
                 );
                 if errors.len() >= limits::MAX_SCAN_ERRORS {
                     break;
@@ -101,11 +107,18 @@ fn check_escapes(source: &Source, open: usize, end: usize, errors: &mut Vec<Diag
     while i + 1 < end {
         if bytes[i] == b'\\' {
             if !matches!(bytes[i + 1], b'"' | b'\\' | b'n' | b't') {
-                let next = source.text[i + 1..].chars().next().map_or(1, char::len_utf8);
+                let next = source.text[i + 1..]
+                    .chars()
+                    .next()
+                    .map_or(1, char::len_utf8);
                 errors.push(
-                    Diagnostic::new(Code::Syntax, source.span(i, i + 1 + next), "unknown escape in string")
-                        .label("not an escape the language knows")
-                        .hint("the escapes are `\\\"`, `\\\\`, `\\n` and `\\t`"),
+                    Diagnostic::new(
+                        Code::Syntax,
+                        source.span(i, i + 1 + next),
+                        "unknown escape in string",
+                    )
+                    .label("not an escape the language knows")
+                    .hint("the escapes are `\\\"`, `\\\\`, `\\n` and `\\t`"),
                 );
             }
             i += 2;

@@ -66,7 +66,11 @@ impl Action {
 
     /// The output of this action with that name, if any.
     pub fn output(self, name: &str) -> Option<&'static Ty> {
-        self.schema().outputs.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+        self.schema()
+            .outputs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t)
     }
 }
 
@@ -121,7 +125,9 @@ impl Kind {
             Kind::SecurityGroup => prefixed("sg-"),
             Kind::Instance => prefixed("i-"),
             Kind::Volume => prefixed("vol-"),
-            Kind::Zone => is_region(s.trim_end_matches(|c: char| c.is_ascii_lowercase())) && s.len() > 1,
+            Kind::Zone => {
+                is_region(s.trim_end_matches(|c: char| c.is_ascii_lowercase())) && s.len() > 1
+            }
             Kind::RecoveryPoint => s.starts_with("arn:aws") && s.len() > 8,
             Kind::Role => s.starts_with("arn:aws") && s.contains(":iam::") && s.contains(":role/"),
             Kind::Region => is_region(s),
@@ -149,7 +155,10 @@ fn is_region(s: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     Str(Kind),
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     Duration,
     List(&'static Ty),
@@ -235,7 +244,10 @@ pub struct ActionSchema {
 impl ActionSchema {
     /// This action's own field of that name, or a field every step takes.
     pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
-        self.fields.iter().chain(COMMON_FIELDS).find(|f| f.name == name)
+        self.fields
+            .iter()
+            .chain(COMMON_FIELDS)
+            .find(|f| f.name == name)
     }
 
     pub fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -249,7 +261,10 @@ const STR_MAP: Ty = Ty::Map(&STR);
 const INSTANCE: Ty = Ty::Str(Kind::Instance);
 const INSTANCES: Ty = Ty::List(&INSTANCE);
 const SECURITY_GROUPS: Ty = Ty::List(&Ty::Str(Kind::SecurityGroup));
-const POSITIVE: Ty = Ty::Int { min: 1, max: i64::MAX };
+const POSITIVE: Ty = Ty::Int {
+    min: 1,
+    max: i64::MAX,
+};
 const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
 
 /// EBS volume types.
@@ -259,7 +274,13 @@ pub const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "s
 pub const COMMON_FIELDS: &[FieldSpec] = &[
     opt("after", Ty::Steps),
     opt("timeout", Ty::Duration),
-    opt("retries", Ty::Int { min: 0, max: super::limits::MAX_RETRIES }),
+    opt(
+        "retries",
+        Ty::Int {
+            min: 0,
+            max: super::limits::MAX_RETRIES,
+        },
+    ),
     opt("critical", Ty::Bool),
     opt("region", Ty::Str(Kind::Region)),
     opt("description", STR),
@@ -351,7 +372,13 @@ static LAUNCH: ActionSchema = ActionSchema {
         req("image", Ty::Str(Kind::Image)),
         req("subnet", Ty::Str(Kind::Subnet)),
         req("instance_types", STRS),
-        opt("count", Ty::Int { min: 1, max: super::limits::MAX_COUNT }),
+        opt(
+            "count",
+            Ty::Int {
+                min: 1,
+                max: super::limits::MAX_COUNT,
+            },
+        ),
         opt("security_groups", SECURITY_GROUPS),
         opt("key_name", STR),
         opt("instance_profile", STR),
@@ -445,7 +472,16 @@ static EXEC: ActionSchema = ActionSchema {
     name: "exec",
     fields: &[req("command", STRS), opt("env", STR_MAP)],
     one_of: &[],
-    outputs: &[("stdout", STR), ("exit_code", Ty::Int { min: i64::MIN, max: i64::MAX })],
+    outputs: &[
+        ("stdout", STR),
+        (
+            "exit_code",
+            Ty::Int {
+                min: i64::MIN,
+                max: i64::MAX,
+            },
+        ),
+    ],
 };
 
 static WAIT: ActionSchema = ActionSchema {

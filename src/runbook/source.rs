@@ -53,14 +53,22 @@ impl Source {
             end += 1;
         }
         let (line, col) = self.line_col(start);
-        Span { start, end, line, col }
+        Span {
+            start,
+            end,
+            line,
+            col,
+        }
     }
 
     /// Byte range of the whole lines that `span` touches (without the final newline).
     pub fn line_range(&self, span: Span) -> std::ops::Range<usize> {
         let first = span.line as usize - 1;
         let start = self.line_starts.get(first).copied().unwrap_or(0);
-        let end_line = self.line_starts.partition_point(|&s| s <= span.end.max(span.start)) - 1;
+        let end_line = self
+            .line_starts
+            .partition_point(|&s| s <= span.end.max(span.start))
+            - 1;
         let end = self
             .line_starts
             .get(end_line + 1)

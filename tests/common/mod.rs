@@ -92,10 +92,16 @@ impl Test {
         );
         assert_eq!(output.status.code(), Some(self.status), "{context}");
         for want in &self.stdout {
-            assert!(stdout.contains(want.as_str()), "stdout lacks {want:?}\n{context}");
+            assert!(
+                stdout.contains(want.as_str()),
+                "stdout lacks {want:?}\n{context}"
+            );
         }
         for want in &self.stderr {
-            assert!(stderr.contains(want.as_str()), "stderr lacks {want:?}\n{context}");
+            assert!(
+                stderr.contains(want.as_str()),
+                "stderr lacks {want:?}\n{context}"
+            );
         }
         assert!(!stderr.contains("panicked"), "rebound panicked\n{context}");
         (output, self.dir)
