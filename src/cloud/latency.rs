@@ -20,6 +20,15 @@ impl Dist {
         Dist { median, p99 }
     }
 
+    /// One draw, in seconds: log-normal with this median and 99th percentile.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        if self.median <= 0.0 || self.p99 <= self.median {
+            return self.median.max(0.0);
+        }
+        let sigma = (self.p99 / self.median).ln() / Z_99;
+        self.median * (sigma * standard_normal(rng)).exp()
+    }
+
     /// A distribution with no spread: always `seconds`.
     pub const fn fixed(seconds: f64) -> Dist {
         Dist {
@@ -27,6 +36,17 @@ impl Dist {
             p99: seconds,
         }
     }
+}
+
+/// The 99th percentile of the standard normal distribution.
+const Z_99: f64 = 2.326_347_874_040_841;
+
+/// A standard normal draw (Box-Muller).
+fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
+    // 1 - [0, 1) is (0, 1]: never ln(0).
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// The latency of every operation the actions perform.
@@ -75,5 +95,42 @@ impl Default for LatencyModel {
             approval: Dist::new(60.0, 600.0),
             exec: Dist::new(2.0, 10.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn quantile(mut xs: Vec<f64>, q: f64) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs[((xs.len() - 1) as f64 * q) as usize]
+    }
+
+    #[test]
+    fn draws_have_the_stated_median_and_p99() {
+        let d = Dist::new(5.0, 15.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let xs: Vec<f64> = (0..40_000).map(|_| d.sample(&mut rng)).collect();
+        let median = quantile(xs.clone(), 0.5);
+        let p99 = quantile(xs, 0.99);
+        assert!((median - 5.0).abs() < 0.15, "median {median}");
+        assert!((p99 - 15.0).abs() < 1.0, "p99 {p99}");
+    }
+
+    #[test]
+    fn same_seed_same_draws_and_fixed_has_no_spread() {
+        let d = LatencyModel::default().restore_job;
+        let draw = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (0..5).map(|_| d.sample(&mut rng)).collect::<Vec<f64>>()
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(Dist::fixed(4.0).sample(&mut rng), 4.0);
     }
 }

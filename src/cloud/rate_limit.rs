@@ -1,0 +1,194 @@
+//! EC2's API rate limits as token buckets, per account and region. The simulator enforces them
+//! (an empty bucket answers `RequestLimitExceeded`, as EC2 does); the AWS backend will pace its
+//! own calls with the same buckets so that it rarely hears that answer at all.
+//!
+//! Time is a plain number of seconds from any origin, so the same buckets work on the
+//! simulator's virtual clock and on the wall clock.
+
+use std::collections::HashMap;
+
+/// The EC2 operations that have a bucket of their own, and the two Describe classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Limited {
+    /// RunInstances counts twice: once per request and once per instance launched.
+    RunInstances,
+    TerminateInstances,
+    CreateVolume,
+    DeleteVolume,
+    CreateSnapshot,
+    AttachVolume,
+    DetachVolume,
+    CreateTags,
+    CopyImage,
+    /// A Describe* call with filters or pagination.
+    DescribeFiltered,
+    /// A Describe* call with neither.
+    DescribeUnfiltered,
+}
+
+/// A bucket's size and refill rate (tokens per second).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub capacity: f64,
+    pub refill: f64,
+}
+
+impl Limited {
+    /// DESIGN.md's table of EC2's defaults: (bucket, refill per second).
+    pub fn rate(self) -> Rate {
+        let (capacity, refill) = match self {
+            Limited::RunInstances => (5.0, 2.0),
+            Limited::TerminateInstances => (100.0, 5.0),
+            Limited::CreateVolume | Limited::DeleteVolume | Limited::CreateSnapshot => (100.0, 5.0),
+            Limited::AttachVolume | Limited::DetachVolume => (50.0, 5.0),
+            Limited::CreateTags => (100.0, 10.0),
+            Limited::CopyImage => (100.0, 1.0),
+            Limited::DescribeFiltered => (100.0, 20.0),
+            Limited::DescribeUnfiltered => (50.0, 10.0),
+        };
+        Rate { capacity, refill }
+    }
+}
+
+/// RunInstances' second bucket: instances launched (1000, refilled at 2 per second).
+pub const RUN_INSTANCES_PER_INSTANCE: Rate = Rate {
+    capacity: 1000.0,
+    refill: 2.0,
+};
+
+/// One token bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: f64,
+}
+
+impl Bucket {
+    /// A full bucket at time `now`.
+    pub fn new(rate: Rate, now: f64) -> Bucket {
+        Bucket {
+            rate,
+            tokens: rate.capacity,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: f64) {
+        if now > self.at {
+            self.tokens =
+                (self.tokens + (now - self.at) * self.rate.refill).min(self.rate.capacity);
+            self.at = now;
+        }
+    }
+
+    /// Seconds from `now` until `n` tokens are there (0 when they are now).
+    pub fn wait_for(&mut self, n: f64, now: f64) -> f64 {
+        self.refill(now);
+        if self.tokens >= n {
+            0.0
+        } else {
+            (n - self.tokens) / self.rate.refill
+        }
+    }
+
+    /// Takes `n` tokens if they are there.
+    pub fn try_take(&mut self, n: f64, now: f64) -> bool {
+        if self.wait_for(n, now) > 0.0 {
+            return false;
+        }
+        self.tokens -= n;
+        true
+    }
+}
+
+/// Every bucket of one account and region.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    buckets: HashMap<Limited, Bucket>,
+    instances: Bucket,
+}
+
+impl Buckets {
+    /// Full buckets at time `now`.
+    pub fn new(now: f64) -> Buckets {
+        Buckets {
+            buckets: HashMap::new(),
+            instances: Bucket::new(RUN_INSTANCES_PER_INSTANCE, now),
+        }
+    }
+
+    fn bucket(&mut self, op: Limited, now: f64) -> &mut Bucket {
+        self.buckets
+            .entry(op)
+            .or_insert_with(|| Bucket::new(op.rate(), now))
+    }
+
+    /// Seconds until a call of `op` (launching `instances`, for RunInstances) would be let
+    /// through.
+    pub fn wait_for(&mut self, op: Limited, instances: u32, now: f64) -> f64 {
+        let call = self.bucket(op, now).wait_for(1.0, now);
+        if op == Limited::RunInstances {
+            call.max(self.instances.wait_for(f64::from(instances), now))
+        } else {
+            call
+        }
+    }
+
+    /// Lets a call through and takes its tokens, or refuses it (`RequestLimitExceeded`) and
+    /// takes nothing.
+    pub fn try_call(&mut self, op: Limited, instances: u32, now: f64) -> bool {
+        if self.wait_for(op, instances, now) > 0.0 {
+            return false;
+        }
+        self.bucket(op, now).try_take(1.0, now);
+        if op == Limited::RunInstances {
+            self.instances.try_take(f64::from(instances), now);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bucket_lets_its_capacity_through_then_refuses() {
+        let mut b = Buckets::new(0.0);
+        for i in 0..50 {
+            assert!(b.try_call(Limited::AttachVolume, 0, 0.0), "call {i}");
+        }
+        assert!(!b.try_call(Limited::AttachVolume, 0, 0.0));
+        // 5 per second: one token after 0.2 s.
+        assert!((b.wait_for(Limited::AttachVolume, 0, 0.0) - 0.2).abs() < 1e-9);
+        assert!(!b.try_call(Limited::AttachVolume, 0, 0.1));
+        assert!(b.try_call(Limited::AttachVolume, 0, 0.2));
+        // Other operations have buckets of their own.
+        assert!(b.try_call(Limited::CreateVolume, 0, 0.2));
+    }
+
+    #[test]
+    fn run_instances_counts_requests_and_instances() {
+        let mut b = Buckets::new(0.0);
+        // 5 requests of 200 instances empty both buckets at once.
+        for _ in 0..5 {
+            assert!(b.try_call(Limited::RunInstances, 200, 0.0));
+        }
+        assert!(!b.try_call(Limited::RunInstances, 1, 0.0));
+        // After 1 s: 2 request tokens and 2 instance tokens.
+        assert!(!b.try_call(Limited::RunInstances, 3, 1.0));
+        assert!(b.try_call(Limited::RunInstances, 2, 1.0));
+        // Waiting for 100 instances takes 50 s of instance refill.
+        assert!((b.wait_for(Limited::RunInstances, 100, 1.0) - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn buckets_never_fill_past_capacity() {
+        let mut bucket = Bucket::new(Limited::CopyImage.rate(), 0.0);
+        assert_eq!(bucket.wait_for(100.0, 1e6), 0.0);
+        assert!(bucket.try_take(100.0, 1e6));
+        assert!(!bucket.try_take(1.0, 1e6));
+    }
+}
