@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod cloud;
 pub mod error;
+pub mod evidence;
+pub mod exec;
 pub mod plan;
 pub mod runbook;
 

@@ -4,6 +4,8 @@
 mod check;
 mod fmt;
 mod plan;
+mod progress;
+mod run;
 
 use std::path::PathBuf;
 
@@ -52,6 +54,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  rebound fmt runbooks/web-tier.runbook\n  \
                             rebound fmt --check runbooks/web-tier.runbook   # exit 1 if it would change")]
     Fmt(fmt::Args),
+    /// Run a runbook: on the built-in simulator by default, or on AWS.
+    #[command(
+        after_help = "Examples:\n  rebound run runbooks/web-tier.runbook --drill\n  \
+                            rebound run runbooks/web-tier.runbook --drill --seed 7 --report-dir out/\n  \
+                            rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-11-22T03:00:00Z"
+    )]
+    Run(run::Args),
 }
 
 /// `--set NAME=VALUE`, shared by every command that reads a runbook.
@@ -79,5 +88,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Run(args) => run::run(&args, cli.quiet),
     }
 }

@@ -1,6 +1,309 @@
-//! The cloud that runbooks act on. For now the models of how AWS behaves that the planner, the
-//! simulator and the AWS backend share: the latency of each operation, and EC2's API rate
-//! limits. The backend trait, the simulator and the AWS backend join them here.
+//! The cloud that runbooks act on: one narrow trait the project owns (`Cloud`), its request and
+//! answer types, and errors that keep the AWS error code, so that retry and fallback decisions
+//! are made once, in the executor, for every backend. The simulator (`sim`) implements it;
+//! the AWS backend will too. Also the models of how AWS behaves that both share: the latency
+//! of each operation, and EC2's API rate limits.
 
 pub mod latency;
 pub mod rate_limit;
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::runbook::schema::Check;
+
+/// An error from the cloud, with AWS's error code (`RequestLimitExceeded`,
+/// `InsufficientInstanceCapacity`, `InvalidSubnetID.NotFound`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct CloudError {
+    pub code: String,
+    pub message: String,
+}
+
+impl CloudError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> CloudError {
+        CloudError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Worth retrying as it is: throttling and server-side faults.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "RequestLimitExceeded"
+                | "Throttling"
+                | "ThrottlingException"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "Unavailable"
+        )
+    }
+
+    /// The instance type cannot be had here now: try the next one.
+    pub fn is_capacity(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "InsufficientInstanceCapacity" | "Unsupported" | "InstanceLimitExceeded"
+        )
+    }
+}
+
+/// The operations of the trait, as AWS names them, for counting calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Op {
+    DescribeImages,
+    DescribeSnapshots,
+    ListRecoveryPointsByBackupVault,
+    RunInstances,
+    DescribeInstances,
+    CreateVolume,
+    DescribeVolumes,
+    AttachVolume,
+    StartRestoreJob,
+    DescribeRestoreJob,
+    CreateImage,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Tags as AWS keeps them.
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    pub created: DateTime<Utc>,
+    /// `available`, `pending`, `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub created: DateTime<Utc>,
+    /// `completed`, `pending`, `error`.
+    pub state: String,
+    pub size_gib: u32,
+    #[serde(default)]
+    pub volume: Option<String>,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryPoint {
+    pub arn: String,
+    pub vault: String,
+    pub created: DateTime<Utc>,
+    /// `COMPLETED`, `PARTIAL`, `EXPIRED`, ...
+    pub status: String,
+    /// The ARN of the backed-up resource.
+    pub resource: String,
+    /// `EC2` or `EBS`.
+    pub resource_type: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl RecoveryPoint {
+    /// The AMI of an EC2 point or the snapshot of an EBS point, from the point's ARN
+    /// (`arn:aws:ec2:REGION::image/ami-...`, `arn:aws:ec2:REGION::snapshot/snap-...`).
+    pub fn artifact(&self, kind: &str) -> Option<String> {
+        self.arn
+            .rsplit_once(&format!("{kind}/"))
+            .map(|(_, id)| id.to_string())
+    }
+}
+
+/// What `find_image` asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageQuery {
+    pub owners: Vec<String>,
+    pub tags: Tags,
+    /// A glob with `*` and `?`.
+    pub name: Option<String>,
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotQuery {
+    pub owners: Vec<String>,
+    pub tags: Tags,
+    pub volume: Option<String>,
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryPointQuery {
+    pub vault: String,
+    pub resource: Option<String>,
+    pub resource_type: Option<String>,
+}
+
+/// A volume created with the instances (`launch`'s `volumes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchVolume {
+    pub snapshot: String,
+    pub device: String,
+    pub volume_type: Option<String>,
+    pub size_gib: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchRequest {
+    pub image: String,
+    pub subnet: String,
+    pub instance_type: String,
+    pub count: u32,
+    pub security_groups: Vec<String>,
+    pub key_name: Option<String>,
+    pub instance_profile: Option<String>,
+    pub user_data: Option<String>,
+    pub tags: Tags,
+    pub volumes: Vec<LaunchVolume>,
+    /// Idempotency token: the same token never launches twice.
+    pub client_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launched {
+    pub instances: Vec<String>,
+    pub zone: String,
+    pub private_ips: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeRequest {
+    pub snapshot: String,
+    pub zone: String,
+    pub volume_type: Option<String>,
+    pub size_gib: Option<u32>,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub kms_key: Option<String>,
+    /// MiB/s at which the volume is initialized from its snapshot.
+    pub initialization_rate: Option<u32>,
+    pub tags: Tags,
+    pub client_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreRequest {
+    pub recovery_point: String,
+    pub role: String,
+    pub metadata: Tags,
+    pub idempotency_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRequest {
+    pub instance: String,
+    pub name: String,
+    pub reboot: bool,
+    pub tags: Tags,
+}
+
+/// What a Describe call says of one resource. `ready_at` is the simulator's knowledge of when
+/// the resource truly reached its state (AWS does not say): the report's RTO bound uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub id: String,
+    /// `pending`, `running`, `available`, `in-use`, `completed`, `failed`, ...
+    pub state: String,
+    /// Instances: both status checks pass.
+    pub status_ok: bool,
+    /// Instances: the availability zone. Restore jobs: the instance created.
+    pub detail: Option<String>,
+    /// When the resource reached `state` (simulator only).
+    pub ready_at: Option<Instant>,
+    /// Instances: when both status checks passed (simulator only).
+    pub status_ok_at: Option<Instant>,
+    /// Volumes: when every block is loaded from the snapshot (simulator only).
+    pub loaded_at: Option<Instant>,
+}
+
+/// The answer to a network or SSM check of an instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probe {
+    pub passed: bool,
+    /// When the check first could pass (simulator only).
+    pub ready_at: Option<Instant>,
+}
+
+/// Which kind of resource a Describe is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Instance,
+    Volume,
+    RestoreJob,
+    Image,
+}
+
+impl Kind {
+    pub fn describe_op(self) -> Op {
+        match self {
+            Kind::Instance => Op::DescribeInstances,
+            Kind::Volume => Op::DescribeVolumes,
+            Kind::RestoreJob => Op::DescribeRestoreJob,
+            Kind::Image => Op::DescribeImages,
+        }
+    }
+}
+
+/// Output of a local program (`exec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: String,
+}
+
+/// The operations the actions need. Futures need not be `Send`: rebound runs one
+/// current-thread runtime (the simulator pauses its clock), and a recovery is bound by AWS,
+/// not by a CPU.
+#[allow(async_fn_in_trait)]
+pub trait Cloud {
+    /// `sim` or `aws`, for the report.
+    fn backend(&self) -> &'static str;
+    async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError>;
+    async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError>;
+    async fn list_recovery_points(
+        &self,
+        q: &RecoveryPointQuery,
+    ) -> Result<Vec<RecoveryPoint>, CloudError>;
+    async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError>;
+    async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError>;
+    async fn attach_volume(
+        &self,
+        volume: &str,
+        instance: &str,
+        device: &str,
+    ) -> Result<(), CloudError>;
+    async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError>;
+    async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError>;
+    /// One batched Describe of many resources of one kind (the shared poller's call).
+    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError>;
+    /// A network or SSM check of one instance (`tcp:`, `http:`, `ssm:`).
+    async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError>;
+    /// A local program (`exec`); the simulator only pretends.
+    async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError>;
+}

@@ -1,0 +1,294 @@
+//! `rebound run FILE`: check, plan, execute on the chosen backend, draw progress, write the
+//! report, print the summary, and exit with DESIGN.md's code (0 recovered and every target
+//! met, 1 a critical step failed or the run was stopped, 3 a target was missed).
+
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
+
+use super::progress::Progress;
+use super::{RunbookPath, Sets};
+use crate::cloud::sim::{Profile, Sim, World};
+use crate::error::Error;
+use crate::evidence::report::{Mode, Report};
+use crate::exec::{self, Options, Outcome, timings};
+use crate::plan::{Plan, human};
+use crate::runbook::{self, Runbook};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The built-in simulated AWS (no account needed).
+    Sim,
+    /// Real AWS through aws-sdk-ec2 and aws-sdk-backup.
+    Aws,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    file: RunbookPath,
+    #[command(flatten)]
+    sets: Sets,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "sim")]
+    backend: Backend,
+    /// A rehearsal: reported as a drill (and, once teardown exists, cleaned up).
+    #[arg(long)]
+    drill: bool,
+    /// When the disaster was declared (RFC 3339): RTOs count from it.
+    #[arg(long, value_name = "TIME")]
+    declared_at: Option<DateTime<Utc>>,
+    /// Write report.json here.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Most steps running at once.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    parallelism: usize,
+    /// Approve every `approve` step in advance (recorded in the report).
+    #[arg(long)]
+    approve: bool,
+    /// Simulator: the seed of latencies and faults (same seed, same timeline).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Simulator: run on the wall clock instead of the virtual one (for demos).
+    #[arg(long)]
+    realtime: bool,
+    /// Simulator: the account's inventory (JSON) instead of one made from the runbook.
+    #[arg(long, value_name = "FILE")]
+    sim_world: Option<PathBuf>,
+    /// Simulator: latencies and faults (JSON; see `cloud::sim::Profile`).
+    #[arg(long, value_name = "FILE")]
+    sim_profile: Option<PathBuf>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: not a valid {what}: {e}", path.display())))
+}
+
+pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    if args.backend == Backend::Aws {
+        return Err(Error::Usage(
+            "the aws backend is not built yet (issue 4); rehearse with --backend sim".to_string(),
+        ));
+    }
+    let profile: Profile = match &args.sim_profile {
+        Some(p) => read_json(p, "simulator profile")?,
+        None => Profile::default(),
+    };
+    let world: World = match &args.sim_world {
+        Some(p) => read_json(p, "simulator world")?,
+        None => World::for_runbook(&rb, args.declared_at.unwrap_or_else(Utc::now)),
+    };
+    let seed = args
+        .seed
+        .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
+    let run_id = run_id(seed);
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if !args.realtime {
+        builder.start_paused(true);
+    }
+    let runtime = builder
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+
+    let plan = Plan::new(&rb, &profile.latency);
+    let progress = Progress::new(&rb, quiet);
+    let approve_flag = args.approve;
+    let approve = move |message: &str| {
+        let message = message.to_string();
+        async move { ask(&message, approve_flag).await }.boxed_local()
+    };
+    let opts = Options {
+        run_id: run_id.clone(),
+        t0: args.declared_at,
+        parallelism: args.parallelism,
+        model: profile.latency.clone(),
+        tick: std::time::Duration::from_secs(1),
+        approve: &approve,
+    };
+    let record = runtime.block_on(async {
+        let sim = Sim::new(world, profile.clone(), seed);
+        let stop = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        exec::execute(&plan, &sim, &opts, &|e| progress.event(e), stop).await
+    });
+    progress.finish();
+
+    let timings = timings::compute(&rb, &record);
+    let mode = if args.drill {
+        Mode::Drill
+    } else {
+        Mode::Recovery
+    };
+    let mut report = Report::new(&rb, &record, &timings, mode, args.approve);
+    report.seed = Some(seed);
+    report.digest = Some(report.compute_digest());
+    if let Some(dir) = &args.report_dir {
+        write_report(dir, &report)?;
+    }
+    print!("{}", summary(&rb, &report, args.report_dir.as_ref()));
+    Ok(match timings.outcome {
+        Outcome::Succeeded if timings.targets_met() => 0,
+        Outcome::Succeeded => 3,
+        _ => 1,
+    })
+}
+
+/// `20261122T050000Z-1a2b`: sortable, and unique enough across one team's runs.
+fn run_id(seed: u64) -> String {
+    let now = Utc::now();
+    let salt = (now.timestamp_subsec_nanos() as u64 ^ seed) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// An `approve` step: approved in advance by `--approve`, or by a person at the terminal.
+async fn ask(message: &str, approved: bool) -> Result<String, String> {
+    if approved {
+        return Ok("--approve".to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "needs a person to approve, and there is no terminal to ask at; \
+                    run with --approve to approve in advance"
+                .to_string(),
+        );
+    }
+    let message = message.to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        eprint!("\n{message}\nApprove? [y/N] ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        let user = std::env::var("USER").unwrap_or_else(|_| "terminal user".to_string());
+        Ok(user)
+    } else {
+        Err("not approved".to_string())
+    }
+}
+
+fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
+    let err = |e: std::io::Error| Error::Write {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let path = dir.join("report.json");
+    let tmp = dir.join(".report.json.tmp");
+    std::fs::write(&tmp, report.to_json()).map_err(err)?;
+    std::fs::rename(&tmp, &path).map_err(err)
+}
+
+/// The table printed at the end: each path's RTO against target, the run's RTO and RPO, the
+/// critical path.
+fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
+    let secs = |s: Option<f64>| s.map_or("-".to_string(), human);
+    let target = |t: Option<u64>| t.map_or("-".to_string(), |t| human(t as f64));
+    let met = |m: Option<bool>| match m {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "-",
+    };
+    let mut out = String::new();
+    let banner = if r.simulated {
+        "  [simulated: a rehearsal, not evidence of recovery]"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "\n{} ({}, {}): {}   run {}{banner}",
+        rb.name,
+        r.backend,
+        if r.mode == Mode::Drill {
+            "drill"
+        } else {
+            "recovery"
+        },
+        outcome_word(r.outcome),
+        r.run_id
+    );
+    let width = rb
+        .paths
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "\n  {:width$}  {:10} {:>8} {:>9}  met",
+        "", "outcome", "target", "measured"
+    );
+    for p in &r.paths {
+        let _ = writeln!(
+            out,
+            "  {:width$}  {:10} {:>8} {:>9}  {}",
+            p.name,
+            outcome_word(p.outcome),
+            target(p.rto_target_seconds),
+            secs(p.measured_seconds),
+            met(p.met)
+        );
+    }
+    let overhead = match (r.rto.measured_seconds, r.rto.bound_seconds) {
+        (Some(m), Some(b)) if b > 0.0 => format!("   (cloud bound {}, x{:.3})", human(b), m / b),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  {:width$}  {:10} {:>8} {:>9}  {}{overhead}",
+        "RTO",
+        outcome_word(r.outcome),
+        target(r.rto.target_seconds),
+        secs(r.rto.measured_seconds),
+        met(r.rto.met)
+    );
+    let _ = writeln!(
+        out,
+        "  {:width$}  {:10} {:>8} {:>9}  {}",
+        "RPO",
+        "",
+        target(r.rpo.target_seconds),
+        secs(r.rpo.measured_seconds),
+        met(r.rpo.met)
+    );
+    if !r.critical_path.is_empty() {
+        let _ = writeln!(out, "\n  critical path: {}", r.critical_path.join(" -> "));
+    }
+    for s in r.steps.iter().filter(|s| s.outcome == Outcome::Failed) {
+        let _ = writeln!(
+            out,
+            "  failed: {}: {}",
+            s.name,
+            s.error.clone().unwrap_or_default()
+        );
+    }
+    let calls: u64 = r.api_calls.values().sum();
+    let _ = writeln!(out, "  api calls: {calls}");
+    if let Some(dir) = report_dir {
+        let _ = writeln!(out, "  report: {}", dir.join("report.json").display());
+    }
+    out
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    o.name()
+}

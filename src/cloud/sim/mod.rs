@@ -1,0 +1,590 @@
+//! The simulated AWS account: the embedded default backend, so `rebound run` works on a fresh
+//! machine with no account. It keeps inventory and created resources in memory and answers
+//! the `Cloud` trait as EC2 and AWS Backup would: API latencies and state transitions drawn
+//! from the latency model, EC2's token buckets (`RequestLimitExceeded` when empty), ClientToken
+//! idempotency, NotFound for what does not exist, and faults from a seed.
+//!
+//! Time is tokio's clock. The executor pauses it, so waiting costs no wall time: a 20-minute
+//! drill runs in milliseconds, and the same seed gives the same timeline. The simulator knows
+//! when each resource truly reached its state and says so (`Observed::ready_at`), which is how
+//! a report gives the RTO bound that no orchestrator could beat.
+
+pub mod profile;
+pub mod world;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+pub use profile::{Faults, Profile};
+pub use world::World;
+
+use super::latency::Dist;
+use super::rate_limit::{Buckets, Limited};
+use super::{
+    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
+    Observed, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
+    Tags, VolumeRequest,
+};
+use crate::runbook::schema::Check;
+
+pub struct Sim {
+    profile: Profile,
+    origin: Instant,
+    rng: RefCell<ChaCha8Rng>,
+    buckets: RefCell<Buckets>,
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    world: World,
+    instances: HashMap<String, Instance>,
+    volumes: HashMap<String, Volume>,
+    jobs: HashMap<String, Job>,
+    /// Images being created: ready time.
+    new_images: HashMap<String, Instant>,
+    /// ClientToken / IdempotencyToken to what the first call created.
+    launches: HashMap<String, Launched>,
+    created_volumes: HashMap<String, String>,
+    started_jobs: HashMap<String, String>,
+    next: u64,
+}
+
+struct Instance {
+    zone: String,
+    running_at: Instant,
+    status_ok_at: Instant,
+    boot_at: Instant,
+    ssm_at: Instant,
+}
+
+struct Volume {
+    zone: String,
+    available_at: Instant,
+    loaded_at: Instant,
+    attached: Option<(String, Instant)>,
+}
+
+struct Job {
+    done_at: Instant,
+    instance: String,
+}
+
+impl Sim {
+    pub fn new(world: World, profile: Profile, seed: u64) -> Sim {
+        let origin = Instant::now();
+        Sim {
+            profile,
+            origin,
+            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+            buckets: RefCell::new(Buckets::new(0.0)),
+            state: RefCell::new(State {
+                world,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn draw(&self, d: Dist) -> Duration {
+        Duration::from_secs_f64(d.sample(&mut *self.rng.borrow_mut()).max(0.0))
+    }
+
+    fn chance(&self, p: f64) -> bool {
+        p > 0.0 && self.rng.borrow_mut().random::<f64>() < p
+    }
+
+    /// One API call: faults, the token bucket, then the call's latency.
+    async fn call(&self, op: Limited, instances: u32, latency: Dist) -> Result<(), CloudError> {
+        let now = Instant::now().duration_since(self.origin).as_secs_f64();
+        let faults = &self.profile.faults;
+        if self.chance(faults.throttle_rate)
+            || !self.buckets.borrow_mut().try_call(op, instances, now)
+        {
+            tokio::time::sleep(self.draw(self.profile.latency.describe)).await;
+            return Err(CloudError::new(
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ));
+        }
+        if self.chance(faults.server_error_rate) {
+            tokio::time::sleep(self.draw(latency)).await;
+            return Err(CloudError::new(
+                "InternalError",
+                "An internal error has occurred.",
+            ));
+        }
+        tokio::time::sleep(self.draw(latency)).await;
+        Ok(())
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        let mut st = self.state.borrow_mut();
+        st.next += 1;
+        format!("{prefix}-{:017x}", 0x0d15_a57e_0000_u64 + st.next)
+    }
+
+    /// A new instance in `zone`, pending now.
+    fn new_instance(&self, zone: &str, now: Instant) -> String {
+        let m = &self.profile.latency;
+        let running_at = now + self.draw(m.pending_to_running);
+        let instance = Instance {
+            zone: zone.to_string(),
+            running_at,
+            status_ok_at: running_at + self.draw(m.status_ok),
+            boot_at: running_at + self.draw(m.boot),
+            ssm_at: running_at + self.draw(m.ssm_ready),
+        };
+        let id = self.id("i");
+        self.state
+            .borrow_mut()
+            .instances
+            .insert(id.clone(), instance);
+        id
+    }
+
+    fn new_volume(&self, zone: &str, size_gib: u32, rate: Option<u32>, now: Instant) -> String {
+        let available_at = now + self.draw(self.profile.latency.create_volume);
+        // Without a provisioned initialization rate, EBS loads blocks lazily; model it as the
+        // low end of the provisioned range.
+        let rate_mib = f64::from(rate.unwrap_or(100));
+        let loaded_at =
+            available_at + Duration::from_secs_f64(f64::from(size_gib) * 1024.0 / rate_mib);
+        let id = self.id("vol");
+        self.state.borrow_mut().volumes.insert(
+            id.clone(),
+            Volume {
+                zone: zone.to_string(),
+                available_at,
+                loaded_at,
+                attached: None,
+            },
+        );
+        id
+    }
+
+    fn not_found(code: &str, id: &str) -> CloudError {
+        CloudError::new(code, format!("The ID '{id}' does not exist"))
+    }
+}
+
+fn matches_tags(have: &Tags, want: &Tags) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+/// `*` and `?` globs, as EC2's name filter takes them.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+impl Cloud for Sim {
+    fn backend(&self) -> &'static str {
+        "sim"
+    }
+
+    async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+            .await?;
+        let now = Instant::now();
+        let st = self.state.borrow();
+        Ok(st
+            .world
+            .images
+            .iter()
+            .filter(|i| q.ids.is_empty() || q.ids.contains(&i.id))
+            .filter(|i| matches_tags(&i.tags, &q.tags))
+            .filter(|i| q.name.as_ref().is_none_or(|g| glob(g, &i.name)))
+            .map(|i| {
+                let mut i = i.clone();
+                if st.new_images.get(&i.id).is_some_and(|t| *t > now) {
+                    i.state = "pending".to_string();
+                }
+                i
+            })
+            .collect())
+    }
+
+    async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
+        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+            .await?;
+        let st = self.state.borrow();
+        Ok(st
+            .world
+            .snapshots
+            .iter()
+            .filter(|s| q.ids.is_empty() || q.ids.contains(&s.id))
+            .filter(|s| matches_tags(&s.tags, &q.tags))
+            .filter(|s| q.volume.is_none() || s.volume == q.volume)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_recovery_points(
+        &self,
+        q: &RecoveryPointQuery,
+    ) -> Result<Vec<RecoveryPoint>, CloudError> {
+        // AWS Backup has its own quotas; the EC2 describe bucket stands in for them.
+        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+            .await?;
+        let st = self.state.borrow();
+        if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
+            return Err(CloudError::new(
+                "ResourceNotFoundException",
+                format!("Backup vault {} does not exist", q.vault),
+            ));
+        }
+        Ok(st
+            .world
+            .recovery_points
+            .iter()
+            .filter(|p| p.vault == q.vault)
+            .filter(|p| q.resource.as_ref().is_none_or(|r| &p.resource == r))
+            .filter(|p| {
+                q.resource_type
+                    .as_ref()
+                    .is_none_or(|t| &p.resource_type == t)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
+        self.call(
+            Limited::RunInstances,
+            r.count,
+            self.profile.latency.run_instances,
+        )
+        .await?;
+        if let Some(done) = self.state.borrow().launches.get(&r.client_token) {
+            return Ok(done.clone());
+        }
+        let zone = {
+            let st = self.state.borrow();
+            if !st
+                .world
+                .images
+                .iter()
+                .any(|i| i.id == r.image && i.state == "available")
+            {
+                return Err(Self::not_found("InvalidAMIID.NotFound", &r.image));
+            }
+            if let Some(sg) = r
+                .security_groups
+                .iter()
+                .find(|g| !st.world.security_groups.contains(g))
+            {
+                return Err(Self::not_found("InvalidGroup.NotFound", sg));
+            }
+            for v in &r.volumes {
+                if !st.world.snapshots.iter().any(|s| s.id == v.snapshot) {
+                    return Err(Self::not_found("InvalidSnapshot.NotFound", &v.snapshot));
+                }
+            }
+            match st.world.subnets.get(&r.subnet) {
+                Some(z) => z.clone(),
+                None => return Err(Self::not_found("InvalidSubnetID.NotFound", &r.subnet)),
+            }
+        };
+        let p = self
+            .profile
+            .faults
+            .capacity
+            .get(&r.instance_type)
+            .copied()
+            .unwrap_or(0.0);
+        if self.chance(p) {
+            return Err(CloudError::new(
+                "InsufficientInstanceCapacity",
+                format!(
+                    "We currently do not have sufficient {} capacity in {zone}.",
+                    r.instance_type
+                ),
+            ));
+        }
+        let now = Instant::now();
+        let mut instances = Vec::new();
+        let mut private_ips = Vec::new();
+        for _ in 0..r.count {
+            let id = self.new_instance(&zone, now);
+            let n = self.state.borrow().next;
+            private_ips.push(format!("10.0.{}.{}", (n / 250) % 250, n % 250 + 4));
+            for v in &r.volumes {
+                let vol = self.new_volume(&zone, v.size_gib.unwrap_or(100), None, now);
+                let running_at = self
+                    .state
+                    .borrow()
+                    .instances
+                    .get(&id)
+                    .map_or(now, |i| i.running_at);
+                if let Some(volume) = self.state.borrow_mut().volumes.get_mut(&vol) {
+                    volume.attached = Some((id.clone(), running_at));
+                }
+            }
+            instances.push(id);
+        }
+        let launched = Launched {
+            instances,
+            zone,
+            private_ips,
+        };
+        self.state
+            .borrow_mut()
+            .launches
+            .insert(r.client_token.clone(), launched.clone());
+        Ok(launched)
+    }
+
+    async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
+        self.call(Limited::CreateVolume, 0, self.profile.latency.describe)
+            .await?;
+        if let Some(id) = self.state.borrow().created_volumes.get(&r.client_token) {
+            return Ok(id.clone());
+        }
+        let size = {
+            let st = self.state.borrow();
+            let Some(snap) = st.world.snapshots.iter().find(|s| s.id == r.snapshot) else {
+                return Err(Self::not_found("InvalidSnapshot.NotFound", &r.snapshot));
+            };
+            if !r.zone.starts_with(&st.world.region) {
+                return Err(CloudError::new(
+                    "InvalidParameterValue",
+                    format!("Invalid availability zone: [{}]", r.zone),
+                ));
+            }
+            r.size_gib.unwrap_or(snap.size_gib).max(snap.size_gib)
+        };
+        let id = self.new_volume(&r.zone, size, r.initialization_rate, Instant::now());
+        self.state
+            .borrow_mut()
+            .created_volumes
+            .insert(r.client_token.clone(), id.clone());
+        Ok(id)
+    }
+
+    async fn attach_volume(
+        &self,
+        volume: &str,
+        instance: &str,
+        _device: &str,
+    ) -> Result<(), CloudError> {
+        self.call(Limited::AttachVolume, 0, self.profile.latency.describe)
+            .await?;
+        let now = Instant::now();
+        let in_use_at = now + self.draw(self.profile.latency.attach_volume);
+        let mut st = self.state.borrow_mut();
+        let Some(inst) = st.instances.get(instance) else {
+            return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
+        };
+        let (inst_zone, running) = (inst.zone.clone(), inst.running_at <= now);
+        let Some(vol) = st.volumes.get_mut(volume) else {
+            return Err(Self::not_found("InvalidVolume.NotFound", volume));
+        };
+        if vol.zone != inst_zone {
+            return Err(CloudError::new(
+                "InvalidVolume.ZoneMismatch",
+                format!(
+                    "The volume '{volume}' is not in the same availability zone as instance '{instance}'"
+                ),
+            ));
+        }
+        match &vol.attached {
+            Some((i, _)) if i == instance => return Ok(()),
+            Some(_) => {
+                return Err(CloudError::new(
+                    "VolumeInUse",
+                    format!("{volume} is already attached"),
+                ));
+            }
+            None => {}
+        }
+        if vol.available_at > now || !running {
+            return Err(CloudError::new(
+                "IncorrectState",
+                format!("The volume or instance is not ready: {volume}, {instance}"),
+            ));
+        }
+        vol.attached = Some((instance.to_string(), in_use_at));
+        Ok(())
+    }
+
+    async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
+        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+            .await?;
+        if let Some(id) = self.state.borrow().started_jobs.get(&r.idempotency_token) {
+            return Ok(id.clone());
+        }
+        let zone = {
+            let st = self.state.borrow();
+            if !st
+                .world
+                .recovery_points
+                .iter()
+                .any(|p| p.arn == r.recovery_point)
+            {
+                return Err(CloudError::new(
+                    "ResourceNotFoundException",
+                    format!("Recovery point {} not found", r.recovery_point),
+                ));
+            }
+            let subnet = r.metadata.get("SubnetId");
+            match subnet {
+                Some(s) => match st.world.subnets.get(s) {
+                    Some(z) => z.clone(),
+                    None => return Err(Self::not_found("InvalidSubnetID.NotFound", s)),
+                },
+                None => format!("{}a", st.world.region),
+            }
+        };
+        let now = Instant::now();
+        let done_at = now + self.draw(self.profile.latency.restore_job);
+        // The restored instance starts its life when the job completes.
+        let instance = self.new_instance(&zone, done_at);
+        let id = self
+            .id("restore-job")
+            .to_uppercase()
+            .replace("RESTORE-JOB-", "");
+        let mut st = self.state.borrow_mut();
+        st.jobs.insert(id.clone(), Job { done_at, instance });
+        st.started_jobs
+            .insert(r.idempotency_token.clone(), id.clone());
+        Ok(id)
+    }
+
+    async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
+        self.call(Limited::CopyImage, 0, self.profile.latency.describe)
+            .await?;
+        if !self.state.borrow().instances.contains_key(&r.instance) {
+            return Err(Self::not_found("InvalidInstanceID.NotFound", &r.instance));
+        }
+        let now = Instant::now();
+        let ready = now + self.draw(self.profile.latency.create_image);
+        let id = self.id("ami");
+        let mut st = self.state.borrow_mut();
+        st.new_images.insert(id.clone(), ready);
+        st.world.images.push(Image {
+            id: id.clone(),
+            name: r.name.clone(),
+            created: chrono::Utc::now(),
+            state: "available".to_string(),
+            owner: "self".to_string(),
+            tags: r.tags.clone(),
+        });
+        Ok(id)
+    }
+
+    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+            .await?;
+        let now = Instant::now();
+        let st = self.state.borrow();
+        let observed = |id: &str, state: &str| Observed {
+            id: id.to_string(),
+            state: state.to_string(),
+            status_ok: false,
+            detail: None,
+            ready_at: None,
+            status_ok_at: None,
+            loaded_at: None,
+        };
+        let out = ids
+            .iter()
+            .filter_map(|id| match kind {
+                Kind::Instance => st.instances.get(id).map(|i| {
+                    let running = i.running_at <= now;
+                    Observed {
+                        detail: Some(i.zone.clone()),
+                        status_ok: i.status_ok_at <= now,
+                        ready_at: running.then_some(i.running_at),
+                        status_ok_at: (i.status_ok_at <= now).then_some(i.status_ok_at),
+                        ..observed(id, if running { "running" } else { "pending" })
+                    }
+                }),
+                Kind::Volume => st.volumes.get(id).map(|v| {
+                    let (state, ready) = match &v.attached {
+                        Some((_, at)) if *at <= now => ("in-use", Some(*at)),
+                        Some(_) => ("attaching", None),
+                        None if v.available_at <= now => ("available", Some(v.available_at)),
+                        None => ("creating", None),
+                    };
+                    Observed {
+                        ready_at: ready,
+                        loaded_at: Some(v.loaded_at),
+                        ..observed(id, state)
+                    }
+                }),
+                Kind::RestoreJob => st.jobs.get(id).map(|j| {
+                    let done = j.done_at <= now;
+                    Observed {
+                        detail: done.then(|| j.instance.clone()),
+                        ready_at: done.then_some(j.done_at),
+                        ..observed(id, if done { "COMPLETED" } else { "RUNNING" })
+                    }
+                }),
+                Kind::Image => st.world.images.iter().find(|i| &i.id == id).map(|i| {
+                    let ready = st.new_images.get(id).copied();
+                    let pending = ready.is_some_and(|t| t > now);
+                    Observed {
+                        ready_at: if pending { None } else { ready },
+                        ..observed(id, if pending { "pending" } else { &i.state })
+                    }
+                }),
+            })
+            .collect();
+        Ok(out)
+    }
+
+    async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError> {
+        // A probe is a network round trip from the runner, not an API call.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = Instant::now();
+        let st = self.state.borrow();
+        let Some(i) = st.instances.get(instance) else {
+            return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
+        };
+        let at = match check {
+            Check::Ssm { .. } => i.ssm_at,
+            _ => i.boot_at,
+        };
+        Ok(Probe {
+            passed: at <= now,
+            ready_at: Some(at),
+        })
+    }
+
+    async fn exec(&self, _command: &[String], _env: &Tags) -> Result<ExecOutput, CloudError> {
+        tokio::time::sleep(self.draw(self.profile.latency.exec)).await;
+        Ok(ExecOutput {
+            exit_code: 0,
+            stdout: "(simulated: not run)".to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_ec2_name_filters() {
+        assert!(glob("web-*", "web-2026-11-01"));
+        assert!(glob("web-??", "web-01"));
+        assert!(!glob("web-??", "web-1"));
+        assert!(glob("*", ""));
+        assert!(!glob("db-*", "web-1"));
+    }
+}

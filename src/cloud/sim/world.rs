@@ -1,0 +1,268 @@
+//! The simulated account's inventory before the disaster: images, snapshots, recovery points,
+//! subnets and security groups. By default it is made from the runbook's own references, so
+//! any runbook rehearses on a fresh machine; `--sim-world FILE` loads one instead (the JSON of
+//! this type; `rebound inventory export` will write it from a real account).
+//!
+//! For every `find_*` the default world holds a few candidates, so that a rehearsal exercises
+//! the choice: the newest Safe one (6 h old), an older Safe one (3 d), a newer one that is not
+//! Safe (1 h), and a newest one that is still pending (10 min). Instances and volumes exist only
+//! once a run creates them: a literal instance or volume id fails with NotFound, as on AWS.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{Image, RecoveryPoint, Snapshot, Tags};
+use crate::runbook::Runbook;
+use crate::runbook::checked::{Expr, Step};
+use crate::runbook::schema::Action;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct World {
+    pub region: String,
+    pub images: Vec<Image>,
+    pub snapshots: Vec<Snapshot>,
+    pub recovery_points: Vec<RecoveryPoint>,
+    /// Subnet id to availability zone.
+    pub subnets: BTreeMap<String, String>,
+    pub security_groups: Vec<String>,
+}
+
+impl World {
+    /// The default world of a runbook, with creation times relative to `now`.
+    pub fn for_runbook(rb: &Runbook, now: DateTime<Utc>) -> World {
+        let mut w = World {
+            region: rb.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+            ..World::default()
+        };
+        for step in &rb.steps {
+            w.add_step(step, now);
+        }
+        w
+    }
+
+    fn add_step(&mut self, step: &Step, now: DateTime<Utc>) {
+        let ago =
+            |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
+        match step.action {
+            Action::FindImage => {
+                if let Some(ids) = strings(step.field("image_ids")) {
+                    for id in ids {
+                        self.image(
+                            &id,
+                            "restore-image",
+                            ago(12, 0),
+                            "available",
+                            safe(&Tags::new(), "True"),
+                        );
+                    }
+                    return;
+                }
+                let tags = map(step.field("tags"));
+                let name = step.field("name").and_then(string).map_or_else(
+                    || format!("{}-image", step.name),
+                    |g| g.replace(['*', '?'], "x"),
+                );
+                for (i, (age, state, safe_value)) in CANDIDATES.iter().enumerate() {
+                    let id = format!("ami-{}", hex_id(&step.name, i));
+                    self.image(
+                        &id,
+                        &name,
+                        ago(age.0, age.1),
+                        state,
+                        safe(&tags, safe_value),
+                    );
+                }
+            }
+            Action::FindSnapshot => {
+                if let Some(ids) = strings(step.field("snapshot_ids")) {
+                    for id in ids {
+                        self.snapshot(&id, ago(12, 0), "completed", Tags::new(), None);
+                    }
+                    return;
+                }
+                let tags = map(step.field("tags"));
+                let volume = step.field("volume").and_then(string);
+                for (i, (age, state, safe_value)) in CANDIDATES.iter().enumerate() {
+                    let id = format!("snap-{}", hex_id(&step.name, i));
+                    let tags = if *safe_value == "False" {
+                        tagged(&tags, "Verified", "False")
+                    } else {
+                        tags.clone()
+                    };
+                    let state = if *state == "available" {
+                        "completed"
+                    } else {
+                        state
+                    };
+                    self.snapshot(&id, ago(age.0, age.1), state, tags, volume.clone());
+                }
+            }
+            Action::FindRecoveryPoint => {
+                let vault = step.field("vault").and_then(string).unwrap_or_default();
+                let ebs = step.field("resource_type").and_then(string).as_deref() == Some("EBS");
+                let tags = map(step.field("tags"));
+                let resource = step.field("resource").and_then(string).unwrap_or_else(|| {
+                    format!(
+                        "arn:aws:ec2:{}:123456789012:instance/i-{}",
+                        self.region,
+                        hex_id(&step.name, 9)
+                    )
+                });
+                let points = [
+                    ((8, 0), "COMPLETED"),
+                    ((30, 0), "COMPLETED"),
+                    ((0, 30), "PARTIAL"),
+                ];
+                for (i, (age, status)) in points.iter().enumerate() {
+                    let id = hex_id(&step.name, i);
+                    let (arn, rtype) = if ebs {
+                        let snap = format!("snap-{id}");
+                        self.snapshot(&snap, ago(age.0, age.1), "completed", Tags::new(), None);
+                        (
+                            format!("arn:aws:ec2:{}::snapshot/{snap}", self.region),
+                            "EBS",
+                        )
+                    } else {
+                        let ami = format!("ami-{id}");
+                        self.image(&ami, "backup", ago(age.0, age.1), "available", Tags::new());
+                        (format!("arn:aws:ec2:{}::image/{ami}", self.region), "EC2")
+                    };
+                    self.recovery_points.push(RecoveryPoint {
+                        arn,
+                        vault: vault.clone(),
+                        created: ago(age.0, age.1),
+                        status: (*status).to_string(),
+                        resource: resource.clone(),
+                        resource_type: rtype.to_string(),
+                        tags: tags.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        // Literal inventory named in any field.
+        for (field, expr) in &step.fields {
+            self.literals(field, expr, now);
+        }
+    }
+
+    fn literals(&mut self, field: &str, expr: &Expr, now: DateTime<Utc>) {
+        match expr {
+            Expr::Str(s) => match field {
+                "image" if s.starts_with("ami-") && !self.images.iter().any(|i| &i.id == s) => {
+                    self.image(
+                        s,
+                        "literal-image",
+                        now - Duration::hours(12),
+                        "available",
+                        safe(&Tags::new(), "True"),
+                    );
+                }
+                "snapshot"
+                    if s.starts_with("snap-") && !self.snapshots.iter().any(|i| &i.id == s) =>
+                {
+                    self.snapshot(s, now - Duration::hours(12), "completed", Tags::new(), None);
+                }
+                "subnet" if !self.subnets.contains_key(s) => {
+                    let zone =
+                        format!("{}{}", self.region, ["a", "b", "c"][self.subnets.len() % 3]);
+                    self.subnets.insert(s.clone(), zone);
+                }
+                "security_groups" if !self.security_groups.contains(s) => {
+                    self.security_groups.push(s.clone())
+                }
+                _ => {}
+            },
+            Expr::List(items) => items.iter().for_each(|e| self.literals(field, e, now)),
+            Expr::Map(entries) if field == "volumes" => {
+                entries.iter().for_each(|(k, e)| self.literals(k, e, now));
+            }
+            _ => {}
+        }
+    }
+
+    fn image(&mut self, id: &str, name: &str, created: DateTime<Utc>, state: &str, tags: Tags) {
+        self.images.push(Image {
+            id: id.to_string(),
+            name: name.to_string(),
+            created,
+            state: state.to_string(),
+            owner: "self".to_string(),
+            tags,
+        });
+    }
+
+    fn snapshot(
+        &mut self,
+        id: &str,
+        created: DateTime<Utc>,
+        state: &str,
+        tags: Tags,
+        volume: Option<String>,
+    ) {
+        self.snapshots.push(Snapshot {
+            id: id.to_string(),
+            created,
+            state: state.to_string(),
+            size_gib: 100,
+            volume,
+            owner: "self".to_string(),
+            tags,
+        });
+    }
+}
+
+/// (age (hours, minutes), state, Safe tag) of the default candidates of a `find_*`.
+const CANDIDATES: [((i64, i64), &str, &str); 4] = [
+    ((6, 0), "available", "True"),
+    ((72, 0), "available", "True"),
+    ((1, 0), "available", "False"),
+    ((0, 10), "pending", "True"),
+];
+
+/// The query's tags with `Safe` set: a candidate that is not Safe does not match a query for
+/// `Safe = "True"`, as on AWS, and is rejected by `require_safe` otherwise.
+fn safe(tags: &Tags, value: &str) -> Tags {
+    tagged(tags, "Safe", value)
+}
+
+fn tagged(tags: &Tags, key: &str, value: &str) -> Tags {
+    let mut t = tags.clone();
+    t.insert(key.to_string(), value.to_string());
+    t
+}
+
+/// A stable 17-hex-digit id from a step name and an index.
+fn hex_id(name: &str, i: usize) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{name}/{i}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..17].to_string()
+}
+
+fn string(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn strings(e: Option<&Expr>) -> Option<Vec<String>> {
+    match e? {
+        Expr::List(items) => Some(items.iter().filter_map(string).collect()),
+        _ => None,
+    }
+}
+
+fn map(e: Option<&Expr>) -> Tags {
+    match e {
+        Some(Expr::Map(m)) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), string(v)?)))
+            .collect(),
+        _ => Tags::new(),
+    }
+}

@@ -1,0 +1,147 @@
+//! The executor's door to the cloud: counts every call by operation (for the run and for the
+//! step that made it) and retries throttling and server errors a few times with exponential
+//! backoff, as the AWS SDK's standard retry mode does. Decisions about other errors (capacity
+//! fallback, failing the step) are the actions' and the scheduler's.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::cloud::{
+    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
+    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
+    SnapshotQuery, Tags, VolumeRequest,
+};
+use crate::runbook::schema::Check;
+
+/// Calls made, by operation.
+pub type Calls = BTreeMap<Op, u64>;
+
+/// Attempts of one call before a transient error is given to the step (the SDK's standard
+/// mode makes 3; the simulator's fault storms deserve a little more patience).
+const ATTEMPTS: u32 = 5;
+
+pub struct Api<'c, C> {
+    pub cloud: &'c C,
+    total: Rc<RefCell<Calls>>,
+    own: RefCell<Calls>,
+}
+
+impl<'c, C: Cloud> Api<'c, C> {
+    pub fn new(cloud: &'c C) -> Api<'c, C> {
+        Api {
+            cloud,
+            total: Rc::new(RefCell::new(Calls::new())),
+            own: RefCell::new(Calls::new()),
+        }
+    }
+
+    /// An `Api` for one step: its own count, added to the run's too.
+    pub fn for_step(&self) -> Api<'c, C> {
+        Api {
+            cloud: self.cloud,
+            total: Rc::clone(&self.total),
+            own: RefCell::new(Calls::new()),
+        }
+    }
+
+    pub fn total(&self) -> Calls {
+        self.total.borrow().clone()
+    }
+
+    pub fn own(&self) -> Calls {
+        self.own.borrow().clone()
+    }
+
+    fn count(&self, op: Op) {
+        *self.total.borrow_mut().entry(op).or_default() += 1;
+        *self.own.borrow_mut().entry(op).or_default() += 1;
+    }
+
+    /// Makes a call, retrying transient errors with backoff (0.2 s, 0.4 s, 0.8 s, ...).
+    async fn retrying<T, F, Fut>(&self, op: Op, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.count(op);
+            match call().await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing::debug!(%op, code = %e.code, attempt, "retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << (attempt - 1))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        self.retrying(Op::DescribeImages, || self.cloud.describe_images(q))
+            .await
+    }
+
+    pub async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
+        self.retrying(Op::DescribeSnapshots, || self.cloud.describe_snapshots(q))
+            .await
+    }
+
+    pub async fn list_recovery_points(
+        &self,
+        q: &RecoveryPointQuery,
+    ) -> Result<Vec<RecoveryPoint>, CloudError> {
+        self.retrying(Op::ListRecoveryPointsByBackupVault, || {
+            self.cloud.list_recovery_points(q)
+        })
+        .await
+    }
+
+    pub async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
+        self.retrying(Op::RunInstances, || self.cloud.run_instances(r))
+            .await
+    }
+
+    pub async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
+        self.retrying(Op::CreateVolume, || self.cloud.create_volume(r))
+            .await
+    }
+
+    pub async fn attach_volume(
+        &self,
+        volume: &str,
+        instance: &str,
+        device: &str,
+    ) -> Result<(), CloudError> {
+        self.retrying(Op::AttachVolume, || {
+            self.cloud.attach_volume(volume, instance, device)
+        })
+        .await
+    }
+
+    pub async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
+        self.retrying(Op::StartRestoreJob, || self.cloud.start_restore_job(r))
+            .await
+    }
+
+    pub async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
+        self.retrying(Op::CreateImage, || self.cloud.create_image(r))
+            .await
+    }
+
+    pub async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        self.retrying(kind.describe_op(), || self.cloud.describe(kind, ids))
+            .await
+    }
+
+    /// Probes are not AWS API calls and are not counted.
+    pub async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError> {
+        self.cloud.probe(instance, check).await
+    }
+
+    pub async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
+        self.cloud.exec(command, env).await
+    }
+}

@@ -1,0 +1,338 @@
+//! The executor: runs a checked runbook's DAG on a `Cloud`. A step starts as soon as every
+//! step it waits for has finished (most expected work first when `--parallelism` is short),
+//! independent branches overlap, and the shared pollers batch every wait into one Describe a
+//! tick. A failed critical step skips what depends on it while independent branches finish;
+//! `strategy = "first"` stops the run when the first path completes.
+//!
+//! Everything runs in one task on one thread (futures polled together, no spawning), so that
+//! on the simulator's paused clock the same seed gives the same timeline.
+
+pub mod action;
+pub mod api;
+pub mod event;
+pub mod poller;
+pub mod record;
+pub mod timings;
+pub mod value;
+
+use std::cell::RefCell;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use serde_json::Map;
+use tokio::time::Instant;
+
+use self::action::{Approve, Ctx, Done, Pollers, StepError};
+use self::api::Api;
+pub use self::event::{Event, Outcome};
+pub use self::record::{RunRecord, StepRecord};
+use self::value::{Inputs, resolve};
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::{Cloud, Tags};
+use crate::plan::Plan;
+use crate::runbook::checked::{StepId, Strategy};
+
+/// How to run.
+pub struct Options<'a> {
+    pub run_id: String,
+    /// When the disaster was declared; the run's start when not given.
+    pub t0: Option<DateTime<Utc>>,
+    /// Most steps running at once.
+    pub parallelism: usize,
+    /// What the pollers expect of AWS: when they first look.
+    pub model: LatencyModel,
+    /// How often a poller looks again.
+    pub tick: Duration,
+    pub approve: &'a Approve,
+}
+
+/// Runs every step of `plan` on `cloud`, telling `events` as it goes, until the strategy is
+/// satisfied, a critical failure leaves nothing to do, or `stop` completes (Ctrl-C).
+pub async fn execute<C: Cloud>(
+    plan: &Plan<'_>,
+    cloud: &C,
+    opts: &Options<'_>,
+    events: &dyn Fn(&Event),
+    stop: impl Future<Output = ()>,
+) -> RunRecord {
+    let rb = plan.runbook;
+    let n = rb.steps.len();
+    let origin = Instant::now();
+    let started = Utc::now();
+    let t0 = opts.t0.unwrap_or(started);
+    let at = move || Instant::now().duration_since(origin).as_secs_f64();
+    let api = Api::new(cloud);
+    let pollers = Pollers::new(opts.tick);
+    let records: RefCell<Vec<StepRecord>> =
+        RefCell::new((0..n).map(|_| StepRecord::default()).collect());
+    let outputs: RefCell<Vec<Option<Map<String, serde_json::Value>>>> = RefCell::new(vec![None; n]);
+    let emit = |e: Event| events(&e);
+
+    let mut waiting: Vec<usize> = rb.steps.iter().map(|s| s.deps.len()).collect();
+    let mut dependents: Vec<Vec<StepId>> = vec![Vec::new(); n];
+    for (id, s) in rb.steps.iter().enumerate() {
+        for &d in &s.deps {
+            dependents[d].push(id);
+        }
+    }
+    // Most remaining expected work first: the critical path is served before the rest.
+    let remaining = remaining_work(plan);
+    let mut ready: BinaryHeap<(u64, std::cmp::Reverse<StepId>)> = BinaryHeap::new();
+    let queue = |id: StepId, ready: &mut BinaryHeap<_>| {
+        records.borrow_mut()[id].queued_at = Some(at());
+        emit(Event::Queued { step: id, at: at() });
+        ready.push(((remaining[id] * 1000.0) as u64, std::cmp::Reverse(id)));
+    };
+    for (id, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+        queue(id, &mut ready);
+    }
+
+    let mut tags: Tags = rb.tags.clone();
+    tags.insert("rebound:run-id".into(), opts.run_id.clone());
+    let run_step = |id: StepId| {
+        let step = &rb.steps[id];
+        let inputs = Inputs(
+            step.fields
+                .iter()
+                .map(|(k, e)| (k.clone(), resolve(e, &outputs.borrow())))
+                .collect(),
+        );
+        let mut tags = tags.clone();
+        tags.insert("rebound:step".into(), step.name.clone());
+        let api = api.for_step();
+        let pollers = &pollers;
+        let records = &records;
+        async move {
+            let progress = |message: String| {
+                emit(Event::Progress {
+                    step: id,
+                    message,
+                    at: at(),
+                })
+            };
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                {
+                    let mut r = records.borrow_mut();
+                    r[id].attempts = attempt;
+                    r[id].started_at.get_or_insert(at());
+                }
+                emit(Event::Started {
+                    step: id,
+                    attempt,
+                    at: at(),
+                });
+                let ctx = Ctx {
+                    api: &api,
+                    pollers,
+                    model: &opts.model,
+                    step,
+                    run_id: &opts.run_id,
+                    attempt,
+                    t0,
+                    rpo: rb.rpo,
+                    tags: tags.clone(),
+                    approve: opts.approve,
+                    progress: &progress,
+                };
+                let run = action::run(&ctx, &inputs);
+                let result = match step.timeout {
+                    Some(limit) => tokio::time::timeout(limit, run)
+                        .await
+                        .unwrap_or(Err(StepError::Timeout(limit))),
+                    None => run.await,
+                };
+                match result {
+                    Err(e) if e.is_transient() && attempt <= step.retries => {
+                        progress(format!("attempt {attempt} failed ({e}); retrying"));
+                        tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                    }
+                    other => break other,
+                }
+            };
+            let mut r = records.borrow_mut();
+            r[id].api_calls = api.own();
+            r[id].inputs = inputs.0;
+            (id, result)
+        }
+    };
+
+    let mut running = FuturesUnordered::new();
+    let mut stop = std::pin::pin!(stop);
+    let mut interrupted = false;
+    let scheduler = async {
+        loop {
+            while running.len() < opts.parallelism.max(1) {
+                let Some((_, std::cmp::Reverse(id))) = ready.pop() else {
+                    break;
+                };
+                running.push(run_step(id));
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some((id, result)) = running.next() => {
+                    let finished = at();
+                    let ok = finish(id, result, finished, origin, &records, &outputs, &emit);
+                    if ok {
+                        for &d in &dependents[id] {
+                            waiting[d] -= 1;
+                            if waiting[d] == 0 {
+                                queue(d, &mut ready);
+                            }
+                        }
+                        if rb.strategy == Strategy::First && first_path_done(plan, &records.borrow()) {
+                            emit(Event::Stopping { reason: "a path finished first (strategy \"first\")".into(), at: finished });
+                            break;
+                        }
+                    } else {
+                        skip_dependents(id, &dependents, &records, &emit, finished);
+                    }
+                }
+                () = &mut stop => {
+                    interrupted = true;
+                    emit(Event::Stopping { reason: "interrupted".into(), at: at() });
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = scheduler => {}
+        () = pollers.run(&api) => {}
+    }
+    // What is still running or waiting was cancelled by the end of the run.
+    drop(running);
+    let end = at();
+    let mut steps = records.into_inner();
+    for (id, r) in steps.iter_mut().enumerate() {
+        if r.outcome.is_none() {
+            r.outcome = Some(Outcome::Cancelled);
+            if r.started_at.is_some() {
+                r.finished_at = Some(end);
+            }
+            emit(Event::Finished {
+                step: id,
+                outcome: Outcome::Cancelled,
+                error: None,
+                at: end,
+            });
+        }
+    }
+    RunRecord {
+        run_id: opts.run_id.clone(),
+        backend: cloud.backend(),
+        started,
+        t0,
+        finished_at: end,
+        interrupted,
+        steps,
+        api_calls: api.total(),
+    }
+}
+
+/// Records a finished step; `true` when it succeeded. What depends on a failed step is
+/// skipped, critical or not: its outputs are missing.
+fn finish(
+    id: StepId,
+    result: Result<Done, StepError>,
+    finished: f64,
+    origin: Instant,
+    records: &RefCell<Vec<StepRecord>>,
+    outputs: &RefCell<Vec<Option<Map<String, serde_json::Value>>>>,
+    emit: &dyn Fn(Event),
+) -> bool {
+    let since = |i: Instant| i.duration_since(origin).as_secs_f64();
+    let mut r = records.borrow_mut();
+    let rec = &mut r[id];
+    rec.finished_at = Some(finished);
+    match result {
+        Ok(done) => {
+            rec.outcome = Some(Outcome::Succeeded);
+            rec.ready_at = Some(done.ready_at.map_or(finished, since).min(finished));
+            rec.loaded_at = done.loaded_at.map(since);
+            rec.rejected = done.rejected;
+            rec.created = done.created.into_iter().map(|c| (c, finished)).collect();
+            rec.artifact_created = done.artifact_created;
+            rec.approved_by = done.approved_by;
+            rec.outputs = done.outputs.clone();
+            outputs.borrow_mut()[id] = Some(done.outputs);
+            drop(r);
+            emit(Event::Finished {
+                step: id,
+                outcome: Outcome::Succeeded,
+                error: None,
+                at: finished,
+            });
+            true
+        }
+        Err(e) => {
+            rec.outcome = Some(Outcome::Failed);
+            rec.error = Some(e.to_string());
+            drop(r);
+            emit(Event::Finished {
+                step: id,
+                outcome: Outcome::Failed,
+                error: Some(e.to_string()),
+                at: finished,
+            });
+            false
+        }
+    }
+}
+
+/// Marks everything downstream of a failed step as skipped.
+fn skip_dependents(
+    failed: StepId,
+    dependents: &[Vec<StepId>],
+    records: &RefCell<Vec<StepRecord>>,
+    emit: &dyn Fn(Event),
+    at: f64,
+) {
+    let mut stack = dependents[failed].clone();
+    while let Some(id) = stack.pop() {
+        if records.borrow()[id].outcome.is_some() {
+            continue;
+        }
+        records.borrow_mut()[id].outcome = Some(Outcome::Skipped);
+        records.borrow_mut()[id].error = Some("skipped: a step it needs failed".to_string());
+        emit(Event::Finished {
+            step: id,
+            outcome: Outcome::Skipped,
+            error: None,
+            at,
+        });
+        stack.extend(dependents[id].iter().copied());
+    }
+}
+
+/// Whether some path has every step succeeded.
+fn first_path_done(plan: &Plan<'_>, records: &[StepRecord]) -> bool {
+    let rb = plan.runbook;
+    (0..rb.paths.len()).any(|p| {
+        let mut steps = rb.path_steps(p).peekable();
+        steps.peek().is_some() && steps.all(|s| records[s].outcome == Some(Outcome::Succeeded))
+    })
+}
+
+/// Expected seconds from a step's start to the end of the longest chain after it.
+fn remaining_work(plan: &Plan<'_>) -> Vec<f64> {
+    let steps = &plan.runbook.steps;
+    let mut dependents: Vec<Vec<StepId>> = vec![Vec::new(); steps.len()];
+    for (id, s) in steps.iter().enumerate() {
+        for &d in &s.deps {
+            dependents[d].push(id);
+        }
+    }
+    let mut rest = vec![0.0f64; steps.len()];
+    for &id in plan.order.iter().rev() {
+        let after = dependents[id].iter().map(|&d| rest[d]).fold(0.0, f64::max);
+        rest[id] = plan.expected[id] + after;
+    }
+    rest
+}

@@ -1,0 +1,173 @@
+//! One shared poller per kind of resource. Every step that waits for instances, volumes,
+//! restore jobs or images registers the ids it waits for; each tick the poller makes one
+//! batched Describe call for every id that is due, and wakes the steps whose resources reached
+//! their state. The first look at an id is at its expected completion time, then every tick
+//! (about 1 s): a 5-second state change is noticed within about a second, where the AWS CLI's
+//! waiters poll every 15 s.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use super::api::Api;
+use crate::cloud::{Cloud, CloudError, Kind, Observed};
+
+/// What a waiter waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Want {
+    /// The resource's state is this (`running`, `available`, `in-use`, `COMPLETED`).
+    State(&'static str),
+    /// An instance's two status checks pass.
+    StatusOk,
+}
+
+/// The states from which a resource will never get where it was wanted.
+fn is_dead(state: &str) -> bool {
+    matches!(
+        state,
+        "terminated"
+            | "shutting-down"
+            | "stopped"
+            | "error"
+            | "failed"
+            | "deleted"
+            | "FAILED"
+            | "ABORTED"
+            | "EXPIRED"
+    )
+}
+
+struct Waiter {
+    id: String,
+    want: Want,
+    due: Instant,
+    tx: oneshot::Sender<Result<Observed, CloudError>>,
+}
+
+pub struct Poller {
+    kind: Kind,
+    tick: Duration,
+    waiters: RefCell<Vec<Waiter>>,
+    wake: Notify,
+}
+
+/// Ids per Describe call (DescribeInstances takes up to 1000 with filters).
+const BATCH: usize = 500;
+
+impl Poller {
+    pub fn new(kind: Kind, tick: Duration) -> Poller {
+        Poller {
+            kind,
+            tick,
+            waiters: RefCell::new(Vec::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Waits until `id` is as wanted; the first look is `first_look` from now.
+    pub async fn wait(
+        &self,
+        id: &str,
+        want: Want,
+        first_look: Duration,
+    ) -> Result<Observed, CloudError> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().push(Waiter {
+            id: id.to_string(),
+            want,
+            due: Instant::now() + first_look,
+            tx,
+        });
+        self.wake.notify_one();
+        rx.await
+            .unwrap_or_else(|_| Err(CloudError::new("Cancelled", "the poller stopped")))
+    }
+
+    /// Polls for as long as the run lasts (the executor drops this future at the end).
+    pub async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
+        loop {
+            self.waiters.borrow_mut().retain(|w| !w.tx.is_closed());
+            let next = self.waiters.borrow().iter().map(|w| w.due).min();
+            let Some(next) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            if next > Instant::now() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next) => {}
+                    () = self.wake.notified() => {}
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let mut due: Vec<String> = self
+                .waiters
+                .borrow()
+                .iter()
+                .filter(|w| w.due <= now)
+                .map(|w| w.id.clone())
+                .collect();
+            due.sort_unstable();
+            due.dedup();
+            for chunk in due.chunks(BATCH) {
+                match api.describe(self.kind, chunk).await {
+                    Ok(observed) => self.deliver(chunk, &observed),
+                    Err(e) if e.is_transient() => {}
+                    Err(e) => self.fail(chunk, &e),
+                }
+            }
+            let next_due = Instant::now() + self.tick;
+            for w in self
+                .waiters
+                .borrow_mut()
+                .iter_mut()
+                .filter(|w| due.contains(&w.id))
+            {
+                w.due = w.due.max(next_due);
+            }
+        }
+    }
+
+    fn deliver(&self, ids: &[String], observed: &[Observed]) {
+        let mut waiters = self.waiters.borrow_mut();
+        let mut keep = Vec::with_capacity(waiters.len());
+        for w in waiters.drain(..) {
+            if !ids.contains(&w.id) {
+                keep.push(w);
+                continue;
+            }
+            // Not in the answer yet: AWS is eventually consistent right after a create.
+            let Some(o) = observed.iter().find(|o| o.id == w.id) else {
+                keep.push(w);
+                continue;
+            };
+            let done = match &w.want {
+                Want::State(s) => o.state == *s,
+                Want::StatusOk => o.status_ok,
+            };
+            if done {
+                let _ = w.tx.send(Ok(o.clone()));
+            } else if is_dead(&o.state) {
+                let _ = w.tx.send(Err(CloudError::new(
+                    "ResourceFailed",
+                    format!("{} is {}, waiting for {:?}", o.id, o.state, w.want),
+                )));
+            } else {
+                keep.push(w);
+            }
+        }
+        *waiters = keep;
+    }
+
+    fn fail(&self, ids: &[String], e: &CloudError) {
+        let mut waiters = self.waiters.borrow_mut();
+        let (failed, keep): (Vec<Waiter>, Vec<Waiter>) =
+            waiters.drain(..).partition(|w| ids.contains(&w.id));
+        *waiters = keep;
+        for w in failed {
+            let _ = w.tx.send(Err(e.clone()));
+        }
+    }
+}
