@@ -193,3 +193,196 @@ fn help_has_examples() {
             .run();
     }
 }
+
+fn example(name: &str) -> String {
+    common::root()
+        .join(format!("runbooks/{name}.runbook"))
+        .to_str()
+        .expect("utf-8 path")
+        .to_string()
+}
+
+/// The rfc3339 times of a report, as seconds since the epoch.
+fn epoch(v: &serde_json::Value) -> f64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("rfc3339")
+        .timestamp_millis() as f64
+        / 1000.0
+}
+
+#[test]
+fn readme_first_command_rehearses_the_web_tier() {
+    let (out, _) = Test::new()
+        .args(&["run", &example("web-tier"), "--drill"])
+        .status(0)
+        .stdout("web-tier (sim, drill): succeeded")
+        .stdout("critical path:")
+        .run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[simulated: a rehearsal, not evidence of recovery]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn report_json_has_every_field_and_consistent_times() {
+    let (_, dir) = Test::new()
+        .args(&[
+            "run",
+            &example("web-tier"),
+            "--drill",
+            "--seed",
+            "5",
+            "--report-dir",
+            "out",
+        ])
+        .run();
+    let text = std::fs::read_to_string(dir.path().join("out/report.json")).expect("report.json");
+    let r: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for field in [
+        "schema",
+        "run_id",
+        "runbook",
+        "backend",
+        "mode",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "rto",
+        "rpo",
+        "paths",
+        "critical_path",
+        "steps",
+        "resources",
+        "api_calls",
+        "previous_digest",
+        "digest",
+    ] {
+        assert!(r.get(field).is_some(), "report.json lacks {field}");
+    }
+    assert_eq!(r["schema"], "rebound.report/v1");
+    assert_eq!(r["backend"], "sim");
+    assert_eq!(r["mode"], "drill");
+    assert_eq!(r["runbook"]["sha256"].as_str().map(str::len), Some(64));
+    for f in ["target_seconds", "measured_seconds", "bound_seconds", "met"] {
+        assert!(r["rto"].get(f).is_some(), "rto lacks {f}");
+    }
+    let t0 = epoch(&r["declared_at"]);
+    let steps = r["steps"].as_array().expect("steps");
+    for s in steps {
+        for f in [
+            "name",
+            "path",
+            "action",
+            "outcome",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "attempts",
+            "api_calls",
+            "outputs",
+            "error",
+        ] {
+            assert!(s.get(f).is_some(), "step lacks {f}: {s}");
+        }
+    }
+    // A path's RTO is its last step's finish minus t0.
+    for p in r["paths"].as_array().expect("paths") {
+        let last = steps
+            .iter()
+            .filter(|s| s["path"] == p["name"])
+            .map(|s| epoch(&s["finished_at"]))
+            .fold(0.0, f64::max);
+        let measured = p["measured_seconds"].as_f64().expect("measured");
+        assert!(
+            (measured - (last - t0)).abs() < 0.01,
+            "path {}: {measured} vs {}",
+            p["name"],
+            last - t0
+        );
+    }
+    // The run's RTO (strategy all) is the last path's, and never below the cloud's bound.
+    let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");
+    let bound = r["rto"]["bound_seconds"].as_f64().expect("bound");
+    assert!(rto >= bound && bound > 0.0, "rto {rto}, bound {bound}");
+    let kinds: Vec<&str> = r["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|x| x["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["instance", "instance", "instance", "volume"],
+        "two web instances, one host, its disk"
+    );
+    let launches = r["api_calls"]["RunInstances"]
+        .as_u64()
+        .expect("RunInstances counted");
+    assert_eq!(launches, 2);
+    // The digest covers the report.
+    assert_eq!(r["digest"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn declared_at_moves_t0() {
+    let declared = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (_, dir) = Test::new()
+        .args(&[
+            "run",
+            &example("web-tier"),
+            "--declared-at",
+            &declared,
+            "--report-dir",
+            "out",
+        ])
+        // An hour after the disaster, the 15-minute target is missed.
+        .status(3)
+        .run();
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
+    )
+    .expect("json");
+    let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");
+    assert!(rto > 3600.0 && rto < 3600.0 + 900.0, "rto {rto}");
+}
+
+#[test]
+fn approve_without_a_terminal_fails_unless_approved_in_advance() {
+    Test::new()
+        .args(&["run", &example("region-recovery")])
+        .status(1)
+        .stdout("failed: go: needs a person to approve")
+        .run();
+    Test::new()
+        .args(&["run", &example("region-recovery"), "--approve"])
+        .status(0)
+        .stdout("shop-region-recovery (sim, recovery): succeeded")
+        .run();
+}
+
+#[test]
+fn a_missed_target_exits_3_and_bad_input_2() {
+    let tight = "runbook \"tight\" {\n  rto = 30s\n  step w = wait { duration = 1m }\n}\n";
+    Test::new()
+        .file("t.runbook", tight)
+        .args(&["run", "t.runbook"])
+        .status(3)
+        .stdout("NO")
+        .run();
+    Test::new()
+        .file("t.runbook", tight)
+        .args(&["run", "t.runbook", "--backend", "aws"])
+        .status(2)
+        .stderr("not built yet")
+        .run();
+    Test::new()
+        .file("bad.runbook", "runbook \"b\" {\n  step w = wait {}\n}\n")
+        .args(&["run", "bad.runbook"])
+        .status(2)
+        .stderr("missing the field `duration`")
+        .run();
+}

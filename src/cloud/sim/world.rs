@@ -4,8 +4,8 @@
 //! this type; `rebound inventory export` will write it from a real account).
 //!
 //! For every `find_*` the default world holds a few candidates, so that a rehearsal exercises
-//! the choice: the newest Safe one (6 h old), an older Safe one (3 d), a newer one that is not
-//! Safe (1 h), and a newest one that is still pending (10 min). Instances and volumes exist only
+//! the choice: the newest Safe one (6 h old, or half the runbook's RPO if that is less), an
+//! older Safe one (3 d), a newer one that is not Safe, and a newest one still pending. Instances and volumes exist only
 //! once a run creates them: a literal instance or volume id fails with NotFound, as on AWS.
 
 use std::collections::BTreeMap;
@@ -37,13 +37,21 @@ impl World {
             region: rb.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
             ..World::default()
         };
+        // The newest usable candidate is well within the runbook's RPO, so that a rehearsal
+        // succeeds unless the runbook itself is wrong.
+        let newest = rb
+            .rpo
+            .map_or(6 * 60, |rpo| (rpo.as_secs() as i64 / 120).clamp(2, 6 * 60));
+        let ages = [newest, 72 * 60, newest / 2, 1.max(newest / 4)];
         for step in &rb.steps {
-            w.add_step(step, now);
+            w.add_step(step, now, &ages);
         }
         w
     }
 
-    fn add_step(&mut self, step: &Step, now: DateTime<Utc>) {
+    /// `ages`: minutes before `now` of the default candidates (newest usable, older usable,
+    /// newer not Safe, newest pending).
+    fn add_step(&mut self, step: &Step, now: DateTime<Utc>, ages: &[i64; 4]) {
         let ago =
             |hours: i64, minutes: i64| now - Duration::hours(hours) - Duration::minutes(minutes);
         match step.action {
@@ -65,15 +73,9 @@ impl World {
                     || format!("{}-image", step.name),
                     |g| g.replace(['*', '?'], "x"),
                 );
-                for (i, (age, state, safe_value)) in CANDIDATES.iter().enumerate() {
+                for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(ages).enumerate() {
                     let id = format!("ami-{}", hex_id(&step.name, i));
-                    self.image(
-                        &id,
-                        &name,
-                        ago(age.0, age.1),
-                        state,
-                        safe(&tags, safe_value),
-                    );
+                    self.image(&id, &name, ago(0, *minutes), state, safe(&tags, safe_value));
                 }
             }
             Action::FindSnapshot => {
@@ -85,7 +87,7 @@ impl World {
                 }
                 let tags = map(step.field("tags"));
                 let volume = step.field("volume").and_then(string);
-                for (i, (age, state, safe_value)) in CANDIDATES.iter().enumerate() {
+                for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(ages).enumerate() {
                     let id = format!("snap-{}", hex_id(&step.name, i));
                     let tags = if *safe_value == "False" {
                         tagged(&tags, "Verified", "False")
@@ -97,7 +99,7 @@ impl World {
                     } else {
                         state
                     };
-                    self.snapshot(&id, ago(age.0, age.1), state, tags, volume.clone());
+                    self.snapshot(&id, ago(0, *minutes), state, tags, volume.clone());
                 }
             }
             Action::FindRecoveryPoint => {
@@ -112,11 +114,12 @@ impl World {
                     )
                 });
                 let points = [
-                    ((8, 0), "COMPLETED"),
-                    ((30, 0), "COMPLETED"),
-                    ((0, 30), "PARTIAL"),
+                    (ages[0], "COMPLETED"),
+                    (ages[1], "COMPLETED"),
+                    (ages[3], "PARTIAL"),
                 ];
-                for (i, (age, status)) in points.iter().enumerate() {
+                for (i, (minutes, status)) in points.iter().enumerate() {
+                    let age = (0, *minutes);
                     let id = hex_id(&step.name, i);
                     let (arn, rtype) = if ebs {
                         let snap = format!("snap-{id}");
@@ -215,12 +218,12 @@ impl World {
     }
 }
 
-/// (age (hours, minutes), state, Safe tag) of the default candidates of a `find_*`.
-const CANDIDATES: [((i64, i64), &str, &str); 4] = [
-    ((6, 0), "available", "True"),
-    ((72, 0), "available", "True"),
-    ((1, 0), "available", "False"),
-    ((0, 10), "pending", "True"),
+/// (state, Safe tag) of the default candidates of a `find_*`, in the order of their ages.
+const CANDIDATES: [(&str, &str); 4] = [
+    ("available", "True"),
+    ("available", "True"),
+    ("available", "False"),
+    ("pending", "True"),
 ];
 
 /// The query's tags with `Safe` set: a candidate that is not Safe does not match a query for
