@@ -165,3 +165,63 @@ proptest! {
         assert_fmt_properties("generated", &text);
     }
 }
+
+/// Inputs that once moved a comment to another item or needed two passes (review findings).
+#[test]
+fn fmt_keeps_comments_with_their_items() {
+    let long = "x".repeat(78);
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "runbook \"x\" {\n  step a = wait {\n    duration = 1m, timeout = 2m # about timeout\n  }\n}\n".into(),
+            "timeout  = 2m # about timeout",
+            "duration = 1m\n",
+        ),
+        (
+            "runbook \"x\" {\n  step c = wait { duration = 1m # about duration\n  }\n}\n".into(),
+            "duration = 1m # about duration",
+            "step c = wait {\n",
+        ),
+        (
+            "runbook \"r\" {\n  step s = exec {\n    aa = 1, b = { # c\n    }\n  }\n}\n".into(),
+            "b = { # c",
+            "aa = 1\n",
+        ),
+        (
+            format!("runbook \"r\" {{\n  step s = exec {{\n    critical = true\n    env = {{ A = \"{long}\" }} # c\n  }}\n}}\n"),
+            "# c",
+            "critical = true\n",
+        ),
+        (
+            "runbook \"r\" {\n  param p # about p\n  param q = 1\n}\n".into(),
+            "param p # about p",
+            "param q = 1\n",
+        ),
+    ];
+    for (input, with_comment, without) in cases {
+        let once = format(&input).expect("parses");
+        assert!(
+            once.contains(with_comment),
+            "lost {with_comment:?} in:\n{once}"
+        );
+        assert!(
+            once.contains(without),
+            "comment moved onto {without:?}:\n{once}"
+        );
+        assert_eq!(
+            format(&once).as_deref(),
+            Some(once.as_str()),
+            "not idempotent:\n{once}"
+        );
+        assert_fmt_properties("review case", &input);
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    let source = runbook::from_bytes(
+        "bom.runbook".into(),
+        b"\xef\xbb\xbfrunbook \"b\" {\n  rto = 5m\n}\n".to_vec(),
+    )
+    .expect("utf-8");
+    assert!(runbook::check_source(&source, &[]).is_ok());
+}

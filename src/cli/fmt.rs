@@ -20,9 +20,17 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<u8, Error> {
     let mut unformatted = 0;
+    let mut errors = Vec::new();
     for path in &args.files {
-        let source = runbook::read(path)?;
-        let file = runbook::parse(&source)?;
+        // A broken file is reported and left alone; the others are still formatted.
+        let parsed = runbook::read(path).and_then(|source| Ok((runbook::parse(&source)?, source)));
+        let (file, source) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let formatted = runbook::fmt::format(&file);
         if formatted == source.text {
             continue;
@@ -35,7 +43,11 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         write_atomically(path, &formatted)?;
         println!("formatted {}", path.display());
     }
-    Ok(if unformatted > 0 { 1 } else { 0 })
+    match errors.len() {
+        0 => Ok(if unformatted > 0 { 1 } else { 0 }),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Several(errors)),
+    }
 }
 
 fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {

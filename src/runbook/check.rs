@@ -259,10 +259,10 @@ impl<'a> Checker<'a> {
     }
 
     fn declare_step(&mut self, s: &'a ast::Step, path: Option<PathId>) {
-        if let Some(&first) = self.step_ids.get(s.name.name.as_str()) {
+        let first = self.step_ids.get(s.name.name.as_str()).copied();
+        if let Some(first) = first {
             let first_span = self.steps[first].ast.name.span;
             self.error(duplicate("step", &s.name, first_span));
-            return;
         }
         let action = Action::from_name(&s.action.name);
         if action.is_none() {
@@ -281,7 +281,11 @@ impl<'a> Checker<'a> {
                 .hint(hint),
             );
         }
-        self.step_ids.insert(&s.name.name, self.steps.len());
+        // A duplicate is still checked (its own mistakes are reported too), but its name keeps
+        // pointing at the first.
+        if first.is_none() {
+            self.step_ids.insert(&s.name.name, self.steps.len());
+        }
         self.steps.push(StepDecl {
             ast: s,
             action,
@@ -633,10 +637,14 @@ impl<'a> Checker<'a> {
                             .collect()
                     })
                     .unwrap_or_default();
-                Some(format!(
-                    "`{name}` is a step; use one of its outputs: {}",
-                    outputs.join(", ")
-                ))
+                if outputs.is_empty() {
+                    Some(format!("`{name}` is a step, and it has no outputs"))
+                } else {
+                    Some(format!(
+                        "`{name}` is a step; use one of its outputs: {}",
+                        outputs.join(", ")
+                    ))
+                }
             } else {
                 did_you_mean(name, self.param_order.iter().copied())
             };
@@ -935,7 +943,18 @@ impl<'a> Checker<'a> {
         };
         let mut out = BTreeMap::new();
         let mut ok = true;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
         for e in entries {
+            if let Some(&first) = seen.get(e.key.value.as_str()) {
+                let ident = ast::Ident {
+                    name: e.key.value.clone(),
+                    span: e.key.span,
+                };
+                self.error(duplicate("key", &ident, first));
+                ok = false;
+                continue;
+            }
+            seen.insert(&e.key.value, e.key.span);
             let Some(spec) = VOLUME_FIELDS.iter().find(|f| f.name == e.key.value) else {
                 let names = VOLUME_FIELDS.iter().map(|f| f.name);
                 let hint = did_you_mean(&e.key.value, names);
@@ -1043,6 +1062,14 @@ impl<'a> Checker<'a> {
             let first = order[0];
             let mut chain = names.join(" -> ");
             chain.push_str(&format!(" -> {}", names[0]));
+            let others: Vec<String> = members
+                .iter()
+                .filter(|m| !order.contains(m))
+                .map(|&m| format!("`{}`", self.steps[m].ast.name.name))
+                .collect();
+            if !others.is_empty() {
+                chain.push_str(&format!(" (also caught in it: {})", others.join(", ")));
+            }
             let mut d = Diagnostic::new(
                 Code::Cycle,
                 self.steps[first].ast.name.span,
@@ -1069,26 +1096,32 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The members of a strongly connected component in the order of one walk around it, starting
-/// at the first in source order and visiting each member (depth first, within the component).
+/// A shortest cycle through the first member of a strongly connected component, following
+/// real dependency edges (breadth first, so linear in the component's size).
 fn cycle_order(members: &[StepId], deps: &[Vec<(StepId, Span)>]) -> Vec<StepId> {
-    let mut order = vec![members[0]];
-    let mut current = members[0];
-    while order.len() < members.len() {
-        let next = deps[current]
-            .iter()
-            .map(|(d, _)| *d)
-            .find(|d| members.contains(d) && !order.contains(d))
-            .or_else(|| members.iter().copied().find(|m| !order.contains(m)));
-        match next {
-            Some(n) => {
-                order.push(n);
-                current = n;
+    let start = members[0];
+    let inside: std::collections::HashSet<StepId> = members.iter().copied().collect();
+    let mut came_from: HashMap<StepId, StepId> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(current) = queue.pop_front() {
+        for &(next, _) in &deps[current] {
+            if next == start {
+                let mut cycle = vec![current];
+                let mut at = current;
+                while at != start {
+                    at = came_from[&at];
+                    cycle.push(at);
+                }
+                cycle.reverse();
+                return cycle;
             }
-            None => break,
+            if inside.contains(&next) && next != start && !came_from.contains_key(&next) {
+                came_from.insert(next, current);
+                queue.push_back(next);
+            }
         }
     }
-    order
+    vec![start]
 }
 
 /// Whether a value of type `actual` (a step output) may go where `expected` is wanted.
@@ -1128,10 +1161,13 @@ fn wrong_type(v: &Value, ty: Ty) -> Diagnostic {
         (ValueKind::Int(n), Ty::Duration) => {
             d = d.hint(format!("add a unit: {n}s, {n}m, {n}h or {n}d"))
         }
-        (ValueKind::Str(s), Ty::Duration) => {
+        (ValueKind::Str(s), Ty::Duration) if is_duration(s) => {
             d = d.hint(format!("durations are written without quotes: {s}"))
         }
-        (ValueKind::Str(s), Ty::Int { .. } | Ty::Bool) => {
+        (ValueKind::Str(s), Ty::Int { .. }) if s.parse::<i64>().is_ok() => {
+            d = d.hint(format!("write it without quotes: {s}"));
+        }
+        (ValueKind::Str(s), Ty::Bool) if s == "true" || s == "false" => {
             d = d.hint(format!("write it without quotes: {s}"));
         }
         (k, Ty::List(_) | Ty::Checks | Ty::Volumes) if !matches!(k, ValueKind::List(_)) => {
@@ -1140,6 +1176,23 @@ fn wrong_type(v: &Value, ty: Ty) -> Diagnostic {
         _ => {}
     }
     d
+}
+
+/// `90s`, `2h30m`: digits and a unit, one or more times.
+fn is_duration(s: &str) -> bool {
+    let mut digits = false;
+    let mut any = false;
+    for c in s.chars() {
+        match c {
+            '0'..='9' => digits = true,
+            'd' | 'h' | 'm' | 's' if digits => {
+                digits = false;
+                any = true;
+            }
+            _ => return false,
+        }
+    }
+    any && !digits
 }
 
 fn invalid(v: &Value, message: String, hint: Option<String>) -> Diagnostic {

@@ -74,8 +74,13 @@ impl Printer<'_> {
     fn end_line(&mut self, end: usize) {
         self.last = self.last.max(end);
         if let Some(c) = self.comments.get(self.next_comment).copied() {
+            // Only separators and closing brackets may stand between a node and its trailing
+            // comment; anything else means the comment belongs to a later node.
             let between = self.text.get(end.min(c.start)..c.start).unwrap_or("");
-            if c.start >= end && !between.contains('\n') {
+            let trailing = between
+                .chars()
+                .all(|ch| matches!(ch, ' ' | '\t' | ',' | ']' | '}'));
+            if c.start >= end && trailing {
                 self.next_comment += 1;
                 self.out.push(' ');
                 self.out.push_str(self.text[c.start..c.end].trim_end());
@@ -165,17 +170,29 @@ impl Printer<'_> {
     fn alignment(&self, items: &[Line<'_>]) -> Vec<usize> {
         let mut widths = vec![0; items.len()];
         let mut run: Vec<usize> = Vec::new();
+        // A field whose value no longer fits once its name is padded leaves the run (and is
+        // printed unpadded); the others are aligned to the widest name left.
         let close_run = |run: &mut Vec<usize>, widths: &mut Vec<usize>| {
-            let w = run.iter().map(|&i| items[i].name_len()).max().unwrap_or(0);
-            for &i in run.iter() {
-                widths[i] = w;
+            loop {
+                let w = run.iter().map(|&i| items[i].name_len()).max().unwrap_or(0);
+                let before = run.len();
+                run.retain(|&i| match items[i] {
+                    Line::Field(f) => self.fits_inline(&f.value, w + 3),
+                    _ => false,
+                });
+                if run.len() == before {
+                    for &i in run.iter() {
+                        widths[i] = w;
+                    }
+                    break;
+                }
             }
             run.clear();
         };
         for (i, item) in items.iter().enumerate() {
             let joins = match item {
                 Line::Field(f) => {
-                    let one_line = self.fits_inline(&f.value, f.name.name.len() + 3);
+                    let one_line = self.fits_inline(&f.value, f.name.name.chars().count() + 3);
                     let separated = run
                         .last()
                         .is_some_and(|&prev| self.breaks_run(items[prev].span().end, f.span.start));
@@ -272,14 +289,20 @@ impl Printer<'_> {
             .map(|f| Some(format!("{} = {}", f.name.name, inline(&f.value)?)))
             .collect();
         let line = format!(" {} }}", fields?.join(", "));
-        let column = self.out.len() - self.out.rfind('\n').map_or(0, |i| i + 1);
-        (column + line.len() <= WIDTH).then_some(line)
+        (self.column() + line.chars().count() <= WIDTH).then_some(line)
     }
 
     fn has_comment(&self, start: usize, end: usize) -> bool {
-        self.comments[self.next_comment..]
-            .iter()
-            .any(|c| c.start >= start && c.start < end)
+        // The comments are in source order: find the first at or after `start`.
+        let rest = &self.comments[self.next_comment..];
+        let i = rest.partition_point(|c| c.start < start);
+        rest.get(i).is_some_and(|c| c.start < end)
+    }
+
+    /// The column the next character would be printed at, in characters.
+    fn column(&self) -> usize {
+        let line = self.out.rfind('\n').map_or(0, |i| i + 1);
+        self.out[line..].chars().count()
     }
 
     /// Whether `v` prints on one line after `prefix` more columns on this line.
@@ -288,12 +311,11 @@ impl Printer<'_> {
             return false;
         }
         let column = self.indent * INDENT.len() + prefix;
-        inline(v).is_some_and(|s| column + s.len() <= WIDTH && !s.contains('\n'))
+        inline(v).is_some_and(|s| column + s.chars().count() <= WIDTH)
     }
 
     fn value(&mut self, v: &Value) {
-        let column = self.out.len() - self.out.rfind('\n').map_or(0, |i| i + 1);
-        let prefix = column.saturating_sub(self.indent * INDENT.len());
+        let prefix = self.column().saturating_sub(self.indent * INDENT.len());
         if self.fits_inline(v, prefix) {
             if let Some(s) = inline(v) {
                 self.out.push_str(&s);

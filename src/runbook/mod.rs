@@ -54,7 +54,11 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Arc<Source>, Error> {
         });
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source::new(name, text)),
+        // Some Windows editors start UTF-8 files with a byte-order mark; it means nothing here.
+        Ok(text) => Ok(Source::new(
+            name,
+            text.strip_prefix('\u{feff}').unwrap_or(&text),
+        )),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let source = Source::new(name, String::from_utf8_lossy(e.as_bytes()).into_owned());

@@ -131,6 +131,10 @@ impl Lower<'_> {
             Some(v) => Some(self.value(v)?),
             None => None,
         };
+        // pest keeps the blanks and comment it skipped looking for `= value`: end the span at
+        // what was written.
+        let end = default.as_ref().map_or(name.span.end, |v| v.span.end);
+        let span = self.source.span(span.start, end);
         Some(Param {
             name,
             default,
@@ -399,6 +403,13 @@ fn syntax_error(source: &Source, error: &pest::error::Error<Rule>) -> Diagnostic
         } else if attempts.max_position == start {
             expected.extend(tokens);
         }
+    }
+    // Before any runbook block, only a runbook block can start.
+    let top = source.text[..start.min(source.text.len())]
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if top {
+        expected = vec!["`runbook \"NAME\" {`"];
     }
     expected.sort_unstable();
     expected.dedup();

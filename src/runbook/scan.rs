@@ -22,6 +22,7 @@ pub fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
     let mut comments = Vec::new();
     let mut depth = 0usize;
     let mut too_deep_reported = false;
+    let mut cr_reported = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -69,6 +70,19 @@ pub fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
+            // Reported once: a file with old Mac line ends has one on every line.
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') && !cr_reported => {
+                cr_reported = true;
+                errors.push(
+                    Diagnostic::new(
+                        Code::Unreadable,
+                        source.span(i, i + 1),
+                        "a carriage return without a newline",
+                    )
+                    .label("here")
+                    .hint("save the file with LF or CRLF line endings"),
+                );
+            }
             b'\t' | b'\n' | b'\r' => {}
             b if b < 0x20 || b == 0x7f => {
                 let what = if b == 0 {

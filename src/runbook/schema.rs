@@ -148,6 +148,7 @@ fn is_region(s: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -506,7 +507,12 @@ impl Check {
     /// Parses one check string; the error says what is wrong with it.
     pub fn parse(s: &str) -> Result<Check, String> {
         let port = |p: &str| -> Result<u16, String> {
-            match p.parse::<u16>() {
+            match p
+                .parse::<u16>()
+                .ok()
+                .filter(|_| p.chars().all(|c| c.is_ascii_digit()))
+                .ok_or(())
+            {
                 Ok(0) | Err(_) => Err(format!("`{p}` is not a port (1 to 65535)")),
                 Ok(n) => Ok(n),
             }
@@ -552,6 +558,8 @@ mod tests {
 
     #[test]
     fn checks_parse() {
+        assert!(Check::parse("tcp:+80").is_err());
+        assert!(!Kind::Region.accepts_literal("us-east-+1"));
         assert_eq!(Check::parse("tcp:443"), Ok(Check::Tcp { port: 443 }));
         assert_eq!(
             Check::parse("http:8080/health"),
