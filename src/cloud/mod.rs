@@ -73,6 +73,27 @@ pub enum Op {
     CreateImage,
 }
 
+impl Op {
+    /// The EC2 token bucket a call of this operation draws from. AWS Backup has quotas of its
+    /// own; the filtered Describe bucket stands in for them.
+    pub fn limited(self) -> rate_limit::Limited {
+        use rate_limit::Limited;
+        match self {
+            Op::RunInstances => Limited::RunInstances,
+            Op::CreateVolume => Limited::CreateVolume,
+            Op::AttachVolume => Limited::AttachVolume,
+            Op::CreateImage => Limited::CopyImage,
+            Op::DescribeImages
+            | Op::DescribeSnapshots
+            | Op::ListRecoveryPointsByBackupVault
+            | Op::DescribeInstances
+            | Op::DescribeVolumes
+            | Op::StartRestoreJob
+            | Op::DescribeRestoreJob => Limited::DescribeFiltered,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

@@ -86,10 +86,24 @@ impl Bucket {
     /// Seconds from `now` until `n` tokens are there (0 when they are now).
     pub fn wait_for(&mut self, n: f64, now: f64) -> f64 {
         self.refill(now);
-        if self.tokens >= n {
+        // A hair of tolerance: refills summed in floating point land a whisker short.
+        if self.tokens + 1e-9 >= n {
             0.0
         } else {
             (n - self.tokens) / self.rate.refill
+        }
+    }
+
+    /// Takes `n` tokens now, going into debt if they are not there: the caller waits the
+    /// returned seconds before calling, so callers are served in arrival order at exactly the
+    /// refill rate (a client-side reservation, O(1) however many wait).
+    pub fn reserve(&mut self, n: f64, now: f64) -> f64 {
+        self.refill(now);
+        self.tokens -= n;
+        if self.tokens >= 0.0 {
+            0.0
+        } else {
+            -self.tokens / self.rate.refill
         }
     }
 
@@ -131,6 +145,16 @@ impl Buckets {
         let call = self.bucket(op, now).wait_for(1.0, now);
         if op == Limited::RunInstances {
             call.max(self.instances.wait_for(f64::from(instances), now))
+        } else {
+            call
+        }
+    }
+
+    /// Reserves a call of `op`: seconds to wait before making it.
+    pub fn reserve(&mut self, op: Limited, instances: u32, now: f64) -> f64 {
+        let call = self.bucket(op, now).reserve(1.0, now);
+        if op == Limited::RunInstances {
+            call.max(self.instances.reserve(f64::from(instances), now))
         } else {
             call
         }
@@ -182,6 +206,21 @@ mod tests {
         assert!(b.try_call(Limited::RunInstances, 2, 1.0));
         // Waiting for 100 instances takes 50 s of instance refill.
         assert!((b.wait_for(Limited::RunInstances, 100, 1.0) - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reservations_pace_callers_at_the_refill_rate() {
+        let mut client = Buckets::new(0.0);
+        let mut server = Buckets::new(0.0);
+        // 300 callers at once: the first 100 go now, the rest 1/20 s apart.
+        let delays: Vec<f64> = (0..300).map(|_| client.reserve(Limited::DescribeFiltered, 0, 0.0)).collect();
+        assert_eq!(delays[99], 0.0);
+        assert!((delays[100] - 0.05).abs() < 1e-9);
+        assert!((delays[299] - 10.0).abs() < 1e-9);
+        // A server with the same buckets refuses none of them.
+        for d in delays {
+            assert!(server.try_call(Limited::DescribeFiltered, 0, d + 1e-6), "refused at {d}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The executor's door to the cloud: counts every call by operation (for the run and for the
-//! step that made it) and retries throttling and server errors a few times with exponential
-//! backoff, as the AWS SDK's standard retry mode does. Decisions about other errors (capacity
-//! fallback, failing the step) are the actions' and the scheduler's.
+//! The executor's door to the cloud: paces every call with client-side copies of EC2's token
+//! buckets (so a thousand steps wait their turn instead of being throttled), counts every call
+//! by operation (for the run and for the step that made it), and retries throttling and server
+//! errors a few times with exponential backoff, as the AWS SDK's standard retry mode does.
+//! Decisions about other errors (capacity fallback, failing the step) are the actions' and the
+//! scheduler's.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,7 +15,9 @@ use crate::cloud::{
     Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
     SnapshotQuery, Tags, VolumeRequest,
 };
+use crate::cloud::rate_limit::Buckets;
 use crate::runbook::schema::Check;
+use tokio::time::Instant;
 
 /// Calls made, by operation.
 pub type Calls = BTreeMap<Op, u64>;
@@ -26,6 +30,8 @@ pub struct Api<'c, C> {
     pub cloud: &'c C,
     total: Rc<RefCell<Calls>>,
     own: RefCell<Calls>,
+    buckets: Rc<RefCell<Buckets>>,
+    origin: Instant,
 }
 
 impl<'c, C: Cloud> Api<'c, C> {
@@ -34,6 +40,8 @@ impl<'c, C: Cloud> Api<'c, C> {
             cloud,
             total: Rc::new(RefCell::new(Calls::new())),
             own: RefCell::new(Calls::new()),
+            buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
+            origin: Instant::now(),
         }
     }
 
@@ -43,6 +51,8 @@ impl<'c, C: Cloud> Api<'c, C> {
             cloud: self.cloud,
             total: Rc::clone(&self.total),
             own: RefCell::new(Calls::new()),
+            buckets: Rc::clone(&self.buckets),
+            origin: self.origin,
         }
     }
 
@@ -59,8 +69,26 @@ impl<'c, C: Cloud> Api<'c, C> {
         *self.own.borrow_mut().entry(op).or_default() += 1;
     }
 
-    /// Makes a call, retrying transient errors with backoff (0.2 s, 0.4 s, 0.8 s, ...).
+    /// Waits for the call's turn in its token bucket (`units`: instances, for RunInstances).
+    async fn pace(&self, op: Op, units: u32) {
+        let now = Instant::now().duration_since(self.origin).as_secs_f64();
+        let wait = self.buckets.borrow_mut().reserve(op.limited(), units, now);
+        if wait > 0.0 {
+            // A millisecond of margin: the server's bucket must have refilled when we arrive.
+            tokio::time::sleep(Duration::from_secs_f64(wait + 0.001)).await;
+        }
+    }
+
+    /// Makes a call in its turn, retrying transient errors with backoff (0.2 s, 0.4 s, ...).
     async fn retrying<T, F, Fut>(&self, op: Op, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        self.retrying_units(op, 0, &mut call).await
+    }
+
+    async fn retrying_units<T, F, Fut>(&self, op: Op, units: u32, call: &mut F) -> Result<T, CloudError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CloudError>>,
@@ -68,6 +96,7 @@ impl<'c, C: Cloud> Api<'c, C> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.pace(op, units).await;
             self.count(op);
             match call().await {
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {

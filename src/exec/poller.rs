@@ -6,6 +6,7 @@
 //! waiters poll every 15 s.
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -131,15 +132,17 @@ impl Poller {
     }
 
     fn deliver(&self, ids: &[String], observed: &[Observed]) {
+        let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let answers: HashMap<&str, &Observed> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
         let mut waiters = self.waiters.borrow_mut();
         let mut keep = Vec::with_capacity(waiters.len());
         for w in waiters.drain(..) {
-            if !ids.contains(&w.id) {
+            if !asked.contains(w.id.as_str()) {
                 keep.push(w);
                 continue;
             }
             // Not in the answer yet: AWS is eventually consistent right after a create.
-            let Some(o) = observed.iter().find(|o| o.id == w.id) else {
+            let Some(o) = answers.get(w.id.as_str()).copied() else {
                 keep.push(w);
                 continue;
             };

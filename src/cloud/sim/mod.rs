@@ -24,10 +24,10 @@ pub use profile::{Faults, Profile};
 pub use world::World;
 
 use super::latency::Dist;
-use super::rate_limit::{Buckets, Limited};
+use super::rate_limit::Buckets;
 use super::{
     Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
-    Observed, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
+    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
     Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -99,7 +99,8 @@ impl Sim {
     }
 
     /// One API call: faults, the token bucket, then the call's latency.
-    async fn call(&self, op: Limited, instances: u32, latency: Dist) -> Result<(), CloudError> {
+    async fn call(&self, op: Op, instances: u32, latency: Dist) -> Result<(), CloudError> {
+        let op = op.limited();
         let now = Instant::now().duration_since(self.origin).as_secs_f64();
         let faults = &self.profile.faults;
         if self.chance(faults.throttle_rate)
@@ -198,7 +199,7 @@ impl Cloud for Sim {
     }
 
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
-        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+        self.call(Op::DescribeImages, 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
         let st = self.state.borrow();
@@ -220,7 +221,7 @@ impl Cloud for Sim {
     }
 
     async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
-        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+        self.call(Op::DescribeSnapshots, 0, self.profile.latency.describe)
             .await?;
         let st = self.state.borrow();
         Ok(st
@@ -238,8 +239,7 @@ impl Cloud for Sim {
         &self,
         q: &RecoveryPointQuery,
     ) -> Result<Vec<RecoveryPoint>, CloudError> {
-        // AWS Backup has its own quotas; the EC2 describe bucket stands in for them.
-        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+        self.call(Op::ListRecoveryPointsByBackupVault, 0, self.profile.latency.describe)
             .await?;
         let st = self.state.borrow();
         if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
@@ -265,7 +265,7 @@ impl Cloud for Sim {
 
     async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
         self.call(
-            Limited::RunInstances,
+            Op::RunInstances,
             r.count,
             self.profile.latency.run_instances,
         )
@@ -350,7 +350,7 @@ impl Cloud for Sim {
     }
 
     async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
-        self.call(Limited::CreateVolume, 0, self.profile.latency.describe)
+        self.call(Op::CreateVolume, 0, self.profile.latency.describe)
             .await?;
         if let Some(id) = self.state.borrow().created_volumes.get(&r.client_token) {
             return Ok(id.clone());
@@ -382,7 +382,7 @@ impl Cloud for Sim {
         instance: &str,
         _device: &str,
     ) -> Result<(), CloudError> {
-        self.call(Limited::AttachVolume, 0, self.profile.latency.describe)
+        self.call(Op::AttachVolume, 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
         let in_use_at = now + self.draw(self.profile.latency.attach_volume);
@@ -423,7 +423,7 @@ impl Cloud for Sim {
     }
 
     async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
-        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+        self.call(Op::StartRestoreJob, 0, self.profile.latency.describe)
             .await?;
         if let Some(id) = self.state.borrow().started_jobs.get(&r.idempotency_token) {
             return Ok(id.clone());
@@ -466,7 +466,7 @@ impl Cloud for Sim {
     }
 
     async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
-        self.call(Limited::CopyImage, 0, self.profile.latency.describe)
+        self.call(Op::CreateImage, 0, self.profile.latency.describe)
             .await?;
         if !self.state.borrow().instances.contains_key(&r.instance) {
             return Err(Self::not_found("InvalidInstanceID.NotFound", &r.instance));
@@ -488,7 +488,7 @@ impl Cloud for Sim {
     }
 
     async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
-        self.call(Limited::DescribeFiltered, 0, self.profile.latency.describe)
+        self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
         let st = self.state.borrow();
