@@ -213,13 +213,18 @@ mod tests {
         let mut client = Buckets::new(0.0);
         let mut server = Buckets::new(0.0);
         // 300 callers at once: the first 100 go now, the rest 1/20 s apart.
-        let delays: Vec<f64> = (0..300).map(|_| client.reserve(Limited::DescribeFiltered, 0, 0.0)).collect();
+        let delays: Vec<f64> = (0..300)
+            .map(|_| client.reserve(Limited::DescribeFiltered, 0, 0.0))
+            .collect();
         assert_eq!(delays[99], 0.0);
         assert!((delays[100] - 0.05).abs() < 1e-9);
         assert!((delays[299] - 10.0).abs() < 1e-9);
         // A server with the same buckets refuses none of them.
         for d in delays {
-            assert!(server.try_call(Limited::DescribeFiltered, 0, d + 1e-6), "refused at {d}");
+            assert!(
+                server.try_call(Limited::DescribeFiltered, 0, d + 1e-6),
+                "refused at {d}"
+            );
         }
     }
 

@@ -575,7 +575,6 @@ async fn verify_one<C: Cloud>(
     instance: &str,
     check: &Check,
 ) -> Result<Option<Instant>, StepError> {
-    let m = ctx.model;
     match check {
         Check::Running => Ok(ctx
             .pollers
@@ -583,29 +582,23 @@ async fn verify_one<C: Cloud>(
             .wait(instance, Want::State("running"), Duration::ZERO)
             .await?
             .ready_at),
+        // A verify step may start long after its instances came up: look at once, then every
+        // tick.
         Check::StatusOk => Ok(ctx
             .pollers
             .instances
-            .wait(instance, Want::StatusOk, first_look(m.status_ok.median))
+            .wait(instance, Want::StatusOk, Duration::ZERO)
             .await?
             .status_ok_at),
-        Check::Tcp { .. } | Check::Http { .. } | Check::Ssm { .. } => {
-            let median = if matches!(check, Check::Ssm { .. }) {
-                m.ssm_ready.median
-            } else {
-                m.boot.median
-            };
-            tokio::time::sleep(first_look(median)).await;
-            loop {
-                match ctx.api.probe(instance, check).await {
-                    Ok(p) if p.passed => return Ok(p.ready_at),
-                    Ok(_) => {}
-                    Err(e) if e.is_transient() => {}
-                    Err(e) => return Err(e.into()),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        Check::Tcp { .. } | Check::Http { .. } | Check::Ssm { .. } => loop {
+            match ctx.api.probe(instance, check).await {
+                Ok(p) if p.passed => return Ok(p.ready_at),
+                Ok(_) => {}
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e.into()),
             }
-        }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
     }
 }
 

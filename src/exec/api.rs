@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
     Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
     Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
     SnapshotQuery, Tags, VolumeRequest,
 };
-use crate::cloud::rate_limit::Buckets;
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
 
@@ -88,7 +88,12 @@ impl<'c, C: Cloud> Api<'c, C> {
         self.retrying_units(op, 0, &mut call).await
     }
 
-    async fn retrying_units<T, F, Fut>(&self, op: Op, units: u32, call: &mut F) -> Result<T, CloudError>
+    async fn retrying_units<T, F, Fut>(
+        &self,
+        op: Op,
+        units: u32,
+        call: &mut F,
+    ) -> Result<T, CloudError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CloudError>>,

@@ -133,7 +133,8 @@ impl Poller {
 
     fn deliver(&self, ids: &[String], observed: &[Observed]) {
         let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let answers: HashMap<&str, &Observed> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
+        let answers: HashMap<&str, &Observed> =
+            observed.iter().map(|o| (o.id.as_str(), o)).collect();
         let mut waiters = self.waiters.borrow_mut();
         let mut keep = Vec::with_capacity(waiters.len());
         for w in waiters.drain(..) {

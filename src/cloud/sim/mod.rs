@@ -27,8 +27,8 @@ use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
     Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
-    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
-    Tags, VolumeRequest,
+    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
+    SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
@@ -239,8 +239,12 @@ impl Cloud for Sim {
         &self,
         q: &RecoveryPointQuery,
     ) -> Result<Vec<RecoveryPoint>, CloudError> {
-        self.call(Op::ListRecoveryPointsByBackupVault, 0, self.profile.latency.describe)
-            .await?;
+        self.call(
+            Op::ListRecoveryPointsByBackupVault,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
         let st = self.state.borrow();
         if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
             return Err(CloudError::new(

@@ -73,9 +73,13 @@ impl World {
                     || format!("{}-image", step.name),
                     |g| g.replace(['*', '?'], "x"),
                 );
+                // Steps that ask the same question see the same candidates.
+                let question = format!("image/{tags:?}/{:?}", step.field("name").and_then(string));
                 for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(ages).enumerate() {
-                    let id = format!("ami-{}", hex_id(&step.name, i));
-                    self.image(&id, &name, ago(0, *minutes), state, safe(&tags, safe_value));
+                    let id = format!("ami-{}", hex_id(&question, i));
+                    if !self.images.iter().any(|x| x.id == id) {
+                        self.image(&id, &name, ago(0, *minutes), state, safe(&tags, safe_value));
+                    }
                 }
             }
             Action::FindSnapshot => {
@@ -87,8 +91,12 @@ impl World {
                 }
                 let tags = map(step.field("tags"));
                 let volume = step.field("volume").and_then(string);
+                let question = format!("snapshot/{tags:?}/{volume:?}");
                 for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(ages).enumerate() {
-                    let id = format!("snap-{}", hex_id(&step.name, i));
+                    let id = format!("snap-{}", hex_id(&question, i));
+                    if self.snapshots.iter().any(|x| x.id == id) {
+                        continue;
+                    }
                     let tags = if *safe_value == "False" {
                         tagged(&tags, "Verified", "False")
                     } else {
@@ -118,9 +126,13 @@ impl World {
                     (ages[1], "COMPLETED"),
                     (ages[3], "PARTIAL"),
                 ];
+                let question = format!("point/{vault}/{ebs}/{tags:?}/{resource}");
                 for (i, (minutes, status)) in points.iter().enumerate() {
                     let age = (0, *minutes);
-                    let id = hex_id(&step.name, i);
+                    let id = hex_id(&question, i);
+                    if self.recovery_points.iter().any(|p| p.arn.ends_with(&id)) {
+                        continue;
+                    }
                     let (arn, rtype) = if ebs {
                         let snap = format!("snap-{id}");
                         self.snapshot(&snap, ago(age.0, age.1), "completed", Tags::new(), None);
