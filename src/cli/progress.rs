@@ -22,7 +22,7 @@ pub enum Progress<'r> {
 pub struct Bars<'r> {
     rb: &'r Runbook,
     multi: MultiProgress,
-    /// One bar per path, and one for the steps outside paths (last).
+    /// One bar per path, then one for the steps outside paths if there are any.
     paths: Vec<ProgressBar>,
     running: RefCell<HashMap<StepId, ProgressBar>>,
 }
@@ -112,13 +112,12 @@ impl<'r> Bars<'r> {
             })
             .collect();
         let shared = rb.steps.iter().filter(|s| s.path.is_none()).count() as u64;
-        let bar = multi.add(ProgressBar::new(shared));
-        bar.set_style(style);
-        bar.set_prefix("(shared)");
-        if shared == 0 {
-            bar.finish_and_clear();
+        if shared > 0 {
+            let bar = multi.add(ProgressBar::new(shared));
+            bar.set_style(style);
+            bar.set_prefix("(shared)");
+            paths.push(bar);
         }
-        paths.push(bar);
         Bars {
             rb,
             multi,
@@ -127,9 +126,12 @@ impl<'r> Bars<'r> {
         }
     }
 
-    fn bar_of(&self, step: StepId) -> &ProgressBar {
-        let index = self.rb.steps[step].path.unwrap_or(self.paths.len() - 1);
-        &self.paths[index.min(self.paths.len() - 1)]
+    /// The bar of a step's path, or the shared bar (last) for a step outside paths.
+    fn bar_of(&self, step: StepId) -> Option<&ProgressBar> {
+        match self.rb.steps[step].path {
+            Some(p) => self.paths.get(p),
+            None => self.paths.last(),
+        }
     }
 
     fn event(&self, e: &Event) {
@@ -166,15 +168,16 @@ impl<'r> Bars<'r> {
                 if let Some(s) = self.running.borrow_mut().remove(step) {
                     s.finish_and_clear();
                 }
-                let bar = self.bar_of(*step);
-                bar.inc(1);
                 if *outcome != Outcome::Succeeded {
                     let why = error.clone().unwrap_or_default();
                     let _ =
                         self.multi
                             .println(format!("{}: {} {why}", name(*step), outcome.name()));
                 }
-                bar.set_message(format!("{} {}", name(*step), outcome.name()));
+                if let Some(bar) = self.bar_of(*step) {
+                    bar.inc(1);
+                    bar.set_message(format!("{} {}", name(*step), outcome.name()));
+                }
             }
             Event::Stopping { reason, .. } => {
                 let _ = self.multi.println(format!("stopping: {reason}"));
