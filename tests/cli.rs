@@ -386,3 +386,70 @@ fn a_missed_target_exits_3_and_bad_input_2() {
         .stderr("missing the field `duration`")
         .run();
 }
+
+#[test]
+fn ctrl_c_cancels_a_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("slow.runbook"),
+        "runbook \"slow\" {\n  step w = wait { duration = 30s }\n}\n",
+    )
+    .expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args(["run", "slow.runbook", "--realtime"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("slow (sim, recovery): cancelled"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sim_world_and_profile_files() {
+    let world = r#"{"region": "eu-west-1", "images": [{"id": "ami-0aaa", "name": "web", "created": "2026-11-20T00:00:00Z", "state": "available", "tags": {"App": "web", "Safe": "True"}}], "subnets": {"subnet-1": "eu-west-1a"}}"#;
+    let profile = r#"{"latency": {"run_instances": {"median": 2, "p99": 2}, "pending_to_running": {"median": 5, "p99": 5}, "describe": {"median": 0.5, "p99": 0.5}}}"#;
+    let rb = "runbook \"w\" {\n  step img = find_image { tags = { App = \"web\" } }\n  step h = launch { image = img.id, subnet = \"subnet-1\", instance_types = [\"m5.large\"] }\n}\n";
+    let (_, dir) = Test::new()
+        .file("w.runbook", rb)
+        .file("world.json", world)
+        .file("profile.json", profile)
+        .args(&[
+            "run",
+            "w.runbook",
+            "--sim-world",
+            "world.json",
+            "--sim-profile",
+            "profile.json",
+            "--report-dir",
+            "out",
+        ])
+        .run();
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(r["steps"][0]["outputs"]["id"], "ami-0aaa");
+    // Zero-variance latencies: 0.5 s describe, then 2 s RunInstances + 5 s to running.
+    let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");
+    assert!((7.5..9.0).contains(&rto), "rto {rto}");
+    Test::new()
+        .file("w.runbook", rb)
+        .file("profile.json", "{\"latency\": {\"nonsense\": 1}}")
+        .args(&["run", "w.runbook", "--sim-profile", "profile.json"])
+        .status(2)
+        .stderr("not a valid simulator profile")
+        .run();
+}

@@ -533,3 +533,61 @@ fn the_examples_rehearse_on_the_default_world() {
         assert!(rejected > 0, "{name}: no candidate was rejected");
     }
 }
+
+#[test]
+fn a_failing_step_fault_fails_only_that_step() {
+    let text =
+        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("read");
+    let profile = Profile {
+        faults: rebound::cloud::sim::Faults {
+            fail_steps: vec!["host".to_string()],
+            ..Default::default()
+        },
+        ..Profile::default()
+    };
+    let ran = run(
+        &text,
+        Run {
+            profile,
+            ..Run::default()
+        },
+    );
+    assert_eq!(ran.step("host").outcome, Some(Outcome::Failed));
+    assert!(
+        ran.step("host")
+            .error
+            .clone()
+            .unwrap_or_default()
+            .contains("terminated")
+    );
+    for skipped in ["disk", "mount", "host_ok"] {
+        assert_eq!(
+            ran.step(skipped).outcome,
+            Some(Outcome::Skipped),
+            "{skipped}"
+        );
+    }
+    assert_eq!(ran.step("web_ok").outcome, Some(Outcome::Succeeded));
+    assert_eq!(ran.timings.paths[0].outcome, Outcome::Succeeded);
+    assert_eq!(ran.timings.paths[1].outcome, Outcome::Failed);
+    assert_eq!(ran.timings.outcome, Outcome::Failed);
+}
+
+#[test]
+fn a_find_that_finds_nothing_usable_still_reports_the_candidates() {
+    // A one-minute RPO: every default candidate is older.
+    let ran = run(
+        "runbook \"r\" {\n  rpo = 1m\n  step img = find_image { tags = { App = \"web\" } }\n}\n",
+        Run::default(),
+    );
+    let img = ran.step("img");
+    assert_eq!(img.outcome, Some(Outcome::Failed));
+    assert!(!img.rejected.is_empty());
+    assert!(
+        img.rejected
+            .iter()
+            .any(|r| r.reason.starts_with("older than the rpo")),
+        "{:?}",
+        img.rejected
+    );
+}

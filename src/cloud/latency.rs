@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A log-normal latency: half the draws are under `median`, 99% under `p99` (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Dist {
     pub median: f64,
     pub p99: f64,
@@ -51,7 +52,7 @@ fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
 
 /// The latency of every operation the actions perform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencyModel {
     /// One Describe* or List* call.
     pub describe: Dist,

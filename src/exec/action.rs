@@ -68,6 +68,24 @@ pub enum StepError {
     Timeout(Duration),
     #[error("{0}")]
     Failed(String),
+    /// A `find_*` found nothing usable; the candidates it passed over, and why, go into the
+    /// report all the same.
+    #[error("no usable {what}{}", list(.rejected))]
+    NothingUsable {
+        what: &'static str,
+        rejected: Vec<Rejected>,
+    },
+}
+
+fn list(rejected: &[Rejected]) -> String {
+    if rejected.is_empty() {
+        return " matches".to_string();
+    }
+    let parts: Vec<String> = rejected
+        .iter()
+        .map(|r| format!("{} ({})", r.id, r.reason))
+        .collect();
+    format!(": {}", parts.join("; "))
 }
 
 impl StepError {
@@ -183,7 +201,7 @@ struct Candidate {
 fn choose<C>(
     ctx: &Ctx<'_, '_, C>,
     mut candidates: Vec<Candidate>,
-    what: &str,
+    what: &'static str,
 ) -> Result<(Candidate, Vec<Rejected>), StepError> {
     candidates.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     for c in &mut candidates {
@@ -215,15 +233,7 @@ fn choose<C>(
     }
     match pick {
         Some(p) => Ok((p, rejected)),
-        None if rejected.is_empty() => Err(StepError::Failed(format!("no {what} matches"))),
-        None => Err(StepError::Failed(format!(
-            "no usable {what}: {}",
-            rejected
-                .iter()
-                .map(|r| format!("{} ({})", r.id, r.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))),
+        None => Err(StepError::NothingUsable { what, rejected }),
     }
 }
 

@@ -273,12 +273,16 @@ fn finish(
         }
         Err(e) => {
             rec.outcome = Some(Outcome::Failed);
-            rec.error = Some(e.to_string());
+            let message = e.to_string();
+            rec.error = Some(message.clone());
+            if let StepError::NothingUsable { rejected, .. } = e {
+                rec.rejected = rejected;
+            }
             drop(r);
             emit(Event::Finished {
                 step: id,
                 outcome: Outcome::Failed,
-                error: Some(e.to_string()),
+                error: Some(message),
                 at: finished,
             });
             false

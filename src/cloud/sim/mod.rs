@@ -57,6 +57,8 @@ struct State {
 
 struct Instance {
     zone: String,
+    /// A `fail_steps` fault: terminated instead of running.
+    failing: bool,
     running_at: Instant,
     status_ok_at: Instant,
     boot_at: Instant,
@@ -65,6 +67,8 @@ struct Instance {
 
 struct Volume {
     zone: String,
+    /// A `fail_steps` fault: `error` instead of `available`.
+    failing: bool,
     available_at: Instant,
     loaded_at: Instant,
     attached: Option<(String, Instant)>,
@@ -130,11 +134,12 @@ impl Sim {
     }
 
     /// A new instance in `zone`, pending now.
-    fn new_instance(&self, zone: &str, now: Instant) -> String {
+    fn new_instance(&self, zone: &str, now: Instant, failing: bool) -> String {
         let m = &self.profile.latency;
         let running_at = now + self.draw(m.pending_to_running);
         let instance = Instance {
             zone: zone.to_string(),
+            failing,
             running_at,
             status_ok_at: running_at + self.draw(m.status_ok),
             boot_at: running_at + self.draw(m.boot),
@@ -148,7 +153,20 @@ impl Sim {
         id
     }
 
-    fn new_volume(&self, zone: &str, size_gib: u32, rate: Option<u32>, now: Instant) -> String {
+    /// Whether what this request creates is to fail (`fail_steps`).
+    fn failing(&self, tags: &Tags) -> bool {
+        tags.get("rebound:step")
+            .is_some_and(|s| self.profile.faults.fail_steps.contains(s))
+    }
+
+    fn new_volume(
+        &self,
+        zone: &str,
+        size_gib: u32,
+        rate: Option<u32>,
+        now: Instant,
+        failing: bool,
+    ) -> String {
         let available_at = now + self.draw(self.profile.latency.create_volume);
         // Without a provisioned initialization rate, EBS loads blocks lazily; model it as the
         // low end of the provisioned range.
@@ -160,6 +178,7 @@ impl Sim {
             id.clone(),
             Volume {
                 zone: zone.to_string(),
+                failing,
                 available_at,
                 loaded_at,
                 attached: None,
@@ -324,11 +343,11 @@ impl Cloud for Sim {
         let mut instances = Vec::new();
         let mut private_ips = Vec::new();
         for _ in 0..r.count {
-            let id = self.new_instance(&zone, now);
+            let id = self.new_instance(&zone, now, self.failing(&r.tags));
             let n = self.state.borrow().next;
             private_ips.push(format!("10.0.{}.{}", (n / 250) % 250, n % 250 + 4));
             for v in &r.volumes {
-                let vol = self.new_volume(&zone, v.size_gib.unwrap_or(100), None, now);
+                let vol = self.new_volume(&zone, v.size_gib.unwrap_or(100), None, now, false);
                 let running_at = self
                     .state
                     .borrow()
@@ -372,7 +391,14 @@ impl Cloud for Sim {
             }
             r.size_gib.unwrap_or(snap.size_gib).max(snap.size_gib)
         };
-        let id = self.new_volume(&r.zone, size, r.initialization_rate, Instant::now());
+        let failing = self.failing(&r.tags);
+        let id = self.new_volume(
+            &r.zone,
+            size,
+            r.initialization_rate,
+            Instant::now(),
+            failing,
+        );
         self.state
             .borrow_mut()
             .created_volumes
@@ -457,7 +483,7 @@ impl Cloud for Sim {
         let now = Instant::now();
         let done_at = now + self.draw(self.profile.latency.restore_job);
         // The restored instance starts its life when the job completes.
-        let instance = self.new_instance(&zone, done_at);
+        let instance = self.new_instance(&zone, done_at, false);
         let id = self
             .id("restore-job")
             .to_uppercase()
@@ -510,6 +536,9 @@ impl Cloud for Sim {
             .filter_map(|id| match kind {
                 Kind::Instance => st.instances.get(id).map(|i| {
                     let running = i.running_at <= now;
+                    if i.failing && running {
+                        return observed(id, "terminated");
+                    }
                     Observed {
                         detail: Some(i.zone.clone()),
                         status_ok: i.status_ok_at <= now,
@@ -522,6 +551,7 @@ impl Cloud for Sim {
                     let (state, ready) = match &v.attached {
                         Some((_, at)) if *at <= now => ("in-use", Some(*at)),
                         Some(_) => ("attaching", None),
+                        None if v.available_at <= now && v.failing => ("error", None),
                         None if v.available_at <= now => ("available", Some(v.available_at)),
                         None => ("creating", None),
                     };

@@ -27,6 +27,9 @@ pub struct Faults {
     /// Instance type to the chance that RunInstances of it fails with
     /// `InsufficientInstanceCapacity` (1.0: always).
     pub capacity: BTreeMap<String, f64>,
+    /// Steps (by name, matched through the `rebound:step` tag of what they create) whose
+    /// instances are terminated during launch and whose volumes end in `error`.
+    pub fail_steps: Vec<String>,
 }
 
 impl Profile {
