@@ -373,11 +373,19 @@ fn a_missed_target_exits_3_and_bad_input_2() {
         .status(3)
         .stdout("NO")
         .run();
+    let ssm = "runbook \"s\" {\n  step v = verify { instances = [\"i-1\"], checks = [\"ssm:uptime\"] }\n}\n";
     Test::new()
-        .file("t.runbook", tight)
-        .args(&["run", "t.runbook", "--backend", "aws"])
+        .file("s.runbook", ssm)
+        .args(&[
+            "run",
+            "s.runbook",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
         .status(2)
-        .stderr("not built yet")
+        .stderr("ssm: check, which the aws backend does not support yet")
         .run();
     Test::new()
         .file("bad.runbook", "runbook \"b\" {\n  step w = wait {}\n}\n")

@@ -11,6 +11,7 @@ use futures::FutureExt as _;
 
 use super::progress::Progress;
 use super::{RunbookPath, Sets};
+use crate::cloud::aws;
 use crate::cloud::sim::{Profile, Sim, World};
 use crate::error::Error;
 use crate::evidence::report::{Mode, Report};
@@ -63,6 +64,15 @@ pub struct Args {
     /// Simulator: latencies and faults (JSON; see `cloud::sim::Profile`).
     #[arg(long, value_name = "FILE")]
     sim_profile: Option<PathBuf>,
+    /// AWS: the named profile of ~/.aws/config to use.
+    #[arg(long, value_name = "P")]
+    profile: Option<String>,
+    /// AWS: the region (default: the runbook's `region`, then the default chain's).
+    #[arg(long, value_name = "R")]
+    region: Option<String>,
+    /// AWS: another endpoint for every service (a test peer such as moto, a VPC endpoint).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Error> {
@@ -77,9 +87,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Resu
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let rb = runbook::load(&args.file, &args.sets.sets)?;
     if args.backend == Backend::Aws {
-        return Err(Error::Usage(
-            "the aws backend is not built yet (issue 4); rehearse with --backend sim".to_string(),
-        ));
+        if let Some(step) = rb.steps.iter().find(|s| uses_ssm(s)) {
+            return Err(Error::Usage(format!(
+                "step `{}` has an ssm: check, which the aws backend does not support yet",
+                step.name
+            )));
+        }
     }
     let profile: Profile = match &args.sim_profile {
         Some(p) => read_json(p, "simulator profile")?,
@@ -95,7 +108,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let run_id = run_id(seed);
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    if !args.realtime {
+    // The simulator runs on a paused clock that jumps to the next timer: no wall time waited.
+    if args.backend == Backend::Sim && !args.realtime {
         builder.start_paused(true);
     }
     let runtime = builder
@@ -117,14 +131,29 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         tick: std::time::Duration::from_secs(1),
         approve: &approve,
     };
+    let settings = aws::Settings {
+        profile: args.profile.clone(),
+        region: args.region.clone().or_else(|| rb.region.clone()),
+        endpoint_url: args.endpoint_url.clone(),
+        role: rb.role.clone(),
+    };
+    let draw = |e: &exec::Event| progress.event(e);
     let record = runtime.block_on(async {
-        let sim = Sim::new(world, profile.clone(), seed);
         let stop = async {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
         };
-        exec::execute(&plan, &sim, &opts, &|e| progress.event(e), stop).await
+        match args.backend {
+            Backend::Sim => {
+                let sim = Sim::new(world, profile.clone(), seed);
+                exec::execute(&plan, &sim, &opts, &draw, stop).await
+            }
+            Backend::Aws => {
+                let aws = aws::Aws::connect(&settings).await;
+                exec::execute(&plan, &aws, &opts, &draw, stop).await
+            }
+        }
     });
     progress.finish();
 
@@ -135,7 +164,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         Mode::Recovery
     };
     let mut report = Report::new(&rb, &record, &timings, mode, args.approve);
-    report.seed = Some(seed);
+    report.seed = (args.backend == Backend::Sim).then_some(seed);
     report.digest = Some(report.compute_digest());
     if let Some(dir) = &args.report_dir {
         write_report(dir, &report)?;
@@ -146,6 +175,12 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         Outcome::Succeeded => 3,
         _ => 1,
     })
+}
+
+fn uses_ssm(step: &crate::runbook::checked::Step) -> bool {
+    use crate::runbook::checked::Expr;
+    matches!(step.field("checks"), Some(Expr::List(checks))
+        if checks.iter().any(|c| matches!(c, Expr::Str(s) if s.starts_with("ssm:"))))
 }
 
 /// `20261122T050000Z-1a2b`: sortable, and unique enough across one team's runs.

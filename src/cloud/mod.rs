@@ -4,6 +4,7 @@
 //! the AWS backend will too. Also the models of how AWS behaves that both share: the latency
 //! of each operation, and EC2's API rate limits.
 
+pub mod aws;
 pub mod latency;
 pub mod rate_limit;
 pub mod sim;
@@ -45,6 +46,8 @@ impl CloudError {
                 | "InternalFailure"
                 | "ServiceUnavailable"
                 | "Unavailable"
+                | "DispatchFailure"
+                | "Timeout"
         )
     }
 

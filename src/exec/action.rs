@@ -41,7 +41,6 @@ pub struct Created {
 pub struct Done {
     pub outputs: Map<String, Value>,
     pub rejected: Vec<Rejected>,
-    pub created: Vec<Created>,
     /// When the cloud was truly done (simulator only); the step's finish otherwise.
     pub ready_at: Option<Instant>,
     /// Volumes: when all data was loaded.
@@ -113,6 +112,8 @@ pub struct Ctx<'a, 'c, C> {
     pub tags: Tags,
     pub approve: &'a Approve,
     pub progress: &'a dyn Fn(String),
+    /// Called the moment a resource exists, so the run accounts for it whatever happens next.
+    pub created: &'a dyn Fn(Created),
 }
 
 impl<C> Ctx<'_, '_, C> {
@@ -421,17 +422,13 @@ async fn launch<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done,
             StepError::from,
         ));
     };
-    let mut done = Done {
-        created: l
-            .instances
-            .iter()
-            .map(|id| Created {
-                kind: "instance",
-                id: id.clone(),
-            })
-            .collect(),
-        ..Done::default()
-    };
+    for id in &l.instances {
+        (ctx.created)(Created {
+            kind: "instance",
+            id: id.clone(),
+        });
+    }
+    let mut done = Done::default();
     let look = first_look(ctx.model.pending_to_running.median);
     let observed = try_join_all(
         l.instances
@@ -484,18 +481,16 @@ async fn restore<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done
     let instance = finished.detail.clone().ok_or_else(|| {
         StepError::Failed(format!("restore job {job} completed without an instance"))
     })?;
+    (ctx.created)(Created {
+        kind: "instance",
+        id: instance.clone(),
+    });
     let running = ctx
         .pollers
         .instances
         .wait(&instance, Want::State("running"), Duration::ZERO)
         .await?;
-    let mut done = Done {
-        created: vec![Created {
-            kind: "instance",
-            id: instance.clone(),
-        }],
-        ..Done::default()
-    };
+    let mut done = Done { ..Done::default() };
     done.ready(finished.ready_at);
     done.ready(running.ready_at);
     done.outputs = object(json!({
@@ -521,6 +516,10 @@ async fn create_volume<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Resul
         client_token: ctx.token("volume"),
     };
     let id = ctx.api.create_volume(&request).await?;
+    (ctx.created)(Created {
+        kind: "volume",
+        id: id.clone(),
+    });
     let look = first_look(ctx.model.create_volume.median);
     let o = ctx
         .pollers
@@ -528,10 +527,6 @@ async fn create_volume<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Resul
         .wait(&id, Want::State("available"), look)
         .await?;
     let mut done = Done {
-        created: vec![Created {
-            kind: "volume",
-            id: id.clone(),
-        }],
         loaded_at: o.loaded_at,
         ..Done::default()
     };
@@ -629,19 +624,17 @@ async fn create_image<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result
         tags: tags_with(&ctx.tags, own),
     };
     let id = ctx.api.create_image(&request).await?;
+    (ctx.created)(Created {
+        kind: "image",
+        id: id.clone(),
+    });
     let look = first_look(ctx.model.create_image.median);
     let o = ctx
         .pollers
         .images
         .wait(&id, Want::State("available"), look)
         .await?;
-    let mut done = Done {
-        created: vec![Created {
-            kind: "image",
-            id: id.clone(),
-        }],
-        ..Done::default()
-    };
+    let mut done = Done { ..Done::default() };
     done.ready(o.ready_at);
     done.outputs = object(json!({ "id": id }));
     Ok(done)

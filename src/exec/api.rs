@@ -29,7 +29,7 @@ const ATTEMPTS: u32 = 5;
 pub struct Api<'c, C> {
     pub cloud: &'c C,
     total: Rc<RefCell<Calls>>,
-    own: RefCell<Calls>,
+    own: Rc<RefCell<Calls>>,
     buckets: Rc<RefCell<Buckets>>,
     origin: Instant,
 }
@@ -39,7 +39,7 @@ impl<'c, C: Cloud> Api<'c, C> {
         Api {
             cloud,
             total: Rc::new(RefCell::new(Calls::new())),
-            own: RefCell::new(Calls::new()),
+            own: Rc::new(RefCell::new(Calls::new())),
             buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
             origin: Instant::now(),
         }
@@ -50,7 +50,7 @@ impl<'c, C: Cloud> Api<'c, C> {
         Api {
             cloud: self.cloud,
             total: Rc::clone(&self.total),
-            own: RefCell::new(Calls::new()),
+            own: Rc::new(RefCell::new(Calls::new())),
             buckets: Rc::clone(&self.buckets),
             origin: self.origin,
         }
@@ -62,6 +62,11 @@ impl<'c, C: Cloud> Api<'c, C> {
 
     pub fn own(&self) -> Calls {
         self.own.borrow().clone()
+    }
+
+    /// This `Api`'s own count, shared, so it outlives a step that is cancelled.
+    pub fn own_counter(&self) -> Rc<RefCell<Calls>> {
+        Rc::clone(&self.own)
     }
 
     fn count(&self, op: Op) {
@@ -134,8 +139,10 @@ impl<'c, C: Cloud> Api<'c, C> {
     }
 
     pub async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
-        self.retrying(Op::RunInstances, || self.cloud.run_instances(r))
-            .await
+        self.retrying_units(Op::RunInstances, r.count, &mut || {
+            self.cloud.run_instances(r)
+        })
+        .await
     }
 
     pub async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {

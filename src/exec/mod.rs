@@ -66,6 +66,8 @@ pub async fn execute<C: Cloud>(
     let at = move || Instant::now().duration_since(origin).as_secs_f64();
     let api = Api::new(cloud);
     let pollers = Pollers::new(opts.tick);
+    let step_calls: RefCell<Vec<Option<std::rc::Rc<RefCell<api::Calls>>>>> =
+        RefCell::new(vec![None; n]);
     let records: RefCell<Vec<StepRecord>> =
         RefCell::new((0..n).map(|_| StepRecord::default()).collect());
     let outputs: RefCell<Vec<Option<Map<String, serde_json::Value>>>> = RefCell::new(vec![None; n]);
@@ -103,9 +105,14 @@ pub async fn execute<C: Cloud>(
         let mut tags = tags.clone();
         tags.insert("rebound:step".into(), step.name.clone());
         let api = api.for_step();
+        step_calls.borrow_mut()[id] = Some(api.own_counter());
+        records.borrow_mut()[id].inputs = inputs.0.clone();
         let pollers = &pollers;
         let records = &records;
         async move {
+            // Recorded the moment the cloud answers, so a step that then fails or is cancelled
+            // still accounts for what it made.
+            let created = |c: action::Created| records.borrow_mut()[id].created.push((c, at()));
             let progress = |message: String| {
                 emit(Event::Progress {
                     step: id,
@@ -114,49 +121,49 @@ pub async fn execute<C: Cloud>(
                 })
             };
             let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                {
-                    let mut r = records.borrow_mut();
-                    r[id].attempts = attempt;
-                    r[id].started_at.get_or_insert(at());
-                }
-                emit(Event::Started {
-                    step: id,
-                    attempt,
-                    at: at(),
-                });
-                let ctx = Ctx {
-                    api: &api,
-                    pollers,
-                    model: &opts.model,
-                    step,
-                    run_id: &opts.run_id,
-                    attempt,
-                    t0,
-                    rpo: rb.rpo,
-                    tags: tags.clone(),
-                    approve: opts.approve,
-                    progress: &progress,
-                };
-                let run = action::run(&ctx, &inputs);
-                let result = match step.timeout {
-                    Some(limit) => tokio::time::timeout(limit, run)
-                        .await
-                        .unwrap_or(Err(StepError::Timeout(limit))),
-                    None => run.await,
-                };
-                match result {
-                    Err(e) if e.is_transient() && attempt <= step.retries => {
-                        progress(format!("attempt {attempt} failed ({e}); retrying"));
-                        tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+            // `timeout` bounds the whole step, retries and their pauses included.
+            let attempts = async {
+                loop {
+                    attempt += 1;
+                    {
+                        let mut r = records.borrow_mut();
+                        r[id].attempts = attempt;
+                        r[id].started_at.get_or_insert(at());
                     }
-                    other => break other,
+                    emit(Event::Started {
+                        step: id,
+                        attempt,
+                        at: at(),
+                    });
+                    let ctx = Ctx {
+                        api: &api,
+                        pollers,
+                        model: &opts.model,
+                        step,
+                        run_id: &opts.run_id,
+                        attempt,
+                        t0,
+                        rpo: rb.rpo,
+                        tags: tags.clone(),
+                        approve: opts.approve,
+                        progress: &progress,
+                        created: &created,
+                    };
+                    match action::run(&ctx, &inputs).await {
+                        Err(e) if e.is_transient() && attempt <= step.retries => {
+                            progress(format!("attempt {attempt} failed ({e}); retrying"));
+                            tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                        }
+                        other => break other,
+                    }
                 }
             };
-            let mut r = records.borrow_mut();
-            r[id].api_calls = api.own();
-            r[id].inputs = inputs.0;
+            let result = match step.timeout {
+                Some(limit) => tokio::time::timeout(limit, attempts)
+                    .await
+                    .unwrap_or(Err(StepError::Timeout(limit))),
+                None => attempts.await,
+            };
             (id, result)
         }
     };
@@ -179,19 +186,22 @@ pub async fn execute<C: Cloud>(
                 Some((id, result)) = running.next() => {
                     let finished = at();
                     let ok = finish(id, result, finished, origin, &records, &outputs, &emit);
-                    if ok {
-                        for &d in &dependents[id] {
-                            waiting[d] -= 1;
-                            if waiting[d] == 0 {
-                                queue(d, &mut ready);
-                            }
+                    // A failed step's dependents that need its outputs cannot run; those that
+                    // only wait for it (`after`) still run when it was not critical.
+                    for &d in &dependents[id] {
+                        let blocked = !ok && (rb.steps[id].critical || uses_outputs(&rb.steps[d], id));
+                        if blocked {
+                            skip(d, &dependents, &records, &emit, finished);
+                            continue;
                         }
-                        if rb.strategy == Strategy::First && first_path_done(plan, &records.borrow()) {
-                            emit(Event::Stopping { reason: "a path finished first (strategy \"first\")".into(), at: finished });
-                            break;
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 && records.borrow()[d].outcome.is_none() {
+                            queue(d, &mut ready);
                         }
-                    } else {
-                        skip_dependents(id, &dependents, &records, &emit, finished);
+                    }
+                    if rb.strategy == Strategy::First && first_path_done(plan, &records.borrow()) {
+                        emit(Event::Stopping { reason: "a path finished first (strategy \"first\")".into(), at: finished });
+                        break;
                     }
                 }
                 () = &mut stop => {
@@ -210,6 +220,11 @@ pub async fn execute<C: Cloud>(
     drop(running);
     let end = at();
     let mut steps = records.into_inner();
+    for (r, calls) in steps.iter_mut().zip(step_calls.into_inner()) {
+        if let Some(calls) = calls {
+            r.api_calls = calls.borrow().clone();
+        }
+    }
     for (id, r) in steps.iter_mut().enumerate() {
         if r.outcome.is_none() {
             r.outcome = Some(Outcome::Cancelled);
@@ -257,7 +272,6 @@ fn finish(
             rec.ready_at = Some(done.ready_at.map_or(finished, since).min(finished));
             rec.loaded_at = done.loaded_at.map(since);
             rec.rejected = done.rejected;
-            rec.created = done.created.into_iter().map(|c| (c, finished)).collect();
             rec.artifact_created = done.artifact_created;
             rec.approved_by = done.approved_by;
             rec.outputs = done.outputs.clone();
@@ -290,21 +304,24 @@ fn finish(
     }
 }
 
-/// Marks everything downstream of a failed step as skipped.
-fn skip_dependents(
-    failed: StepId,
+/// Marks a step that cannot run, and everything downstream of it, as skipped.
+fn skip(
+    first: StepId,
     dependents: &[Vec<StepId>],
     records: &RefCell<Vec<StepRecord>>,
     emit: &dyn Fn(Event),
     at: f64,
 ) {
-    let mut stack = dependents[failed].clone();
+    let mut stack = vec![first];
     while let Some(id) = stack.pop() {
         if records.borrow()[id].outcome.is_some() {
             continue;
         }
-        records.borrow_mut()[id].outcome = Some(Outcome::Skipped);
-        records.borrow_mut()[id].error = Some("skipped: a step it needs failed".to_string());
+        {
+            let mut r = records.borrow_mut();
+            r[id].outcome = Some(Outcome::Skipped);
+            r[id].error = Some("skipped: a step it needs failed".to_string());
+        }
         emit(Event::Finished {
             step: id,
             outcome: Outcome::Skipped,
@@ -315,12 +332,35 @@ fn skip_dependents(
     }
 }
 
-/// Whether some path has every step succeeded.
+/// Whether `step` reads an output of `dep` (rather than only waiting for it).
+fn uses_outputs(step: &crate::runbook::checked::Step, dep: StepId) -> bool {
+    let mut read = Vec::new();
+    for e in step.fields.values() {
+        e.outputs(&mut read);
+    }
+    read.contains(&dep)
+}
+
+/// Whether some path is done: every step of it that counts (the critical ones, or all when
+/// none is) succeeded.
 fn first_path_done(plan: &Plan<'_>, records: &[StepRecord]) -> bool {
     let rb = plan.runbook;
     (0..rb.paths.len()).any(|p| {
-        let mut steps = rb.path_steps(p).peekable();
-        steps.peek().is_some() && steps.all(|s| records[s].outcome == Some(Outcome::Succeeded))
+        let members: Vec<StepId> = rb.path_steps(p).collect();
+        let critical: Vec<StepId> = members
+            .iter()
+            .copied()
+            .filter(|&s| rb.steps[s].critical)
+            .collect();
+        let counting = if critical.is_empty() {
+            members
+        } else {
+            critical
+        };
+        !counting.is_empty()
+            && counting
+                .iter()
+                .all(|&s| records[s].outcome == Some(Outcome::Succeeded))
     })
 }
 

@@ -1,17 +1,28 @@
 //! RTO and RPO from a run record: per path, for the run (by strategy), the bound the simulated
 //! cloud allowed, and the critical path that decided it. All RTOs count from t0 (the run's
 //! start or `--declared-at`).
+//!
+//! The rules, for an auditor:
+//! - Only critical steps count: a step with `critical = false` neither fails a path or the run
+//!   nor moves an RTO (when a path has only non-critical steps, they count).
+//! - A path succeeded when every step that counts succeeded; its RTO is the finish of the last
+//!   of them. A path with a counting step failed or skipped failed; one stopped before it was
+//!   done (strategy "first", Ctrl-C) was cancelled and has no RTO and no verdict.
+//! - Strategy "all": the run succeeded when every counting step did; its RTO is the last
+//!   finish. Strategy "first": the run succeeded when a path did and no shared (path-less)
+//!   counting step failed; its RTO is the first path's, its RPO only what that path used.
 
 use super::event::Outcome;
-use super::record::{RunRecord, StepRecord};
+use super::record::RunRecord;
 use crate::runbook::Runbook;
-use crate::runbook::checked::{PathId, StepId, Strategy};
+use crate::runbook::checked::{StepId, Strategy};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathTiming {
     pub outcome: Outcome,
-    /// Seconds from t0 to the path's last step's finish, when it succeeded.
+    /// Seconds from t0 to the path's last counting step's finish, when it succeeded.
     pub measured: Option<f64>,
+    /// Whether `measured` met the path's target; `None` without a target or a measurement.
     pub met: Option<bool>,
 }
 
@@ -41,59 +52,47 @@ impl Timings {
     }
 }
 
-fn failed(r: &StepRecord, critical: bool) -> bool {
-    critical && matches!(r.outcome, Some(Outcome::Failed | Outcome::Skipped))
-}
-
 pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
     let offset = rec.offset();
     let steps = &rec.steps;
-    let ok = |s: StepId| steps[s].outcome == Some(Outcome::Succeeded);
+    let outcome_of = |s: StepId| steps[s].outcome.unwrap_or(Outcome::Cancelled);
+    let ok = |s: StepId| outcome_of(s) == Outcome::Succeeded;
     let finish = |s: StepId| steps[s].finished_at.unwrap_or(0.0);
-    // The bound: each step's own cloud time, chained with no delay between steps.
-    let mut bound_finish = vec![0.0f64; steps.len()];
-    let mut order: Vec<StepId> = (0..steps.len()).collect();
-    order.sort_by(|&a, &b| finish(a).total_cmp(&finish(b)));
-    for &s in &order {
-        let r = &steps[s];
-        let own = match (r.started_at, r.ready_at) {
-            (Some(start), Some(ready)) => (ready - start).max(0.0),
-            _ => 0.0,
-        };
-        let start = rb.steps[s]
-            .deps
+    // The steps of a group that count: the critical ones, or all when none is critical.
+    let counting = |members: &[StepId]| -> Vec<StepId> {
+        let critical: Vec<StepId> = members
             .iter()
-            .map(|&d| bound_finish[d])
-            .fold(0.0, f64::max);
-        bound_finish[s] = start + own;
-    }
+            .copied()
+            .filter(|&s| rb.steps[s].critical)
+            .collect();
+        if critical.is_empty() {
+            members.to_vec()
+        } else {
+            critical
+        }
+    };
+    let broken = |s: StepId| matches!(outcome_of(s), Outcome::Failed | Outcome::Skipped);
+
+    let bound_finish = bound_finishes(rb, rec);
 
     let paths: Vec<PathTiming> = (0..rb.paths.len())
         .map(|p| {
-            let members: Vec<StepId> = rb.path_steps(p).collect();
-            let outcome = if members
-                .iter()
-                .any(|&s| failed(&steps[s], rb.steps[s].critical))
-            {
+            let members = counting(&rb.path_steps(p).collect::<Vec<_>>());
+            let outcome = if members.is_empty() {
+                Outcome::Skipped
+            } else if members.iter().any(|&s| broken(s)) {
                 Outcome::Failed
-            } else if members.iter().all(|&s| ok(s) || !rb.steps[s].critical) {
+            } else if members.iter().all(|&s| ok(s)) {
                 Outcome::Succeeded
             } else {
                 Outcome::Cancelled
             };
-            let measured = (outcome == Outcome::Succeeded).then(|| {
-                offset
-                    + members
-                        .iter()
-                        .filter(|&&s| ok(s))
-                        .map(|&s| finish(s))
-                        .fold(0.0, f64::max)
-            });
-            let met = match (rb.paths[p].rto, measured) {
-                (Some(target), Some(m)) => Some(m <= target.as_secs_f64()),
-                (Some(_), None) => Some(false),
-                _ => None,
-            };
+            let measured = (outcome == Outcome::Succeeded)
+                .then(|| offset + members.iter().map(|&s| finish(s)).fold(0.0, f64::max));
+            let met = rb.paths[p]
+                .rto
+                .zip(measured)
+                .map(|(target, m)| m <= target.as_secs_f64());
             PathTiming {
                 outcome,
                 measured,
@@ -102,57 +101,50 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
         })
         .collect();
 
-    let any_critical_failed = (0..steps.len()).any(|s| failed(&steps[s], rb.steps[s].critical));
-    let (outcome, end): (Outcome, Option<StepId>) = match rb.strategy {
+    let all: Vec<StepId> = (0..steps.len()).collect();
+    // The steps the result rests on, and the one whose finish is the RTO.
+    let (outcome, used): (Outcome, Vec<StepId>) = match rb.strategy {
         Strategy::First if !rb.paths.is_empty() => {
-            let winner: Option<PathId> = (0..rb.paths.len())
+            let shared: Vec<StepId> = all
+                .iter()
+                .copied()
+                .filter(|&s| rb.steps[s].path.is_none())
+                .collect();
+            let shared_broken = counting(&shared).iter().any(|&s| broken(s)) && !shared.is_empty();
+            let winner = (0..rb.paths.len())
                 .filter(|&p| paths[p].outcome == Outcome::Succeeded)
                 .min_by(|&a, &b| {
-                    paths[a]
-                        .measured
-                        .unwrap_or(f64::MAX)
-                        .total_cmp(&paths[b].measured.unwrap_or(f64::MAX))
+                    let m = |p: usize| paths[p].measured.unwrap_or(f64::MAX);
+                    m(a).total_cmp(&m(b)).then(a.cmp(&b))
                 });
             match winner {
-                Some(p) => (
+                Some(p) if !shared_broken => (
                     Outcome::Succeeded,
-                    last(rb.path_steps(p).filter(|&s| ok(s)), &finish),
+                    with_dependencies(rb, rb.path_steps(p).collect()),
                 ),
-                None if rec.interrupted => (Outcome::Cancelled, None),
-                None => (Outcome::Failed, None),
+                _ if rec.interrupted => (Outcome::Cancelled, Vec::new()),
+                _ => (Outcome::Failed, Vec::new()),
             }
         }
-        _ if rec.interrupted => (Outcome::Cancelled, None),
-        _ if any_critical_failed => (Outcome::Failed, None),
-        _ => (
-            Outcome::Succeeded,
-            last((0..steps.len()).filter(|&s| ok(s)), &finish),
-        ),
+        _ if rec.interrupted => (Outcome::Cancelled, Vec::new()),
+        _ if counting(&all).iter().any(|&s| broken(s)) => (Outcome::Failed, Vec::new()),
+        _ => (Outcome::Succeeded, all.clone()),
     };
+    let deciding = counting(&used);
+    let end = last(deciding.iter().copied().filter(|&s| ok(s)), &finish);
     let rto = (outcome == Outcome::Succeeded).then(|| offset + end.map_or(0.0, finish));
-    let bound = match (rec.backend, outcome) {
-        ("sim", Outcome::Succeeded) => Some(
-            offset
-                + match rb.strategy {
-                    Strategy::First if !rb.paths.is_empty() => (0..rb.paths.len())
-                        .filter(|&p| paths[p].outcome == Outcome::Succeeded)
-                        .map(|p| {
-                            rb.path_steps(p)
-                                .map(|s| bound_finish[s])
-                                .fold(0.0, f64::max)
-                        })
-                        .fold(f64::MAX, f64::min),
-                    _ => (0..steps.len())
-                        .filter(|&s| ok(s))
-                        .map(|s| bound_finish[s])
-                        .fold(0.0, f64::max),
-                },
-        ),
-        _ => None,
-    };
-    let rpo = steps
+    let bound = (rec.backend == "sim" && outcome == Outcome::Succeeded).then(|| {
+        offset
+            + deciding
+                .iter()
+                .filter(|&&s| ok(s))
+                .map(|&s| bound_finish[s])
+                .fold(0.0, f64::max)
+    });
+    let rpo = used
         .iter()
-        .filter_map(|r| r.artifact_created)
+        .filter(|&&s| ok(s))
+        .filter_map(|&s| steps[s].artifact_created)
         .map(|c| (rec.t0 - c).num_milliseconds() as f64 / 1000.0)
         .fold(None, |acc: Option<f64>, x| {
             Some(acc.map_or(x, |a| a.max(x)))
@@ -166,21 +158,56 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
     critical_path.reverse();
     Timings {
         outcome,
-        rto_met: match (rb.rto, rto) {
-            (Some(t), Some(m)) => Some(m <= t.as_secs_f64()),
-            (Some(_), None) => Some(false),
-            _ => None,
-        },
-        rpo_met: match (rb.rpo, rpo) {
-            (Some(t), Some(m)) => Some(m <= t.as_secs_f64()),
-            _ => None,
-        },
+        rto_met: rb.rto.zip(rto).map(|(t, m)| m <= t.as_secs_f64()),
+        rpo_met: rb.rpo.zip(rpo).map(|(t, m)| m <= t.as_secs_f64()),
         paths,
         rto,
         bound,
         rpo,
         critical_path,
     }
+}
+
+/// Each step's finish had every step taken only the cloud's own time (from its start to when
+/// the cloud was truly done), starting the moment its dependencies were done.
+fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
+    let steps = &rec.steps;
+    let mut bound_finish = vec![0.0f64; steps.len()];
+    let mut order: Vec<StepId> = (0..steps.len()).collect();
+    order.sort_by(|&a, &b| {
+        let f = |s: StepId| steps[s].finished_at.unwrap_or(f64::MAX);
+        f(a).total_cmp(&f(b))
+    });
+    for &s in &order {
+        let r = &steps[s];
+        let own = match (r.started_at, r.ready_at) {
+            (Some(start), Some(ready)) => (ready - start).max(0.0),
+            _ => 0.0,
+        };
+        let start = rb.steps[s]
+            .deps
+            .iter()
+            .map(|&d| bound_finish[d])
+            .fold(0.0, f64::max);
+        bound_finish[s] = start + own;
+    }
+    bound_finish
+}
+
+/// `ids` and every step they depend on, directly or not.
+fn with_dependencies(rb: &Runbook, ids: Vec<StepId>) -> Vec<StepId> {
+    let mut seen = vec![false; rb.steps.len()];
+    let mut stack = ids;
+    let mut out = Vec::new();
+    while let Some(s) = stack.pop() {
+        if std::mem::replace(&mut seen[s], true) {
+            continue;
+        }
+        out.push(s);
+        stack.extend(rb.steps[s].deps.iter().copied());
+    }
+    out.sort_unstable();
+    out
 }
 
 /// The step that finished last among `ids` (the lower id on a tie).

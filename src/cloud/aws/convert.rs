@@ -1,0 +1,119 @@
+//! Between the SDK's types and the project's: errors (keeping AWS's code), tags, times; and
+//! the runner-side pieces of the AWS backend (network probes, local programs).
+
+use std::time::Duration;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::cloud::{CloudError, ExecOutput, Tags};
+
+/// An SDK error as a `CloudError` with AWS's error code; a request that never got an answer
+/// (no connection, a timeout) is `DispatchFailure` or `Timeout`, both transient.
+pub fn cloud_error<E, R>(e: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().map(str::to_string).unwrap_or_else(|| {
+        match &e {
+            SdkError::TimeoutError(_) => "Timeout",
+            SdkError::DispatchFailure(_) => "DispatchFailure",
+            _ => "Unknown",
+        }
+        .to_string()
+    });
+    let message = e
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+    CloudError::new(code, message)
+}
+
+pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// EC2's `CreationDate` strings (`2026-11-20T03:00:00.000Z`).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+pub fn smithy_time(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// How long a network probe may take before it counts as a failure (and is retried).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A TCP connection to the instance's private IP (the runner needs a route to the subnet).
+pub async fn tcp_open(ip: &str, port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((ip, port))).await,
+        Ok(Ok(_))
+    )
+}
+
+/// An HTTP/1.0 GET answered with a 2xx status.
+pub async fn http_ok(ip: &str, port: u16, path: &str) -> bool {
+    let get = async {
+        let mut stream = tokio::net::TcpStream::connect((ip, port)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: rebound\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await.ok()?;
+        let line = String::from_utf8_lossy(&head[..n]).to_string();
+        let code = line.split_whitespace().nth(1)?.parse::<u16>().ok()?;
+        Some((200..300).contains(&code))
+    };
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, get).await,
+        Ok(Some(true))
+    )
+}
+
+/// Most output of a local program kept in the report.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Runs a local program (`exec`): its exit code and the first 64 KiB of its stdout.
+pub async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
+    let Some((program, args)) = command.split_first() else {
+        return Err(CloudError::new("InvalidCommand", "exec needs a program"));
+    };
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| CloudError::new("ExecFailed", format!("{program}: {e}")))?;
+    let mut stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if stdout.len() > MAX_OUTPUT {
+        let mut cut = MAX_OUTPUT;
+        while !stdout.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        stdout.truncate(cut);
+    }
+    Ok(ExecOutput {
+        exit_code: output.status.code().unwrap_or(-1),
+        stdout,
+    })
+}

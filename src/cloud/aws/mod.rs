@@ -1,0 +1,530 @@
+//! The AWS backend: the `Cloud` trait on aws-sdk-ec2 and aws-sdk-backup, on aws-config's
+//! default credential chain (env, profile, SSO, IMDS), with `--profile`, `--region`,
+//! `--endpoint-url` and the runbook's `role` assumed through STS. This is the only module that
+//! imports `aws_sdk_*`: everything else speaks the project's own types.
+//!
+//! Waiting, pacing and retries are not here: the executor's shared pollers call `describe`
+//! with every id in flight, and its client-side token buckets pace every call. The SDK's
+//! standard retry mode stays on as a backstop.
+
+mod convert;
+
+use std::collections::HashMap;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification, InstanceType,
+    ResourceType, TagSpecification, VolumeType,
+};
+use base64::Engine as _;
+
+use self::convert::{cloud_error, ec2_tags, parse_time, smithy_time};
+use super::{
+    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
+    Observed, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
+    Tags, VolumeRequest,
+};
+use crate::runbook::schema::Check;
+
+/// Where and as whom to call AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// An IAM role to assume (the runbook's `role`).
+    pub role: Option<String>,
+}
+
+pub struct Aws {
+    ec2: aws_sdk_ec2::Client,
+    backup: aws_sdk_backup::Client,
+    /// Instance id to private IP, learnt from RunInstances, for network checks.
+    private_ips: std::cell::RefCell<HashMap<String, String>>,
+}
+
+impl Aws {
+    /// Loads credentials and region from the default chain and the settings.
+    pub async fn connect(settings: &Settings) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &settings.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let mut config = loader.load().await;
+        if let Some(role) = &settings.role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("rebound")
+                .configure(&config)
+                .build()
+                .await;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build();
+        }
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            backup: aws_sdk_backup::Client::new(&config),
+            private_ips: std::cell::RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().collect()))
+        .build()
+}
+
+fn tag_filters(tags: &Tags) -> Vec<Filter> {
+    tags.iter()
+        .map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()]))
+        .collect()
+}
+
+fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+impl Cloud for Aws {
+    fn backend(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        let mut filters = tag_filters(&q.tags);
+        if let Some(name) = &q.name {
+            filters.push(filter("name", [name.clone()]));
+        }
+        let out = self
+            .ec2
+            .describe_images()
+            .set_owners((!q.owners.is_empty()).then(|| q.owners.clone()))
+            .set_image_ids((!q.ids.is_empty()).then(|| q.ids.clone()))
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out
+            .images()
+            .iter()
+            .filter_map(|i| {
+                Some(Image {
+                    id: i.image_id()?.to_string(),
+                    name: i.name().unwrap_or_default().to_string(),
+                    created: parse_time(i.creation_date()?)?,
+                    state: i
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    owner: i.owner_id().unwrap_or_default().to_string(),
+                    tags: convert::tags_of(i.tags()),
+                })
+            })
+            .collect())
+    }
+
+    async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
+        let mut filters = tag_filters(&q.tags);
+        if let Some(v) = &q.volume {
+            filters.push(filter("volume-id", [v.clone()]));
+        }
+        let owners = if q.owners.is_empty() {
+            vec!["self".to_string()]
+        } else {
+            q.owners.clone()
+        };
+        let out = self
+            .ec2
+            .describe_snapshots()
+            .set_owner_ids((q.ids.is_empty()).then_some(owners))
+            .set_snapshot_ids((!q.ids.is_empty()).then(|| q.ids.clone()))
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out
+            .snapshots()
+            .iter()
+            .filter_map(|s| {
+                Some(Snapshot {
+                    id: s.snapshot_id()?.to_string(),
+                    created: smithy_time(s.start_time()?)?,
+                    state: s
+                        .state()
+                        .map(|x| x.as_str().to_string())
+                        .unwrap_or_default(),
+                    size_gib: u32::try_from(s.volume_size().unwrap_or(0)).unwrap_or(0),
+                    volume: s.volume_id().map(str::to_string),
+                    owner: s.owner_id().unwrap_or_default().to_string(),
+                    tags: convert::tags_of(s.tags()),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_recovery_points(
+        &self,
+        q: &RecoveryPointQuery,
+    ) -> Result<Vec<RecoveryPoint>, CloudError> {
+        let mut points = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .backup
+                .list_recovery_points_by_backup_vault()
+                .backup_vault_name(&q.vault)
+                .set_by_resource_arn(q.resource.clone())
+                .set_by_resource_type(q.resource_type.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(cloud_error)?;
+            for p in out.recovery_points() {
+                let (Some(arn), Some(created)) = (
+                    p.recovery_point_arn(),
+                    p.creation_date().and_then(smithy_time),
+                ) else {
+                    continue;
+                };
+                points.push(RecoveryPoint {
+                    arn: arn.to_string(),
+                    vault: q.vault.clone(),
+                    created,
+                    status: p
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    resource: p.resource_arn().unwrap_or_default().to_string(),
+                    resource_type: p.resource_type().unwrap_or_default().to_string(),
+                    tags: Tags::new(),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(points)
+    }
+
+    async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
+        let count = i32::try_from(r.count).unwrap_or(1);
+        let mappings: Vec<BlockDeviceMapping> = r
+            .volumes
+            .iter()
+            .map(|v| {
+                BlockDeviceMapping::builder()
+                    .device_name(&v.device)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .snapshot_id(&v.snapshot)
+                            .set_volume_type(v.volume_type.as_deref().map(VolumeType::from))
+                            .set_volume_size(v.size_gib.and_then(|s| i32::try_from(s).ok()))
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect();
+        let mut specs = vec![tag_spec(ResourceType::Instance, &r.tags)];
+        if !r.volumes.is_empty() {
+            specs.push(tag_spec(ResourceType::Volume, &r.tags));
+        }
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(&r.image)
+            .instance_type(InstanceType::from(r.instance_type.as_str()))
+            .min_count(count)
+            .max_count(count)
+            .subnet_id(&r.subnet)
+            .set_security_group_ids(
+                (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
+            )
+            .set_key_name(r.key_name.clone())
+            .set_iam_instance_profile(
+                r.instance_profile
+                    .as_ref()
+                    .map(|p| IamInstanceProfileSpecification::builder().name(p).build()),
+            )
+            .set_user_data(
+                r.user_data
+                    .as_ref()
+                    .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
+            )
+            .set_block_device_mappings((!mappings.is_empty()).then_some(mappings))
+            .set_tag_specifications(Some(specs))
+            .client_token(&r.client_token)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        let instances = out.instances();
+        let zone = instances
+            .first()
+            .and_then(|i| i.placement())
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_string();
+        let mut ips = self.private_ips.borrow_mut();
+        let mut launched = Launched {
+            instances: Vec::new(),
+            zone,
+            private_ips: Vec::new(),
+        };
+        for i in instances {
+            let Some(id) = i.instance_id() else { continue };
+            let ip = i.private_ip_address().unwrap_or_default().to_string();
+            ips.insert(id.to_string(), ip.clone());
+            launched.instances.push(id.to_string());
+            launched.private_ips.push(ip);
+        }
+        Ok(launched)
+    }
+
+    async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
+        let out = self
+            .ec2
+            .create_volume()
+            .snapshot_id(&r.snapshot)
+            .availability_zone(&r.zone)
+            .set_volume_type(r.volume_type.as_deref().map(VolumeType::from))
+            .set_size(r.size_gib.and_then(|s| i32::try_from(s).ok()))
+            .set_iops(r.iops.and_then(|s| i32::try_from(s).ok()))
+            .set_throughput(r.throughput.and_then(|s| i32::try_from(s).ok()))
+            .set_kms_key_id(r.kms_key.clone())
+            .set_volume_initialization_rate(
+                r.initialization_rate.and_then(|s| i32::try_from(s).ok()),
+            )
+            .tag_specifications(tag_spec(ResourceType::Volume, &r.tags))
+            .client_token(&r.client_token)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        out.volume_id()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new("InvalidResponse", "CreateVolume returned no volume id"))
+    }
+
+    async fn attach_volume(
+        &self,
+        volume: &str,
+        instance: &str,
+        device: &str,
+    ) -> Result<(), CloudError> {
+        self.ec2
+            .attach_volume()
+            .volume_id(volume)
+            .instance_id(instance)
+            .device(device)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+
+    async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
+        let out = self
+            .backup
+            .start_restore_job()
+            .recovery_point_arn(&r.recovery_point)
+            .iam_role_arn(&r.role)
+            .set_metadata(Some(r.metadata.clone().into_iter().collect()))
+            .idempotency_token(&r.idempotency_token)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        out.restore_job_id()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new("InvalidResponse", "StartRestoreJob returned no job id"))
+    }
+
+    async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
+        let out = self
+            .ec2
+            .create_image()
+            .instance_id(&r.instance)
+            .name(&r.name)
+            .no_reboot(!r.reboot)
+            .tag_specifications(tag_spec(ResourceType::Image, &r.tags))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        out.image_id()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new("InvalidResponse", "CreateImage returned no image id"))
+    }
+
+    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let observed = |id: &str, state: &str| Observed {
+            id: id.to_string(),
+            state: state.to_string(),
+            status_ok: false,
+            detail: None,
+            ready_at: None,
+            status_ok_at: None,
+            loaded_at: None,
+        };
+        match kind {
+            Kind::Instance => {
+                // One call gives state, zone and both status checks; at most 100 ids a call.
+                let mut out = Vec::new();
+                for chunk in ids.chunks(100) {
+                    let answer = self
+                        .ec2
+                        .describe_instance_status()
+                        .set_instance_ids(Some(chunk.to_vec()))
+                        .include_all_instances(true)
+                        .send()
+                        .await
+                        .map_err(cloud_error)?;
+                    for s in answer.instance_statuses() {
+                        let Some(id) = s.instance_id() else { continue };
+                        let state = s
+                            .instance_state()
+                            .and_then(|st| st.name())
+                            .map(|n| n.as_str().to_string())
+                            .unwrap_or_default();
+                        let ok = |x: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                            x.and_then(|x| x.status())
+                                .is_some_and(|st| st.as_str() == "ok")
+                        };
+                        out.push(Observed {
+                            status_ok: ok(s.system_status()) && ok(s.instance_status()),
+                            detail: s.availability_zone().map(str::to_string),
+                            ..observed(id, &state)
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            Kind::Volume => {
+                let answer = self
+                    .ec2
+                    .describe_volumes()
+                    .set_volume_ids(Some(ids.to_vec()))
+                    .send()
+                    .await
+                    .map_err(cloud_error)?;
+                Ok(answer
+                    .volumes()
+                    .iter()
+                    .filter_map(|v| {
+                        let id = v.volume_id()?;
+                        let attached = v
+                            .attachments()
+                            .iter()
+                            .any(|a| a.state().is_some_and(|s| s.as_str() == "attached"));
+                        let state = match v.state().map(|s| s.as_str()) {
+                            Some("in-use") if !attached => "attaching".to_string(),
+                            Some(s) => s.to_string(),
+                            None => String::new(),
+                        };
+                        Some(observed(id, &state))
+                    })
+                    .collect())
+            }
+            Kind::RestoreJob => {
+                let mut out = Vec::new();
+                for id in ids {
+                    let job = self
+                        .backup
+                        .describe_restore_job()
+                        .restore_job_id(id)
+                        .send()
+                        .await
+                        .map_err(cloud_error)?;
+                    let instance = job
+                        .created_resource_arn()
+                        .and_then(|arn| arn.rsplit_once("instance/").map(|(_, i)| i.to_string()));
+                    out.push(Observed {
+                        detail: instance,
+                        ..observed(id, job.status().map(|s| s.as_str()).unwrap_or_default())
+                    });
+                }
+                Ok(out)
+            }
+            Kind::Image => {
+                let answer = self
+                    .ec2
+                    .describe_images()
+                    .set_image_ids(Some(ids.to_vec()))
+                    .send()
+                    .await
+                    .map_err(cloud_error)?;
+                Ok(answer
+                    .images()
+                    .iter()
+                    .filter_map(|i| {
+                        Some(observed(
+                            i.image_id()?,
+                            i.state().map(|s| s.as_str()).unwrap_or_default(),
+                        ))
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError> {
+        let ip = self.private_ips.borrow().get(instance).cloned();
+        let ip = match ip {
+            Some(ip) if !ip.is_empty() => ip,
+            _ => self.private_ip(instance).await?,
+        };
+        let passed = match check {
+            Check::Tcp { port } => convert::tcp_open(&ip, *port).await,
+            Check::Http { port, path } => convert::http_ok(&ip, *port, path).await,
+            Check::Ssm { .. } => {
+                return Err(CloudError::new(
+                    "Unsupported",
+                    "ssm: checks need the SSM API, which this build of rebound does not include",
+                ));
+            }
+            Check::Running | Check::StatusOk => true,
+        };
+        Ok(Probe {
+            passed,
+            ready_at: None,
+        })
+    }
+
+    async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
+        convert::run_local(command, env).await
+    }
+}
+
+impl Aws {
+    async fn private_ip(&self, instance: &str) -> Result<String, CloudError> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        let ip = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.private_ip_address())
+            .unwrap_or_default()
+            .to_string();
+        self.private_ips
+            .borrow_mut()
+            .insert(instance.to_string(), ip.clone());
+        Ok(ip)
+    }
+}
