@@ -461,3 +461,24 @@ fn sim_world_and_profile_files() {
         .stderr("not a valid simulator profile")
         .run();
 }
+
+#[test]
+fn run_rejects_a_future_declaration_and_a_broken_profile() {
+    let rb = "runbook \"w\" {\n  step w = wait { duration = 1m }\n}\n";
+    Test::new()
+        .file("w.runbook", rb)
+        .args(&["run", "w.runbook", "--declared-at", "2999-01-01T00:00:00Z"])
+        .status(2)
+        .stderr("is in the future")
+        .run();
+    Test::new()
+        .file("w.runbook", rb)
+        .file(
+            "p.json",
+            "{\"latency\": {\"boot\": {\"median\": 1e20, \"p99\": 1e21}}}",
+        )
+        .args(&["run", "w.runbook", "--sim-profile", "p.json"])
+        .status(2)
+        .stderr("latency.boot")
+        .run();
+}

@@ -591,3 +591,184 @@ fn a_find_that_finds_nothing_usable_still_reports_the_candidates() {
         img.rejected
     );
 }
+
+const RACE: &str = r#"runbook "race" {
+  strategy = "first"
+  rto      = 15m
+  rpo      = 1d
+  path fast {
+    rto = 10m
+    step new_img = find_image { tags = { App = "fast" } }
+    step f = wait { duration = 1m, after = [new_img] }
+  }
+  path slow {
+    rto = 10m
+    step old_img = find_image { tags = { App = "slow" } }
+    step s = wait { duration = 20m, after = [old_img] }
+  }
+}
+"#;
+
+#[test]
+fn under_strategy_first_the_loser_has_no_verdict() {
+    let ran = run(RACE, Run::default());
+    assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+    assert_eq!(ran.timings.paths[1].outcome, Outcome::Cancelled);
+    assert_eq!(
+        ran.timings.paths[1].met, None,
+        "a cancelled path is not a missed target"
+    );
+    assert!(ran.timings.targets_met());
+}
+
+#[test]
+fn under_strategy_first_the_rpo_is_what_the_winner_used() {
+    // The slow path's image is older; it must not count.
+    let rb = load(RACE);
+    let mut world = World::for_runbook(&rb, chrono::Utc::now());
+    for image in &mut world.images {
+        if image.tags.get("App").map(String::as_str) == Some("slow") {
+            image.created -= chrono::Duration::hours(20);
+        }
+    }
+    let json = serde_json::to_string(&world).expect("json");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("race.runbook"), RACE).expect("write");
+    std::fs::write(dir.path().join("world.json"), json).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args([
+            "run",
+            "race.runbook",
+            "--sim-world",
+            "world.json",
+            "--report-dir",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
+    )
+    .expect("json");
+    let rpo = r["rpo"]["measured_seconds"].as_f64().expect("rpo");
+    assert!(
+        rpo < 7.0 * 3600.0,
+        "the loser's 26-hour-old image counted: rpo {rpo}"
+    );
+}
+
+#[test]
+fn under_strategy_first_a_failed_shared_step_fails_the_run() {
+    let ran = run(
+        r#"runbook "shared" {
+  strategy = "first"
+  step gate = approve { message = "go?" }
+  path only {
+    step w = wait { duration = 1m }
+  }
+}
+"#,
+        Run::default(),
+    );
+    assert_eq!(ran.step("gate").outcome, Some(Outcome::Failed));
+    assert_eq!(ran.timings.outcome, Outcome::Failed);
+}
+
+#[test]
+fn non_critical_steps_neither_block_nor_decide() {
+    let ran = run(
+        r#"runbook "nc" {
+  step main = wait { duration = 5m }
+  step smoke = approve { message = "smoke?", critical = false }
+  step after_smoke = wait { duration = 1m, after = [smoke] }
+  step extra = wait { duration = 30m, critical = false }
+}
+"#,
+        Run::default(),
+    );
+    assert_eq!(ran.step("smoke").outcome, Some(Outcome::Failed));
+    // Only waited for `smoke`, needed nothing from it: it runs.
+    assert_eq!(ran.step("after_smoke").outcome, Some(Outcome::Succeeded));
+    assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+    // The 30-minute non-critical step does not move the RTO.
+    assert!(
+        close(ran.timings.rto.expect("rto"), 300.0),
+        "{:?}",
+        ran.timings.rto
+    );
+}
+
+#[test]
+fn timeout_bounds_every_attempt_together() {
+    let storm = Profile {
+        faults: rebound::cloud::sim::Faults {
+            throttle_rate: 1.0,
+            ..Default::default()
+        },
+        ..Profile::default()
+    };
+    let ran = run(
+        "runbook \"t\" {\n  step img = find_image { tags = { A = \"b\" }, retries = 20, timeout = 10s }\n}\n",
+        Run {
+            profile: storm,
+            ..Run::default()
+        },
+    );
+    let img = ran.step("img");
+    assert_eq!(img.outcome, Some(Outcome::Failed));
+    assert!(
+        img.finished_at.expect("finished") <= 10.0 + 1e-6,
+        "{:?}",
+        img.finished_at
+    );
+}
+
+#[test]
+fn resources_are_recorded_even_when_their_step_fails() {
+    let profile = Profile {
+        faults: rebound::cloud::sim::Faults {
+            fail_steps: vec!["web".to_string()],
+            ..Default::default()
+        },
+        ..Profile::default()
+    };
+    let ran = run(
+        LAUNCH,
+        Run {
+            profile,
+            ..Run::default()
+        },
+    );
+    let web = ran.step("web");
+    assert_eq!(web.outcome, Some(Outcome::Failed));
+    assert_eq!(
+        web.created.len(),
+        2,
+        "both instances the failed launch made are accounted for"
+    );
+}
+
+#[test]
+fn a_literal_instance_that_does_not_exist_fails_instead_of_hanging() {
+    let ran = run(
+        "runbook \"l\" {\n  step v = verify { instances = [\"i-0123456789abcdef0\"], checks = [\"running\"] }\n}\n",
+        Run::default(),
+    );
+    let v = ran.step("v");
+    assert_eq!(v.outcome, Some(Outcome::Failed));
+    assert!(
+        v.error
+            .clone()
+            .unwrap_or_default()
+            .contains("InvalidInstanceID.NotFound"),
+        "{:?}",
+        v.error
+    );
+}

@@ -46,6 +46,14 @@ impl<'r> Progress<'r> {
         }
     }
 
+    /// The bars, for hiding them while a person answers a prompt.
+    pub fn bars(&self) -> Option<MultiProgress> {
+        match self {
+            Progress::Bars(b) => Some(b.multi.clone()),
+            _ => None,
+        }
+    }
+
     pub fn finish(&self) {
         if let Progress::Bars(b) = self {
             for bar in &b.paths {

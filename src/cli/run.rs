@@ -94,8 +94,21 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             )));
         }
     }
+    if let Some(t) = args.declared_at {
+        if t > Utc::now() {
+            return Err(Error::Usage(format!(
+                "--declared-at {t} is in the future; it is when the disaster was declared"
+            )));
+        }
+    }
     let profile: Profile = match &args.sim_profile {
-        Some(p) => read_json(p, "simulator profile")?,
+        Some(p) => {
+            let profile: Profile = read_json(p, "simulator profile")?;
+            profile
+                .validate()
+                .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))?;
+            profile
+        }
         None => Profile::default(),
     };
     let world: World = match &args.sim_world {
@@ -119,9 +132,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let plan = Plan::new(&rb, &profile.latency);
     let progress = Progress::new(&rb, quiet);
     let approve_flag = args.approve;
+    let bars = progress.bars();
     let approve = move |message: &str| {
         let message = message.to_string();
-        async move { ask(&message, approve_flag).await }.boxed_local()
+        let bars = bars.clone();
+        async move { ask(&message, approve_flag, bars).await }.boxed_local()
     };
     let opts = Options {
         run_id: run_id.clone(),
@@ -191,7 +206,11 @@ fn run_id(seed: u64) -> String {
 }
 
 /// An `approve` step: approved in advance by `--approve`, or by a person at the terminal.
-async fn ask(message: &str, approved: bool) -> Result<String, String> {
+async fn ask(
+    message: &str,
+    approved: bool,
+    bars: Option<indicatif::MultiProgress>,
+) -> Result<String, String> {
     if approved {
         return Ok("--approve".to_string());
     }
@@ -204,9 +223,16 @@ async fn ask(message: &str, approved: bool) -> Result<String, String> {
     }
     let message = message.to_string();
     let answer = tokio::task::spawn_blocking(move || {
-        eprint!("\n{message}\nApprove? [y/N] ");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
+        let prompt = move || {
+            eprint!("\n{message}\nApprove? [y/N] ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        };
+        // The bars stay hidden while the person reads and answers.
+        match bars {
+            Some(bars) => bars.suspend(prompt),
+            None => prompt(),
+        }
     })
     .await
     .map_err(|e| e.to_string())?

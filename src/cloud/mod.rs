@@ -284,6 +284,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// AWS's error code for an id of this kind that does not exist.
+    pub fn not_found_code(self) -> &'static str {
+        match self {
+            Kind::Instance => "InvalidInstanceID.NotFound",
+            Kind::Volume => "InvalidVolume.NotFound",
+            Kind::RestoreJob => "ResourceNotFoundException",
+            Kind::Image => "InvalidAMIID.NotFound",
+        }
+    }
+
     pub fn describe_op(self) -> Op {
         match self {
             Kind::Instance => Op::DescribeInstances,

@@ -44,6 +44,9 @@ struct Waiter {
     id: String,
     want: Want,
     due: Instant,
+    /// When a Describe first answered without this id (AWS is eventually consistent right
+    /// after a create, so a short absence is normal).
+    missing_since: Option<Instant>,
     tx: oneshot::Sender<Result<Observed, CloudError>>,
 }
 
@@ -54,8 +57,11 @@ pub struct Poller {
     wake: Notify,
 }
 
-/// Ids per Describe call (DescribeInstances takes up to 1000 with filters).
-const BATCH: usize = 500;
+/// How long an id may be missing from Describe answers before it counts as not found.
+const MISSING_GRACE: Duration = Duration::from_secs(15);
+
+/// Ids per Describe call: DescribeInstanceStatus takes at most 100 explicit ids.
+const BATCH: usize = 100;
 
 impl Poller {
     pub fn new(kind: Kind, tick: Duration) -> Poller {
@@ -79,6 +85,7 @@ impl Poller {
             id: id.to_string(),
             want,
             due: Instant::now() + first_look,
+            missing_since: None,
             tx,
         });
         self.wake.notify_one();
@@ -116,6 +123,18 @@ impl Poller {
                 match api.describe(self.kind, chunk).await {
                     Ok(observed) => self.deliver(chunk, &observed),
                     Err(e) if e.is_transient() => {}
+                    // One bad id fails a batched call on AWS: ask for each id alone, so the
+                    // error reaches only the step that waits for it.
+                    Err(_) if chunk.len() > 1 => {
+                        for id in chunk {
+                            let one = std::slice::from_ref(id);
+                            match api.describe(self.kind, one).await {
+                                Ok(observed) => self.deliver(one, &observed),
+                                Err(e) if e.is_transient() => {}
+                                Err(e) => self.fail(one, &e),
+                            }
+                        }
+                    }
                     Err(e) => self.fail(chunk, &e),
                 }
             }
@@ -137,14 +156,24 @@ impl Poller {
             observed.iter().map(|o| (o.id.as_str(), o)).collect();
         let mut waiters = self.waiters.borrow_mut();
         let mut keep = Vec::with_capacity(waiters.len());
-        for w in waiters.drain(..) {
+        for mut w in waiters.drain(..) {
             if !asked.contains(w.id.as_str()) {
                 keep.push(w);
                 continue;
             }
-            // Not in the answer yet: AWS is eventually consistent right after a create.
+            // Not in the answer: normal for a moment right after a create; after that, it does
+            // not exist.
             let Some(o) = answers.get(w.id.as_str()).copied() else {
-                keep.push(w);
+                let now = Instant::now();
+                let since = *w.missing_since.get_or_insert(now);
+                if now.duration_since(since) >= MISSING_GRACE {
+                    let _ = w.tx.send(Err(CloudError::new(
+                        self.kind.not_found_code(),
+                        format!("{} does not exist", w.id),
+                    )));
+                } else {
+                    keep.push(w);
+                }
                 continue;
             };
             let done = match &w.want {

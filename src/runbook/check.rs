@@ -161,6 +161,19 @@ impl<'a> Checker<'a> {
             Some(Expr::Str(s)) if s == "first" => Strategy::First,
             _ => Strategy::All,
         };
+        for (p, _) in &paths {
+            if !p.items.iter().any(|i| matches!(i, PathItem::Step(_))) {
+                self.error(
+                    Diagnostic::new(
+                        Code::MissingField,
+                        p.name.span,
+                        format!("path `{}` has no steps", p.name.name),
+                    )
+                    .label("an empty path")
+                    .hint("a path's RTO is its last step's finish: give it steps, or remove it"),
+                );
+            }
+        }
         let path_defs: Vec<PathDef> = paths
             .iter()
             .map(|(p, fields)| {

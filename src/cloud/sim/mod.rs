@@ -95,7 +95,11 @@ impl Sim {
     }
 
     fn draw(&self, d: Dist) -> Duration {
-        Duration::from_secs_f64(d.sample(&mut *self.rng.borrow_mut()).max(0.0))
+        // Clamped to a year: a profile is validated, but a far tail must not overflow.
+        Duration::from_secs_f64(
+            d.sample(&mut *self.rng.borrow_mut())
+                .clamp(0.0, 365.0 * 86_400.0),
+        )
     }
 
     fn chance(&self, p: f64) -> bool {
@@ -383,13 +387,31 @@ impl Cloud for Sim {
             let Some(snap) = st.world.snapshots.iter().find(|s| s.id == r.snapshot) else {
                 return Err(Self::not_found("InvalidSnapshot.NotFound", &r.snapshot));
             };
+            if snap.state != "completed" {
+                return Err(CloudError::new(
+                    "IncorrectState",
+                    format!(
+                        "Snapshot '{}' is not 'completed' but '{}'",
+                        snap.id, snap.state
+                    ),
+                ));
+            }
+            if r.size_gib.is_some_and(|s| s < snap.size_gib) {
+                return Err(CloudError::new(
+                    "InvalidParameterValue",
+                    format!(
+                        "The volume size is smaller than the snapshot size: {} GiB",
+                        snap.size_gib
+                    ),
+                ));
+            }
             if !r.zone.starts_with(&st.world.region) {
                 return Err(CloudError::new(
                     "InvalidParameterValue",
                     format!("Invalid availability zone: [{}]", r.zone),
                 ));
             }
-            r.size_gib.unwrap_or(snap.size_gib).max(snap.size_gib)
+            r.size_gib.unwrap_or(snap.size_gib)
         };
         let failing = self.failing(&r.tags);
         let id = self.new_volume(

@@ -33,6 +33,39 @@ pub struct Faults {
 }
 
 impl Profile {
+    /// Every latency finite, at least 0 and at most a year, p99 no less than the median; every
+    /// chance between 0 and 1.
+    pub fn validate(&self) -> Result<(), String> {
+        const YEAR: f64 = 365.0 * 86_400.0;
+        let latency = serde_json::to_value(&self.latency).map_err(|e| e.to_string())?;
+        if let Some(dists) = latency.as_object() {
+            for (name, d) in dists {
+                let median = d["median"].as_f64().unwrap_or(f64::NAN);
+                let p99 = d["p99"].as_f64().unwrap_or(f64::NAN);
+                if !(0.0..=YEAR).contains(&median) || !(median..=YEAR).contains(&p99) {
+                    return Err(format!(
+                        "latency.{name}: median {median} and p99 {p99} must be seconds between 0 and a year, p99 >= median"
+                    ));
+                }
+            }
+        }
+        let f = &self.faults;
+        let chances = [
+            ("throttle_rate", f.throttle_rate),
+            ("server_error_rate", f.server_error_rate),
+        ]
+        .into_iter()
+        .chain(f.capacity.iter().map(|(k, v)| (k.as_str(), *v)));
+        for (name, p) in chances {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!(
+                    "faults.{name}: {p} is not a chance between 0 and 1"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a profile from JSON.
     pub fn from_json(text: &str) -> Result<Profile, serde_json::Error> {
         serde_json::from_str(text)

@@ -61,7 +61,7 @@ impl World {
                         self.image(
                             &id,
                             "restore-image",
-                            ago(12, 0),
+                            ago(0, ages[0]),
                             "available",
                             safe(&Tags::new(), "True"),
                         );
@@ -85,7 +85,7 @@ impl World {
             Action::FindSnapshot => {
                 if let Some(ids) = strings(step.field("snapshot_ids")) {
                     for id in ids {
-                        self.snapshot(&id, ago(12, 0), "completed", Tags::new(), None);
+                        self.snapshot(&id, ago(0, ages[0]), "completed", Tags::new(), None);
                     }
                     return;
                 }
@@ -97,15 +97,13 @@ impl World {
                     if self.snapshots.iter().any(|x| x.id == id) {
                         continue;
                     }
-                    let tags = if *safe_value == "False" {
-                        tagged(&tags, "Verified", "False")
-                    } else {
-                        tags.clone()
-                    };
-                    let state = if *state == "available" {
-                        "completed"
-                    } else {
-                        state
+                    // Snapshots have no Safe tag: the newer candidate that must not be used
+                    // is one whose copy failed.
+                    let tags = tags.clone();
+                    let state = match (*state, *safe_value) {
+                        (_, "False") => "error",
+                        ("available", _) => "completed",
+                        (other, _) => other,
                     };
                     self.snapshot(&id, ago(0, *minutes), state, tags, volume.clone());
                 }
@@ -160,18 +158,20 @@ impl World {
         }
         // Literal inventory named in any field.
         for (field, expr) in &step.fields {
-            self.literals(field, expr, now);
+            self.literals(field, expr, now, ages[0]);
         }
     }
 
-    fn literals(&mut self, field: &str, expr: &Expr, now: DateTime<Utc>) {
+    /// Literal inventory a step names; `minutes`: how old it is.
+    fn literals(&mut self, field: &str, expr: &Expr, now: DateTime<Utc>, minutes: i64) {
+        let created = now - Duration::minutes(minutes);
         match expr {
             Expr::Str(s) => match field {
                 "image" if s.starts_with("ami-") && !self.images.iter().any(|i| &i.id == s) => {
                     self.image(
                         s,
                         "literal-image",
-                        now - Duration::hours(12),
+                        created,
                         "available",
                         safe(&Tags::new(), "True"),
                     );
@@ -179,21 +179,36 @@ impl World {
                 "snapshot"
                     if s.starts_with("snap-") && !self.snapshots.iter().any(|i| &i.id == s) =>
                 {
-                    self.snapshot(s, now - Duration::hours(12), "completed", Tags::new(), None);
+                    self.snapshot(s, created, "completed", Tags::new(), None);
                 }
                 "subnet" if !self.subnets.contains_key(s) => {
                     let zone =
                         format!("{}{}", self.region, ["a", "b", "c"][self.subnets.len() % 3]);
                     self.subnets.insert(s.clone(), zone);
                 }
+                "recovery_point" if !self.recovery_points.iter().any(|p| &p.arn == s) => {
+                    self.recovery_points.push(RecoveryPoint {
+                        arn: s.clone(),
+                        vault: "literal".to_string(),
+                        created,
+                        status: "COMPLETED".to_string(),
+                        resource: String::new(),
+                        resource_type: "EC2".to_string(),
+                        tags: Tags::new(),
+                    });
+                }
                 "security_groups" if !self.security_groups.contains(s) => {
                     self.security_groups.push(s.clone())
                 }
                 _ => {}
             },
-            Expr::List(items) => items.iter().for_each(|e| self.literals(field, e, now)),
+            Expr::List(items) => items
+                .iter()
+                .for_each(|e| self.literals(field, e, now, minutes)),
             Expr::Map(entries) if field == "volumes" => {
-                entries.iter().for_each(|(k, e)| self.literals(k, e, now));
+                entries
+                    .iter()
+                    .for_each(|(k, e)| self.literals(k, e, now, minutes));
             }
             _ => {}
         }
