@@ -1,0 +1,212 @@
+//! The AWS backend against a real peer: moto in server mode on a loopback port. moto is
+//! installed by `./scripts/test` into target/moto-venv; without it these tests fail, loudly.
+//! The account is seeded and inspected with boto3 (a real AWS SDK), never through rebound.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The moto virtual environment: `REBOUND_MOTO_VENV` or target/moto-venv.
+fn venv() -> PathBuf {
+    let dir = std::env::var_os("REBOUND_MOTO_VENV")
+        .map_or_else(|| common::root().join("target/moto-venv"), PathBuf::from);
+    assert!(
+        dir.join("bin/moto_server").exists(),
+        "moto is not installed in {}: run ./scripts/test, which installs it",
+        dir.display()
+    );
+    dir
+}
+
+/// A moto server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs one of tests/peer/*.py with the venv's Python; its stdout as JSON.
+    fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(venv().join("bin/python"))
+            .arg(common::root().join("tests/peer").join(script))
+            .arg(&self.url)
+            .args(args)
+            .envs(credentials())
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json from python")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto accepts any credentials; these keep every SDK off the real default chain.
+fn credentials() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+}
+
+fn runbook(subnet: &str) -> String {
+    format!(
+        r#"runbook "moto-web" {{
+  region = "us-east-1"
+  rto    = 15m
+  role   = "arn:aws:iam::123456789012:role/rebound-restore" # assumed through STS
+  tags   = {{ Owner = "tests" }}
+
+  path ami {{
+    step image = find_image {{ owners = ["self"], tags = {{ App = "web" }} }}
+    step web = launch {{ image = image.id, subnet = "{subnet}", instance_types = ["t3.micro"], count = 2 }}
+    step web_ok = verify {{ instances = web.instances, checks = ["running", "status_ok"] }}
+  }}
+
+  path snapshot {{
+    step data = find_snapshot {{ tags = {{ Volume = "web-data" }} }}
+    step host = launch {{ image = image.id, subnet = "{subnet}", instance_types = ["t3.micro"] }}
+    step disk = create_volume {{ snapshot = data.id, zone = host.zone, type = "gp3" }}
+    step mount = attach {{ volume = disk.id, instance = host.instance, device = "/dev/sdf" }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let subnet = seeded["subnet"].as_str().expect("subnet");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("web.runbook"), runbook(subnet)).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args([
+            "run",
+            "web.runbook",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            &moto.url,
+            "--report-dir",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .envs(credentials())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run rebound");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["backend"], "aws");
+    assert_eq!(report["rto"]["bound_seconds"], serde_json::Value::Null);
+    let run_id = report["run_id"].as_str().expect("run id");
+
+    let left = moto.python("read_account.py", &[run_id]);
+    let instances = left["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 3, "two web instances and one host: {left}");
+    for i in instances {
+        assert_eq!(
+            i["image"], seeded["safe_new"],
+            "not the newest Safe image: {i}"
+        );
+        assert_eq!(
+            i["subnet"], seeded["subnet"],
+            "not in the target subnet: {i}"
+        );
+        assert_eq!(
+            i["tags"]["Owner"], "tests",
+            "the runbook's tags are missing: {i}"
+        );
+        assert!(
+            i["tags"]["rebound:step"].is_string(),
+            "no rebound:step tag: {i}"
+        );
+    }
+    let volumes = left["volumes"].as_array().expect("volumes");
+    assert_eq!(volumes.len(), 1, "{left}");
+    let disk = &volumes[0];
+    assert_eq!(
+        disk["snapshot"], seeded["snap_new"],
+        "not the newest snapshot: {disk}"
+    );
+    let host = instances
+        .iter()
+        .find(|i| i["tags"]["rebound:step"] == "host")
+        .expect("the host instance");
+    assert_eq!(
+        disk["zone"], host["zone"],
+        "the volume is not in the instance's zone"
+    );
+    assert_eq!(disk["attachments"][0]["instance"], host["id"]);
+    assert_eq!(disk["attachments"][0]["device"], "/dev/sdf");
+    // Nothing pre-existing changed: no image was added or removed.
+    assert_eq!(left["images"], seeded["images_before"]);
+    // The unsafe, newer image was seen and passed over, with the reason.
+    let rejected = report["steps"][0]["rejected"].as_array().expect("rejected");
+    assert!(rejected.iter().any(|r| r["id"] == seeded["unsafe_newer"]
+        && r["reason"].as_str().unwrap_or("").contains("not Safe")));
+    // API calls per restored instance, for the record (printed with --nocapture).
+    let calls: u64 = report["api_calls"]
+        .as_object()
+        .expect("calls")
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    eprintln!(
+        "api calls: {calls} for 3 instances: {}",
+        report["api_calls"]
+    );
+}
