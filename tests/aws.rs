@@ -210,3 +210,78 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         report["api_calls"]
     );
 }
+
+#[test]
+fn twenty_instances_cost_less_than_one_describe_each() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let subnet = seeded["subnet"].as_str().expect("subnet");
+    let text = format!(
+        r#"runbook "twenty" {{
+  step image = find_image {{ owners = ["self"], tags = {{ App = "web", Safe = "True" }} }}
+  step fleet = launch {{ image = image.id, subnet = "{subnet}", instance_types = ["t3.micro"], count = 20 }}
+  step fleet_ok = verify {{ instances = fleet.instances, checks = ["running", "status_ok"] }}
+}}
+"#
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("twenty.runbook"), text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args([
+            "run",
+            "twenty.runbook",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            &moto.url,
+            "--region",
+            "us-east-1",
+            "--report-dir",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .envs(credentials())
+        .output()
+        .expect("run rebound");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
+    )
+    .expect("json");
+    let calls = &report["api_calls"];
+    let count = |op: &str| calls[op].as_u64().unwrap_or(0);
+    assert_eq!(
+        count("RunInstances"),
+        1,
+        "one mutating call for the whole fleet: {calls}"
+    );
+    let describes: u64 = calls
+        .as_object()
+        .expect("calls")
+        .iter()
+        .filter(|(op, _)| op.starts_with("Describe"))
+        .filter_map(|(_, v)| v.as_u64())
+        .sum();
+    eprintln!(
+        "20 instances: {calls}; {:.2} Describe calls per instance",
+        describes as f64 / 20.0
+    );
+    assert!(
+        describes <= 20,
+        "more than one Describe per instance: {calls}"
+    );
+    let left = moto.python(
+        "read_account.py",
+        &[report["run_id"].as_str().expect("run id")],
+    );
+    assert_eq!(
+        left["instances"].as_array().map(Vec::len),
+        Some(20),
+        "ClientToken or count went wrong: {left}"
+    );
+}

@@ -8,11 +8,19 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use proptest::prelude::*;
-use rebound::cloud::sim::{Profile, Sim, World};
+use rebound::cloud::sim::{Faults, Profile, Sim, World};
 use rebound::exec::timings::{self, Timings};
 use rebound::exec::{self, Event, Options, Outcome, RunRecord};
 use rebound::plan::Plan;
 use rebound::runbook::{self, Runbook, Source};
+
+/// The default latency model with these faults.
+fn with_faults(faults: Faults) -> Profile {
+    Profile {
+        faults,
+        ..Profile::default()
+    }
+}
 
 fn load(text: &str) -> Runbook {
     let source = Source::new("t.runbook", text);
@@ -263,13 +271,10 @@ fn a_non_critical_failure_does_not_fail_the_run() {
 #[test]
 fn retries_are_for_transient_errors_only() {
     // Every call is throttled: each attempt fails after the API-level retries.
-    let storm = Profile {
-        faults: rebound::cloud::sim::Faults {
-            throttle_rate: 1.0,
-            ..Default::default()
-        },
-        ..Profile::default()
-    };
+    let storm = with_faults(Faults {
+        throttle_rate: 1.0,
+        ..Default::default()
+    });
     let ran = run(
         "runbook \"r\" {\n  step img = find_image { tags = { A = \"b\" }, retries = 2 }\n}\n",
         Run {
@@ -300,13 +305,10 @@ fn retries_are_for_transient_errors_only() {
 
 #[test]
 fn throttling_is_absorbed_and_visible() {
-    let storm = Profile {
-        faults: rebound::cloud::sim::Faults {
-            throttle_rate: 0.3,
-            ..Default::default()
-        },
-        ..Profile::default()
-    };
+    let storm = with_faults(Faults {
+        throttle_rate: 0.3,
+        ..Default::default()
+    });
     let text =
         std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("read");
     let calm = run(
@@ -353,13 +355,10 @@ const LAUNCH: &str = r#"runbook "l" {
 "#;
 
 fn no_capacity(types: &[&str]) -> Profile {
-    Profile {
-        faults: rebound::cloud::sim::Faults {
-            capacity: types.iter().map(|t| ((*t).to_string(), 1.0)).collect(),
-            ..Default::default()
-        },
-        ..Profile::default()
-    }
+    with_faults(Faults {
+        capacity: types.iter().map(|t| ((*t).to_string(), 1.0)).collect(),
+        ..Default::default()
+    })
 }
 
 #[test]
@@ -538,13 +537,10 @@ fn the_examples_rehearse_on_the_default_world() {
 fn a_failing_step_fault_fails_only_that_step() {
     let text =
         std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("read");
-    let profile = Profile {
-        faults: rebound::cloud::sim::Faults {
-            fail_steps: vec!["host".to_string()],
-            ..Default::default()
-        },
-        ..Profile::default()
-    };
+    let profile = with_faults(Faults {
+        fail_steps: vec!["host".to_string()],
+        ..Default::default()
+    });
     let ran = run(
         &text,
         Run {
@@ -707,13 +703,10 @@ fn non_critical_steps_neither_block_nor_decide() {
 
 #[test]
 fn timeout_bounds_every_attempt_together() {
-    let storm = Profile {
-        faults: rebound::cloud::sim::Faults {
-            throttle_rate: 1.0,
-            ..Default::default()
-        },
-        ..Profile::default()
-    };
+    let storm = with_faults(Faults {
+        throttle_rate: 1.0,
+        ..Default::default()
+    });
     let ran = run(
         "runbook \"t\" {\n  step img = find_image { tags = { A = \"b\" }, retries = 20, timeout = 10s }\n}\n",
         Run {
@@ -732,13 +725,10 @@ fn timeout_bounds_every_attempt_together() {
 
 #[test]
 fn resources_are_recorded_even_when_their_step_fails() {
-    let profile = Profile {
-        faults: rebound::cloud::sim::Faults {
-            fail_steps: vec!["web".to_string()],
-            ..Default::default()
-        },
-        ..Profile::default()
-    };
+    let profile = with_faults(Faults {
+        fail_steps: vec!["web".to_string()],
+        ..Default::default()
+    });
     let ran = run(
         LAUNCH,
         Run {

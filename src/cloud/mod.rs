@@ -266,6 +266,21 @@ pub struct Observed {
     pub loaded_at: Option<Instant>,
 }
 
+impl Observed {
+    /// A resource in `state`, with nothing else known.
+    pub fn new(id: &str, state: &str) -> Observed {
+        Observed {
+            id: id.to_string(),
+            state: state.to_string(),
+            status_ok: false,
+            detail: None,
+            ready_at: None,
+            status_ok_at: None,
+            loaded_at: None,
+        }
+    }
+}
+
 /// The answer to a network or SSM check of an instance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Probe {

@@ -905,16 +905,10 @@ impl<'a> Checker<'a> {
                 let mut ok = true;
                 let mut seen: HashMap<&str, Span> = HashMap::new();
                 for e in entries {
-                    if let Some(&first) = seen.get(e.key.value.as_str()) {
-                        let ident = ast::Ident {
-                            name: e.key.value.clone(),
-                            span: e.key.span,
-                        };
-                        self.error(duplicate("key", &ident, first));
+                    if self.repeated_key(&mut seen, e) {
                         ok = false;
                         continue;
                     }
-                    seen.insert(&e.key.value, e.key.span);
                     match self.value(&e.value, *inner, place, deps) {
                         Some(x) => {
                             out.insert(e.key.value.clone(), x);
@@ -929,6 +923,20 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// Reports a map key seen before in the same map; `true` when it was.
+    fn repeated_key<'e>(&mut self, seen: &mut HashMap<&'e str, Span>, e: &'e ast::Entry) -> bool {
+        if let Some(&first) = seen.get(e.key.value.as_str()) {
+            let ident = ast::Ident {
+                name: e.key.value.clone(),
+                span: e.key.span,
+            };
+            self.error(duplicate("key", &ident, first));
+            return true;
+        }
+        seen.insert(&e.key.value, e.key.span);
+        false
     }
 
     /// Each of `verify`'s checks parses.
@@ -958,16 +966,10 @@ impl<'a> Checker<'a> {
         let mut ok = true;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for e in entries {
-            if let Some(&first) = seen.get(e.key.value.as_str()) {
-                let ident = ast::Ident {
-                    name: e.key.value.clone(),
-                    span: e.key.span,
-                };
-                self.error(duplicate("key", &ident, first));
+            if self.repeated_key(&mut seen, e) {
                 ok = false;
                 continue;
             }
-            seen.insert(&e.key.value, e.key.span);
             let Some(spec) = VOLUME_FIELDS.iter().find(|f| f.name == e.key.value) else {
                 let names = VOLUME_FIELDS.iter().map(|f| f.name);
                 let hint = did_you_mean(&e.key.value, names);

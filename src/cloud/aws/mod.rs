@@ -368,15 +368,7 @@ impl Cloud for Aws {
     }
 
     async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
-        let observed = |id: &str, state: &str| Observed {
-            id: id.to_string(),
-            state: state.to_string(),
-            status_ok: false,
-            detail: None,
-            ready_at: None,
-            status_ok_at: None,
-            loaded_at: None,
-        };
+        let observed = Observed::new;
         match kind {
             Kind::Instance => {
                 // One call gives state, zone and both status checks; at most 100 ids a call.

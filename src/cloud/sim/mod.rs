@@ -544,15 +544,7 @@ impl Cloud for Sim {
             .await?;
         let now = Instant::now();
         let st = self.state.borrow();
-        let observed = |id: &str, state: &str| Observed {
-            id: id.to_string(),
-            state: state.to_string(),
-            status_ok: false,
-            detail: None,
-            ready_at: None,
-            status_ok_at: None,
-            loaded_at: None,
-        };
+        let observed = Observed::new;
         let out = ids
             .iter()
             .filter_map(|id| match kind {
