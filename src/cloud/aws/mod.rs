@@ -8,6 +8,8 @@
 //! standard retry mode stays on as a backstop.
 
 mod convert;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
@@ -499,6 +501,16 @@ impl Cloud for Aws {
 }
 
 impl Aws {
+    /// An `Aws` on clients made elsewhere (tests with mocked answers).
+    #[cfg(test)]
+    pub(crate) fn from_clients(ec2: aws_sdk_ec2::Client, backup: aws_sdk_backup::Client) -> Aws {
+        Aws {
+            ec2,
+            backup,
+            private_ips: std::cell::RefCell::new(HashMap::new()),
+        }
+    }
+
     async fn private_ip(&self, instance: &str) -> Result<String, CloudError> {
         let out = self
             .ec2

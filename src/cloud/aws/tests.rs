@@ -1,0 +1,275 @@
+//! The AWS backend's handling of what moto cannot do, on the SDK's own mocks
+//! (aws-smithy-mocks): AWS Backup recovery points and restore jobs, throttling then success,
+//! capacity fallback, and the idempotency token on every create.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput;
+use aws_sdk_backup::operation::list_recovery_points_by_backup_vault::ListRecoveryPointsByBackupVaultOutput;
+use aws_sdk_backup::operation::start_restore_job::StartRestoreJobOutput;
+use aws_sdk_backup::types::{RecoveryPointByBackupVault, RecoveryPointStatus, RestoreJobStatus};
+use aws_sdk_ec2::error::ErrorMetadata;
+use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput;
+use aws_sdk_ec2::operation::run_instances::{RunInstancesError, RunInstancesOutput};
+use aws_sdk_ec2::types::{
+    Instance, InstanceState, InstanceStateName, InstanceStatus, InstanceStatusSummary, Placement,
+    SummaryStatus,
+};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use futures::FutureExt as _;
+
+use super::Aws;
+use crate::cloud::latency::LatencyModel;
+use crate::exec::{self, Event, Options, Outcome, RunRecord, timings};
+use crate::plan::Plan;
+use crate::runbook::{self, Source};
+
+/// A client of `$crate` answering from `rules` (aws-smithy-mocks' `mock_client!` wants a newer
+/// SDK than the one our MSRV resolves, so the same construction by hand).
+macro_rules! mocked {
+    ($aws_crate:ident, $rules:expr) => {{
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        let rules: &[&Rule] = $rules;
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        $aws_crate::Client::from_conf(
+            $aws_crate::config::Config::builder()
+                .with_test_defaults()
+                .region($aws_crate::config::Region::new("eu-west-1"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
+fn time(secs: i64) -> aws_sdk_backup::primitives::DateTime {
+    aws_sdk_backup::primitives::DateTime::from_secs(secs)
+}
+
+/// An instance that is running with both status checks ok.
+fn healthy(id: &str) -> InstanceStatus {
+    let ok = || {
+        InstanceStatusSummary::builder()
+            .status(SummaryStatus::Ok)
+            .build()
+    };
+    InstanceStatus::builder()
+        .instance_id(id)
+        .availability_zone("eu-west-1a")
+        .instance_state(
+            InstanceState::builder()
+                .name(InstanceStateName::Running)
+                .build(),
+        )
+        .system_status(ok())
+        .instance_status(ok())
+        .build()
+}
+
+/// Runs a runbook on the given mocked clients, on a paused clock.
+fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
+    let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
+    let plan = Plan::new(&rb, &LatencyModel::default());
+    let approve = |_: &str| async { Err("no".to_string()) }.boxed_local();
+    let opts = Options {
+        run_id: "mock-run".into(),
+        t0: None,
+        parallelism: 64,
+        model: LatencyModel::default(),
+        tick: Duration::from_secs(1),
+        approve: &approve,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let events = RefCell::new(Vec::new());
+    let record = runtime.block_on(exec::execute(
+        &plan,
+        &aws,
+        &opts,
+        &|e: &Event| events.borrow_mut().push(e.clone()),
+        std::future::pending(),
+    ));
+    (rb, record)
+}
+
+#[test]
+fn a_restore_job_from_the_newest_completed_recovery_point() {
+    let list =
+        mock!(aws_sdk_backup::Client::list_recovery_points_by_backup_vault).then_output(|| {
+            let point = |arn: &str, status: RecoveryPointStatus, created: i64| {
+                RecoveryPointByBackupVault::builder()
+                    .recovery_point_arn(arn)
+                    .status(status)
+                    .creation_date(time(created))
+                    .resource_arn("arn:aws:ec2:eu-west-1:123456789012:instance/i-0source")
+                    .resource_type("EC2")
+                    .build()
+            };
+            ListRecoveryPointsByBackupVaultOutput::builder()
+                .recovery_points(point(
+                    "arn:aws:ec2:eu-west-1::image/ami-0old",
+                    RecoveryPointStatus::Completed,
+                    1_700_000_000,
+                ))
+                .recovery_points(point(
+                    "arn:aws:ec2:eu-west-1::image/ami-0new",
+                    RecoveryPointStatus::Completed,
+                    1_700_086_400,
+                ))
+                .recovery_points(point(
+                    "arn:aws:ec2:eu-west-1::image/ami-0partial",
+                    RecoveryPointStatus::Partial,
+                    1_700_090_000,
+                ))
+                .build()
+        });
+    let start = mock!(aws_sdk_backup::Client::start_restore_job)
+        .match_requests(|r| {
+            r.recovery_point_arn() == Some("arn:aws:ec2:eu-west-1::image/ami-0new")
+                && r.idempotency_token()
+                    .is_some_and(|t| t.starts_with("rebound-"))
+                && r.metadata()
+                    .and_then(|m| m.get("SubnetId"))
+                    .map(String::as_str)
+                    == Some("subnet-0restore")
+        })
+        .then_output(|| {
+            StartRestoreJobOutput::builder()
+                .restore_job_id("job-1")
+                .build()
+        });
+    let describe = mock!(aws_sdk_backup::Client::describe_restore_job).then_output(|| {
+        DescribeRestoreJobOutput::builder()
+            .restore_job_id("job-1")
+            .status(RestoreJobStatus::Completed)
+            .created_resource_arn("arn:aws:ec2:eu-west-1:123456789012:instance/i-0restored")
+            .build()
+    });
+    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+        DescribeInstanceStatusOutput::builder()
+            .instance_statuses(healthy("i-0restored"))
+            .build()
+    });
+    let backup = mocked!(aws_sdk_backup, &[&list, &start, &describe]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&status]);
+    let (rb, record) = run(
+        r#"runbook "b" {
+  step point = find_recovery_point { vault = "nightly", resource_type = "EC2" }
+  step server = restore { recovery_point = point.arn, role = "arn:aws:iam::123456789012:role/Restore", subnet = "subnet-0restore" }
+  step ok = verify { instances = server.instances, checks = ["running", "status_ok"] }
+}
+"#,
+        Aws::from_clients(ec2, backup),
+    );
+    let step = |name: &str| &record.steps[rb.step_named(name).expect("step")];
+    assert_eq!(step("point").outputs["image_id"], "ami-0new");
+    assert_eq!(
+        step("point").rejected.len(),
+        2,
+        "the partial and the older point were passed over"
+    );
+    assert_eq!(step("server").outputs["instance"], "i-0restored");
+    assert_eq!(step("ok").outcome, Some(Outcome::Succeeded));
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(timings::compute(&rb, &record).outcome, Outcome::Succeeded);
+}
+
+fn capacity_error() -> RunInstancesError {
+    RunInstancesError::generic(
+        ErrorMetadata::builder()
+            .code("InsufficientInstanceCapacity")
+            .message("We currently do not have sufficient m6i.large capacity.")
+            .build(),
+    )
+}
+
+fn launched(id: &str) -> RunInstancesOutput {
+    RunInstancesOutput::builder()
+        .instances(
+            Instance::builder()
+                .instance_id(id)
+                .private_ip_address("10.0.0.9")
+                .placement(Placement::builder().availability_zone("eu-west-1a").build())
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn launch_falls_back_on_capacity_and_sends_a_token_every_time() {
+    let no_capacity = mock!(aws_sdk_ec2::Client::run_instances)
+        .match_requests(|r| r.instance_type().map(|t| t.as_str()) == Some("m6i.large"))
+        .then_error(capacity_error);
+    let fallback = mock!(aws_sdk_ec2::Client::run_instances)
+        .match_requests(|r| {
+            r.instance_type().map(|t| t.as_str()) == Some("m5.large")
+                && r.client_token().is_some_and(|t| t.starts_with("rebound-"))
+                && r.tag_specifications().iter().any(|s| {
+                    s.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("rebound:run-id") && t.value() == Some("mock-run"))
+                })
+        })
+        .then_output(|| launched("i-0fallback"));
+    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+        DescribeInstanceStatusOutput::builder()
+            .instance_statuses(healthy("i-0fallback"))
+            .build()
+    });
+    let ec2 = mocked!(aws_sdk_ec2, &[&no_capacity, &fallback, &status]);
+    let backup = mocked!(aws_sdk_backup, &[]);
+    let (rb, record) = run(
+        r#"runbook "l" {
+  step web = launch { image = "ami-0123", subnet = "subnet-0123", instance_types = ["m6i.large", "m5.large"] }
+}
+"#,
+        Aws::from_clients(ec2, backup),
+    );
+    let web = &record.steps[rb.step_named("web").expect("web")];
+    assert_eq!(web.outcome, Some(Outcome::Succeeded), "{:?}", web.error);
+    assert_eq!(web.outputs["instance_type"], "m5.large");
+    assert_eq!(no_capacity.num_calls(), 1);
+    assert_eq!(fallback.num_calls(), 1);
+}
+
+#[test]
+fn throttling_then_success() {
+    let throttled = mock!(aws_sdk_ec2::Client::run_instances)
+        .sequence()
+        .error(|| {
+            RunInstancesError::generic(
+                ErrorMetadata::builder()
+                    .code("RequestLimitExceeded")
+                    .message("Request limit exceeded.")
+                    .build(),
+            )
+        })
+        .times(2)
+        .output(|| launched("i-0patient"))
+        .build();
+    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+        DescribeInstanceStatusOutput::builder()
+            .instance_statuses(healthy("i-0patient"))
+            .build()
+    });
+    let ec2 = mocked!(aws_sdk_ec2, &[&throttled, &status]);
+    let backup = mocked!(aws_sdk_backup, &[]);
+    let (rb, record) = run(
+        "runbook \"t\" {\n  step web = launch { image = \"ami-0123\", subnet = \"subnet-0123\", instance_types = [\"m5.large\"] }\n}\n",
+        Aws::from_clients(ec2, backup),
+    );
+    let web = &record.steps[rb.step_named("web").expect("web")];
+    assert_eq!(web.outcome, Some(Outcome::Succeeded), "{:?}", web.error);
+    assert_eq!(web.outputs["instance"], "i-0patient");
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "two throttled calls, then the one that worked"
+    );
+}
