@@ -285,3 +285,77 @@ fn twenty_instances_cost_less_than_one_describe_each() {
         "ClientToken or count went wrong: {left}"
     );
 }
+
+#[test]
+fn inventory_export_rehearses_offline_against_the_real_inventory() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let subnet = seeded["subnet"].as_str().expect("subnet");
+    let dir = tempfile::tempdir().expect("dir");
+    let export = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args([
+            "inventory",
+            "export",
+            "--endpoint-url",
+            &moto.url,
+            "--region",
+            "us-east-1",
+            "--out",
+            "world.json",
+        ])
+        .current_dir(dir.path())
+        .envs(credentials())
+        .output()
+        .expect("export");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let world: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("world.json")).expect("world"),
+    )
+    .expect("json");
+    let ids = |key: &str| -> Vec<String> {
+        world[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .filter_map(|x| x["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    for key in ["safe_old", "safe_new", "unsafe_newer"] {
+        assert!(
+            ids("images").contains(&seeded[key].as_str().expect(key).to_string()),
+            "{key} not exported"
+        );
+    }
+    assert!(ids("snapshots").contains(&seeded["snap_new"].as_str().expect("snap").to_string()));
+    assert_eq!(world["subnets"][subnet], seeded["zone"]);
+
+    // Offline, on the simulator, the runbook picks what it would pick on AWS.
+    std::fs::write(dir.path().join("web.runbook"), runbook(subnet)).expect("write");
+    let run = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args([
+            "run",
+            "web.runbook",
+            "--sim-world",
+            "world.json",
+            "--report-dir",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["steps"][0]["outputs"]["id"], seeded["safe_new"]);
+}

@@ -3,6 +3,7 @@
 
 mod check;
 mod fmt;
+mod inventory;
 mod plan;
 mod progress;
 mod run;
@@ -61,6 +62,9 @@ pub enum Command {
                             rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-11-22T03:00:00Z"
     )]
     Run(run::Args),
+    /// The AWS account's inventory (images, snapshots, recovery points) as a simulator world.
+    #[command(subcommand)]
+    Inventory(inventory::Command),
 }
 
 /// `--set NAME=VALUE`, shared by every command that reads a runbook.
@@ -89,5 +93,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Plan(args) => plan::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args, cli.quiet),
+        Command::Inventory(command) => inventory::run(&command),
     }
 }

@@ -39,6 +39,8 @@ pub struct Settings {
 }
 
 pub struct Aws {
+    /// The region the clients were configured with.
+    region: Option<String>,
     ec2: aws_sdk_ec2::Client,
     backup: aws_sdk_backup::Client,
     /// Instance id to private IP, learnt from RunInstances, for network checks.
@@ -73,6 +75,7 @@ impl Aws {
                 .build();
         }
         Aws {
+            region: config.region().map(|r| r.to_string()),
             ec2: aws_sdk_ec2::Client::new(&config),
             backup: aws_sdk_backup::Client::new(&config),
             private_ips: std::cell::RefCell::new(HashMap::new()),
@@ -501,10 +504,81 @@ impl Cloud for Aws {
 }
 
 impl Aws {
+    /// The region the clients call.
+    pub fn region(&self) -> Option<String> {
+        self.region.clone()
+    }
+
+    /// The account's inventory in this region as a simulator world: images and snapshots it
+    /// owns, the recovery points of every backup vault, subnets and security groups. With it,
+    /// `rebound run --sim-world` rehearses a runbook offline against what really exists.
+    pub async fn inventory(&self, region: &str) -> Result<super::sim::World, CloudError> {
+        let images = self
+            .describe_images(&ImageQuery {
+                owners: vec!["self".to_string()],
+                ..ImageQuery::default()
+            })
+            .await?;
+        let snapshots = self.describe_snapshots(&SnapshotQuery::default()).await?;
+        let mut recovery_points = Vec::new();
+        let vaults = self
+            .backup
+            .list_backup_vaults()
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        for vault in vaults.backup_vault_list() {
+            let Some(name) = vault.backup_vault_name() else {
+                continue;
+            };
+            recovery_points.extend(
+                self.list_recovery_points(&RecoveryPointQuery {
+                    vault: name.to_string(),
+                    ..RecoveryPointQuery::default()
+                })
+                .await?,
+            );
+        }
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .send()
+            .await
+            .map_err(cloud_error)?
+            .subnets()
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.subnet_id()?.to_string(),
+                    s.availability_zone()?.to_string(),
+                ))
+            })
+            .collect();
+        let security_groups = self
+            .ec2
+            .describe_security_groups()
+            .send()
+            .await
+            .map_err(cloud_error)?
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect();
+        Ok(super::sim::World {
+            region: region.to_string(),
+            images,
+            snapshots,
+            recovery_points,
+            subnets,
+            security_groups,
+        })
+    }
+
     /// An `Aws` on clients made elsewhere (tests with mocked answers).
     #[cfg(test)]
     pub(crate) fn from_clients(ec2: aws_sdk_ec2::Client, backup: aws_sdk_backup::Client) -> Aws {
         Aws {
+            region: Some("eu-west-1".to_string()),
             ec2,
             backup,
             private_ips: std::cell::RefCell::new(HashMap::new()),

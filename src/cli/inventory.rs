@@ -1,0 +1,68 @@
+//! `rebound inventory export --out FILE`: the account's images, snapshots, recovery points,
+//! subnets and security groups, written as a simulator world (JSON), so a runbook can be
+//! rehearsed offline against the real inventory: `rebound run FILE --sim-world FILE`.
+
+use std::path::PathBuf;
+
+use crate::cloud::aws::{Aws, Settings};
+use crate::error::Error;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write the account's inventory as a simulator world.
+    #[command(
+        after_help = "Examples:\n  rebound inventory export --region eu-west-1 --out world.json\n  \
+                            rebound run runbooks/web-tier.runbook --sim-world world.json"
+    )]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Where to write the world (JSON).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// AWS: the named profile of ~/.aws/config to use.
+    #[arg(long, value_name = "P")]
+    profile: Option<String>,
+    /// AWS: the region to export.
+    #[arg(long, value_name = "R")]
+    region: Option<String>,
+    /// AWS: another endpoint for every service.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+}
+
+pub fn run(command: &Command) -> Result<u8, Error> {
+    let Command::Export(args) = command;
+    let settings = Settings {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        role: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    let world = runtime.block_on(async {
+        let aws = Aws::connect(&settings).await;
+        let region = aws.region().unwrap_or_else(|| "us-east-1".to_string());
+        aws.inventory(&region).await
+    });
+    let world = world.map_err(|e| Error::Usage(format!("cannot read the inventory: {e}")))?;
+    let text = serde_json::to_string_pretty(&world).unwrap_or_default();
+    std::fs::write(&args.out, text + "\n").map_err(|e| Error::Write {
+        path: args.out.display().to_string(),
+        source: e,
+    })?;
+    println!(
+        "wrote {}: {} images, {} snapshots, {} recovery points, {} subnets",
+        args.out.display(),
+        world.images.len(),
+        world.snapshots.len(),
+        world.recovery_points.len(),
+        world.subnets.len()
+    );
+    Ok(0)
+}
