@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::cloud::aws::{Aws, Settings};
+use crate::cloud::aws::Aws;
 use crate::error::Error;
 
 #[derive(Debug, clap::Subcommand)]
@@ -22,25 +22,13 @@ pub struct ExportArgs {
     /// Where to write the world (JSON).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// AWS: the named profile of ~/.aws/config to use.
-    #[arg(long, value_name = "P")]
-    profile: Option<String>,
-    /// AWS: the region to export.
-    #[arg(long, value_name = "R")]
-    region: Option<String>,
-    /// AWS: another endpoint for every service.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    aws: super::AwsArgs,
 }
 
 pub fn run(command: &Command) -> Result<u8, Error> {
     let Command::Export(args) = command;
-    let settings = Settings {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-        role: None,
-    };
+    let settings = args.aws.settings(None, None);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -76,6 +76,36 @@ pub struct Sets {
     pub sets: Vec<(String, String)>,
 }
 
+/// Where and as whom to call AWS, shared by every command that does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// AWS: the named profile of ~/.aws/config to use.
+    #[arg(long, value_name = "P")]
+    pub profile: Option<String>,
+    /// AWS: the region (for `run`, default: the runbook's `region`, then the default chain's).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// AWS: another endpoint for every service (a test peer such as moto, a VPC endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The backend settings, with a region to fall back on and a role to assume.
+    pub fn settings(
+        &self,
+        region: Option<String>,
+        role: Option<String>,
+    ) -> crate::cloud::aws::Settings {
+        crate::cloud::aws::Settings {
+            profile: self.profile.clone(),
+            region: self.region.clone().or(region),
+            endpoint_url: self.endpoint_url.clone(),
+            role,
+        }
+    }
+}
+
 fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),

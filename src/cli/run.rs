@@ -64,15 +64,8 @@ pub struct Args {
     /// Simulator: latencies and faults (JSON; see `cloud::sim::Profile`).
     #[arg(long, value_name = "FILE")]
     sim_profile: Option<PathBuf>,
-    /// AWS: the named profile of ~/.aws/config to use.
-    #[arg(long, value_name = "P")]
-    profile: Option<String>,
-    /// AWS: the region (default: the runbook's `region`, then the default chain's).
-    #[arg(long, value_name = "R")]
-    region: Option<String>,
-    /// AWS: another endpoint for every service (a test peer such as moto, a VPC endpoint).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    aws: super::AwsArgs,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Error> {
@@ -146,12 +139,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         tick: std::time::Duration::from_secs(1),
         approve: &approve,
     };
-    let settings = aws::Settings {
-        profile: args.profile.clone(),
-        region: args.region.clone().or_else(|| rb.region.clone()),
-        endpoint_url: args.endpoint_url.clone(),
-        role: rb.role.clone(),
-    };
+    let settings = args.aws.settings(rb.region.clone(), rb.role.clone());
     let draw = |e: &exec::Event| progress.event(e);
     let record = runtime.block_on(async {
         let stop = async {
