@@ -37,7 +37,8 @@ pub struct Args {
     /// Where to run.
     #[arg(long, value_enum, default_value = "sim")]
     backend: Backend,
-    /// A rehearsal: reported as a drill (and, once teardown exists, cleaned up).
+    /// A rehearsal: reported as a drill. (Teardown of what it made is not built yet: on AWS,
+    /// resources stay, tagged rebound:run-id.)
     #[arg(long)]
     drill: bool,
     /// When the disaster was declared (RFC 3339): RTOs count from it.
@@ -328,6 +329,15 @@ fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
             "  failed: {}: {}",
             s.name,
             s.error.clone().unwrap_or_default()
+        );
+    }
+    if r.backend == "aws" && !r.resources.is_empty() {
+        // Honest until teardown exists: a drill on AWS leaves what it made.
+        let _ = writeln!(
+            out,
+            "  left in the account (teardown is not built yet): {} resources tagged rebound:run-id={}",
+            r.resources.len(),
+            r.run_id
         );
     }
     let calls: u64 = r.api_calls.values().sum();
