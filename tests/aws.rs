@@ -146,6 +146,10 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
+    assert!(
+        stdout.contains("left in the account (teardown is not built yet): 4 resources"),
+        "{stdout}"
+    );
     let report: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
     )
