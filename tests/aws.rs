@@ -150,10 +150,7 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         stdout.contains("left in the account (teardown is not built yet): 4 resources"),
         "{stdout}"
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
-    )
-    .expect("json");
+    let report: serde_json::Value = common::report(dir.path());
     assert_eq!(report["backend"], "aws");
     assert_eq!(report["rto"]["bound_seconds"], serde_json::Value::Null);
     let run_id = report["run_id"].as_str().expect("run id");
@@ -253,10 +250,7 @@ fn twenty_instances_cost_less_than_one_describe_each() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
-    )
-    .expect("json");
+    let report: serde_json::Value = common::report(dir.path());
     let calls = &report["api_calls"];
     let count = |op: &str| calls[op].as_u64().unwrap_or(0);
     assert_eq!(
@@ -357,9 +351,6 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
         "{}",
         String::from_utf8_lossy(&run.stdout)
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
-    )
-    .expect("json");
+    let report: serde_json::Value = common::report(dir.path());
     assert_eq!(report["steps"][0]["outputs"]["id"], seeded["safe_new"]);
 }

@@ -342,10 +342,7 @@ fn declared_at_moves_t0() {
         // An hour after the disaster, the 15-minute target is missed.
         .status(3)
         .run();
-    let r: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
-    )
-    .expect("json");
+    let r: serde_json::Value = common::report(dir.path());
     let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");
     assert!(rto > 3600.0 && rto < 3600.0 + 900.0, "rto {rto}");
 }
@@ -445,10 +442,7 @@ fn sim_world_and_profile_files() {
             "out",
         ])
         .run();
-    let r: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
-    )
-    .expect("json");
+    let r: serde_json::Value = common::report(dir.path());
     assert_eq!(r["steps"][0]["outputs"]["id"], "ami-0aaa");
     // Zero-variance latencies: 0.5 s describe, then 2 s RunInstances + 5 s to running.
     let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");

@@ -649,10 +649,7 @@ fn under_strategy_first_the_rpo_is_what_the_winner_used() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let r: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("read"),
-    )
-    .expect("json");
+    let r: serde_json::Value = common::report(dir.path());
     let rpo = r["rpo"]["measured_seconds"].as_f64().expect("rpo");
     assert!(
         rpo < 7.0 * 3600.0,

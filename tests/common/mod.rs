@@ -112,3 +112,9 @@ impl Test {
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The `report.json` a run wrote to `DIR/out`.
+pub fn report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out/report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
