@@ -4,92 +4,9 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-/// The moto virtual environment: `REBOUND_MOTO_VENV` or target/moto-venv.
-fn venv() -> PathBuf {
-    let dir = std::env::var_os("REBOUND_MOTO_VENV")
-        .map_or_else(|| common::root().join("target/moto-venv"), PathBuf::from);
-    assert!(
-        dir.join("bin/moto_server").exists(),
-        "moto is not installed in {}: run ./scripts/test, which installs it",
-        dir.display()
-    );
-    dir
-}
-
-/// A moto server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(venv().join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Runs one of tests/peer/*.py with the venv's Python; its stdout as JSON.
-    fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(venv().join("bin/python"))
-            .arg(common::root().join("tests/peer").join(script))
-            .arg(&self.url)
-            .args(args)
-            .envs(credentials())
-            .output()
-            .expect("run python");
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json from python")
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// moto accepts any credentials; these keep every SDK off the real default chain.
-fn credentials() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/dev/null"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-    ]
-}
+use common::moto::{Moto, credentials};
 
 fn runbook(subnet: &str) -> String {
     format!(
@@ -136,6 +53,7 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         ])
         .current_dir(dir.path())
         .envs(credentials())
+        .env("REBOUND_STATE_DIR", dir.path().join("state"))
         .env("NO_COLOR", "1")
         .output()
         .expect("run rebound");
@@ -147,7 +65,7 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stdout.contains("left in the account (teardown is not built yet): 4 resources"),
+        stdout.contains("kept (a recovery keeps what it restored): 4 resources"),
         "{stdout}"
     );
     let report: serde_json::Value = common::report(dir.path());
@@ -177,8 +95,17 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         );
     }
     let volumes = left["volumes"].as_array().expect("volumes");
-    assert_eq!(volumes.len(), 1, "{left}");
-    let disk = &volumes[0];
+    // A root volume per instance (tagged at launch, like the instance) and the data volume.
+    assert_eq!(volumes.len(), 4, "{left}");
+    let roots = volumes
+        .iter()
+        .filter(|v| v["attachments"][0]["device"] == "/dev/sda1")
+        .count();
+    assert_eq!(roots, 3, "{left}");
+    let disk = volumes
+        .iter()
+        .find(|v| v["attachments"][0]["device"] == "/dev/sdf")
+        .expect("the data volume");
     assert_eq!(
         disk["snapshot"], seeded["snap_new"],
         "not the newest snapshot: {disk}"
@@ -242,6 +169,7 @@ fn twenty_instances_cost_less_than_one_describe_each() {
         ])
         .current_dir(dir.path())
         .envs(credentials())
+        .env("REBOUND_STATE_DIR", dir.path().join("state"))
         .output()
         .expect("run rebound");
     assert_eq!(
@@ -303,6 +231,7 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
         ])
         .current_dir(dir.path())
         .envs(credentials())
+        .env("REBOUND_STATE_DIR", dir.path().join("state"))
         .output()
         .expect("export");
     assert!(

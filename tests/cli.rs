@@ -403,6 +403,7 @@ fn ctrl_c_cancels_a_run() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_rebound"))
         .args(["run", "slow.runbook", "--realtime"])
         .current_dir(dir.path())
+        .env("REBOUND_STATE_DIR", dir.path().join("state"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -81,6 +81,7 @@ fn run(text: &str, how: Run) -> Ran {
         }
         .boxed_local()
     };
+    let journal = rebound::exec::journal::Journal::memory();
     let opts = Options {
         run_id: "test-run".to_string(),
         t0: None,
@@ -88,6 +89,8 @@ fn run(text: &str, how: Run) -> Ran {
         model: how.profile.latency.clone(),
         tick: Duration::from_secs(1),
         approve: &approve,
+        journal: &journal,
+        prior: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -641,6 +644,7 @@ fn under_strategy_first_the_rpo_is_what_the_winner_used() {
             "out",
         ])
         .current_dir(dir.path())
+        .env("REBOUND_STATE_DIR", dir.path().join("state"))
         .output()
         .expect("run");
     assert_eq!(

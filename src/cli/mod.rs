@@ -6,7 +6,11 @@ mod fmt;
 mod inventory;
 mod plan;
 mod progress;
+mod resume;
 mod run;
+mod runs;
+mod session;
+mod teardown;
 
 use std::path::PathBuf;
 
@@ -62,9 +66,43 @@ pub enum Command {
                             rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-11-22T03:00:00Z"
     )]
     Run(run::Args),
+    /// Continue a run that crashed or was interrupted, from its journal: finished steps are
+    /// not redone, calls in flight are reconciled before anything is re-issued.
+    #[command(
+        after_help = "Examples:\n  rebound runs\n  rebound resume 20261122T050000Z-1a2b\n  \
+                            rebound resume 20261122T050000Z-1a2b --report-dir out/"
+    )]
+    Resume(resume::Args),
+    /// Delete everything a run created (tagged with its run id) and verify it is gone (exit
+    /// 4 when anything is left).
+    #[command(after_help = "Examples:\n  rebound teardown 20261122T050000Z-1a2b")]
+    Teardown(teardown::Args),
+    /// List journaled runs, newest first: id, runbook, state, start time.
+    #[command(after_help = "Examples:\n  rebound runs\n  rebound runs --format json")]
+    Runs(runs::Args),
     /// The AWS account's inventory (images, snapshots, recovery points) as a simulator world.
     #[command(subcommand)]
     Inventory(inventory::Command),
+}
+
+/// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// Where run journals are kept (default: the per-user state directory,
+    /// ~/.local/state/rebound on Linux).
+    #[arg(long, value_name = "DIR", env = "REBOUND_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    pub fn dir(&self) -> Result<PathBuf, Error> {
+        match &self.state_dir {
+            Some(d) => Ok(d.clone()),
+            None => crate::exec::journal::default_dir().ok_or_else(|| {
+                Error::Usage("no home directory to keep journals in; give --state-dir".into())
+            }),
+        }
+    }
 }
 
 /// `--set NAME=VALUE`, shared by every command that reads a runbook.
@@ -123,6 +161,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Plan(args) => plan::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args, cli.quiet),
+        Command::Resume(args) => resume::run(&args, cli.quiet),
+        Command::Teardown(args) => teardown::run(&args, cli.quiet),
+        Command::Runs(args) => runs::run(&args),
         Command::Inventory(command) => inventory::run(&command),
     }
 }

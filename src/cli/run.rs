@@ -7,16 +7,16 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use futures::FutureExt as _;
 
-use super::progress::Progress;
+use super::session::Session;
 use super::{RunbookPath, Sets};
-use crate::cloud::aws;
-use crate::cloud::sim::{Profile, Sim, World};
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::sim::{Profile, World};
 use crate::error::Error;
 use crate::evidence::report::{Mode, Report};
-use crate::exec::{self, Options, Outcome, timings};
-use crate::plan::{Plan, human};
+use crate::exec::Outcome;
+use crate::exec::journal::{self, Header, Journal};
+use crate::plan::human;
 use crate::runbook::{self, Runbook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,8 +37,8 @@ pub struct Args {
     /// Where to run.
     #[arg(long, value_enum, default_value = "sim")]
     backend: Backend,
-    /// A rehearsal: reported as a drill. (Teardown of what it made is not built yet: on AWS,
-    /// resources stay, tagged rebound:run-id.)
+    /// A rehearsal: everything the run creates is torn down when it ends (succeeded, failed
+    /// or interrupted), and each deletion verified.
     #[arg(long)]
     drill: bool,
     /// When the disaster was declared (RFC 3339): RTOs count from it.
@@ -47,6 +47,8 @@ pub struct Args {
     /// Write report.json here.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    state: super::StateArgs,
     /// Most steps running at once.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     parallelism: usize,
@@ -65,6 +67,10 @@ pub struct Args {
     /// Simulator: latencies and faults (JSON; see `cloud::sim::Profile`).
     #[arg(long, value_name = "FILE")]
     sim_profile: Option<PathBuf>,
+    /// How long AWS operations take (JSON latency model, every field optional): when the
+    /// pollers first look, and the simulator's latencies. Default: DESIGN.md's model.
+    #[arg(long, value_name = "FILE")]
+    latency: Option<PathBuf>,
     #[command(flatten)]
     aws: super::AwsArgs,
 }
@@ -81,12 +87,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Resu
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let rb = runbook::load(&args.file, &args.sets.sets)?;
     if args.backend == Backend::Aws {
-        if let Some(step) = rb.steps.iter().find(|s| uses_ssm(s)) {
-            return Err(Error::Usage(format!(
-                "step `{}` has an ssm: check, which the aws backend does not support yet",
-                step.name
-            )));
-        }
+        refuse_ssm(&rb)?;
     }
     if let Some(t) = args.declared_at {
         if t > Utc::now() {
@@ -95,90 +96,94 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             )));
         }
     }
-    let profile: Profile = match &args.sim_profile {
+    let sim_profile = match &args.sim_profile {
         Some(p) => {
             let profile: Profile = read_json(p, "simulator profile")?;
             profile
                 .validate()
                 .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))?;
-            profile
+            Some(to_value(&profile))
         }
-        None => Profile::default(),
+        None => None,
     };
-    let world: World = match &args.sim_world {
-        Some(p) => read_json(p, "simulator world")?,
-        None => World::for_runbook(&rb, args.declared_at.unwrap_or_else(Utc::now)),
+    let latency = match &args.latency {
+        Some(p) => {
+            let model: LatencyModel = read_json(p, "latency model")?;
+            let profile = Profile {
+                latency: model,
+                ..Profile::default()
+            };
+            profile
+                .validate()
+                .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))?;
+            Some(to_value(&profile.latency))
+        }
+        None => None,
+    };
+    let sim_world = match &args.sim_world {
+        Some(p) => Some(to_value(&read_json::<World>(p, "simulator world")?)),
+        None => None,
     };
     let seed = args
         .seed
         .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
     let run_id = run_id(seed);
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_all();
-    // The simulator runs on a paused clock that jumps to the next timer: no wall time waited.
-    if args.backend == Backend::Sim && !args.realtime {
-        builder.start_paused(true);
-    }
-    let runtime = builder
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
-
-    let plan = Plan::new(&rb, &profile.latency);
-    let progress = Progress::new(&rb, quiet);
-    let approve_flag = args.approve;
-    let bars = progress.bars();
-    let approve = move |message: &str| {
-        let message = message.to_string();
-        let bars = bars.clone();
-        async move { ask(&message, approve_flag, bars).await }.boxed_local()
-    };
-    let opts = Options {
+    let header = Header {
         run_id: run_id.clone(),
-        t0: args.declared_at,
-        parallelism: args.parallelism,
-        model: profile.latency.clone(),
-        tick: std::time::Duration::from_secs(1),
-        approve: &approve,
-    };
-    let settings = args.aws.settings(rb.region.clone(), rb.role.clone());
-    let draw = |e: &exec::Event| progress.event(e);
-    let record = runtime.block_on(async {
-        let stop = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        match args.backend {
-            Backend::Sim => {
-                let sim = Sim::new(world, profile.clone(), seed);
-                exec::execute(&plan, &sim, &opts, &draw, stop).await
-            }
-            Backend::Aws => {
-                let aws = aws::Aws::connect(&settings).await;
-                exec::execute(&plan, &aws, &opts, &draw, stop).await
-            }
+        rebound_version: env!("CARGO_PKG_VERSION").to_string(),
+        runbook_file: rb.source.name.clone(),
+        runbook: rb.name.clone(),
+        runbook_text: rb.source.text.clone(),
+        sets: args.sets.sets.clone(),
+        backend: match args.backend {
+            Backend::Sim => "sim",
+            Backend::Aws => "aws",
         }
-    });
-    progress.finish();
-
-    let timings = timings::compute(&rb, &record);
-    let mode = if args.drill {
-        Mode::Drill
-    } else {
-        Mode::Recovery
+        .to_string(),
+        drill: args.drill,
+        approve: args.approve,
+        started_at: Utc::now(),
+        declared_at: args.declared_at,
+        parallelism: args.parallelism,
+        seed: (args.backend == Backend::Sim).then_some(seed),
+        sim_world,
+        sim_profile,
+        latency,
+        aws_profile: args.aws.profile.clone(),
+        aws_region: args.aws.region.clone().or_else(|| rb.region.clone()),
+        aws_endpoint_url: args.aws.endpoint_url.clone(),
     };
-    let mut report = Report::new(&rb, &record, &timings, mode, args.approve);
-    report.seed = (args.backend == Backend::Sim).then_some(seed);
-    report.digest = Some(report.compute_digest());
-    if let Some(dir) = &args.report_dir {
-        write_report(dir, &report)?;
+    let dir = args.state.dir()?;
+    let path = journal::path_of(&dir, &run_id);
+    let journal = Journal::create(&path, &header).map_err(|e| Error::Usage(e.to_string()))?;
+    Session {
+        rb: &rb,
+        header: &header,
+        journal: &journal,
+        prior: None,
+        attachments: Vec::new(),
+        earlier: Vec::new(),
+        report_dir: args.report_dir.clone(),
+        quiet,
+        aws: &args.aws,
     }
-    print!("{}", summary(&rb, &report, args.report_dir.as_ref()));
-    Ok(match timings.outcome {
-        Outcome::Succeeded if timings.targets_met() => 0,
-        Outcome::Succeeded => 3,
-        _ => 1,
-    })
+    .run(args.realtime)
+}
+
+fn to_value<T: serde::Serialize>(t: &T) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or_default()
+}
+
+/// The aws backend has no SSM client yet: a runbook with `ssm:` checks is refused before
+/// anything starts.
+pub fn refuse_ssm(rb: &Runbook) -> Result<(), Error> {
+    match rb.steps.iter().find(|s| uses_ssm(s)) {
+        Some(step) => Err(Error::Usage(format!(
+            "step `{}` has an ssm: check, which the aws backend does not support yet",
+            step.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn uses_ssm(step: &crate::runbook::checked::Step) -> bool {
@@ -195,7 +200,7 @@ fn run_id(seed: u64) -> String {
 }
 
 /// An `approve` step: approved in advance by `--approve`, or by a person at the terminal.
-async fn ask(
+pub(super) async fn ask(
     message: &str,
     approved: bool,
     bars: Option<indicatif::MultiProgress>,
@@ -234,7 +239,7 @@ async fn ask(
     }
 }
 
-fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
+pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
     let err = |e: std::io::Error| Error::Write {
         path: dir.display().to_string(),
         source: e,
@@ -248,7 +253,7 @@ fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
 
 /// The table printed at the end: each path's RTO against target, the run's RTO and RPO, the
 /// critical path.
-fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
+pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
     let secs = |s: Option<f64>| s.map_or("-".to_string(), human);
     let target = |t: Option<u64>| t.map_or("-".to_string(), |t| human(t as f64));
     let met = |m: Option<bool>| match m {
@@ -331,12 +336,27 @@ fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
             s.error.clone().unwrap_or_default()
         );
     }
-    if r.backend == "aws" && !r.resources.is_empty() {
-        // Honest until teardown exists: a drill on AWS leaves what it made.
+    let torn = |fate: &str| {
+        r.resources
+            .iter()
+            .filter(|x| x.teardown.as_deref() == Some(fate))
+            .count()
+    };
+    if r.mode == Mode::Drill {
         let _ = writeln!(
             out,
-            "  left in the account (teardown is not built yet): {} resources tagged rebound:run-id={}",
+            "  teardown: {} verified gone, {} failed, {} skipped",
+            torn("verified"),
+            torn("failed"),
+            torn("skipped")
+        );
+    } else if !r.resources.is_empty() {
+        let _ = writeln!(
+            out,
+            "  kept (a recovery keeps what it restored): {} resources tagged rebound:run-id={}; \
+             `rebound teardown {}` removes them",
             r.resources.len(),
+            r.run_id,
             r.run_id
         );
     }

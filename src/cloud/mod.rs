@@ -61,7 +61,7 @@ impl CloudError {
 }
 
 /// The operations of the trait, as AWS names them, for counting calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Op {
     DescribeImages,
     DescribeSnapshots,
@@ -74,6 +74,12 @@ pub enum Op {
     StartRestoreJob,
     DescribeRestoreJob,
     CreateImage,
+    TerminateInstances,
+    DetachVolume,
+    DeleteVolume,
+    DeregisterImage,
+    DeleteSnapshot,
+    CreateTags,
 }
 
 impl Op {
@@ -86,6 +92,13 @@ impl Op {
             Op::CreateVolume => Limited::CreateVolume,
             Op::AttachVolume => Limited::AttachVolume,
             Op::CreateImage => Limited::CopyImage,
+            Op::TerminateInstances => Limited::TerminateInstances,
+            Op::DetachVolume => Limited::DetachVolume,
+            Op::DeleteVolume => Limited::DeleteVolume,
+            // Deregistering an image and deleting a snapshot share the unlisted mutating
+            // bucket; CreateSnapshot's is the closest of the listed ones.
+            Op::DeregisterImage | Op::DeleteSnapshot => Limited::CreateSnapshot,
+            Op::CreateTags => Limited::CreateTags,
             Op::DescribeImages
             | Op::DescribeSnapshots
             | Op::ListRecoveryPointsByBackupVault
@@ -209,11 +222,14 @@ pub struct LaunchRequest {
     pub client_token: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launched {
     pub instances: Vec<String>,
     pub zone: String,
     pub private_ips: Vec<String>,
+    /// The type launched (the request's; for instances adopted after a crash, theirs).
+    #[serde(default)]
+    pub instance_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +335,100 @@ impl Kind {
     }
 }
 
+/// A kind of resource a run creates, and tears down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Instance,
+    Volume,
+    Image,
+    Snapshot,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 4] = [
+        ResourceKind::Instance,
+        ResourceKind::Volume,
+        ResourceKind::Image,
+        ResourceKind::Snapshot,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::Instance => "instance",
+            ResourceKind::Volume => "volume",
+            ResourceKind::Image => "image",
+            ResourceKind::Snapshot => "snapshot",
+        }
+    }
+
+    /// The call that deletes a resource of this kind.
+    pub fn delete_op(self) -> Op {
+        match self {
+            ResourceKind::Instance => Op::TerminateInstances,
+            ResourceKind::Volume => Op::DeleteVolume,
+            ResourceKind::Image => Op::DeregisterImage,
+            ResourceKind::Snapshot => Op::DeleteSnapshot,
+        }
+    }
+
+    /// The Describe call that finds resources of this kind.
+    pub fn describe_op(self) -> Op {
+        match self {
+            ResourceKind::Instance => Op::DescribeInstances,
+            ResourceKind::Volume => Op::DescribeVolumes,
+            ResourceKind::Image => Op::DescribeImages,
+            ResourceKind::Snapshot => Op::DescribeSnapshots,
+        }
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which resources `find` looks for: these ids (missing ones are left out, not an error), or
+/// every one carrying all of these tags.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Ids(Vec<String>),
+    Tags(Tags),
+}
+
+/// A resource as it is now: what reconciliation adopts and what teardown checks before it
+/// deletes anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Found {
+    pub id: String,
+    /// EC2's state name; `terminated`, `deleted` and `deregistered` mean gone.
+    pub state: String,
+    /// The live tags.
+    pub tags: Tags,
+    /// Instances and volumes: the availability zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Instances.
+    #[serde(default)]
+    pub private_ip: Option<String>,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// Volumes: the instance it is attached to.
+    #[serde(default)]
+    pub attached_to: Option<String>,
+}
+
+impl Found {
+    /// Whether the resource no longer exists (a terminated instance stays visible for a while).
+    pub fn gone(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "terminated" | "deleted" | "deregistered"
+        )
+    }
+}
+
 /// Output of a local program (`exec`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecOutput {
@@ -355,4 +465,15 @@ pub trait Cloud {
     async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError>;
     /// A local program (`exec`); the simulator only pretends.
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError>;
+    /// Resources of one kind by id or by tags, with their live tags (reconciliation and
+    /// teardown). Instances that are shutting down or terminated are included: teardown
+    /// verifies with it.
+    async fn find(&self, kind: ResourceKind, lookup: &Lookup) -> Result<Vec<Found>, CloudError>;
+    /// Terminates an instance, deletes a volume or snapshot, deregisters an image.
+    async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError>;
+    /// Detaches a volume from whatever instance it is attached to.
+    async fn detach_volume(&self, volume: &str) -> Result<(), CloudError>;
+    /// Tags a resource made by someone else on the run's behalf (a restore job's instance),
+    /// so that reconciliation and teardown know it as the run's.
+    async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError>;
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::exec::action::Rejected;
+use crate::exec::teardown::TornDown;
 use crate::exec::timings::Timings;
 use crate::exec::{Outcome, RunRecord};
 use crate::runbook::Runbook;
@@ -115,7 +116,9 @@ pub struct Resource {
     pub kind: &'static str,
     pub id: String,
     pub step: String,
-    pub created_at: String,
+    /// Null for a resource teardown found by its tags that no record of the run names (made
+    /// in the instant before a crash).
+    pub created_at: Option<String>,
     pub deleted_at: Option<String>,
     /// `verified`, `failed`, `skipped`; null until teardown runs.
     pub teardown: Option<String>,
@@ -173,10 +176,10 @@ impl Report {
             .zip(&rec.steps)
             .flat_map(|(s, r)| {
                 r.created.iter().map(move |(c, when)| Resource {
-                    kind: c.kind,
+                    kind: c.kind.name(),
                     id: c.id.clone(),
                     step: s.name.clone(),
-                    created_at: rfc3339(rec.wall(*when)),
+                    created_at: Some(rfc3339(rec.wall(*when))),
                     deleted_at: None,
                     teardown: None,
                 })
@@ -245,6 +248,28 @@ impl Report {
         };
         report.digest = Some(report.compute_digest());
         report
+    }
+
+    /// Records each resource's teardown (`wall` turns run seconds into a time); resources
+    /// teardown found by tag alone are added.
+    pub fn apply_teardown(&mut self, fates: &[TornDown], wall: impl Fn(f64) -> DateTime<Utc>) {
+        for t in fates {
+            let deleted_at = t.at.map(|a| rfc3339(wall(a)));
+            match self.resources.iter_mut().find(|r| r.id == t.id) {
+                Some(r) => {
+                    r.teardown = Some(t.outcome.name().to_string());
+                    r.deleted_at = deleted_at;
+                }
+                None => self.resources.push(Resource {
+                    kind: t.kind.name(),
+                    id: t.id.clone(),
+                    step: t.step.clone(),
+                    created_at: None,
+                    deleted_at,
+                    teardown: Some(t.outcome.name().to_string()),
+                }),
+            }
+        }
     }
 
     /// SHA-256 of the canonical JSON (keys in order, `digest` null).

@@ -6,23 +6,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::api::Api;
+use super::journal::{Call, Entry, Journal};
 use super::poller::{Poller, Want};
+use super::teardown::{RUN_TAG, STEP_TAG};
 use super::value::Inputs;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{
-    Cloud, CloudError, ImageQuery, ImageRequest, Kind, LaunchRequest, LaunchVolume,
-    RecoveryPointQuery, RestoreRequest, SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, ImageQuery, ImageRequest, Kind, LaunchRequest, LaunchVolume, Launched,
+    Lookup, Op, RecoveryPointQuery, ResourceKind, RestoreRequest, SnapshotQuery, Tags,
+    VolumeRequest,
 };
 use crate::runbook::checked::Step;
 use crate::runbook::schema::{Action, Check};
 
 /// A candidate a `find_*` passed over, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejected {
     pub id: String,
     pub created: DateTime<Utc>,
@@ -30,10 +34,20 @@ pub struct Rejected {
 }
 
 /// A resource the run created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Created {
-    pub kind: &'static str,
+    pub kind: ResourceKind,
     pub id: String,
+    /// Instances and volumes: the availability zone (the simulator rebuilds from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+/// An attachment made (the journaled answer of AttachVolume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub volume: String,
+    pub instance: String,
 }
 
 /// What a step gave, beyond its outputs.
@@ -104,7 +118,6 @@ pub struct Ctx<'a, 'c, C> {
     pub model: &'a LatencyModel,
     pub step: &'a Step,
     pub run_id: &'a str,
-    pub attempt: u32,
     /// When the disaster was declared (or the run started): ages and the RPO count from it.
     pub t0: DateTime<Utc>,
     pub rpo: Option<Duration>,
@@ -114,19 +127,121 @@ pub struct Ctx<'a, 'c, C> {
     pub progress: &'a dyn Fn(String),
     /// Called the moment a resource exists, so the run accounts for it whatever happens next.
     pub created: &'a dyn Fn(Created),
+    /// Intents and answers of mutating calls; what earlier attempts and processes did.
+    pub journal: &'a Journal,
+    /// Run seconds now.
+    pub at: &'a dyn Fn() -> f64,
 }
 
-impl<C> Ctx<'_, '_, C> {
-    /// An idempotency token from run, step, attempt and what else makes a call distinct: the
-    /// same call re-issued (a retry after a timeout, a resume) carries the same token.
+impl<C: Cloud> Ctx<'_, '_, C> {
+    /// An idempotency token from run, step and what else makes a call distinct: the same
+    /// call re-issued (a step's retry, a resume) carries the same token, so it cannot create
+    /// a second resource where AWS honours the token.
     fn token(&self, extra: &str) -> String {
         use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(format!(
-            "{}/{}/{}/{extra}",
-            self.run_id, self.step.name, self.attempt
-        ));
+        let digest = sha2::Sha256::digest(format!("{}/{}/{extra}", self.run_id, self.step.name));
         let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
         format!("rebound-{hex}")
+    }
+
+    /// Tags that find what this step created: the run's id and the step's name.
+    fn mine(&self) -> Lookup {
+        let mut tags = Tags::new();
+        for k in [RUN_TAG, STEP_TAG] {
+            if let Some(v) = self.tags.get(k) {
+                tags.insert(k.to_string(), v.clone());
+            }
+        }
+        Lookup::Tags(tags)
+    }
+
+    /// Makes a mutating call at most once per token, across retries and processes:
+    /// - answered before (journal): that answer, no call;
+    /// - intended before but unanswered (a crash mid-call): `adopt` looks for what the call
+    ///   would have made (by tag); what it finds is the answer;
+    /// - otherwise: intent journaled, call made, answer journaled.
+    ///
+    /// Either way `made` lists the resources in the answer, recorded as created.
+    async fn once<T, Adopt, Call_, Made>(
+        &self,
+        op: Op,
+        token: &str,
+        adopt: Adopt,
+        call: Call_,
+        made: Made,
+    ) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        Adopt: AsyncFnOnce() -> Result<Option<T>, CloudError>,
+        Call_: AsyncFnOnce() -> Result<T, CloudError>,
+        Made: Fn(&T) -> Vec<Created>,
+    {
+        let record = |t: &T| {
+            for c in made(t) {
+                (self.created)(c);
+            }
+        };
+        let answer = |t: &T| Entry::Answer {
+            step: self.step.name.clone(),
+            op,
+            token: token.to_string(),
+            answer: serde_json::to_value(t).unwrap_or_default(),
+            error: None,
+            created: made(t),
+            at: (self.at)(),
+        };
+        match self.journal.call(token) {
+            Some(Call::Answered(v)) => {
+                if let Ok(t) = serde_json::from_value::<T>(v) {
+                    (self.progress)(format!("{op}: answered before; not made again"));
+                    record(&t);
+                    return Ok(t);
+                }
+            }
+            Some(Call::Pending) => {
+                if let Some(t) = adopt().await? {
+                    (self.progress)(format!("{op}: made before the interruption; adopted"));
+                    self.journal.note(&answer(&t));
+                    record(&t);
+                    return Ok(t);
+                }
+                (self.progress)(format!(
+                    "{op}: nothing found from before the interruption; re-issued with the same token"
+                ));
+            }
+            None => {}
+        }
+        self.journal
+            .append(&Entry::Intent {
+                step: self.step.name.clone(),
+                op,
+                token: token.to_string(),
+                at: (self.at)(),
+            })
+            .map_err(|e| {
+                StepError::Failed(format!("cannot journal the intent to call {op}: {e}"))
+            })?;
+        match call().await {
+            Ok(t) => {
+                // The answer names every resource in it: one record, so a crash cannot leave
+                // some of them unjournaled.
+                self.journal.note(&answer(&t));
+                record(&t);
+                Ok(t)
+            }
+            Err(e) => {
+                self.journal.note(&Entry::Answer {
+                    step: self.step.name.clone(),
+                    op,
+                    token: token.to_string(),
+                    answer: serde_json::Value::Null,
+                    error: Some(e.to_string()),
+                    created: Vec::new(),
+                    at: (self.at)(),
+                });
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -404,30 +519,42 @@ async fn launch<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done,
     for (i, t) in types.iter().enumerate() {
         request.instance_type = t.clone();
         request.client_token = ctx.token(t);
-        match ctx.api.run_instances(&request).await {
+        let result = ctx
+            .once(
+                Op::RunInstances,
+                &request.client_token,
+                async || adopt_instances(ctx).await,
+                async || ctx.api.run_instances(&request).await,
+                |l: &Launched| {
+                    l.instances
+                        .iter()
+                        .map(|id| Created {
+                            kind: ResourceKind::Instance,
+                            id: id.clone(),
+                            zone: Some(l.zone.clone()),
+                        })
+                        .collect()
+                },
+            )
+            .await;
+        match result {
             Ok(l) => {
-                launched = Some((t.clone(), l));
+                launched = Some(l);
                 break;
             }
-            Err(e) if e.is_capacity() && i + 1 < types.len() => {
+            Err(StepError::Cloud(e)) if e.is_capacity() && i + 1 < types.len() => {
                 (ctx.progress)(format!("{t}: {}; falling back to {}", e.code, types[i + 1]));
                 last = Some(e);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
-    let Some((instance_type, l)) = launched else {
+    let Some(l) = launched else {
         return Err(last.map_or_else(
             || StepError::Failed("no instance type to launch".into()),
             StepError::from,
         ));
     };
-    for id in &l.instances {
-        (ctx.created)(Created {
-            kind: "instance",
-            id: id.clone(),
-        });
-    }
     let mut done = Done::default();
     let look = first_look(ctx.model.pending_to_running.median);
     let observed = try_join_all(
@@ -444,9 +571,46 @@ async fn launch<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done,
         "instance": l.instances.first(),
         "zone": l.zone,
         "private_ips": l.private_ips,
-        "instance_type": instance_type,
+        "instance_type": l.instance_type,
     }));
     Ok(done)
+}
+
+/// The instances a launch of this step made before an interruption, if any.
+async fn adopt_instances<C: Cloud>(ctx: &Ctx<'_, '_, C>) -> Result<Option<Launched>, CloudError> {
+    let found: Vec<_> = ctx
+        .api
+        .find(ResourceKind::Instance, &ctx.mine())
+        .await?
+        .into_iter()
+        .filter(|f| !f.gone() && f.state != "shutting-down")
+        .collect();
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Launched {
+        zone: first.zone.clone().unwrap_or_default(),
+        instance_type: first.instance_type.clone().unwrap_or_default(),
+        private_ips: found
+            .iter()
+            .map(|f| f.private_ip.clone().unwrap_or_default())
+            .collect(),
+        instances: found.into_iter().map(|f| f.id).collect(),
+    }))
+}
+
+/// The one resource of `kind` this step made before an interruption, if any.
+async fn adopt_one<C: Cloud>(
+    ctx: &Ctx<'_, '_, C>,
+    kind: ResourceKind,
+) -> Result<Option<String>, CloudError> {
+    Ok(ctx
+        .api
+        .find(kind, &ctx.mine())
+        .await?
+        .into_iter()
+        .find(|f| !f.gone())
+        .map(|f| f.id))
 }
 
 async fn restore<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done, StepError> {
@@ -470,7 +634,17 @@ async fn restore<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done
         metadata,
         idempotency_token: ctx.token("restore"),
     };
-    let job = ctx.api.start_restore_job(&request).await?;
+    // AWS Backup honours the idempotency token: a job started before an interruption is
+    // found again by starting it again. No tag lookup is possible for jobs.
+    let job = ctx
+        .once(
+            Op::StartRestoreJob,
+            &request.idempotency_token,
+            async || Ok(None),
+            async || ctx.api.start_restore_job(&request).await,
+            |_: &String| Vec::new(),
+        )
+        .await?;
     (ctx.progress)(format!("restore job {job} started"));
     let look = first_look(ctx.model.restore_job.median);
     let finished = ctx
@@ -481,9 +655,15 @@ async fn restore<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done
     let instance = finished.detail.clone().ok_or_else(|| {
         StepError::Failed(format!("restore job {job} completed without an instance"))
     })?;
+    // The job's instance carries none of the run's tags: they are added now, so that resume
+    // and teardown know it as the run's.
+    ctx.api
+        .tag(ResourceKind::Instance, &instance, &ctx.tags)
+        .await?;
     (ctx.created)(Created {
-        kind: "instance",
+        kind: ResourceKind::Instance,
         id: instance.clone(),
+        zone: None,
     });
     let running = ctx
         .pollers
@@ -515,11 +695,21 @@ async fn create_volume<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Resul
         tags: ctx.tags.clone(),
         client_token: ctx.token("volume"),
     };
-    let id = ctx.api.create_volume(&request).await?;
-    (ctx.created)(Created {
-        kind: "volume",
-        id: id.clone(),
-    });
+    let id = ctx
+        .once(
+            Op::CreateVolume,
+            &request.client_token,
+            async || adopt_one(ctx, ResourceKind::Volume).await,
+            async || ctx.api.create_volume(&request).await,
+            |id: &String| {
+                vec![Created {
+                    kind: ResourceKind::Volume,
+                    id: id.clone(),
+                    zone: Some(request.zone.clone()),
+                }]
+            },
+        )
+        .await?;
     let look = first_look(ctx.model.create_volume.median);
     let o = ctx
         .pollers
@@ -539,7 +729,33 @@ async fn attach<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result<Done,
     let volume = inputs.str("volume").unwrap_or_default();
     let instance = inputs.str("instance").unwrap_or_default();
     let device = inputs.str("device").unwrap_or_default();
-    ctx.api.attach_volume(&volume, &instance, &device).await?;
+    let attachment = Attachment {
+        volume: volume.clone(),
+        instance: instance.clone(),
+    };
+    ctx.once(
+        Op::AttachVolume,
+        &ctx.token(&format!("attach/{volume}/{instance}")),
+        // Attached before the interruption: the volume says to which instance.
+        async || {
+            let now = ctx
+                .api
+                .find(ResourceKind::Volume, &Lookup::Ids(vec![volume.clone()]))
+                .await?;
+            Ok(now
+                .iter()
+                .any(|v| v.attached_to.as_deref() == Some(instance.as_str()))
+                .then(|| attachment.clone()))
+        },
+        async || {
+            ctx.api
+                .attach_volume(&volume, &instance, &device)
+                .await
+                .map(|()| attachment.clone())
+        },
+        |_: &Attachment| Vec::new(),
+    )
+    .await?;
     let look = first_look(ctx.model.attach_volume.median);
     let o = ctx
         .pollers
@@ -623,11 +839,21 @@ async fn create_image<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Result
         reboot,
         tags: tags_with(&ctx.tags, own),
     };
-    let id = ctx.api.create_image(&request).await?;
-    (ctx.created)(Created {
-        kind: "image",
-        id: id.clone(),
-    });
+    let id = ctx
+        .once(
+            Op::CreateImage,
+            &ctx.token("image"),
+            async || adopt_one(ctx, ResourceKind::Image).await,
+            async || ctx.api.create_image(&request).await,
+            |id: &String| {
+                vec![Created {
+                    kind: ResourceKind::Image,
+                    id: id.clone(),
+                    zone: None,
+                }]
+            },
+        )
+        .await?;
     let look = first_look(ctx.model.create_image.median);
     let o = ctx
         .pollers

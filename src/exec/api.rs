@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
-    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
-    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
-    SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
+    Launched, Lookup, Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
@@ -174,6 +174,30 @@ impl<'c, C: Cloud> Api<'c, C> {
 
     pub async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         self.retrying(kind.describe_op(), || self.cloud.describe(kind, ids))
+            .await
+    }
+
+    pub async fn find(
+        &self,
+        kind: ResourceKind,
+        lookup: &Lookup,
+    ) -> Result<Vec<Found>, CloudError> {
+        self.retrying(kind.describe_op(), || self.cloud.find(kind, lookup))
+            .await
+    }
+
+    pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError> {
+        self.retrying(kind.delete_op(), || self.cloud.delete(kind, id))
+            .await
+    }
+
+    pub async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {
+        self.retrying(Op::CreateTags, || self.cloud.tag(kind, id, tags))
+            .await
+    }
+
+    pub async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
+        self.retrying(Op::DetachVolume, || self.cloud.detach_volume(volume))
             .await
     }
 

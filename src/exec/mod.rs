@@ -10,8 +10,10 @@
 pub mod action;
 pub mod api;
 pub mod event;
+pub mod journal;
 pub mod poller;
 pub mod record;
+pub mod teardown;
 pub mod timings;
 pub mod value;
 
@@ -28,6 +30,7 @@ use tokio::time::Instant;
 use self::action::{Approve, Ctx, Done, Pollers, StepError};
 use self::api::Api;
 pub use self::event::{Event, Outcome};
+use self::journal::{Entry, Journal};
 pub use self::record::{RunRecord, StepRecord};
 use self::value::{Inputs, resolve};
 use crate::cloud::latency::LatencyModel;
@@ -47,6 +50,24 @@ pub struct Options<'a> {
     /// How often a poller looks again.
     pub tick: Duration,
     pub approve: &'a Approve,
+    /// Where intents, answers, resources and step records go (`Journal::memory()` for none).
+    pub journal: &'a Journal,
+    /// What an earlier process of this run finished (`rebound resume`).
+    pub prior: Option<&'a Prior>,
+}
+
+/// The part of a run an earlier process finished: succeeded steps are not run again, their
+/// outputs feed the rest, and the run's clock continues where it stopped.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    /// When the run first started.
+    pub started: DateTime<Utc>,
+    /// Run seconds at which this process takes over.
+    pub offset: f64,
+    /// By step id: the record of each step that succeeded.
+    pub done: Vec<Option<StepRecord>>,
+    /// The API calls earlier processes made (up to their last step record).
+    pub calls: api::Calls,
 }
 
 /// Runs every step of `plan` on `cloud`, telling `events` as it goes, until the strategy is
@@ -61,19 +82,57 @@ pub async fn execute<C: Cloud>(
     let rb = plan.runbook;
     let n = rb.steps.len();
     let origin = Instant::now();
-    let started = Utc::now();
+    let started = opts.prior.map_or_else(Utc::now, |p| p.started);
+    let offset = opts.prior.map_or(0.0, |p| p.offset);
     let t0 = opts.t0.unwrap_or(started);
-    let at = move || Instant::now().duration_since(origin).as_secs_f64();
+    let at = move || offset + Instant::now().duration_since(origin).as_secs_f64();
+    let done_before = |id: StepId| {
+        opts.prior
+            .and_then(|p| p.done.get(id))
+            .and_then(Option::as_ref)
+    };
     let api = Api::new(cloud);
+    // Every process's calls: the earlier ones' and this one's.
+    let earlier_calls = opts.prior.map(|p| p.calls.clone()).unwrap_or_default();
+    let run_calls = |api: &Api<'_, C>| {
+        let mut total = earlier_calls.clone();
+        for (op, n) in api.total() {
+            *total.entry(op).or_default() += n;
+        }
+        total
+    };
     let pollers = Pollers::new(opts.tick);
     let step_calls: RefCell<Vec<Option<std::rc::Rc<RefCell<api::Calls>>>>> =
         RefCell::new(vec![None; n]);
-    let records: RefCell<Vec<StepRecord>> =
-        RefCell::new((0..n).map(|_| StepRecord::default()).collect());
-    let outputs: RefCell<Vec<Option<Map<String, serde_json::Value>>>> = RefCell::new(vec![None; n]);
+    let records: RefCell<Vec<StepRecord>> = RefCell::new(
+        (0..n)
+            .map(|id| done_before(id).cloned().unwrap_or_default())
+            .collect(),
+    );
+    let outputs: RefCell<Vec<Option<Map<String, serde_json::Value>>>> = RefCell::new(
+        (0..n)
+            .map(|id| done_before(id).map(|r| r.outputs.clone()))
+            .collect(),
+    );
     let emit = |e: Event| events(&e);
+    let journal = opts.journal;
+    for (id, r) in records.borrow().iter().enumerate() {
+        if r.outcome == Some(Outcome::Succeeded) {
+            emit(Event::Finished {
+                step: id,
+                outcome: Outcome::Succeeded,
+                error: None,
+                at: r.finished_at.unwrap_or(0.0),
+            });
+        }
+    }
 
-    let mut waiting: Vec<usize> = rb.steps.iter().map(|s| s.deps.len()).collect();
+    // Steps finished before do not count as waited for.
+    let mut waiting: Vec<usize> = rb
+        .steps
+        .iter()
+        .map(|s| s.deps.iter().filter(|&&d| done_before(d).is_none()).count())
+        .collect();
     let mut dependents: Vec<Vec<StepId>> = vec![Vec::new(); n];
     for (id, s) in rb.steps.iter().enumerate() {
         for &d in &s.deps {
@@ -89,7 +148,9 @@ pub async fn execute<C: Cloud>(
         ready.push(((remaining[id] * 1000.0) as u64, std::cmp::Reverse(id)));
     };
     for (id, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
-        queue(id, &mut ready);
+        if done_before(id).is_none() {
+            queue(id, &mut ready);
+        }
     }
 
     let mut tags: Tags = rb.tags.clone();
@@ -112,7 +173,20 @@ pub async fn execute<C: Cloud>(
         async move {
             // Recorded the moment the cloud answers, so a step that then fails or is cancelled
             // still accounts for what it made.
-            let created = |c: action::Created| records.borrow_mut()[id].created.push((c, at()));
+            let created = |c: action::Created| {
+                let mut r = records.borrow_mut();
+                if r[id].created.iter().any(|(have, _)| have.id == c.id) {
+                    return;
+                }
+                if !journal.has(&c.id) {
+                    journal.note(&Entry::Created {
+                        step: step.name.clone(),
+                        resource: c.clone(),
+                        at: at(),
+                    });
+                }
+                r[id].created.push((c, at()));
+            };
             let progress = |message: String| {
                 emit(Event::Progress {
                     step: id,
@@ -135,19 +209,25 @@ pub async fn execute<C: Cloud>(
                         attempt,
                         at: at(),
                     });
+                    journal.note(&Entry::Started {
+                        step: step.name.clone(),
+                        attempt,
+                        at: at(),
+                    });
                     let ctx = Ctx {
                         api: &api,
                         pollers,
                         model: &opts.model,
                         step,
                         run_id: &opts.run_id,
-                        attempt,
                         t0,
                         rpo: rb.rpo,
                         tags: tags.clone(),
                         approve: opts.approve,
                         progress: &progress,
                         created: &created,
+                        journal,
+                        at: &at,
                     };
                     match action::run(&ctx, &inputs).await {
                         Err(e) if e.is_transient() && attempt <= step.retries => {
@@ -185,7 +265,12 @@ pub async fn execute<C: Cloud>(
             tokio::select! {
                 Some((id, result)) = running.next() => {
                     let finished = at();
-                    let ok = finish(id, result, finished, origin, &records, &outputs, &emit);
+                    let ok = finish(id, result, finished, (origin, offset), &records, &outputs, &emit);
+                    journal.note(&Entry::Step {
+                        step: rb.steps[id].name.clone(),
+                        record: Box::new(records.borrow()[id].clone()),
+                        run_calls: run_calls(&api),
+                    });
                     // A failed step's dependents that need its outputs cannot run; those that
                     // only wait for it (`after`) still run when it was not critical.
                     for &d in &dependents[id] {
@@ -247,7 +332,7 @@ pub async fn execute<C: Cloud>(
         finished_at: end,
         interrupted,
         steps,
-        api_calls: api.total(),
+        api_calls: run_calls(&api),
     }
 }
 
@@ -257,12 +342,12 @@ fn finish(
     id: StepId,
     result: Result<Done, StepError>,
     finished: f64,
-    origin: Instant,
+    (origin, offset): (Instant, f64),
     records: &RefCell<Vec<StepRecord>>,
     outputs: &RefCell<Vec<Option<Map<String, serde_json::Value>>>>,
     emit: &dyn Fn(Event),
 ) -> bool {
-    let since = |i: Instant| i.duration_since(origin).as_secs_f64();
+    let since = |i: Instant| offset + i.duration_since(origin).as_secs_f64();
     let mut r = records.borrow_mut();
     let rec = &mut r[id];
     rec.finished_at = Some(finished);

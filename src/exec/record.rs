@@ -2,13 +2,16 @@
 //! which the timings and the report are computed.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::action::{Created, Rejected};
 use super::api::Calls;
 use super::event::{At, Outcome};
 
-#[derive(Debug, Clone, Default)]
+/// Serialized into the journal when the step ends, and read back by `resume`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepRecord {
     /// `None` only while the run is going.
     pub outcome: Option<Outcome>,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -80,6 +82,8 @@ impl Test {
             .args(&self.args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
+            // Journals stay in the scratch directory, never in the user's state directory.
+            .env("REBOUND_STATE_DIR", self.dir.path().join("state"))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run rebound");

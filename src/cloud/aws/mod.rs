@@ -22,9 +22,9 @@ use base64::Engine as _;
 
 use self::convert::{cloud_error, ec2_tags, parse_time, smithy_time};
 use super::{
-    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
-    Observed, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot, SnapshotQuery,
-    Tags, VolumeRequest,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
+    Launched, Lookup, Observed, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
@@ -94,6 +94,15 @@ fn tag_filters(tags: &Tags) -> Vec<Filter> {
     tags.iter()
         .map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()]))
         .collect()
+}
+
+/// A call whose answer carries nothing rebound needs.
+fn unit<T, E, R>(r: Result<T, aws_sdk_ec2::error::SdkError<E, R>>) -> Result<(), CloudError>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    r.map(|_| ()).map_err(cloud_error)
 }
 
 fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
@@ -244,10 +253,12 @@ impl Cloud for Aws {
                     .build()
             })
             .collect();
-        let mut specs = vec![tag_spec(ResourceType::Instance, &r.tags)];
-        if !r.volumes.is_empty() {
-            specs.push(tag_spec(ResourceType::Volume, &r.tags));
-        }
+        // The root volume and any `volumes` carry the run's tags too: whatever the launch
+        // makes is found by tag (reconciliation, teardown).
+        let specs = vec![
+            tag_spec(ResourceType::Instance, &r.tags),
+            tag_spec(ResourceType::Volume, &r.tags),
+        ];
         let out = self
             .ec2
             .run_instances()
@@ -288,6 +299,7 @@ impl Cloud for Aws {
             instances: Vec::new(),
             zone,
             private_ips: Vec::new(),
+            instance_type: r.instance_type.clone(),
         };
         for i in instances {
             let Some(id) = i.instance_id() else { continue };
@@ -364,6 +376,8 @@ impl Cloud for Aws {
             .name(&r.name)
             .no_reboot(!r.reboot)
             .tag_specifications(tag_spec(ResourceType::Image, &r.tags))
+            // The image's snapshots carry the run's tags too, so teardown finds them.
+            .tag_specifications(tag_spec(ResourceType::Snapshot, &r.tags))
             .send()
             .await
             .map_err(cloud_error)?;
@@ -500,6 +514,151 @@ impl Cloud for Aws {
 
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
         convert::run_local(command, env).await
+    }
+
+    async fn find(&self, kind: ResourceKind, lookup: &Lookup) -> Result<Vec<Found>, CloudError> {
+        // Filters, not ids: a filter on an id that does not exist answers nothing, where the
+        // id list answers an error for the whole call.
+        let (filters, owners) = match lookup {
+            Lookup::Ids(ids) => {
+                let name = match kind {
+                    ResourceKind::Instance => "instance-id",
+                    ResourceKind::Volume => "volume-id",
+                    ResourceKind::Image => "image-id",
+                    ResourceKind::Snapshot => "snapshot-id",
+                };
+                (vec![filter(name, ids.iter().cloned())], None)
+            }
+            // By tag, only what this account owns: anyone may tag a public image.
+            Lookup::Tags(tags) => (tag_filters(tags), Some(vec!["self".to_string()])),
+        };
+        let found = |id: &str, state: &str, tags: Tags| Found {
+            id: id.to_string(),
+            state: state.to_string(),
+            tags,
+            zone: None,
+            private_ip: None,
+            instance_type: None,
+            attached_to: None,
+        };
+        let mut out = Vec::new();
+        match kind {
+            ResourceKind::Instance => {
+                let pages = self
+                    .ec2
+                    .describe_instances()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await;
+                for page in pages {
+                    for r in page.map_err(cloud_error)?.reservations() {
+                        for i in r.instances() {
+                            let Some(id) = i.instance_id() else { continue };
+                            let state = i
+                                .state()
+                                .and_then(|s| s.name())
+                                .map(|n| n.as_str().to_string())
+                                .unwrap_or_default();
+                            out.push(Found {
+                                zone: i
+                                    .placement()
+                                    .and_then(|p| p.availability_zone())
+                                    .map(str::to_string),
+                                private_ip: i.private_ip_address().map(str::to_string),
+                                instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+                                ..found(id, &state, convert::tags_of(i.tags()))
+                            });
+                        }
+                    }
+                }
+            }
+            ResourceKind::Volume => {
+                let pages = self
+                    .ec2
+                    .describe_volumes()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await;
+                for page in pages {
+                    for v in page.map_err(cloud_error)?.volumes() {
+                        let Some(id) = v.volume_id() else { continue };
+                        let state = v.state().map(|s| s.as_str()).unwrap_or_default();
+                        out.push(Found {
+                            zone: v.availability_zone().map(str::to_string),
+                            attached_to: v
+                                .attachments()
+                                .iter()
+                                .find(|a| {
+                                    a.state().is_some_and(|s| {
+                                        matches!(s.as_str(), "attached" | "attaching")
+                                    })
+                                })
+                                .and_then(|a| a.instance_id())
+                                .map(str::to_string),
+                            ..found(id, state, convert::tags_of(v.tags()))
+                        });
+                    }
+                }
+            }
+            ResourceKind::Image => {
+                let answer = self
+                    .ec2
+                    .describe_images()
+                    .set_owners(owners)
+                    .set_filters(Some(filters))
+                    .send()
+                    .await
+                    .map_err(cloud_error)?;
+                for i in answer.images() {
+                    let Some(id) = i.image_id() else { continue };
+                    let state = i.state().map(|s| s.as_str()).unwrap_or_default();
+                    out.push(found(id, state, convert::tags_of(i.tags())));
+                }
+            }
+            ResourceKind::Snapshot => {
+                let pages = self
+                    .ec2
+                    .describe_snapshots()
+                    .set_owner_ids(owners)
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await;
+                for page in pages {
+                    for s in page.map_err(cloud_error)?.snapshots() {
+                        let Some(id) = s.snapshot_id() else { continue };
+                        let state = s.state().map(|s| s.as_str()).unwrap_or_default();
+                        out.push(found(id, state, convert::tags_of(s.tags())));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError> {
+        let ec2 = &self.ec2;
+        match kind {
+            ResourceKind::Instance => unit(ec2.terminate_instances().instance_ids(id).send().await),
+            ResourceKind::Volume => unit(ec2.delete_volume().volume_id(id).send().await),
+            ResourceKind::Image => unit(ec2.deregister_image().image_id(id).send().await),
+            ResourceKind::Snapshot => unit(ec2.delete_snapshot().snapshot_id(id).send().await),
+        }
+    }
+
+    async fn tag(&self, _kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {
+        let call = self.ec2.create_tags().resources(id);
+        unit(call.set_tags(Some(ec2_tags(tags))).send().await)
+    }
+
+    async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
+        unit(self.ec2.detach_volume().volume_id(volume).send().await)
     }
 }
 

@@ -74,6 +74,7 @@ fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
     let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
     let plan = Plan::new(&rb, &LatencyModel::default());
     let approve = |_: &str| async { Err("no".to_string()) }.boxed_local();
+    let journal = crate::exec::journal::Journal::memory();
     let opts = Options {
         run_id: "mock-run".into(),
         t0: None,
@@ -81,6 +82,8 @@ fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
         model: LatencyModel::default(),
         tick: Duration::from_secs(1),
         approve: &approve,
+        journal: &journal,
+        prior: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -156,8 +159,17 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
             .instance_statuses(healthy("i-0restored"))
             .build()
     });
+    // The job's instance is tagged as the run's, so resume and teardown know it.
+    let tag = mock!(aws_sdk_ec2::Client::create_tags)
+        .match_requests(|r| {
+            r.resources() == ["i-0restored"]
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("rebound:run-id") && t.value() == Some("mock-run"))
+        })
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let backup = mocked!(aws_sdk_backup, &[&list, &start, &describe]);
-    let ec2 = mocked!(aws_sdk_ec2, &[&status]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&status, &tag]);
     let (rb, record) = run(
         r#"runbook "b" {
   step point = find_recovery_point { vault = "nightly", resource_type = "EC2" }
@@ -177,6 +189,7 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
     assert_eq!(step("server").outputs["instance"], "i-0restored");
     assert_eq!(step("ok").outcome, Some(Outcome::Succeeded));
     assert_eq!(start.num_calls(), 1);
+    assert_eq!(tag.num_calls(), 1);
     assert_eq!(timings::compute(&rb, &record).outcome, Outcome::Succeeded);
 }
 

@@ -26,11 +26,14 @@ pub use world::World;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
-    Cloud, CloudError, ExecOutput, Image, ImageQuery, ImageRequest, Kind, LaunchRequest, Launched,
-    Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, RestoreRequest, Snapshot,
-    SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
+    Launched, Lookup, Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
+
+/// Simulated ids count up from here (`i-00000000d15a57e0001`).
+const ID_BASE: u64 = 0x0d15_a57e_0000;
 
 pub struct Sim {
     profile: Profile,
@@ -52,11 +55,18 @@ struct State {
     launches: HashMap<String, Launched>,
     created_volumes: HashMap<String, String>,
     started_jobs: HashMap<String, String>,
+    /// Delete calls answered so far (the `failed_deletes` fault).
+    deletes: u32,
     next: u64,
 }
 
 struct Instance {
     zone: String,
+    instance_type: String,
+    private_ip: String,
+    tags: Tags,
+    /// When a terminate call takes effect.
+    terminated_at: Option<Instant>,
     /// A `fail_steps` fault: terminated instead of running.
     failing: bool,
     running_at: Instant,
@@ -67,11 +77,46 @@ struct Instance {
 
 struct Volume {
     zone: String,
+    tags: Tags,
+    /// Made by a launch's block-device mapping: deleted with its instance.
+    delete_on_termination: bool,
+    deleted_at: Option<Instant>,
     /// A `fail_steps` fault: `error` instead of `available`.
     failing: bool,
     available_at: Instant,
     loaded_at: Instant,
     attached: Option<(String, Instant)>,
+}
+
+impl Instance {
+    fn state(&self, now: Instant) -> &'static str {
+        match self.terminated_at {
+            Some(t) if t <= now => "terminated",
+            Some(_) => "shutting-down",
+            None if self.running_at > now => "pending",
+            // A `fail_steps` instance dies as it boots.
+            None if self.failing => "terminated",
+            None => "running",
+        }
+    }
+}
+
+impl Volume {
+    fn deleted(&self, now: Instant) -> bool {
+        self.deleted_at.is_some_and(|t| t <= now)
+    }
+
+    /// EC2's state name, and since when it holds (for `available` and `in-use`).
+    fn state(&self, now: Instant) -> (&'static str, Option<Instant>) {
+        match &self.attached {
+            _ if self.deleted_at.is_some() => ("deleting", None),
+            Some((_, at)) if *at <= now => ("in-use", Some(*at)),
+            Some(_) => ("attaching", None),
+            None if self.available_at <= now && self.failing => ("error", None),
+            None if self.available_at <= now => ("available", Some(self.available_at)),
+            None => ("creating", None),
+        }
+    }
 }
 
 struct Job {
@@ -134,15 +179,27 @@ impl Sim {
     fn id(&self, prefix: &str) -> String {
         let mut st = self.state.borrow_mut();
         st.next += 1;
-        format!("{prefix}-{:017x}", 0x0d15_a57e_0000_u64 + st.next)
+        format!("{prefix}-{:017x}", ID_BASE + st.next)
     }
 
     /// A new instance in `zone`, pending now.
-    fn new_instance(&self, zone: &str, now: Instant, failing: bool) -> String {
+    fn new_instance(
+        &self,
+        zone: &str,
+        instance_type: &str,
+        now: Instant,
+        failing: bool,
+        tags: &Tags,
+    ) -> String {
         let m = &self.profile.latency;
         let running_at = now + self.draw(m.pending_to_running);
+        let n = self.state.borrow().next + 1;
         let instance = Instance {
             zone: zone.to_string(),
+            instance_type: instance_type.to_string(),
+            private_ip: format!("10.0.{}.{}", (n / 250) % 250, n % 250 + 4),
+            tags: tags.clone(),
+            terminated_at: None,
             failing,
             running_at,
             status_ok_at: running_at + self.draw(m.status_ok),
@@ -170,6 +227,7 @@ impl Sim {
         rate: Option<u32>,
         now: Instant,
         failing: bool,
+        tags: &Tags,
     ) -> String {
         let available_at = now + self.draw(self.profile.latency.create_volume);
         // Without a provisioned initialization rate, EBS loads blocks lazily; model it as the
@@ -182,6 +240,9 @@ impl Sim {
             id.clone(),
             Volume {
                 zone: zone.to_string(),
+                tags: tags.clone(),
+                delete_on_termination: false,
+                deleted_at: None,
                 failing,
                 available_at,
                 loaded_at,
@@ -189,6 +250,81 @@ impl Sim {
             },
         );
         id
+    }
+
+    /// Puts back a resource an earlier process of the same run created (the simulated account
+    /// lives in memory): an instance running, a volume available, an image available. Resume
+    /// and teardown of a simulated run use it; the real account needs nothing of the kind.
+    pub fn restore(&self, kind: ResourceKind, id: &str, zone: Option<&str>, tags: &Tags) {
+        let now = Instant::now();
+        let mut st = self.state.borrow_mut();
+        let zone = zone.map_or_else(|| format!("{}a", st.world.region), str::to_string);
+        // New ids must not collide with the restored ones.
+        if let Some(n) = id
+            .rsplit_once('-')
+            .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok())
+        {
+            st.next = st.next.max(n.saturating_sub(ID_BASE));
+        }
+        match kind {
+            ResourceKind::Instance => {
+                st.instances.insert(
+                    id.to_string(),
+                    Instance {
+                        zone,
+                        instance_type: String::new(),
+                        private_ip: String::new(),
+                        tags: tags.clone(),
+                        terminated_at: None,
+                        failing: false,
+                        running_at: now,
+                        status_ok_at: now,
+                        boot_at: now,
+                        ssm_at: now,
+                    },
+                );
+            }
+            ResourceKind::Volume => {
+                st.volumes.insert(
+                    id.to_string(),
+                    Volume {
+                        zone,
+                        tags: tags.clone(),
+                        delete_on_termination: false,
+                        deleted_at: None,
+                        failing: false,
+                        available_at: now,
+                        loaded_at: now,
+                        attached: None,
+                    },
+                );
+            }
+            ResourceKind::Image => st.world.images.push(Image {
+                id: id.to_string(),
+                name: id.to_string(),
+                created: chrono::Utc::now(),
+                state: "available".to_string(),
+                owner: "self".to_string(),
+                tags: tags.clone(),
+            }),
+            ResourceKind::Snapshot => st.world.snapshots.push(Snapshot {
+                id: id.to_string(),
+                created: chrono::Utc::now(),
+                state: "completed".to_string(),
+                size_gib: 8,
+                volume: None,
+                owner: "self".to_string(),
+                tags: tags.clone(),
+            }),
+        }
+    }
+
+    /// Puts back an attachment an earlier process made.
+    pub fn restore_attachment(&self, volume: &str, instance: &str) {
+        let now = Instant::now();
+        if let Some(v) = self.state.borrow_mut().volumes.get_mut(volume) {
+            v.attached = Some((instance.to_string(), now));
+        }
     }
 
     fn not_found(code: &str, id: &str) -> CloudError {
@@ -347,19 +483,23 @@ impl Cloud for Sim {
         let mut instances = Vec::new();
         let mut private_ips = Vec::new();
         for _ in 0..r.count {
-            let id = self.new_instance(&zone, now, self.failing(&r.tags));
-            let n = self.state.borrow().next;
-            private_ips.push(format!("10.0.{}.{}", (n / 250) % 250, n % 250 + 4));
+            let failing = self.failing(&r.tags);
+            let id = self.new_instance(&zone, &r.instance_type, now, failing, &r.tags);
+            let (running_at, ip) = self
+                .state
+                .borrow()
+                .instances
+                .get(&id)
+                .map_or((now, String::new()), |i| {
+                    (i.running_at, i.private_ip.clone())
+                });
+            private_ips.push(ip);
             for v in &r.volumes {
-                let vol = self.new_volume(&zone, v.size_gib.unwrap_or(100), None, now, false);
-                let running_at = self
-                    .state
-                    .borrow()
-                    .instances
-                    .get(&id)
-                    .map_or(now, |i| i.running_at);
+                let size = v.size_gib.unwrap_or(100);
+                let vol = self.new_volume(&zone, size, None, now, false, &r.tags);
                 if let Some(volume) = self.state.borrow_mut().volumes.get_mut(&vol) {
                     volume.attached = Some((id.clone(), running_at));
+                    volume.delete_on_termination = true;
                 }
             }
             instances.push(id);
@@ -368,6 +508,7 @@ impl Cloud for Sim {
             instances,
             zone,
             private_ips,
+            instance_type: r.instance_type.clone(),
         };
         self.state
             .borrow_mut()
@@ -420,6 +561,7 @@ impl Cloud for Sim {
             r.initialization_rate,
             Instant::now(),
             failing,
+            &r.tags,
         );
         self.state
             .borrow_mut()
@@ -443,7 +585,17 @@ impl Cloud for Sim {
             return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
         };
         let (inst_zone, running) = (inst.zone.clone(), inst.running_at <= now);
-        let Some(vol) = st.volumes.get_mut(volume) else {
+        if inst.state(now) != "running" && inst.state(now) != "pending" {
+            return Err(CloudError::new(
+                "IncorrectInstanceState",
+                format!("The instance '{instance}' is not 'running'"),
+            ));
+        }
+        let Some(vol) = st
+            .volumes
+            .get_mut(volume)
+            .filter(|v| v.deleted_at.is_none())
+        else {
             return Err(Self::not_found("InvalidVolume.NotFound", volume));
         };
         if vol.zone != inst_zone {
@@ -505,7 +657,7 @@ impl Cloud for Sim {
         let now = Instant::now();
         let done_at = now + self.draw(self.profile.latency.restore_job);
         // The restored instance starts its life when the job completes.
-        let instance = self.new_instance(&zone, done_at, false);
+        let instance = self.new_instance(&zone, "", done_at, false, &Tags::new());
         let id = self
             .id("restore-job")
             .to_uppercase()
@@ -549,26 +701,20 @@ impl Cloud for Sim {
             .iter()
             .filter_map(|id| match kind {
                 Kind::Instance => st.instances.get(id).map(|i| {
-                    let running = i.running_at <= now;
-                    if i.failing && running {
-                        return observed(id, "terminated");
+                    let state = i.state(now);
+                    if state != "running" {
+                        return observed(id, state);
                     }
                     Observed {
                         detail: Some(i.zone.clone()),
                         status_ok: i.status_ok_at <= now,
-                        ready_at: running.then_some(i.running_at),
+                        ready_at: Some(i.running_at),
                         status_ok_at: (i.status_ok_at <= now).then_some(i.status_ok_at),
-                        ..observed(id, if running { "running" } else { "pending" })
+                        ..observed(id, state)
                     }
                 }),
-                Kind::Volume => st.volumes.get(id).map(|v| {
-                    let (state, ready) = match &v.attached {
-                        Some((_, at)) if *at <= now => ("in-use", Some(*at)),
-                        Some(_) => ("attaching", None),
-                        None if v.available_at <= now && v.failing => ("error", None),
-                        None if v.available_at <= now => ("available", Some(v.available_at)),
-                        None => ("creating", None),
-                    };
+                Kind::Volume => st.volumes.get(id).filter(|v| !v.deleted(now)).map(|v| {
+                    let (state, ready) = v.state(now);
                     Observed {
                         ready_at: ready,
                         loaded_at: Some(v.loaded_at),
@@ -620,6 +766,174 @@ impl Cloud for Sim {
             exit_code: 0,
             stdout: "(simulated: not run)".to_string(),
         })
+    }
+
+    async fn find(&self, kind: ResourceKind, lookup: &Lookup) -> Result<Vec<Found>, CloudError> {
+        self.call(kind.describe_op(), 0, self.profile.latency.describe)
+            .await?;
+        let now = Instant::now();
+        let st = self.state.borrow();
+        let wanted = |id: &str, tags: &Tags| match lookup {
+            Lookup::Ids(ids) => ids.iter().any(|i| i == id),
+            Lookup::Tags(want) => matches_tags(tags, want),
+        };
+        let found = |id: &str, state: &str, tags: &Tags| Found {
+            id: id.to_string(),
+            state: state.to_string(),
+            tags: tags.clone(),
+            zone: None,
+            private_ip: None,
+            instance_type: None,
+            attached_to: None,
+        };
+        let mut out: Vec<Found> = match kind {
+            ResourceKind::Instance => st
+                .instances
+                .iter()
+                .filter(|(id, i)| wanted(id, &i.tags))
+                .map(|(id, i)| Found {
+                    zone: Some(i.zone.clone()),
+                    private_ip: Some(i.private_ip.clone()),
+                    instance_type: Some(i.instance_type.clone()),
+                    ..found(id, i.state(now), &i.tags)
+                })
+                .collect(),
+            ResourceKind::Volume => st
+                .volumes
+                .iter()
+                .filter(|(id, v)| !v.deleted(now) && wanted(id, &v.tags))
+                .map(|(id, v)| Found {
+                    zone: Some(v.zone.clone()),
+                    attached_to: v.attached.as_ref().map(|(i, _)| i.clone()),
+                    ..found(id, v.state(now).0, &v.tags)
+                })
+                .collect(),
+            ResourceKind::Image => st
+                .world
+                .images
+                .iter()
+                .filter(|i| wanted(&i.id, &i.tags))
+                .map(|i| found(&i.id, &i.state, &i.tags))
+                .collect(),
+            ResourceKind::Snapshot => st
+                .world
+                .snapshots
+                .iter()
+                .filter(|s| wanted(&s.id, &s.tags))
+                .map(|s| found(&s.id, &s.state, &s.tags))
+                .collect(),
+        };
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError> {
+        self.call(kind.delete_op(), 0, self.profile.latency.describe)
+            .await?;
+        let mut st = self.state.borrow_mut();
+        st.deletes += 1;
+        if st.deletes <= self.profile.faults.failed_deletes {
+            return Err(CloudError::new(
+                "IncorrectState",
+                format!("{id} cannot be deleted right now (a simulated fault)"),
+            ));
+        }
+        let now = Instant::now();
+        match kind {
+            ResourceKind::Instance => {
+                let gone_at = now + self.draw(self.profile.latency.pending_to_running);
+                let Some(i) = st.instances.get_mut(id) else {
+                    return Err(Self::not_found("InvalidInstanceID.NotFound", id));
+                };
+                i.terminated_at.get_or_insert(gone_at);
+                // Its volumes come off as it stops; those it was launched with go with it.
+                for v in st.volumes.values_mut() {
+                    if v.attached.as_ref().is_some_and(|(i, _)| i == id) {
+                        v.attached = None;
+                        if v.delete_on_termination {
+                            v.deleted_at.get_or_insert(gone_at);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            ResourceKind::Volume => {
+                let Some(v) = st.volumes.get_mut(id).filter(|v| v.deleted_at.is_none()) else {
+                    return Err(Self::not_found("InvalidVolume.NotFound", id));
+                };
+                if v.attached.is_some() {
+                    return Err(CloudError::new(
+                        "VolumeInUse",
+                        format!("Volume {id} is currently attached"),
+                    ));
+                }
+                v.deleted_at = Some(now + self.draw(self.profile.latency.describe));
+                Ok(())
+            }
+            ResourceKind::Image => {
+                let before = st.world.images.len();
+                st.world.images.retain(|i| i.id != id);
+                if st.world.images.len() == before {
+                    return Err(Self::not_found("InvalidAMIID.NotFound", id));
+                }
+                Ok(())
+            }
+            ResourceKind::Snapshot => {
+                let before = st.world.snapshots.len();
+                st.world.snapshots.retain(|s| s.id != id);
+                if st.world.snapshots.len() == before {
+                    return Err(Self::not_found("InvalidSnapshot.NotFound", id));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {
+        self.call(Op::CreateTags, 0, self.profile.latency.describe)
+            .await?;
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let have = match kind {
+            ResourceKind::Instance => st.instances.get_mut(id).map(|i| &mut i.tags),
+            ResourceKind::Volume => st.volumes.get_mut(id).map(|v| &mut v.tags),
+            ResourceKind::Image => st
+                .world
+                .images
+                .iter_mut()
+                .find(|i| i.id == id)
+                .map(|i| &mut i.tags),
+            ResourceKind::Snapshot => st
+                .world
+                .snapshots
+                .iter_mut()
+                .find(|s| s.id == id)
+                .map(|s| &mut s.tags),
+        };
+        match have {
+            Some(have) => {
+                have.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Ok(())
+            }
+            None => Err(Self::not_found("InvalidID", id)),
+        }
+    }
+
+    async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
+        self.call(Op::DetachVolume, 0, self.profile.latency.describe)
+            .await?;
+        let mut st = self.state.borrow_mut();
+        match st
+            .volumes
+            .get_mut(volume)
+            .filter(|v| v.deleted_at.is_none())
+        {
+            Some(v) => {
+                v.attached = None;
+                Ok(())
+            }
+            None => Err(Self::not_found("InvalidVolume.NotFound", volume)),
+        }
     }
 }
 

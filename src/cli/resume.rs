@@ -1,0 +1,124 @@
+//! `rebound resume RUN`: a run an earlier process left (a crash, a kill, a second Ctrl-C) goes
+//! on from its journal. The runbook is the journal's copy, checked again with the journal's
+//! `--set` values; steps that succeeded keep their records and outputs; a call with an intent
+//! but no answer is looked up by tag and adopted before it is re-issued with the same token.
+//! Steps that failed, were skipped or were cancelled run again. The report covers the whole
+//! run.
+
+use chrono::Utc;
+
+use super::session::Session;
+use crate::error::Error;
+use crate::exec::journal::{Journal, Replay, RunState};
+use crate::exec::{Outcome, Prior};
+use crate::runbook::{self, Runbook};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run's id (`rebound runs` lists them).
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// Write report.json here.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    state: super::StateArgs,
+    #[command(flatten)]
+    aws: super::AwsArgs,
+}
+
+/// The journal of `run` in `state`, read; its path too.
+pub(super) fn open(
+    state: &super::StateArgs,
+    run: &str,
+) -> Result<(std::path::PathBuf, Replay), Error> {
+    let dir = state.dir()?;
+    let path = crate::exec::journal::path_of(&dir, run);
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "no run `{run}` in {} (`rebound runs` lists the runs there)",
+            dir.display()
+        )));
+    }
+    let replay = Replay::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some((line, len)) = replay.torn {
+        eprintln!(
+            "note: {}:{line}: the last record was torn ({len} bytes, a crash mid-write); ignored",
+            path.display()
+        );
+    }
+    Ok((path, replay))
+}
+
+/// The journal's runbook, checked again exactly as the run had it.
+pub(super) fn runbook_of(replay: &Replay) -> Result<Runbook, Error> {
+    let h = &replay.header;
+    let source = runbook::from_bytes(h.runbook_file.clone(), h.runbook_text.clone().into_bytes())?;
+    runbook::check_source(&source, &h.sets)
+}
+
+/// Where the run's clock stands for a process taking it over: on AWS the wall time since it
+/// started (the outage went on while nothing ran), on the simulator's virtual clock where the
+/// journal stopped.
+pub(super) fn clock(replay: &Replay) -> f64 {
+    let h = &replay.header;
+    if h.backend == "aws" {
+        ((Utc::now() - h.started_at).num_milliseconds() as f64 / 1000.0).max(replay.last_at)
+    } else {
+        replay.last_at
+    }
+}
+
+pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    let (path, replay) = open(&args.state, &args.run)?;
+    match replay.state {
+        RunState::Running | RunState::Failed | RunState::Interrupted => {}
+        done => {
+            return Err(Error::Usage(format!(
+                "run {} is {}: nothing to resume",
+                args.run,
+                done.name()
+            )));
+        }
+    }
+    let rb = runbook_of(&replay)?;
+    if replay.header.backend == "aws" {
+        super::run::refuse_ssm(&rb)?;
+    }
+    let h = &replay.header;
+    let offset = clock(&replay);
+    let prior = Prior {
+        started: h.started_at,
+        offset,
+        done: rb
+            .steps
+            .iter()
+            .map(|s| {
+                replay
+                    .steps
+                    .get(&s.name)
+                    .filter(|r| r.outcome == Some(Outcome::Succeeded))
+                    .cloned()
+            })
+            .collect(),
+        calls: replay.calls.clone(),
+    };
+    let journal =
+        Journal::reopen(&path, &replay, "resume").map_err(|e| Error::Usage(e.to_string()))?;
+    Session {
+        rb: &rb,
+        header: h,
+        journal: &journal,
+        prior: Some(prior),
+        attachments: replay.attachments(),
+        earlier: replay
+            .created
+            .iter()
+            .map(|(s, c, _)| (s.clone(), c.clone()))
+            .collect(),
+        report_dir: args.report_dir.clone(),
+        quiet,
+        aws: &args.aws,
+    }
+    .run(false)
+}

@@ -1,0 +1,81 @@
+//! `rebound runs`: the journaled runs, newest first, so a responder coming back to a laptop
+//! finds the run to resume or tear down.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::exec::journal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    state: super::StateArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    run_id: String,
+    runbook: String,
+    state: &'static str,
+    started_at: String,
+    backend: String,
+    drill: bool,
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let dir = args.state.dir()?;
+    let (runs, errors) = journal::list(&dir);
+    for e in &errors {
+        eprintln!("warning: {e}");
+    }
+    let rows: Vec<Row> = runs
+        .iter()
+        .map(|r| Row {
+            run_id: r.header.run_id.clone(),
+            runbook: r.header.runbook.clone(),
+            state: r.state.name(),
+            started_at: r
+                .header
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            backend: r.header.backend.clone(),
+            drill: r.header.drill,
+        })
+        .collect();
+    match args.format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+            println!("{text}");
+        }
+        Format::Text => {
+            let mut out = String::new();
+            if rows.is_empty() {
+                let _ = writeln!(out, "no runs in {}", dir.display());
+            }
+            for r in &rows {
+                let _ = writeln!(
+                    out,
+                    "{:24} {:20} {:20} {} {}{}",
+                    r.run_id,
+                    r.runbook,
+                    r.state,
+                    r.started_at,
+                    r.backend,
+                    if r.drill { " drill" } else { "" }
+                );
+            }
+            print!("{out}");
+        }
+    }
+    Ok(0)
+}

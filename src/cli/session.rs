@@ -1,0 +1,372 @@
+//! One process's part of a run, shared by `run` (a new run), `resume` (a run an earlier
+//! process left) and `teardown` (a run's leftovers): the backend as the journal's header
+//! describes it, Ctrl-C handling, execution, a drill's teardown, the report, the summary, the
+//! journal's end record and the exit code.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+
+use super::AwsArgs;
+use super::progress::Progress;
+use crate::cloud::Cloud;
+use crate::cloud::aws;
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::sim::{Profile, Sim, World};
+use crate::error::Error;
+use crate::evidence::report::{Mode, Report};
+use crate::exec::action::{Attachment, Created};
+use crate::exec::api::Api;
+use crate::exec::journal::{Entry, Header, Journal, RunState};
+use crate::exec::teardown::{self, Fate, Limits, TornDown};
+use crate::exec::{self, Options, Outcome, Prior, RunRecord, timings};
+use crate::plan::Plan;
+use crate::runbook::Runbook;
+
+/// The longest a simulated run may take, in virtual time.
+const SIM_HORIZON: Duration = Duration::from_secs(7 * 86_400);
+
+/// Exit code: teardown left resources behind (DESIGN.md).
+pub const LEFT_BEHIND: u8 = 4;
+
+/// What this process is to do with the run.
+pub struct Session<'a> {
+    pub rb: &'a Runbook,
+    pub header: &'a Header,
+    pub journal: &'a Journal,
+    /// Resuming: what earlier processes finished.
+    pub prior: Option<Prior>,
+    /// Resources earlier processes created (the simulator puts them back; teardown counts
+    /// them).
+    pub earlier: Vec<(String, Created)>,
+    /// Attachments earlier processes made (the simulator puts them back).
+    pub attachments: Vec<Attachment>,
+    pub report_dir: Option<PathBuf>,
+    pub quiet: bool,
+    /// Backend flags of this invocation; the header's where not given.
+    pub aws: &'a AwsArgs,
+}
+
+impl Session<'_> {
+    /// The simulator's profile: the header's, with `latency` over it.
+    fn profile(&self) -> Result<Profile, Error> {
+        let mut profile: Profile = match &self.header.sim_profile {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::Usage(format!("the journal's simulator profile: {e}")))?,
+            None => Profile::default(),
+        };
+        if let Some(v) = &self.header.latency {
+            profile.latency = serde_json::from_value::<LatencyModel>(v.clone())
+                .map_err(|e| Error::Usage(format!("the journal's latency model: {e}")))?;
+        }
+        Ok(profile)
+    }
+
+    fn world(&self) -> Result<World, Error> {
+        match &self.header.sim_world {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::Usage(format!("the journal's simulator world: {e}"))),
+            None => Ok(World::for_runbook(
+                self.rb,
+                self.header.declared_at.unwrap_or(self.header.started_at),
+            )),
+        }
+    }
+
+    fn settings(&self) -> aws::Settings {
+        let h = self.header;
+        let mut s = self
+            .aws
+            .settings(h.aws_region.clone(), self.rb.role.clone());
+        s.profile = s.profile.or_else(|| h.aws_profile.clone());
+        s.endpoint_url = s.endpoint_url.or_else(|| h.aws_endpoint_url.clone());
+        s
+    }
+
+    fn runtime(&self, realtime: bool) -> Result<tokio::runtime::Runtime, Error> {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_all();
+        // The simulator runs on a paused clock that jumps to the next timer: no wall time
+        // waited.
+        if self.header.backend == "sim" && !realtime {
+            builder.start_paused(true);
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))
+    }
+
+    /// Runs (or resumes) the run to its end; the exit code.
+    pub fn run(self, realtime: bool) -> Result<u8, Error> {
+        let profile = self.profile()?;
+        let world = self.world()?;
+        let runtime = self.runtime(realtime)?;
+        let seed = self.header.seed.unwrap_or(0);
+        runtime.block_on(async {
+            match self.header.backend.as_str() {
+                "aws" => {
+                    let cloud = aws::Aws::connect(&self.settings()).await;
+                    self.go(&cloud, &profile.latency).await
+                }
+                _ => {
+                    let sim = Sim::new(world, profile.clone(), seed);
+                    self.put_back(&sim);
+                    self.go(&sim, &profile.latency).await
+                }
+            }
+        })
+    }
+
+    /// Tears down what the run left; the exit code (0, or 4 when anything is left).
+    pub fn teardown(self, known: &[(String, Created)], offset: f64) -> Result<u8, Error> {
+        let profile = self.profile()?;
+        let world = self.world()?;
+        let runtime = self.runtime(false)?;
+        let seed = self.header.seed.unwrap_or(0);
+        let fates = runtime.block_on(async {
+            match self.header.backend.as_str() {
+                "aws" => {
+                    let cloud = aws::Aws::connect(&self.settings()).await;
+                    self.tear(&cloud, known, offset).await.0
+                }
+                _ => {
+                    let sim = Sim::new(world, profile.clone(), seed);
+                    self.put_back(&sim);
+                    self.tear(&sim, known, offset).await.0
+                }
+            }
+        });
+        print!("{}", teardown_table(&fates));
+        let left = fates.iter().any(|t| t.outcome != Fate::Verified);
+        self.journal.note(&Entry::End {
+            state: if left {
+                RunState::TeardownIncomplete
+            } else {
+                RunState::TornDown
+            },
+            at: 0.0,
+        });
+        Ok(if left { LEFT_BEHIND } else { 0 })
+    }
+
+    /// The simulated account lives in memory: what earlier processes of the run created is put
+    /// back before this one goes on.
+    fn put_back(&self, sim: &Sim) {
+        let mut tags = self.rb.tags.clone();
+        tags.insert(teardown::RUN_TAG.into(), self.header.run_id.clone());
+        for (step, c) in &self.earlier {
+            let mut tags = tags.clone();
+            tags.insert(teardown::STEP_TAG.into(), step.clone());
+            sim.restore(c.kind, &c.id, c.zone.as_deref(), &tags);
+        }
+        for a in &self.attachments {
+            sim.restore_attachment(&a.volume, &a.instance);
+        }
+    }
+
+    /// Teardown on `cloud`, told as it goes, its times counted from `offset` run seconds;
+    /// the fates and the calls it made.
+    async fn tear<C: Cloud>(
+        &self,
+        cloud: &C,
+        known: &[(String, Created)],
+        offset: f64,
+    ) -> (Vec<TornDown>, exec::api::Calls) {
+        let api = Api::new(cloud);
+        let origin = tokio::time::Instant::now();
+        let at = move || offset + origin.elapsed().as_secs_f64();
+        let quiet = self.quiet;
+        let told = move |t: &TornDown| {
+            if !quiet {
+                eprintln!("teardown: {t}");
+            }
+        };
+        let fates = teardown::teardown(
+            &api,
+            &self.header.run_id,
+            known,
+            Limits::default(),
+            self.journal,
+            &at,
+            &told,
+        )
+        .await;
+        (fates, api.total())
+    }
+
+    async fn go<C: Cloud>(&self, cloud: &C, model: &LatencyModel) -> Result<u8, Error> {
+        let rb = self.rb;
+        let plan = Plan::new(rb, model);
+        let progress = Progress::new(rb, self.quiet);
+        let approve_flag = self.header.approve;
+        let bars = progress.bars();
+        let approve = move |message: &str| {
+            let message = message.to_string();
+            let bars = bars.clone();
+            async move { super::run::ask(&message, approve_flag, bars).await }.boxed_local()
+        };
+        let opts = Options {
+            run_id: self.header.run_id.clone(),
+            t0: self.header.declared_at,
+            parallelism: self.header.parallelism,
+            model: model.clone(),
+            tick: Duration::from_secs(1),
+            approve: &approve,
+            journal: self.journal,
+            prior: self.prior.as_ref(),
+        };
+        let interrupted = interrupts(self.header.drill, &self.header.run_id);
+        let simulated = cloud.backend() == "sim";
+        // On the simulator's virtual clock a step that waits for what never happens would spin
+        // at full speed for ever: past a horizon no real recovery reaches, the run stops.
+        let horizon = async move {
+            if !simulated {
+                return std::future::pending().await;
+            }
+            tokio::time::sleep(SIM_HORIZON).await;
+            eprintln!(
+                "stopped: the simulated run passed {} days of virtual time \
+                 (a step waits for something that never happens)",
+                SIM_HORIZON.as_secs() / 86_400
+            );
+        };
+        let stop = async move {
+            tokio::select! {
+                () = interrupted => {}
+                () = horizon => {}
+            }
+        };
+        let draw = |e: &exec::Event| progress.event(e);
+        let mut record = exec::execute(&plan, cloud, &opts, &draw, stop).await;
+        progress.finish();
+
+        let fates = if self.header.drill {
+            let mut known: Vec<(String, Created)> = self.earlier.clone();
+            for (s, r) in rb.steps.iter().zip(&record.steps) {
+                for (c, _) in &r.created {
+                    if !known.iter().any(|(_, k)| k.id == c.id) {
+                        known.push((s.name.clone(), c.clone()));
+                    }
+                }
+            }
+            let (fates, calls) = self.tear(cloud, &known, record.finished_at).await;
+            for (op, n) in calls {
+                *record.api_calls.entry(op).or_default() += n;
+            }
+            Some(fates)
+        } else {
+            None
+        };
+        self.finish(&record, fates.as_deref())
+    }
+
+    /// The report, the summary, the journal's end; the exit code.
+    fn finish(&self, record: &RunRecord, fates: Option<&[TornDown]>) -> Result<u8, Error> {
+        let rb = self.rb;
+        let timings = timings::compute(rb, record);
+        let mode = if self.header.drill {
+            Mode::Drill
+        } else {
+            Mode::Recovery
+        };
+        let mut report = Report::new(rb, record, &timings, mode, self.header.approve);
+        report.seed = (record.backend == "sim")
+            .then_some(self.header.seed)
+            .flatten();
+        if let Some(fates) = fates {
+            report.apply_teardown(fates, |at| record.wall(at));
+        }
+        report.digest = Some(report.compute_digest());
+        if let Some(dir) = &self.report_dir {
+            super::run::write_report(dir, &report)?;
+        }
+        print!(
+            "{}",
+            super::run::summary(rb, &report, self.report_dir.as_ref())
+        );
+        if let Some(e) = self.journal.failed() {
+            eprintln!("warning: the journal is incomplete (a write failed: {e})");
+        }
+        let left = fates.is_some_and(|f| f.iter().any(|t| t.outcome != Fate::Verified));
+        let state = match (fates, timings.outcome) {
+            (Some(_), _) if left => RunState::TeardownIncomplete,
+            (Some(_), _) => RunState::TornDown,
+            _ if record.interrupted => RunState::Interrupted,
+            (None, Outcome::Succeeded) => RunState::Succeeded,
+            _ => RunState::Failed,
+        };
+        self.journal.note(&Entry::End {
+            state,
+            at: record.finished_at,
+        });
+        Ok(match timings.outcome {
+            _ if left => LEFT_BEHIND,
+            Outcome::Succeeded if timings.targets_met() => 0,
+            Outcome::Succeeded => 3,
+            _ => 1,
+        })
+    }
+}
+
+/// The first Ctrl-C (or SIGTERM) stops new work, and the caller tears a drill down; a second
+/// exits at once, the journal consistent (every record is written whole), for `rebound
+/// resume` or `rebound teardown` to finish.
+fn interrupts(drill: bool, run_id: &str) -> impl std::future::Future<Output = ()> + use<> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let run_id = run_id.to_string();
+    tokio::spawn(async move {
+        if first_signal().await.is_err() {
+            return;
+        }
+        let _ = tx.send(true);
+        eprintln!(
+            "\ninterrupted: no new steps will start{}. Interrupt again to exit at once.",
+            if drill { "; tearing down" } else { "" }
+        );
+        if first_signal().await.is_ok() {
+            eprintln!(
+                "exiting now. The journal is consistent: `rebound resume {run_id}` continues, \
+                 `rebound teardown {run_id}` removes what the run made."
+            );
+            std::process::exit(130);
+        }
+    });
+    async move {
+        if rx.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first.
+async fn first_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// One line per resource: kind, id, step, fate, why.
+pub fn teardown_table(fates: &[TornDown]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let verified = fates.iter().filter(|t| t.outcome == Fate::Verified).count();
+    let _ = writeln!(
+        out,
+        "teardown: {verified} of {} resources verified gone",
+        fates.len()
+    );
+    for t in fates {
+        let _ = writeln!(out, "  {t}");
+    }
+    out
+}

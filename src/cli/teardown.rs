@@ -1,0 +1,39 @@
+//! `rebound teardown RUN`: removes what a run created, later: after a crash, after a second
+//! Ctrl-C, or for a recovery whose restored systems are no longer wanted. What to delete comes
+//! from the journal and from the account's tags; what may be deleted from the live tags alone
+//! (see `exec::teardown`). Exit 4 when anything is left.
+
+use super::session::Session;
+use crate::error::Error;
+use crate::exec::journal::Journal;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run's id (`rebound runs` lists them).
+    #[arg(value_name = "RUN")]
+    run: String,
+    #[command(flatten)]
+    state: super::StateArgs,
+    #[command(flatten)]
+    aws: super::AwsArgs,
+}
+
+pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    let (path, replay) = super::resume::open(&args.state, &args.run)?;
+    let rb = super::resume::runbook_of(&replay)?;
+    let journal =
+        Journal::reopen(&path, &replay, "teardown").map_err(|e| Error::Usage(e.to_string()))?;
+    let outstanding = replay.outstanding();
+    Session {
+        rb: &rb,
+        header: &replay.header,
+        journal: &journal,
+        prior: None,
+        attachments: replay.attachments(),
+        earlier: outstanding.clone(),
+        report_dir: None,
+        quiet,
+        aws: &args.aws,
+    }
+    .teardown(&outstanding, super::resume::clock(&replay))
+}

@@ -1,0 +1,696 @@
+//! The run's journal: what a crashed or interrupted run needs to be resumed or torn down by
+//! another process, and nothing it could get wrong by guessing. One JSON record per line,
+//! appended and fsync'ed one at a time: the run's header (the runbook's text, the `--set`
+//! values, the backend's settings; never credentials), then as the run goes an *intent*
+//! before every mutating call (with its idempotency token), the call's *answer* after it,
+//! every resource the moment it exists, each step's final record, teardown outcomes, and the
+//! run's end.
+//!
+//! A power cut can tear the last line; reading tolerates that and says so. Any other bad line
+//! is an error naming it: a journal is evidence, not a best effort.
+//!
+//! The in-memory side, `Journal::call`, answers "was this call made already?" for the
+//! actions: a call with an answer is not made again; a call with an intent but no answer is
+//! reconciled (looked up by tag) before it is re-issued with the same token.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::action::Created;
+use super::api::Calls;
+use super::event::At;
+use super::record::StepRecord;
+use super::teardown::TornDown;
+use crate::cloud::Op;
+
+/// Set to N, the process kills itself with SIGKILL just before it appends its Nth record:
+/// the crash-safety tests cut a run at every record in turn with it.
+pub const CRASH_ENV: &str = "REBOUND_CRASH_BEFORE_RECORD";
+
+/// What a run was started with: enough to resume or tear it down with nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub run_id: String,
+    pub rebound_version: String,
+    /// The runbook's file name, as given.
+    pub runbook_file: String,
+    /// The runbook's name (`runbook "NAME"`).
+    pub runbook: String,
+    /// The runbook's full text at the time of the run.
+    pub runbook_text: String,
+    pub sets: Vec<(String, String)>,
+    /// `sim` or `aws`.
+    pub backend: String,
+    pub drill: bool,
+    pub approve: bool,
+    pub started_at: DateTime<Utc>,
+    pub declared_at: Option<DateTime<Utc>>,
+    pub parallelism: usize,
+    /// Simulator: seed, and the world and profile given (JSON), if any.
+    pub seed: Option<u64>,
+    pub sim_world: Option<Value>,
+    pub sim_profile: Option<Value>,
+    /// `--latency`: what the pollers expect (and the simulator's latencies), if given.
+    #[serde(default)]
+    pub latency: Option<Value>,
+    /// AWS: where the run called (never credentials).
+    pub aws_profile: Option<String>,
+    pub aws_region: Option<String>,
+    pub aws_endpoint_url: Option<String>,
+}
+
+/// A run's state as `rebound runs` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Started and not ended: running now, or crashed.
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+    /// A drill whose teardown verified everything gone.
+    TornDown,
+    /// Teardown left something behind.
+    TeardownIncomplete,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+            RunState::TornDown => "torn_down",
+            RunState::TeardownIncomplete => "teardown_incomplete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    Run(Box<Header>),
+    /// Another process took the run over (`rebound resume`, `rebound teardown`).
+    Resumed {
+        at: At,
+        command: String,
+    },
+    Started {
+        step: String,
+        attempt: u32,
+        at: At,
+    },
+    /// About to make a mutating call.
+    Intent {
+        step: String,
+        op: Op,
+        token: String,
+        at: At,
+    },
+    /// The call's answer (`answer`), or its error (`error`, and then it may be made again).
+    Answer {
+        step: String,
+        op: Op,
+        token: String,
+        #[serde(default)]
+        answer: Value,
+        #[serde(default)]
+        error: Option<String>,
+        /// The resources in the answer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        created: Vec<Created>,
+        at: At,
+    },
+    /// A resource exists (one not in an answer: a restore job's instance).
+    Created {
+        step: String,
+        resource: Created,
+        at: At,
+    },
+    /// A step ended, with everything the report needs of it.
+    Step {
+        step: String,
+        record: Box<StepRecord>,
+        /// The run's API calls so far, every process's (the report's total on resume).
+        #[serde(default)]
+        run_calls: Calls,
+    },
+    Teardown(TornDown),
+    End {
+        state: RunState,
+        at: At,
+    },
+}
+
+/// What the journal knows of a call with a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// An intent without an answer: the call may or may not have happened.
+    Pending,
+    Answered(Value),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a journal record: {message}")]
+    Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: empty journal (no run header)")]
+    Empty { path: String },
+}
+
+/// The journal being written.
+pub struct Journal {
+    file: Option<RefCell<std::fs::File>>,
+    path: Option<PathBuf>,
+    written: Cell<u64>,
+    crash_before: Option<u64>,
+    calls: RefCell<HashMap<String, Call>>,
+    /// Ids of the resources journaled so far.
+    resources: RefCell<std::collections::HashSet<String>>,
+    /// The first write that failed: the run goes on, and says so at the end.
+    failed: RefCell<Option<String>>,
+}
+
+impl Journal {
+    /// A journal that keeps nothing on disk (library callers, tests of the executor).
+    pub fn memory() -> Journal {
+        Journal {
+            file: None,
+            path: None,
+            written: Cell::new(0),
+            crash_before: None,
+            calls: RefCell::new(HashMap::new()),
+            resources: RefCell::default(),
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// Starts the journal of a new run at `path`, with its header.
+    pub fn create(path: &Path, header: &Header) -> Result<Journal, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        if path.exists() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a journal of this run id exists already",
+            )));
+        }
+        // Written aside and renamed into place: a journal either has its header or does not
+        // exist.
+        let fresh = path.with_extension("journal-new");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&fresh)
+            .map_err(io)?;
+        let journal = Journal::on(file, path, HashMap::new());
+        journal
+            .append(&Entry::Run(Box::new(header.clone())))
+            .map_err(io)?;
+        std::fs::rename(&fresh, path).map_err(io)?;
+        if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            // The rename itself reaches the disk.
+            let _ = dir.sync_all();
+        }
+        Ok(journal)
+    }
+
+    /// Continues the journal of `replay` (read from `path`) in this process.
+    pub fn reopen(path: &Path, replay: &Replay, command: &str) -> Result<Journal, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        if replay.torn.is_some() {
+            // The torn line stays; a newline ends it so the next record starts clean. Reading
+            // tolerates one bad line before a newline only where it is a torn tail, so mark it.
+            file.write_all(b"\n").map_err(io)?;
+        }
+        let journal = Journal::on(file, path, replay.tokens.clone());
+        journal
+            .append(&Entry::Resumed {
+                at: replay.last_at,
+                command: command.to_string(),
+            })
+            .map_err(io)?;
+        Ok(journal)
+    }
+
+    fn on(file: std::fs::File, path: &Path, calls: HashMap<String, Call>) -> Journal {
+        let crash_before = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
+        Journal {
+            file: Some(RefCell::new(file)),
+            path: Some(path.to_path_buf()),
+            written: Cell::new(0),
+            crash_before,
+            calls: RefCell::new(calls),
+            resources: RefCell::default(),
+            failed: RefCell::new(None),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Appends one record and waits for it to reach the disk.
+    pub fn append(&self, entry: &Entry) -> std::io::Result<()> {
+        match entry {
+            Entry::Intent { token, .. } => {
+                self.calls.borrow_mut().insert(token.clone(), Call::Pending);
+            }
+            Entry::Answer {
+                token,
+                answer,
+                error,
+                created,
+                ..
+            } => {
+                self.resources
+                    .borrow_mut()
+                    .extend(created.iter().map(|c| c.id.clone()));
+                let mut calls = self.calls.borrow_mut();
+                match error {
+                    Some(_) => calls.remove(token),
+                    None => calls.insert(token.clone(), Call::Answered(answer.clone())),
+                };
+            }
+            _ => {}
+        }
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let n = self.written.get() + 1;
+        self.written.set(n);
+        if self.crash_before == Some(n) {
+            crash();
+        }
+        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = file.borrow_mut();
+        // One write per record: a crash leaves at most the last line torn.
+        let result = file.write_all(&line).and_then(|()| file.sync_data());
+        if let Err(e) = &result {
+            self.failed
+                .borrow_mut()
+                .get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+
+    /// Appends, keeping a failure for `failed` instead of returning it: for records whose loss
+    /// costs evidence but not safety.
+    pub fn note(&self, entry: &Entry) {
+        if let Err(e) = self.append(entry) {
+            tracing::warn!(error = %e, "journal write failed");
+        }
+    }
+
+    /// The first write that failed, if any.
+    pub fn failed(&self) -> Option<String> {
+        self.failed.borrow().clone()
+    }
+
+    /// Whether a resource is in the journal already (in an answer).
+    pub fn has(&self, id: &str) -> bool {
+        self.resources.borrow().contains(id)
+    }
+
+    pub fn call(&self, token: &str) -> Option<Call> {
+        self.calls.borrow().get(token).cloned()
+    }
+}
+
+/// The test hook: SIGKILL, as `kill -9` from outside would.
+fn crash() -> ! {
+    // SAFETY: kill(2) on our own pid; it does not return for SIGKILL.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}
+
+/// A journal read back.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub header: Header,
+    pub entries: Vec<Entry>,
+    /// What the journal says of each idempotency token.
+    pub tokens: HashMap<String, Call>,
+    /// The last step record of each step, by name.
+    pub steps: HashMap<String, StepRecord>,
+    /// Every resource created, with its step, in order.
+    pub created: Vec<(String, Created, At)>,
+    /// Teardown outcomes, the last per resource id.
+    pub teardown: Vec<TornDown>,
+    pub state: RunState,
+    /// The latest run time in any record.
+    pub last_at: At,
+    /// The run's API calls up to its last step record.
+    pub calls: Calls,
+    /// A torn last line (a power cut mid-write): its line number and length.
+    pub torn: Option<(usize, usize)>,
+}
+
+impl Replay {
+    pub fn read(path: &Path) -> Result<Replay, JournalError> {
+        let display = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+            path: display.clone(),
+            source,
+        })?;
+        Replay::parse(&bytes, &display)
+    }
+
+    /// Reads a journal's bytes; `path` names it in errors.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<Replay, JournalError> {
+        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        // The text after the last newline: empty when the journal ends cleanly.
+        let tail = lines.pop().unwrap_or_default();
+        let mut torn = (!tail.is_empty()).then(|| (lines.len() + 1, tail.len()));
+        let mut entries = Vec::new();
+        let count = lines.len();
+        for (i, line) in lines.into_iter().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(e) => entries.push(e),
+                // A torn tail that a resume closed with a newline: tolerated where it is
+                // followed by a `resumed` record, as `reopen` writes.
+                Err(_) if torn.is_none() && followed_by_resume(bytes, i, count) => {
+                    torn = Some((i + 1, line.len()));
+                }
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path: path.to_string(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        let Some(Entry::Run(header)) = entries.first() else {
+            return Err(JournalError::Empty {
+                path: path.to_string(),
+            });
+        };
+        let header = (**header).clone();
+        let mut replay = Replay {
+            header,
+            entries: Vec::new(),
+            tokens: HashMap::new(),
+            steps: HashMap::new(),
+            created: Vec::new(),
+            teardown: Vec::new(),
+            state: RunState::Running,
+            last_at: 0.0,
+            calls: Calls::new(),
+            torn,
+        };
+        for e in &entries {
+            replay.apply(e);
+        }
+        replay.entries = entries;
+        Ok(replay)
+    }
+
+    fn apply(&mut self, e: &Entry) {
+        let mut at = |a: At| self.last_at = self.last_at.max(a);
+        match e {
+            Entry::Run(_) => {}
+            Entry::Resumed { at: a, .. } => {
+                at(*a);
+                if self.state != RunState::TornDown {
+                    self.state = RunState::Running;
+                }
+            }
+            Entry::Started { at: a, .. } => at(*a),
+            Entry::Intent { token, at: a, .. } => {
+                at(*a);
+                self.tokens.insert(token.clone(), Call::Pending);
+            }
+            Entry::Answer {
+                token,
+                answer,
+                error,
+                created,
+                at: a,
+                step,
+                ..
+            } => {
+                at(*a);
+                for c in created {
+                    if !self.created.iter().any(|(_, have, _)| have.id == c.id) {
+                        self.created.push((step.clone(), c.clone(), *a));
+                    }
+                }
+                match error {
+                    Some(_) => self.tokens.remove(token),
+                    None => self
+                        .tokens
+                        .insert(token.clone(), Call::Answered(answer.clone())),
+                };
+            }
+            Entry::Created {
+                step,
+                resource,
+                at: a,
+            } => {
+                at(*a);
+                if !self.created.iter().any(|(_, c, _)| c.id == resource.id) {
+                    self.created.push((step.clone(), resource.clone(), *a));
+                }
+            }
+            Entry::Step {
+                step,
+                record,
+                run_calls,
+            } => {
+                if let Some(f) = record.finished_at {
+                    at(f);
+                }
+                self.calls = run_calls.clone();
+                self.steps.insert(step.clone(), (**record).clone());
+            }
+            Entry::Teardown(t) => {
+                self.teardown.retain(|x| x.id != t.id);
+                self.teardown.push(t.clone());
+            }
+            Entry::End { state, at: a } => {
+                at(*a);
+                self.state = *state;
+            }
+        }
+    }
+
+    /// The attachments the run made (the simulator puts them back).
+    pub fn attachments(&self) -> Vec<super::action::Attachment> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Answer {
+                    op: Op::AttachVolume,
+                    answer,
+                    error: None,
+                    ..
+                } => serde_json::from_value(answer.clone()).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The resources the journal says the run created and teardown has not verified gone.
+    pub fn outstanding(&self) -> Vec<(String, Created)> {
+        self.created
+            .iter()
+            .filter(|(_, c, _)| {
+                !self
+                    .teardown
+                    .iter()
+                    .any(|t| t.id == c.id && t.outcome == super::teardown::Fate::Verified)
+            })
+            .map(|(s, c, _)| (s.clone(), c.clone()))
+            .collect()
+    }
+}
+
+/// Whether line `i` (0-based) is followed, after blank lines, by a `resumed` record.
+fn followed_by_resume(bytes: &[u8], i: usize, count: usize) -> bool {
+    bytes
+        .split(|&b| b == b'\n')
+        .take(count)
+        .skip(i + 1)
+        .find(|l| !l.is_empty())
+        .and_then(|l| serde_json::from_slice::<Entry>(l).ok())
+        .is_some_and(|e| matches!(e, Entry::Resumed { .. }))
+}
+
+/// The default directory of journals: `$XDG_STATE_HOME/rebound` (`~/.local/state/rebound`) on
+/// Linux, the local data directory elsewhere.
+pub fn default_dir() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "rebound")?;
+    Some(
+        dirs.state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf(),
+    )
+}
+
+/// The journal of run `run_id` in `dir`.
+pub fn path_of(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.journal"))
+}
+
+/// Every run journaled in `dir`, newest first; journals that cannot be read are returned as
+/// errors alongside, so one bad file does not hide the others.
+pub fn list(dir: &Path) -> (Vec<Replay>, Vec<JournalError>) {
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (runs, errors);
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "journal") {
+            match Replay::read(&path) {
+                Ok(r) => runs.push(r),
+                Err(err) => errors.push(err),
+            }
+        }
+    }
+    runs.sort_by(|a, b| {
+        b.header
+            .started_at
+            .cmp(&a.header.started_at)
+            .then(b.header.run_id.cmp(&a.header.run_id))
+    });
+    (runs, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            run_id: "r1".into(),
+            rebound_version: "0".into(),
+            runbook_file: "x.runbook".into(),
+            runbook: "x".into(),
+            runbook_text: "runbook \"x\" {}".into(),
+            sets: vec![],
+            backend: "sim".into(),
+            drill: true,
+            approve: false,
+            started_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            declared_at: None,
+            parallelism: 1,
+            seed: Some(1),
+            sim_world: None,
+            sim_profile: None,
+            latency: None,
+            aws_profile: None,
+            aws_region: None,
+            aws_endpoint_url: None,
+        }
+    }
+
+    fn line(e: &Entry) -> String {
+        let mut s = serde_json::to_string(e).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// The intent to launch with token `t1`.
+    fn intent_t1() -> String {
+        line(&Entry::Intent {
+            step: "web".into(),
+            op: Op::RunInstances,
+            token: "t1".into(),
+            at: 1.0,
+        })
+    }
+
+    #[test]
+    fn a_torn_last_line_is_tolerated_and_reported() {
+        let mut text = line(&Entry::Run(Box::new(header())));
+        text += &intent_t1();
+        text += "{\"type\":\"answer\",\"step\":\"web\",\"op\":\"RunIns";
+        let r = Replay::parse(text.as_bytes(), "j").expect("tolerated");
+        assert_eq!(r.torn, Some((3, 42)));
+        assert_eq!(r.tokens.get("t1"), Some(&Call::Pending));
+        assert_eq!(r.state, RunState::Running);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_naming_it() {
+        let mut text = line(&Entry::Run(Box::new(header())));
+        text += "garbage\n";
+        text += &line(&Entry::End {
+            state: RunState::Succeeded,
+            at: 2.0,
+        });
+        let err = Replay::parse(text.as_bytes(), "j").expect_err("corrupt");
+        assert!(
+            err.to_string().starts_with("j:2: not a journal record"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_torn_line_closed_by_a_resume_stays_tolerated() {
+        let mut text = line(&Entry::Run(Box::new(header())));
+        text += "{\"type\":\"sta\n";
+        text += &line(&Entry::Resumed {
+            at: 3.0,
+            command: "resume".into(),
+        });
+        let r = Replay::parse(text.as_bytes(), "j").expect("tolerated");
+        assert_eq!(r.torn, Some((2, 12)));
+        assert_eq!(r.last_at, 3.0);
+    }
+
+    #[test]
+    fn an_error_answer_frees_the_token_for_another_call() {
+        let mut text = line(&Entry::Run(Box::new(header())));
+        text += &intent_t1();
+        text += &line(&Entry::Answer {
+            step: "web".into(),
+            op: Op::RunInstances,
+            token: "t1".into(),
+            answer: Value::Null,
+            error: Some("InsufficientInstanceCapacity".into()),
+            created: vec![],
+            at: 1.5,
+        });
+        let r = Replay::parse(text.as_bytes(), "j").expect("reads");
+        assert_eq!(r.tokens.get("t1"), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! Teardown: deletes everything a run created and proves it is gone. A drill runs it when it
+//! ends (succeeded, failed or interrupted); `rebound teardown RUN` runs it later from the
+//! journal.
+//!
+//! What to delete is the union of what the journal says the run created and what the account
+//! holds tagged `rebound:run-id=RUN` (which catches a resource created in the instant before a
+//! crash, before its journal record). What may be deleted is decided by the live tags alone:
+//! a resource whose tags lack this run's id is refused, whatever the journal says, so a
+//! corrupted or forged journal cannot turn teardown against resources it never made.
+//!
+//! Order follows dependencies: instances are terminated and images deregistered first; once
+//! the instances are gone (their volumes detached), volumes and snapshots are deleted. Each
+//! resource is then described until it is gone, and its fate recorded: `verified`, `failed`
+//! (still there at the deadline, or the account could not be asked) or `skipped` (refused).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use super::action::Created;
+use super::api::Api;
+use super::event::At;
+use super::journal::{Entry, Journal};
+use crate::cloud::{Cloud, CloudError, Found, Lookup, ResourceKind, Tags};
+
+/// The tag that makes a resource a run's.
+pub const RUN_TAG: &str = "rebound:run-id";
+/// The tag that names the step that made it.
+pub const STEP_TAG: &str = "rebound:step";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Described as gone.
+    Verified,
+    /// Still there when teardown gave up.
+    Failed,
+    /// Not deleted: its live tags do not say it is this run's.
+    Skipped,
+}
+
+impl Fate {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fate::Verified => "verified",
+            Fate::Failed => "failed",
+            Fate::Skipped => "skipped",
+        }
+    }
+}
+
+/// One resource's teardown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TornDown {
+    pub kind: ResourceKind,
+    pub id: String,
+    pub step: String,
+    pub outcome: Fate,
+    /// Why, for anything but a plain verified deletion.
+    pub detail: Option<String>,
+    /// When it was seen gone (run seconds), for `verified`.
+    pub at: Option<At>,
+}
+
+impl std::fmt::Display for TornDown {
+    /// `instance i-0abc (web): verified`, then `: why` when there is a why.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} ({}): {}",
+            self.kind,
+            self.id,
+            self.step,
+            self.outcome.name()
+        )?;
+        match &self.detail {
+            Some(d) => write!(f, ": {d}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long to keep at it, and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Give up on what is still there after this long.
+    pub deadline: Duration,
+    pub tick: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // Terminating an instance takes a minute or two; a deleting volume rarely longer.
+        Limits {
+            deadline: Duration::from_secs(30 * 60),
+            tick: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Attempts at one deletion before waiting for the verify deadline instead.
+const DELETE_ATTEMPTS: u32 = 8;
+
+/// Tears down run `run_id`: `known` is what its journal (or record) says it created, by step.
+/// Every fate is journaled and told to `told` as it is decided.
+pub async fn teardown<C: Cloud>(
+    api: &Api<'_, C>,
+    run_id: &str,
+    known: &[(String, Created)],
+    limits: Limits,
+    journal: &Journal,
+    at: &dyn Fn() -> At,
+    told: &dyn Fn(&TornDown),
+) -> Vec<TornDown> {
+    let mut fates: Vec<TornDown> = Vec::new();
+    let decide = |fates: &mut Vec<TornDown>, t: TornDown| {
+        journal.note(&Entry::Teardown(t.clone()));
+        told(&t);
+        fates.push(t);
+    };
+    let ours: Tags = [(RUN_TAG.to_string(), run_id.to_string())].into();
+
+    // What exists now, by kind: tagged as ours, plus whatever the journal names.
+    let mut live: BTreeMap<ResourceKind, Vec<(String, Found)>> = BTreeMap::new();
+    for kind in ResourceKind::ALL {
+        let mut found: Vec<(String, Found)> = Vec::new();
+        match api.find(kind, &Lookup::Tags(ours.clone())).await {
+            Ok(list) => {
+                for f in list {
+                    let step = f.tags.get(STEP_TAG).cloned().unwrap_or_default();
+                    found.push((step, f));
+                }
+            }
+            // Nothing can be said of what is tagged: that is a failure, not an empty list.
+            Err(e) => decide(
+                &mut fates,
+                TornDown {
+                    kind,
+                    id: "*".to_string(),
+                    step: String::new(),
+                    outcome: Fate::Failed,
+                    detail: Some(format!(
+                        "cannot look up resources tagged {RUN_TAG}={run_id}: {e}"
+                    )),
+                    at: None,
+                },
+            ),
+        }
+        let named: Vec<&(String, Created)> = known
+            .iter()
+            .filter(|(_, c)| c.kind == kind && !found.iter().any(|(_, f)| f.id == c.id))
+            .collect();
+        if !named.is_empty() {
+            let ids = named.iter().map(|(_, c)| c.id.clone()).collect();
+            let by_id = match api.find(kind, &Lookup::Ids(ids)).await {
+                Ok(list) => Some(list),
+                Err(e) => {
+                    tracing::warn!(%kind, error = %e, "teardown: lookup by id failed");
+                    None
+                }
+            };
+            for (step, c) in named {
+                let verdict = |outcome, detail: String| TornDown {
+                    kind,
+                    id: c.id.clone(),
+                    step: step.clone(),
+                    outcome,
+                    detail: Some(detail),
+                    at: None,
+                };
+                match by_id.as_ref().map(|l| l.iter().find(|f| f.id == c.id)) {
+                    None => decide(
+                        &mut fates,
+                        verdict(Fate::Failed, "could not be described".into()),
+                    ),
+                    Some(None) => decide(
+                        &mut fates,
+                        TornDown {
+                            at: Some(at()),
+                            ..verdict(Fate::Verified, "already gone".into())
+                        },
+                    ),
+                    Some(Some(f)) if f.tags.get(RUN_TAG).map(String::as_str) != Some(run_id) => {
+                        tracing::warn!(%kind, id = %c.id, "teardown refused: not tagged as this run's");
+                        decide(
+                            &mut fates,
+                            verdict(
+                                Fate::Skipped,
+                                format!(
+                                    "refused: its live tags lack {RUN_TAG}={run_id}, so it is not this run's"
+                                ),
+                            ),
+                        );
+                    }
+                    Some(Some(f)) => found.push((step.clone(), f.clone())),
+                }
+            }
+        }
+        live.insert(kind, found);
+    }
+
+    // Already gone (a terminated instance stays visible a while): verified at once.
+    for list in live.values_mut() {
+        list.retain(|(step, f)| {
+            if f.gone() {
+                let kind = kind_of(f, known);
+                decide(
+                    &mut fates,
+                    TornDown {
+                        kind,
+                        id: f.id.clone(),
+                        step: step.clone(),
+                        outcome: Fate::Verified,
+                        detail: Some(format!("already {}", f.state)),
+                        at: Some(at()),
+                    },
+                );
+                false
+            } else {
+                true
+            }
+        });
+    }
+    let take = |live: &mut BTreeMap<ResourceKind, Vec<(String, Found)>>, k| {
+        live.remove(&k).unwrap_or_default()
+    };
+    let first = [
+        (
+            ResourceKind::Instance,
+            take(&mut live, ResourceKind::Instance),
+        ),
+        (ResourceKind::Image, take(&mut live, ResourceKind::Image)),
+    ];
+    let second = [
+        (ResourceKind::Volume, take(&mut live, ResourceKind::Volume)),
+        (
+            ResourceKind::Snapshot,
+            take(&mut live, ResourceKind::Snapshot),
+        ),
+    ];
+    for phase in [first, second] {
+        let mut jobs = Vec::new();
+        for (kind, list) in &phase {
+            for (step, f) in list {
+                jobs.push(remove(api, *kind, step, f, limits, at));
+            }
+        }
+        for t in join_all(jobs).await {
+            decide(&mut fates, t);
+        }
+    }
+    fates
+}
+
+/// Which kind a found resource is of (the lists are per kind; this keeps `retain` simple).
+fn kind_of(f: &Found, known: &[(String, Created)]) -> ResourceKind {
+    known
+        .iter()
+        .find(|(_, c)| c.id == f.id)
+        .map(|(_, c)| c.kind)
+        .unwrap_or_else(|| match f.id.split('-').next() {
+            Some("i") => ResourceKind::Instance,
+            Some("vol") => ResourceKind::Volume,
+            Some("ami") => ResourceKind::Image,
+            _ => ResourceKind::Snapshot,
+        })
+}
+
+/// Deletes one resource and waits until it is described as gone.
+async fn remove<C: Cloud>(
+    api: &Api<'_, C>,
+    kind: ResourceKind,
+    step: &str,
+    found: &Found,
+    limits: Limits,
+    at: &dyn Fn() -> At,
+) -> TornDown {
+    let start = tokio::time::Instant::now();
+    let fate = |outcome, detail: Option<String>, when: Option<At>| TornDown {
+        kind,
+        id: found.id.clone(),
+        step: step.to_string(),
+        outcome,
+        detail,
+        at: when,
+    };
+    let id = found.id.as_str();
+    let mut last_error: Option<CloudError> = None;
+    let mut deleted = false;
+    for attempt in 1..=DELETE_ATTEMPTS {
+        if kind == ResourceKind::Volume {
+            // A volume still attached to an instance (one this run did not make, or one not
+            // yet terminated) is detached first; it cannot be deleted in use.
+            if let Ok(now) = api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
+                match now.first() {
+                    None => {
+                        deleted = true;
+                        break;
+                    }
+                    Some(v) if v.attached_to.is_some() => {
+                        if let Err(e) = api.detach_volume(id).await {
+                            last_error = Some(e);
+                        }
+                        wait(limits.tick * attempt).await;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        match api.delete(kind, id).await {
+            Ok(()) => {
+                deleted = true;
+                break;
+            }
+            Err(e) if e.code.ends_with(".NotFound") || e.code == "InvalidID" => {
+                deleted = true;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(%kind, %id, code = %e.code, attempt, "teardown: delete failed");
+                last_error = Some(e);
+                wait(limits.tick * attempt).await;
+            }
+        }
+        if start.elapsed() > limits.deadline {
+            break;
+        }
+    }
+    if !deleted {
+        let why = last_error.map_or_else(|| "not deleted".to_string(), |e| e.to_string());
+        return fate(Fate::Failed, Some(why), None);
+    }
+    // Described until gone.
+    loop {
+        match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
+            Ok(now) => match now.first() {
+                None => return fate(Fate::Verified, None, Some(at())),
+                Some(f) if f.gone() => return fate(Fate::Verified, None, Some(at())),
+                Some(f) if start.elapsed() > limits.deadline => {
+                    return fate(
+                        Fate::Failed,
+                        Some(format!(
+                            "still {} after {} s",
+                            f.state,
+                            limits.deadline.as_secs()
+                        )),
+                        None,
+                    );
+                }
+                Some(_) => {}
+            },
+            Err(e) if start.elapsed() > limits.deadline => {
+                return fate(Fate::Failed, Some(format!("cannot verify: {e}")), None);
+            }
+            Err(_) => {}
+        }
+        wait(limits.tick).await;
+    }
+}
+
+async fn wait(d: Duration) {
+    tokio::time::sleep(d).await;
+}

@@ -1,0 +1,118 @@
+//! moto in server mode on a free loopback port, for the tests that need a real AWS peer.
+//! moto is installed by `./scripts/test` into target/moto-venv; without it these tests fail,
+//! loudly. The account is seeded and inspected with boto3 (a real AWS SDK) through the scripts
+//! in tests/peer, never through rebound.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The moto virtual environment: `REBOUND_MOTO_VENV` or target/moto-venv.
+pub fn venv() -> PathBuf {
+    let dir = std::env::var_os("REBOUND_MOTO_VENV")
+        .map_or_else(|| super::root().join("target/moto-venv"), PathBuf::from);
+    assert!(
+        dir.join("bin/moto_server").exists(),
+        "moto is not installed in {}: run ./scripts/test, which installs it",
+        dir.display()
+    );
+    dir
+}
+
+/// A moto server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs one of tests/peer/*.py with the venv's Python; its stdout as JSON.
+    pub fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(venv().join("bin/python"))
+            .arg(super::root().join("tests/peer").join(script))
+            .arg(&self.url)
+            .args(args)
+            .envs(credentials())
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json from python")
+    }
+}
+
+impl Moto {
+    /// Runs `rebound ARGS` in `dir` against this server: its credentials, journals in
+    /// `dir/state`, `--endpoint-url` added to the commands that call AWS.
+    pub fn rebound(
+        &self,
+        dir: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        if matches!(args.first(), Some(&"run" | &"resume" | &"teardown")) {
+            all.extend(["--endpoint-url", &self.url]);
+        }
+        Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .args(&all)
+            .current_dir(dir)
+            .envs(credentials())
+            .env("NO_COLOR", "1")
+            .env("REBOUND_STATE_DIR", dir.join("state"))
+            .envs(env.iter().copied())
+            .output()
+            .expect("run rebound")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto accepts any credentials; these keep every SDK off the real default chain.
+pub fn credentials() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+}
