@@ -54,6 +54,7 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         .current_dir(dir.path())
         .envs(credentials())
         .env("REBOUND_STATE_DIR", dir.path().join("state"))
+        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
         .env("NO_COLOR", "1")
         .output()
         .expect("run rebound");
@@ -170,6 +171,7 @@ fn twenty_instances_cost_less_than_one_describe_each() {
         .current_dir(dir.path())
         .envs(credentials())
         .env("REBOUND_STATE_DIR", dir.path().join("state"))
+        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
         .output()
         .expect("run rebound");
     assert_eq!(
@@ -232,6 +234,7 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
         .current_dir(dir.path())
         .envs(credentials())
         .env("REBOUND_STATE_DIR", dir.path().join("state"))
+        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
         .output()
         .expect("export");
     assert!(

@@ -404,6 +404,7 @@ fn ctrl_c_cancels_a_run() {
         .args(["run", "slow.runbook", "--realtime"])
         .current_dir(dir.path())
         .env("REBOUND_STATE_DIR", dir.path().join("state"))
+        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -645,6 +645,7 @@ fn under_strategy_first_the_rpo_is_what_the_winner_used() {
         ])
         .current_dir(dir.path())
         .env("REBOUND_STATE_DIR", dir.path().join("state"))
+        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
         .output()
         .expect("run");
     assert_eq!(

@@ -137,6 +137,7 @@ fn a_drill_killed_before_any_journal_record_on_the_simulator_resumes_to_the_same
             .args(["run", "web.runbook", "--seed", "5", "--drill"])
             .current_dir(dir.path())
             .env("REBOUND_STATE_DIR", dir.path().join("state"))
+            .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
             .env("REBOUND_CRASH_BEFORE_RECORD", cut.to_string())
             .output()
             .expect("run");
@@ -189,6 +190,7 @@ fn spawn_slow_drill(dir: &Path) -> Child {
         ])
         .current_dir(dir)
         .env("REBOUND_STATE_DIR", dir.join("state"))
+        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -266,6 +268,7 @@ fn in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .current_dir(dir)
         .env("REBOUND_STATE_DIR", dir.join("state"))
+        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
         .env("NO_COLOR", "1")
         .output()
         .expect("run rebound")

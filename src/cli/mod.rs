@@ -3,9 +3,11 @@
 
 mod check;
 mod fmt;
+mod history;
 mod inventory;
 mod plan;
 mod progress;
+mod report;
 mod resume;
 mod run;
 mod runs;
@@ -80,9 +82,48 @@ pub enum Command {
     /// List journaled runs, newest first: id, runbook, state, start time.
     #[command(after_help = "Examples:\n  rebound runs\n  rebound runs --format json")]
     Runs(runs::Args),
+    /// The tamper-evident history of runs: list it, or verify its hash chain.
+    #[command(
+        after_help = "Examples:\n  rebound history\n  rebound history verify\n  \
+                            rebound history --history /srv/dr/history.sqlite --format json"
+    )]
+    History(history::Args),
+    /// One run's report, or the trend per runbook, from the history (md, html or json).
+    #[command(
+        after_help = "Examples:\n  rebound report 20261122T050000Z-1a2b --format html > run.html\n  \
+                            rebound report --since 90d --format md\n  \
+                            rebound report --since 30d --runbook web-tier --format json"
+    )]
+    Report(report::Args),
     /// The AWS account's inventory (images, snapshots, recovery points) as a simulator world.
     #[command(subcommand)]
     Inventory(inventory::Command),
+}
+
+/// Where the history of runs is kept, shared by `run`, `resume`, `history` and `report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// The history (SQLite file; default: history.sqlite in the per-user data directory,
+    /// ~/.local/share/rebound on Linux).
+    #[arg(
+        long = "history",
+        value_name = "DB",
+        env = "REBOUND_HISTORY",
+        global = true
+    )]
+    pub path: Option<PathBuf>,
+}
+
+impl HistoryArgs {
+    pub fn open(&self) -> Result<Box<dyn crate::evidence::history::History>, Error> {
+        let path = match &self.path {
+            Some(p) => p.clone(),
+            None => crate::evidence::history::default_path().ok_or_else(|| {
+                Error::Usage("no home directory to keep the history in; give --history".into())
+            })?,
+        };
+        crate::evidence::history::open(&path).map_err(|e| Error::Usage(e.to_string()))
+    }
 }
 
 /// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.
@@ -164,6 +205,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Resume(args) => resume::run(&args, cli.quiet),
         Command::Teardown(args) => teardown::run(&args, cli.quiet),
         Command::Runs(args) => runs::run(&args),
+        Command::History(args) => history::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Inventory(command) => inventory::run(&command),
     }
 }

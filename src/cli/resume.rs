@@ -18,11 +18,13 @@ pub struct Args {
     /// The run's id (`rebound runs` lists them).
     #[arg(value_name = "RUN")]
     run: String,
-    /// Write report.json here.
+    /// Write report.json, report.md, report.html and junit.xml here.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     state: super::StateArgs,
+    #[command(flatten)]
+    history: super::HistoryArgs,
     #[command(flatten)]
     aws: super::AwsArgs,
 }
@@ -117,6 +119,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .map(|(s, c, _)| (s.clone(), c.clone()))
             .collect(),
         report_dir: args.report_dir.clone(),
+        history: &args.history,
         quiet,
         aws: &args.aws,
     }

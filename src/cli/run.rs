@@ -44,11 +44,13 @@ pub struct Args {
     /// When the disaster was declared (RFC 3339): RTOs count from it.
     #[arg(long, value_name = "TIME")]
     declared_at: Option<DateTime<Utc>>,
-    /// Write report.json here.
+    /// Write report.json, report.md, report.html and junit.xml here.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
     #[command(flatten)]
     state: super::StateArgs,
+    #[command(flatten)]
+    history: super::HistoryArgs,
     /// Most steps running at once.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     parallelism: usize,
@@ -164,6 +166,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         attachments: Vec::new(),
         earlier: Vec::new(),
         report_dir: args.report_dir.clone(),
+        history: &args.history,
         quiet,
         aws: &args.aws,
     }
@@ -240,15 +243,25 @@ pub(super) async fn ask(
 }
 
 pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
+    use crate::evidence::{html, junit, markdown};
     let err = |e: std::io::Error| Error::Write {
         path: dir.display().to_string(),
         source: e,
     };
     std::fs::create_dir_all(dir).map_err(err)?;
-    let path = dir.join("report.json");
-    let tmp = dir.join(".report.json.tmp");
-    std::fs::write(&tmp, report.to_json()).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)
+    let files = [
+        ("report.json", report.to_json()),
+        ("report.md", markdown::render(report)),
+        ("report.html", html::render(report)),
+        ("junit.xml", junit::render(report)),
+    ];
+    for (name, text) in files {
+        // Written aside and renamed: a reader never sees half a report.
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).map_err(err)?;
+        std::fs::rename(&tmp, dir.join(name)).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// The table printed at the end: each path's RTO against target, the run's RTO and RPO, the
@@ -363,7 +376,11 @@ pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) ->
     let calls: u64 = r.api_calls.values().sum();
     let _ = writeln!(out, "  api calls: {calls}");
     if let Some(dir) = report_dir {
-        let _ = writeln!(out, "  report: {}", dir.join("report.json").display());
+        let _ = writeln!(
+            out,
+            "  report: {} (and report.md, report.html, junit.xml)",
+            dir.join("report.json").display()
+        );
     }
     out
 }

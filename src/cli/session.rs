@@ -15,7 +15,7 @@ use crate::cloud::aws;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::{Profile, Sim, World};
 use crate::error::Error;
-use crate::evidence::report::{Mode, Report};
+use crate::evidence::report::{AwsTarget, Mode, Report};
 use crate::exec::action::{Attachment, Created};
 use crate::exec::api::Api;
 use crate::exec::journal::{Entry, Header, Journal, RunState};
@@ -43,6 +43,8 @@ pub struct Session<'a> {
     /// Attachments earlier processes made (the simulator puts them back).
     pub attachments: Vec<Attachment>,
     pub report_dir: Option<PathBuf>,
+    /// Where the finished run is recorded.
+    pub history: &'a super::HistoryArgs,
     pub quiet: bool,
     /// Backend flags of this invocation; the header's where not given.
     pub aws: &'a AwsArgs,
@@ -107,12 +109,16 @@ impl Session<'_> {
             match self.header.backend.as_str() {
                 "aws" => {
                     let cloud = aws::Aws::connect(&self.settings()).await;
-                    self.go(&cloud, &profile.latency).await
+                    let target = AwsTarget {
+                        account: cloud.account().await,
+                        region: cloud.region(),
+                    };
+                    self.go(&cloud, &profile.latency, Some(target)).await
                 }
                 _ => {
                     let sim = Sim::new(world, profile.clone(), seed);
                     self.put_back(&sim);
-                    self.go(&sim, &profile.latency).await
+                    self.go(&sim, &profile.latency, None).await
                 }
             }
         })
@@ -195,7 +201,12 @@ impl Session<'_> {
         (fates, api.total())
     }
 
-    async fn go<C: Cloud>(&self, cloud: &C, model: &LatencyModel) -> Result<u8, Error> {
+    async fn go<C: Cloud>(
+        &self,
+        cloud: &C,
+        model: &LatencyModel,
+        target: Option<AwsTarget>,
+    ) -> Result<u8, Error> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
         let progress = Progress::new(rb, self.quiet);
@@ -258,11 +269,16 @@ impl Session<'_> {
         } else {
             None
         };
-        self.finish(&record, fates.as_deref())
+        self.finish(&record, fates.as_deref(), target)
     }
 
     /// The report, the summary, the journal's end; the exit code.
-    fn finish(&self, record: &RunRecord, fates: Option<&[TornDown]>) -> Result<u8, Error> {
+    fn finish(
+        &self,
+        record: &RunRecord,
+        fates: Option<&[TornDown]>,
+        target: Option<AwsTarget>,
+    ) -> Result<u8, Error> {
         let rb = self.rb;
         let timings = timings::compute(rb, record);
         let mode = if self.header.drill {
@@ -277,7 +293,15 @@ impl Session<'_> {
         if let Some(fates) = fates {
             report.apply_teardown(fates, |at| record.wall(at));
         }
+        report.aws = target;
         report.digest = Some(report.compute_digest());
+        // Chained into the history first, so the files carry the chained digest.
+        let recorded = self.history.open().and_then(|mut h| {
+            let stored = h
+                .append(&mut report)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            Ok((stored.seq, h.place()))
+        });
         if let Some(dir) = &self.report_dir {
             super::run::write_report(dir, &report)?;
         }
@@ -285,6 +309,16 @@ impl Session<'_> {
             "{}",
             super::run::summary(rb, &report, self.report_dir.as_ref())
         );
+        let recorded = match recorded {
+            Ok((seq, place)) => {
+                println!("  history: record {seq} in {place}");
+                true
+            }
+            Err(e) => {
+                eprintln!("error: the run is not in the history: {e}");
+                false
+            }
+        };
         if let Some(e) = self.journal.failed() {
             eprintln!("warning: the journal is incomplete (a write failed: {e})");
         }
@@ -302,6 +336,8 @@ impl Session<'_> {
         });
         Ok(match timings.outcome {
             _ if left => LEFT_BEHIND,
+            // Evidence that was not kept is a failure to report, whatever the run did.
+            _ if !recorded => 1,
             Outcome::Succeeded if timings.targets_met() => 0,
             Outcome::Succeeded => 3,
             _ => 1,

@@ -32,6 +32,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         attachments: replay.attachments(),
         earlier: outstanding.clone(),
         report_dir: None,
+        history: &super::HistoryArgs { path: None },
         quiet,
         aws: &args.aws,
     }

@@ -1,4 +1,11 @@
-//! Evidence of a run: the report model (schema `rebound.report/v1`) and its renderings.
-//! Markdown, HTML, JUnit and the tamper-evident history join it here.
+//! Evidence of a run: the report model (schema `rebound.report/v1`), its renderings
+//! (`report.json`, `report.md`, `report.html`, `junit.xml`, all from one `document` of what
+//! an auditor sees), and the tamper-evident history of runs.
 
+pub mod document;
+pub mod history;
+pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod report;
+pub mod trend;

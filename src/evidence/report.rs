@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -18,13 +18,13 @@ use crate::runbook::Runbook;
 
 pub const SCHEMA: &str = "rebound.report/v1";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub run_id: String,
-    pub rebound_version: &'static str,
+    pub rebound_version: String,
     pub runbook: RunbookRef,
-    pub backend: &'static str,
+    pub backend: String,
     /// Simulated runs are rehearsals, never evidence of recovery.
     pub simulated: bool,
     pub mode: Mode,
@@ -41,27 +41,70 @@ pub struct Report {
     pub resources: Vec<Resource>,
     pub api_calls: BTreeMap<String, u64>,
     pub approve_flag: bool,
+    /// Every `approve` step that was approved: by whom and when.
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// Who ran it, where.
+    #[serde(default)]
+    pub ran_by: RanBy,
+    /// AWS runs: the account and region (never credentials).
+    #[serde(default)]
+    pub aws: Option<AwsTarget>,
     /// The simulator's seed: the same seed replays the same timeline.
     pub seed: Option<u64>,
     pub previous_digest: Option<String>,
     pub digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RanBy {
+    pub user: String,
+    pub host: String,
+}
+
+impl RanBy {
+    /// The user and host running this process.
+    pub fn here() -> RanBy {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".to_string());
+        RanBy { user, host }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwsTarget {
+    /// From STS GetCallerIdentity; null when it could not be asked.
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub step: String,
+    pub by: String,
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Drill,
     Recovery,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunbookRef {
     pub name: String,
     pub file: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rto {
     pub target_seconds: Option<u64>,
     pub measured_seconds: Option<f64>,
@@ -69,14 +112,14 @@ pub struct Rto {
     pub met: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rpo {
     pub target_seconds: Option<u64>,
     pub measured_seconds: Option<f64>,
     pub met: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathReport {
     pub name: String,
     pub outcome: Outcome,
@@ -85,11 +128,11 @@ pub struct PathReport {
     pub met: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     pub name: String,
     pub path: Option<String>,
-    pub action: &'static str,
+    pub action: String,
     pub critical: bool,
     pub outcome: Outcome,
     pub queued_at: Option<String>,
@@ -102,18 +145,18 @@ pub struct StepReport {
     pub outputs: Map<String, Value>,
     pub error: Option<String>,
     /// `find_*`: every candidate passed over, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
     /// Volumes: when every block was loaded from the snapshot (full read speed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loaded_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
-    pub kind: &'static str,
+    pub kind: String,
     pub id: String,
     pub step: String,
     /// Null for a resource teardown found by its tags that no record of the run names (made
@@ -149,7 +192,7 @@ impl Report {
             .map(|(s, r)| StepReport {
                 name: s.name.clone(),
                 path: s.path.map(|p| rb.paths[p].name.clone()),
-                action: s.action.name(),
+                action: s.action.name().to_string(),
                 critical: s.critical,
                 outcome: r.outcome.unwrap_or(Outcome::Cancelled),
                 queued_at: at(r.queued_at),
@@ -176,7 +219,7 @@ impl Report {
             .zip(&rec.steps)
             .flat_map(|(s, r)| {
                 r.created.iter().map(move |(c, when)| Resource {
-                    kind: c.kind.name(),
+                    kind: c.kind.name().to_string(),
                     id: c.id.clone(),
                     step: s.name.clone(),
                     created_at: Some(rfc3339(rec.wall(*when))),
@@ -186,15 +229,15 @@ impl Report {
             })
             .collect();
         let mut report = Report {
-            schema: SCHEMA,
+            schema: SCHEMA.to_string(),
             run_id: rec.run_id.clone(),
-            rebound_version: env!("CARGO_PKG_VERSION"),
+            rebound_version: env!("CARGO_PKG_VERSION").to_string(),
             runbook: RunbookRef {
                 name: rb.name.clone(),
                 file: rb.source.name.clone(),
                 sha256: hex(&Sha256::digest(rb.source.text.as_bytes())),
             },
-            backend: rec.backend,
+            backend: rec.backend.to_string(),
             simulated: rec.backend == "sim",
             mode,
             started_at: rfc3339(rec.started),
@@ -242,6 +285,20 @@ impl Report {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             approve_flag,
+            approvals: rb
+                .steps
+                .iter()
+                .zip(&rec.steps)
+                .filter_map(|(s, r)| {
+                    Some(Approval {
+                        step: s.name.clone(),
+                        by: r.approved_by.clone()?,
+                        at: at(r.finished_at),
+                    })
+                })
+                .collect(),
+            ran_by: RanBy::here(),
+            aws: None,
             seed: None,
             previous_digest: None,
             digest: None,
@@ -261,7 +318,7 @@ impl Report {
                     r.deleted_at = deleted_at;
                 }
                 None => self.resources.push(Resource {
-                    kind: t.kind.name(),
+                    kind: t.kind.name().to_string(),
                     id: t.id.clone(),
                     step: t.step.clone(),
                     created_at: None,
@@ -274,16 +331,44 @@ impl Report {
 
     /// SHA-256 of the canonical JSON (keys in order, `digest` null).
     pub fn compute_digest(&self) -> String {
-        let mut copy = self.clone();
-        copy.digest = None;
-        let value = serde_json::to_value(&copy).unwrap_or(Value::Null);
-        hex(&Sha256::digest(value.to_string().as_bytes()))
+        digest_of(&serde_json::to_value(self).unwrap_or(Value::Null))
     }
 
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
         s
+    }
+}
+
+/// The digest of a report as JSON: SHA-256 of its canonical form (keys sorted, no spaces)
+/// with `digest` null. The history verifies stored records with it.
+pub fn digest_of(report: &Value) -> String {
+    let mut copy = report.clone();
+    if let Some(m) = copy.as_object_mut() {
+        m.insert("digest".to_string(), Value::Null);
+    }
+    hex(&Sha256::digest(canonical(&copy).as_bytes()))
+}
+
+/// JSON with every object's keys sorted, whatever order serde_json keeps (its
+/// `preserve_order` feature may be on through another crate): one text per value.
+pub fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&m[k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(a) => {
+            let parts: Vec<String> = a.iter().map(canonical).collect();
+            format!("[{}]", parts.join(","))
+        }
+        other => other.to_string(),
     }
 }
 

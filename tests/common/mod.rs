@@ -84,6 +84,7 @@ impl Test {
             .env("NO_COLOR", "1")
             // Journals stay in the scratch directory, never in the user's state directory.
             .env("REBOUND_STATE_DIR", self.dir.path().join("state"))
+            .env("REBOUND_HISTORY", self.dir.path().join("history.sqlite"))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run rebound");

@@ -91,6 +91,7 @@ impl Moto {
             .envs(credentials())
             .env("NO_COLOR", "1")
             .env("REBOUND_STATE_DIR", dir.join("state"))
+            .env("REBOUND_HISTORY", dir.join("history.sqlite"))
             .envs(env.iter().copied())
             .output()
             .expect("run rebound")

@@ -43,6 +43,8 @@ pub struct Aws {
     region: Option<String>,
     ec2: aws_sdk_ec2::Client,
     backup: aws_sdk_backup::Client,
+    /// For the account id in reports; none in tests on mocked clients.
+    sts: Option<aws_sdk_sts::Client>,
     /// Instance id to private IP, learnt from RunInstances, for network checks.
     private_ips: std::cell::RefCell<HashMap<String, String>>,
 }
@@ -78,6 +80,7 @@ impl Aws {
             region: config.region().map(|r| r.to_string()),
             ec2: aws_sdk_ec2::Client::new(&config),
             backup: aws_sdk_backup::Client::new(&config),
+            sts: Some(aws_sdk_sts::Client::new(&config)),
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
     }
@@ -740,7 +743,21 @@ impl Aws {
             region: Some("eu-west-1".to_string()),
             ec2,
             backup,
+            sts: None,
             private_ips: std::cell::RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The account the credentials act in (STS GetCallerIdentity), for the report; `None`
+    /// when STS cannot be asked.
+    pub async fn account(&self) -> Option<String> {
+        let sts = self.sts.as_ref()?;
+        match sts.get_caller_identity().send().await {
+            Ok(id) => id.account().map(str::to_string),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&e), "cannot ask STS for the account id");
+                None
+            }
         }
     }
 

@@ -1,0 +1,114 @@
+//! `rebound history`: the runs in the history, oldest first; `rebound history verify`
+//! recomputes the hash chain and names the first record that breaks it (exit 1).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::evidence::history;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Action {
+    /// Recompute the hash chain; exit 1 naming the first edited, deleted, inserted or
+    /// reordered record.
+    Verify,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    #[command(flatten)]
+    history: super::HistoryArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    seq: i64,
+    run_id: String,
+    runbook: String,
+    mode: String,
+    backend: String,
+    simulated: bool,
+    started_at: String,
+    outcome: String,
+    rto_seconds: Option<f64>,
+    digest: String,
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let store = args.history.open()?;
+    let records = store.records().map_err(|e| Error::Usage(e.to_string()))?;
+    if args.action == Some(Action::Verify) {
+        return Ok(match history::verify(&records) {
+            Ok(n) => {
+                println!("{}: {n} records, the chain holds", store.place());
+                0
+            }
+            Err(b) => {
+                println!(
+                    "{}: record {} (run {}) breaks the chain: {}",
+                    store.place(),
+                    b.seq,
+                    b.run_id,
+                    b.why
+                );
+                1
+            }
+        });
+    }
+    let mut rows = Vec::new();
+    for r in &records {
+        let report = r.report().map_err(|e| Error::Usage(e.to_string()))?;
+        rows.push(Row {
+            seq: r.seq,
+            run_id: report.run_id,
+            runbook: report.runbook.name,
+            mode: format!("{:?}", report.mode).to_lowercase(),
+            backend: report.backend,
+            simulated: report.simulated,
+            started_at: report.started_at,
+            outcome: report.outcome.name().to_string(),
+            rto_seconds: report.rto.measured_seconds,
+            digest: r.digest.clone(),
+        });
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ),
+        Format::Text => {
+            let mut out = String::new();
+            for r in &rows {
+                let _ = writeln!(
+                    out,
+                    "{:>4} {:24} {:20} {:8} {:4} {:10} {:>9} {}{}",
+                    r.seq,
+                    r.run_id,
+                    r.runbook,
+                    r.mode,
+                    r.backend,
+                    r.outcome,
+                    r.rto_seconds.map_or("-".to_string(), crate::plan::human),
+                    &r.digest[..r.digest.len().min(12)],
+                    if r.simulated { "  (simulated)" } else { "" }
+                );
+            }
+            if rows.is_empty() {
+                let _ = writeln!(out, "no runs in {}", store.place());
+            }
+            print!("{out}");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,79 @@
+//! `rebound report`: one run's report from the history (`RUN`), or the trend per runbook over
+//! a window (`--since 90d`, `--runbook NAME`), as Markdown, HTML or JSON on stdout.
+
+use chrono::Utc;
+
+use crate::error::Error;
+use crate::evidence::{html, markdown, trend};
+use crate::runbook::ast::ValueKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Html,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A run's id: its report. Without it: the trend.
+    #[arg(value_name = "RUN")]
+    run: Option<String>,
+    /// The trend's window: runs started this long ago or later (90d, 12h, 2d12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    since: Option<u64>,
+    /// The trend of this runbook only.
+    #[arg(long, value_name = "NAME")]
+    runbook: Option<String>,
+    #[command(flatten)]
+    history: super::HistoryArgs,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+}
+
+/// An age in the runbook language's duration syntax.
+fn parse_age(s: &str) -> Result<u64, String> {
+    match crate::runbook::parse::parse_set_value(s) {
+        ValueKind::Duration { seconds, .. } => Ok(seconds),
+        _ => Err(format!("`{s}` is not a duration such as 90d, 12h or 30m")),
+    }
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let store = args.history.open()?;
+    let records = store.records().map_err(|e| Error::Usage(e.to_string()))?;
+    let reports = records
+        .iter()
+        .map(|r| r.report())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(run) = &args.run {
+        let Some(r) = reports.iter().find(|r| &r.run_id == run) else {
+            return Err(Error::Usage(format!(
+                "no run `{run}` in the history {} (`rebound history` lists it)",
+                store.place()
+            )));
+        };
+        print!(
+            "{}",
+            match args.format {
+                Format::Md => markdown::render(r),
+                Format::Html => html::render(r),
+                Format::Json => r.to_json(),
+            }
+        );
+        return Ok(0);
+    }
+    // An age beyond what a clock can hold means: since the beginning.
+    let since = args
+        .since
+        .and_then(|s| chrono::TimeDelta::try_seconds(i64::try_from(s).ok()?))
+        .and_then(|d| Utc::now().checked_sub_signed(d));
+    let t = trend::compute(&reports, since, args.runbook.as_deref());
+    match args.format {
+        Format::Md => print!("{}", markdown::render_doc(&t.doc())),
+        Format::Html => print!("{}", html::render_doc(&t.doc())),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default()),
+    }
+    Ok(0)
+}

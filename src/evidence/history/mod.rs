@@ -1,0 +1,111 @@
+//! The history of runs: every finished run appended as a record whose `digest` is the SHA-256
+//! of its canonical JSON including `previous_digest`, so the records form a hash chain. Edit a
+//! record and its digest no longer matches; delete, insert or reorder one and the next
+//! record's `previous_digest` no longer points at the one before it. `verify` finds the first
+//! such record, for every store alike: the stores only keep and return records in order.
+//!
+//! What a chain cannot show on its own: the newest records removed from the end, or the whole
+//! chain rewritten by someone who recomputes every digest. Keep the history where it cannot be
+//! rewritten (a shared store with object lock) for that.
+
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::report::{Report, digest_of};
+
+/// One stored record: its place in the chain, and the report as it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub seq: i64,
+    pub json: String,
+    pub digest: String,
+}
+
+impl Stored {
+    pub fn report(&self) -> Result<Report, HistoryError> {
+        serde_json::from_str(&self.json).map_err(|e| HistoryError::Corrupt {
+            seq: self.seq,
+            why: e.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history {place}: {why}")]
+    Store { place: String, why: String },
+    #[error("history record {seq}: not a report: {why}")]
+    Corrupt { seq: i64, why: String },
+}
+
+/// A store of the chain.
+pub trait History {
+    /// Where it is, for messages.
+    fn place(&self) -> String;
+    /// Every record, in chain order.
+    fn records(&self) -> Result<Vec<Stored>, HistoryError>;
+    /// Appends `report`, chained to the last record: sets its `previous_digest` and `digest`.
+    fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError>;
+}
+
+/// Chains `report` to `last` (the newest record's digest, if any).
+pub fn chain(report: &mut Report, last: Option<String>) {
+    report.previous_digest = last;
+    report.digest = None;
+    report.digest = Some(report.compute_digest());
+}
+
+/// The first record that breaks the chain, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub seq: i64,
+    pub run_id: String,
+    pub why: String,
+}
+
+/// Recomputes the chain; the number of records when it holds.
+pub fn verify(records: &[Stored]) -> Result<usize, Broken> {
+    let mut previous: Option<String> = None;
+    for r in records {
+        let value: Value = serde_json::from_str(&r.json).unwrap_or(Value::Null);
+        let run_id = value["run_id"].as_str().unwrap_or("?").to_string();
+        let broken = |why: String| Broken {
+            seq: r.seq,
+            run_id: run_id.clone(),
+            why,
+        };
+        if !value.is_object() {
+            return Err(broken("not a JSON report".to_string()));
+        }
+        let claimed = value["digest"].as_str().unwrap_or_default();
+        let computed = digest_of(&value);
+        if claimed != r.digest || computed != r.digest {
+            return Err(broken(
+                "its content does not match its digest (edited)".to_string(),
+            ));
+        }
+        let points_at = value["previous_digest"].as_str().map(str::to_string);
+        if points_at != previous {
+            return Err(broken(
+                "it does not follow the record before it (a record was deleted, inserted or moved)"
+                    .to_string(),
+            ));
+        }
+        previous = Some(r.digest.clone());
+    }
+    Ok(records.len())
+}
+
+/// The default history: `history.sqlite` in the per-user data directory.
+pub fn default_path() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "rebound")?;
+    Some(dirs.data_dir().join("history.sqlite"))
+}
+
+/// Opens the history at `place` (a file path).
+pub fn open(place: &std::path::Path) -> Result<Box<dyn History>, HistoryError> {
+    Ok(Box::new(sqlite::Sqlite::open(place)?))
+}

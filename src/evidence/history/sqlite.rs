@@ -1,0 +1,120 @@
+//! The history in one SQLite file (rusqlite, SQLite compiled in): a table of records in chain
+//! order, each the report's JSON with its digest. Appends are one IMMEDIATE transaction, so
+//! two runs finishing at once on one machine still form one chain.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{History, HistoryError, Stored, chain};
+use crate::evidence::report::Report;
+
+pub struct Sqlite {
+    path: PathBuf,
+    conn: Connection,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
+    seq        INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    runbook    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    simulated  INTEGER NOT NULL,
+    report     TEXT NOT NULL,
+    digest     TEXT NOT NULL
+)";
+
+impl Sqlite {
+    pub fn open(path: &Path) -> Result<Sqlite, HistoryError> {
+        let err = |e: &dyn std::fmt::Display| HistoryError::Store {
+            place: path.display().to_string(),
+            why: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| err(&e))?;
+        conn.execute(SCHEMA, []).map_err(|e| err(&e))?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> HistoryError {
+        HistoryError::Store {
+            place: self.place(),
+            why: e.to_string(),
+        }
+    }
+}
+
+impl History for Sqlite {
+    fn place(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn records(&self) -> Result<Vec<Stored>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, report, digest FROM runs ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(Stored {
+                    seq: row.get(0)?,
+                    json: row.get(1)?,
+                    digest: row.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+        let place = self.place();
+        let err = |e: rusqlite::Error| HistoryError::Store {
+            place: place.clone(),
+            why: e.to_string(),
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let last: Option<String> = tx
+            .query_row(
+                "SELECT digest FROM runs ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(err)?;
+        chain(report, last);
+        let json = report.to_json();
+        let digest = report.digest.clone().unwrap_or_default();
+        tx.execute(
+            "INSERT INTO runs (run_id, runbook, started_at, outcome, simulated, report, digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                report.run_id,
+                report.runbook.name,
+                report.started_at,
+                report.outcome.name(),
+                report.simulated,
+                json,
+                digest
+            ],
+        )
+        .map_err(err)?;
+        let seq = tx.last_insert_rowid();
+        tx.commit().map_err(err)?;
+        Ok(Stored { seq, json, digest })
+    }
+}
