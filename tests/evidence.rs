@@ -135,7 +135,10 @@ fn history_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     for i in 0..n {
         let mut r = fixed_report();
         r.run_id = format!("run-{i}");
-        h.append(&mut r).expect("append");
+        h.append(&mut r)
+            .now_or_never()
+            .expect("sqlite answers at once")
+            .expect("append");
     }
     (dir, path)
 }
@@ -166,6 +169,8 @@ fn an_untouched_history_verifies() {
     let records = Sqlite::open(&path)
         .expect("open")
         .records()
+        .now_or_never()
+        .expect("sqlite answers at once")
         .expect("records");
     assert_eq!(history::verify(&records), Ok(4));
     // Each record points at the one before it.
@@ -182,6 +187,8 @@ fn an_edited_rto_is_caught_and_named() {
     let records = Sqlite::open(&path)
         .expect("open")
         .records()
+        .now_or_never()
+        .expect("sqlite answers at once")
         .expect("records");
     let report = records[2].report().expect("report");
     let measured = report.rto.measured_seconds.expect("measured");
@@ -242,6 +249,8 @@ fn an_inserted_record_is_caught_and_named() {
     let records = Sqlite::open(&path)
         .expect("open")
         .records()
+        .now_or_never()
+        .expect("sqlite answers at once")
         .expect("records");
     let broken = history::verify(&records).expect_err("caught");
     assert_eq!(broken.seq, records[1].seq, "{broken:?}");

@@ -156,7 +156,7 @@ def main():
     p.add_argument("--out", help="keep every run's files here (default: a temporary directory)")
     a = p.parse_args()
     holds = {"hold": a.hold, "volume_hold": a.volume_hold, "attach_hold": a.attach_hold}
-    out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="bench-peer-"))
+    out = Path(a.out).resolve() if a.out else Path(tempfile.mkdtemp(prefix="bench-peer-"))
     binary = str(Path(a.rebound).resolve())
     results = []
     for n in [int(x) for x in a.tiers.split(",")]:

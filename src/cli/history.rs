@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::evidence::history;
+use crate::evidence::history::{self, History as _};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -27,6 +27,8 @@ pub struct Args {
     action: Option<Action>,
     #[command(flatten)]
     history: super::HistoryArgs,
+    #[command(flatten)]
+    aws: super::AwsArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -46,21 +48,24 @@ struct Row {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let store = args.history.open()?;
-    let records = store.records().map_err(|e| Error::Usage(e.to_string()))?;
+    let (place, records) = super::runtime()?.block_on(async {
+        let store = args.history.open(&args.aws).await?;
+        let records = store
+            .records()
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok::<_, Error>((store.place(), records))
+    })?;
     if args.action == Some(Action::Verify) {
         return Ok(match history::verify(&records) {
             Ok(n) => {
-                println!("{}: {n} records, the chain holds", store.place());
+                println!("{}: {n} records, the chain holds", place);
                 0
             }
             Err(b) => {
                 println!(
                     "{}: record {} (run {}) breaks the chain: {}",
-                    store.place(),
-                    b.seq,
-                    b.run_id,
-                    b.why
+                    place, b.seq, b.run_id, b.why
                 );
                 1
             }
@@ -105,7 +110,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 );
             }
             if rows.is_empty() {
-                let _ = writeln!(out, "no runs in {}", store.place());
+                let _ = writeln!(out, "no runs in {}", place);
             }
             print!("{out}");
         }

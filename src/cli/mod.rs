@@ -103,27 +103,56 @@ pub enum Command {
 /// Where the history of runs is kept, shared by `run`, `resume`, `history` and `report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
-    /// The history (SQLite file; default: history.sqlite in the per-user data directory,
-    /// ~/.local/share/rebound on Linux).
+    /// The history: a SQLite file, or s3://BUCKET/PREFIX (a bucket with Object Lock; every
+    /// record locked in compliance mode). Default: history.sqlite in the per-user data
+    /// directory, ~/.local/share/rebound on Linux.
     #[arg(
         long = "history",
         value_name = "DB",
         env = "REBOUND_HISTORY",
         global = true
     )]
-    pub path: Option<PathBuf>,
+    pub path: Option<String>,
+    /// S3 history: how long each record stays locked (no one can delete it before).
+    #[arg(long, value_name = "AGE", default_value = "2557d", value_parser = parse_age, global = true)]
+    pub retention: u64,
 }
 
 impl HistoryArgs {
-    pub fn open(&self) -> Result<Box<dyn crate::evidence::history::History>, Error> {
-        let path = match &self.path {
+    /// Opens the store; an S3 one through `aws`'s profile, region and endpoint.
+    pub async fn open(&self, aws: &AwsArgs) -> Result<crate::evidence::history::Store, Error> {
+        let place = match &self.path {
             Some(p) => p.clone(),
-            None => crate::evidence::history::default_path().ok_or_else(|| {
-                Error::Usage("no home directory to keep the history in; give --history".into())
-            })?,
+            None => crate::evidence::history::default_path()
+                .ok_or_else(|| {
+                    Error::Usage("no home directory to keep the history in; give --history".into())
+                })?
+                .display()
+                .to_string(),
         };
-        crate::evidence::history::open(&path).map_err(|e| Error::Usage(e.to_string()))
+        let retention =
+            chrono::TimeDelta::try_seconds(i64::try_from(self.retention).unwrap_or(i64::MAX))
+                .unwrap_or(chrono::TimeDelta::MAX);
+        crate::evidence::history::open(&place, &aws.settings(None, None), retention)
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))
     }
+}
+
+/// An age in the runbook language's duration syntax (90d, 12h, 2d12h).
+pub fn parse_age(s: &str) -> Result<u64, String> {
+    match crate::runbook::parse::parse_set_value(s) {
+        crate::runbook::ast::ValueKind::Duration { seconds, .. } => Ok(seconds),
+        _ => Err(format!("`{s}` is not a duration such as 90d, 12h or 30m")),
+    }
+}
+
+/// A one-thread runtime for commands that only wait on I/O (the history's S3 store).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))
 }
 
 /// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.
@@ -159,13 +188,13 @@ pub struct Sets {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AwsArgs {
     /// AWS: the named profile of ~/.aws/config to use.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", global = true)]
     pub profile: Option<String>,
     /// AWS: the region (for `run`, default: the runbook's `region`, then the default chain's).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", global = true)]
     pub region: Option<String>,
     /// AWS: another endpoint for every service (a test peer such as moto, a VPC endpoint).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub endpoint_url: Option<String>,
 }
 

@@ -4,8 +4,8 @@
 use chrono::Utc;
 
 use crate::error::Error;
+use crate::evidence::history::History as _;
 use crate::evidence::{html, markdown, trend};
-use crate::runbook::ast::ValueKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -20,28 +20,28 @@ pub struct Args {
     #[arg(value_name = "RUN")]
     run: Option<String>,
     /// The trend's window: runs started this long ago or later (90d, 12h, 2d12h).
-    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = super::parse_age)]
     since: Option<u64>,
     /// The trend of this runbook only.
     #[arg(long, value_name = "NAME")]
     runbook: Option<String>,
     #[command(flatten)]
     history: super::HistoryArgs,
+    #[command(flatten)]
+    aws: super::AwsArgs,
     #[arg(long, value_enum, default_value = "md")]
     format: Format,
 }
 
-/// An age in the runbook language's duration syntax.
-fn parse_age(s: &str) -> Result<u64, String> {
-    match crate::runbook::parse::parse_set_value(s) {
-        ValueKind::Duration { seconds, .. } => Ok(seconds),
-        _ => Err(format!("`{s}` is not a duration such as 90d, 12h or 30m")),
-    }
-}
-
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let store = args.history.open()?;
-    let records = store.records().map_err(|e| Error::Usage(e.to_string()))?;
+    let (place, records) = super::runtime()?.block_on(async {
+        let store = args.history.open(&args.aws).await?;
+        let records = store
+            .records()
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok::<_, Error>((store.place(), records))
+    })?;
     let reports = records
         .iter()
         .map(|r| r.report())
@@ -51,7 +51,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         let Some(r) = reports.iter().find(|r| &r.run_id == run) else {
             return Err(Error::Usage(format!(
                 "no run `{run}` in the history {} (`rebound history` lists it)",
-                store.place()
+                place
             )));
         };
         print!(

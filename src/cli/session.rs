@@ -15,6 +15,7 @@ use crate::cloud::aws;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::{Profile, Sim, World};
 use crate::error::Error;
+use crate::evidence::history::History as _;
 use crate::evidence::report::{AwsTarget, Mode, Report};
 use crate::exec::action::{Attachment, Created};
 use crate::exec::api::Api;
@@ -269,11 +270,11 @@ impl Session<'_> {
         } else {
             None
         };
-        self.finish(&record, fates.as_deref(), target)
+        self.finish(&record, fates.as_deref(), target).await
     }
 
     /// The report, the summary, the journal's end; the exit code.
-    fn finish(
+    async fn finish(
         &self,
         record: &RunRecord,
         fates: Option<&[TornDown]>,
@@ -296,12 +297,15 @@ impl Session<'_> {
         report.aws = target;
         report.digest = Some(report.compute_digest());
         // Chained into the history first, so the files carry the chained digest.
-        let recorded = self.history.open().and_then(|mut h| {
+        let recorded = async {
+            let mut h = self.history.open(self.aws).await?;
             let stored = h
                 .append(&mut report)
+                .await
                 .map_err(|e| Error::Usage(e.to_string()))?;
-            Ok((stored.seq, h.place()))
-        });
+            Ok::<_, Error>((stored.seq, h.place()))
+        }
+        .await;
         if let Some(dir) = &self.report_dir {
             super::run::write_report(dir, &report)?;
         }

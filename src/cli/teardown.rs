@@ -32,7 +32,10 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         attachments: replay.attachments(),
         earlier: outstanding.clone(),
         report_dir: None,
-        history: &super::HistoryArgs { path: None },
+        history: &super::HistoryArgs {
+            path: None,
+            retention: 0,
+        },
         quiet,
         aws: &args.aws,
     }

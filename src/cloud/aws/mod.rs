@@ -8,6 +8,7 @@
 //! standard retry mode stays on as a backstop.
 
 mod convert;
+pub mod s3;
 #[cfg(test)]
 mod tests;
 
@@ -52,30 +53,7 @@ pub struct Aws {
 impl Aws {
     /// Loads credentials and region from the default chain and the settings.
     pub async fn connect(settings: &Settings) -> Aws {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &settings.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let mut config = loader.load().await;
-        if let Some(role) = &settings.role {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name("rebound")
-                .configure(&config)
-                .build()
-                .await;
-            config = config
-                .into_builder()
-                .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-                    provider,
-                ))
-                .build();
-        }
+        let config = load(settings).await;
         Aws {
             region: config.region().map(|r| r.to_string()),
             ec2: aws_sdk_ec2::Client::new(&config),
@@ -84,6 +62,36 @@ impl Aws {
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
     }
+}
+
+/// The SDK configuration of the settings: the default chain, the profile, region and
+/// endpoint given, and the role assumed through STS.
+async fn load(settings: &Settings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &settings.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &settings.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let mut config = loader.load().await;
+    if let Some(role) = &settings.role {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("rebound")
+            .configure(&config)
+            .build()
+            .await;
+        config = config
+            .into_builder()
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+    }
+    config
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {

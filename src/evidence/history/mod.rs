@@ -8,6 +8,7 @@
 //! chain rewritten by someone who recomputes every digest. Keep the history where it cannot be
 //! rewritten (a shared store with object lock) for that.
 
+pub mod s3;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -41,14 +42,45 @@ pub enum HistoryError {
     Corrupt { seq: i64, why: String },
 }
 
-/// A store of the chain.
+/// A store of the chain. Async because the shared store is S3; the SQLite store answers at
+/// once.
+#[allow(async_fn_in_trait)]
 pub trait History {
     /// Where it is, for messages.
     fn place(&self) -> String;
     /// Every record, in chain order.
-    fn records(&self) -> Result<Vec<Stored>, HistoryError>;
+    async fn records(&self) -> Result<Vec<Stored>, HistoryError>;
     /// Appends `report`, chained to the last record: sets its `previous_digest` and `digest`.
-    fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError>;
+    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError>;
+}
+
+/// The stores there are: a SQLite file, or an S3 bucket with Object Lock.
+pub enum Store {
+    Sqlite(sqlite::Sqlite),
+    S3(s3::S3),
+}
+
+impl History for Store {
+    fn place(&self) -> String {
+        match self {
+            Store::Sqlite(s) => s.place(),
+            Store::S3(s) => s.place(),
+        }
+    }
+
+    async fn records(&self) -> Result<Vec<Stored>, HistoryError> {
+        match self {
+            Store::Sqlite(s) => s.records().await,
+            Store::S3(s) => s.records().await,
+        }
+    }
+
+    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+        match self {
+            Store::Sqlite(s) => s.append(report).await,
+            Store::S3(s) => s.append(report).await,
+        }
+    }
 }
 
 /// Chains `report` to `last` (the newest record's digest, if any).
@@ -105,7 +137,18 @@ pub fn default_path() -> Option<PathBuf> {
     Some(dirs.data_dir().join("history.sqlite"))
 }
 
-/// Opens the history at `place` (a file path).
-pub fn open(place: &std::path::Path) -> Result<Box<dyn History>, HistoryError> {
-    Ok(Box::new(sqlite::Sqlite::open(place)?))
+/// Opens the history at `place`: `s3://BUCKET/PREFIX` (through `settings`, records locked
+/// for `retention`), else a SQLite file.
+pub async fn open(
+    place: &str,
+    settings: &crate::cloud::aws::Settings,
+    retention: chrono::Duration,
+) -> Result<Store, HistoryError> {
+    if place.starts_with("s3://") {
+        Ok(Store::S3(s3::S3::open(place, settings, retention).await?))
+    } else {
+        Ok(Store::Sqlite(sqlite::Sqlite::open(std::path::Path::new(
+            place,
+        ))?))
+    }
 }

@@ -57,7 +57,7 @@ impl History for Sqlite {
         self.path.display().to_string()
     }
 
-    fn records(&self) -> Result<Vec<Stored>, HistoryError> {
+    async fn records(&self) -> Result<Vec<Stored>, HistoryError> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, report, digest FROM runs ORDER BY seq")
@@ -74,7 +74,7 @@ impl History for Sqlite {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
         let place = self.place();
         let err = |e: rusqlite::Error| HistoryError::Store {
             place: place.clone(),
