@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::evidence::history::{self, History as _};
+use crate::evidence::history;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -48,14 +48,7 @@ struct Row {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let (place, records) = super::runtime()?.block_on(async {
-        let store = args.history.open(&args.aws).await?;
-        let records = store
-            .records()
-            .await
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        Ok::<_, Error>((store.place(), records))
-    })?;
+    let (place, records) = args.history.read(&args.aws)?;
     if args.action == Some(Action::Verify) {
         return Ok(match history::verify(&records) {
             Ok(n) => {

@@ -139,6 +139,24 @@ impl HistoryArgs {
     }
 }
 
+impl HistoryArgs {
+    /// Every record of the store, in chain order, and where the store is.
+    pub fn read(
+        &self,
+        aws: &AwsArgs,
+    ) -> Result<(String, Vec<crate::evidence::history::Stored>), Error> {
+        use crate::evidence::history::History as _;
+        runtime()?.block_on(async {
+            let store = self.open(aws).await?;
+            let records = store
+                .records()
+                .await
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            Ok((store.place(), records))
+        })
+    }
+}
+
 /// An age in the runbook language's duration syntax (90d, 12h, 2d12h).
 pub fn parse_age(s: &str) -> Result<u64, String> {
     match crate::runbook::parse::parse_set_value(s) {

@@ -4,7 +4,6 @@
 use chrono::Utc;
 
 use crate::error::Error;
-use crate::evidence::history::History as _;
 use crate::evidence::{html, markdown, trend};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,14 +33,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let (place, records) = super::runtime()?.block_on(async {
-        let store = args.history.open(&args.aws).await?;
-        let records = store
-            .records()
-            .await
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        Ok::<_, Error>((store.place(), records))
-    })?;
+    let (place, records) = args.history.read(&args.aws)?;
     let reports = records
         .iter()
         .map(|r| r.report())
