@@ -68,6 +68,8 @@ pub enum Op {
     ListRecoveryPointsByBackupVault,
     RunInstances,
     DescribeInstances,
+    /// The instance poller's call: state and both status checks in one answer.
+    DescribeInstanceStatus,
     CreateVolume,
     DescribeVolumes,
     AttachVolume,
@@ -103,6 +105,7 @@ impl Op {
             | Op::DescribeSnapshots
             | Op::ListRecoveryPointsByBackupVault
             | Op::DescribeInstances
+            | Op::DescribeInstanceStatus
             | Op::DescribeVolumes
             | Op::StartRestoreJob
             | Op::DescribeRestoreJob => Limited::DescribeFiltered,
@@ -327,7 +330,7 @@ impl Kind {
 
     pub fn describe_op(self) -> Op {
         match self {
-            Kind::Instance => Op::DescribeInstances,
+            Kind::Instance => Op::DescribeInstanceStatus,
             Kind::Volume => Op::DescribeVolumes,
             Kind::RestoreJob => Op::DescribeRestoreJob,
             Kind::Image => Op::DescribeImages,
