@@ -66,11 +66,13 @@ fn parse(t: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn secs(s: Option<f64>) -> String {
+/// Seconds as a person reads them, or `-`.
+pub(crate) fn secs(s: Option<f64>) -> String {
     s.map_or("-".to_string(), human)
 }
 
-fn target(t: Option<u64>) -> String {
+/// A target in seconds as a person reads it, or `-`.
+pub(crate) fn target(t: Option<u64>) -> String {
     t.map_or("-".to_string(), |t| human(t as f64))
 }
 

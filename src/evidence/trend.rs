@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::document::{Block, Doc};
+use super::document::{Block, Doc, secs, target};
 use super::report::{Mode, Report};
 use crate::exec::Outcome;
-use crate::plan::human;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trend {
@@ -200,14 +199,6 @@ fn runbook_trend(runbook: String, runs: &[&Report]) -> RunbookTrend {
         })),
         runbook,
     }
-}
-
-fn secs(s: Option<f64>) -> String {
-    s.map_or("-".to_string(), human)
-}
-
-fn target(t: Option<u64>) -> String {
-    t.map_or("-".to_string(), |t| human(t as f64))
 }
 
 fn ratio(r: Ratio) -> String {
