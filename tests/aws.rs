@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::moto::{Moto, credentials};
+use common::moto::Moto;
 
 fn runbook(subnet: &str) -> String {
     format!(
@@ -40,24 +38,18 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
     let subnet = seeded["subnet"].as_str().expect("subnet");
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("web.runbook"), runbook(subnet)).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args([
+    let out = moto.rebound(
+        dir.path(),
+        &[
             "run",
             "web.runbook",
             "--backend",
             "aws",
-            "--endpoint-url",
-            &moto.url,
             "--report-dir",
             "out",
-        ])
-        .current_dir(dir.path())
-        .envs(credentials())
-        .env("REBOUND_STATE_DIR", dir.path().join("state"))
-        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run rebound");
+        ],
+        &[],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -155,25 +147,20 @@ fn twenty_instances_cost_less_than_one_describe_each() {
     );
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("twenty.runbook"), text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args([
+    let out = moto.rebound(
+        dir.path(),
+        &[
             "run",
             "twenty.runbook",
             "--backend",
             "aws",
-            "--endpoint-url",
-            &moto.url,
             "--region",
             "us-east-1",
             "--report-dir",
             "out",
-        ])
-        .current_dir(dir.path())
-        .envs(credentials())
-        .env("REBOUND_STATE_DIR", dir.path().join("state"))
-        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
-        .output()
-        .expect("run rebound");
+        ],
+        &[],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -220,8 +207,9 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
     let seeded = moto.python("seed_account.py", &[]);
     let subnet = seeded["subnet"].as_str().expect("subnet");
     let dir = tempfile::tempdir().expect("dir");
-    let export = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args([
+    let export = moto.rebound(
+        dir.path(),
+        &[
             "inventory",
             "export",
             "--endpoint-url",
@@ -230,13 +218,9 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
             "us-east-1",
             "--out",
             "world.json",
-        ])
-        .current_dir(dir.path())
-        .envs(credentials())
-        .env("REBOUND_STATE_DIR", dir.path().join("state"))
-        .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
-        .output()
-        .expect("export");
+        ],
+        &[],
+    );
     assert!(
         export.status.success(),
         "{}",
@@ -265,18 +249,19 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
 
     // Offline, on the simulator, the runbook picks what it would pick on AWS.
     std::fs::write(dir.path().join("web.runbook"), runbook(subnet)).expect("write");
-    let run = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args([
+    // On the simulator: the export is all it needs, the server plays no part.
+    let run = moto.rebound(
+        dir.path(),
+        &[
             "run",
             "web.runbook",
             "--sim-world",
             "world.json",
             "--report-dir",
             "out",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
+        ],
+        &[],
+    );
     assert_eq!(
         run.status.code(),
         Some(0),
