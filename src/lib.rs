@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod error;
 pub mod evidence;
 pub mod exec;
+pub mod ops;
 pub mod plan;
 pub mod runbook;
 

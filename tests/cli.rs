@@ -478,3 +478,34 @@ fn run_rejects_a_future_declaration_and_a_broken_profile() {
         .stderr("latency.boot")
         .run();
 }
+
+#[test]
+fn schedule_lists_the_next_drill_times_of_a_directory() {
+    let web =
+        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let (out, _) = Test::new()
+        .file("dr/web.runbook", web)
+        .file(
+            "dr/none.runbook",
+            "runbook \"adhoc\" {\n  step w = wait { duration = 1s }\n}\n",
+        )
+        .args(&[
+            "schedule",
+            "dr",
+            "--after",
+            "2026-11-22T05:00:00Z",
+            "--count",
+            "2",
+            "--format",
+            "json",
+        ])
+        .run();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0]["runbook"], "adhoc");
+    assert_eq!(rows[0]["next"], serde_json::json!([]));
+    assert_eq!(rows[1]["schedule"], "0 3 * * 0");
+    assert_eq!(
+        rows[1]["next"],
+        serde_json::json!(["2026-11-29T03:00:00Z", "2026-12-06T03:00:00Z"])
+    );
+}

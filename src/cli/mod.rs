@@ -11,6 +11,7 @@ mod report;
 mod resume;
 mod run;
 mod runs;
+mod schedule;
 mod session;
 mod teardown;
 
@@ -82,6 +83,10 @@ pub enum Command {
     /// List journaled runs, newest first: id, runbook, state, start time.
     #[command(after_help = "Examples:\n  rebound runs\n  rebound runs --format json")]
     Runs(runs::Args),
+    /// Each runbook's next drill times (its `schedule`, UTC).
+    #[command(after_help = "Examples:\n  rebound schedule runbooks/\n  \
+                            rebound schedule runbooks/web-tier.runbook --count 5 --format json")]
+    Schedule(schedule::Args),
     /// The tamper-evident history of runs: list it, or verify its hash chain.
     #[command(
         after_help = "Examples:\n  rebound history\n  rebound history verify\n  \
@@ -252,6 +257,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Resume(args) => resume::run(&args, cli.quiet),
         Command::Teardown(args) => teardown::run(&args, cli.quiet),
         Command::Runs(args) => runs::run(&args),
+        Command::Schedule(args) => schedule::run(&args),
         Command::History(args) => history::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Inventory(command) => inventory::run(&command),

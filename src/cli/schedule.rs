@@ -1,0 +1,120 @@
+//! `rebound schedule FILE|DIR`: each runbook's next drill times (UTC), so a team sees what
+//! its schedules mean before a scheduler acts on them.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::ops::schedule;
+use crate::runbook;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook files, or directories of `*.runbook` files.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+    /// How many next times per runbook.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    count: usize,
+    /// From this moment instead of now (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    after: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    file: String,
+    runbook: String,
+    schedule: Option<String>,
+    next: Vec<String>,
+}
+
+/// The runbook files named: files as given, directories' `*.runbook` files sorted.
+pub fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let entries = std::fs::read_dir(p).map_err(|e| Error::Read {
+                path: p.display().to_string(),
+                source: e,
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "runbook"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let after = args.after.unwrap_or_else(Utc::now);
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for file in runbook_files(&args.paths)? {
+        let rb = match runbook::load(&file, &[]) {
+            Ok(rb) => rb,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let next = match &rb.schedule {
+            Some(cron) => schedule::next(cron, after, args.count).map_err(Error::Usage)?,
+            None => Vec::new(),
+        };
+        rows.push(Row {
+            file: file.display().to_string(),
+            runbook: rb.name.clone(),
+            schedule: rb.schedule.clone(),
+            next: next
+                .iter()
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .collect(),
+        });
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ),
+        Format::Text => {
+            let mut out = String::new();
+            for r in &rows {
+                match &r.schedule {
+                    Some(s) => {
+                        let _ = writeln!(out, "{} ({}): \"{s}\" UTC", r.runbook, r.file);
+                        for t in &r.next {
+                            let _ = writeln!(out, "  {t}");
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(out, "{} ({}): no schedule", r.runbook, r.file);
+                    }
+                }
+            }
+            print!("{out}");
+        }
+    }
+    match errors.len() {
+        0 => Ok(0),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Several(errors)),
+    }
+}
