@@ -509,3 +509,21 @@ fn schedule_lists_the_next_drill_times_of_a_directory() {
         serde_json::json!(["2026-11-29T03:00:00Z", "2026-12-06T03:00:00Z"])
     );
 }
+
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef rebound"),
+        ("fish", "complete -c rebound"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let (out, _) = Test::new().args(&["completions", shell]).run();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(marker), "{shell}: {text}");
+        assert!(
+            text.contains("teardown") && text.contains("history"),
+            "{shell}: subcommands missing"
+        );
+    }
+}

@@ -103,6 +103,16 @@ pub enum Command {
     /// The AWS account's inventory (images, snapshots, recovery points) as a simulator world.
     #[command(subcommand)]
     Inventory(inventory::Command),
+    /// A shell completion script on stdout.
+    #[command(
+        after_help = "Examples:\n  rebound completions bash > ~/.local/share/bash-completion/completions/rebound\n  \
+                            rebound completions zsh > ~/.zfunc/_rebound\n  \
+                            rebound completions fish > ~/.config/fish/completions/rebound.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the history of runs is kept, shared by `run`, `resume`, `history` and `report`.
@@ -261,5 +271,15 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::History(args) => history::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Inventory(command) => inventory::run(&command),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rebound",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
