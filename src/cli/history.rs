@@ -8,12 +8,6 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::evidence::history;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Action {
     /// Recompute the hash chain; exit 1 naming the first edited, deleted, inserted or
@@ -30,7 +24,7 @@ pub struct Args {
     #[command(flatten)]
     aws: super::AwsArgs,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: super::ListFormat,
 }
 
 #[derive(Serialize)]
@@ -80,33 +74,27 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             digest: r.digest.clone(),
         });
     }
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        ),
-        Format::Text => {
-            let mut out = String::new();
-            for r in &rows {
-                let _ = writeln!(
-                    out,
-                    "{:>4} {:24} {:20} {:8} {:4} {:10} {:>9} {}{}",
-                    r.seq,
-                    r.run_id,
-                    r.runbook,
-                    r.mode,
-                    r.backend,
-                    r.outcome,
-                    r.rto_seconds.map_or("-".to_string(), crate::plan::human),
-                    &r.digest[..r.digest.len().min(12)],
-                    if r.simulated { "  (simulated)" } else { "" }
-                );
-            }
-            if rows.is_empty() {
-                let _ = writeln!(out, "no runs in {}", place);
-            }
-            print!("{out}");
+    args.format.print(&rows, || {
+        let mut out = String::new();
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:>4} {:24} {:20} {:8} {:4} {:10} {:>9} {}{}",
+                r.seq,
+                r.run_id,
+                r.runbook,
+                r.mode,
+                r.backend,
+                r.outcome,
+                r.rto_seconds.map_or("-".to_string(), crate::plan::human),
+                &r.digest[..r.digest.len().min(12)],
+                if r.simulated { "  (simulated)" } else { "" }
+            );
         }
-    }
+        if rows.is_empty() {
+            let _ = writeln!(out, "no runs in {}", place);
+        }
+        out
+    });
     Ok(0)
 }

@@ -180,6 +180,25 @@ pub fn parse_age(s: &str) -> Result<u64, String> {
     }
 }
 
+/// How list commands (`runs`, `history`, `schedule`) print: a table for people, or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+impl ListFormat {
+    /// Prints `rows` as pretty JSON, or the text `table` makes of them.
+    pub fn print<T: serde::Serialize>(self, rows: &T, table: impl FnOnce() -> String) {
+        match self {
+            ListFormat::Json => {
+                println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default())
+            }
+            ListFormat::Text => print!("{}", table()),
+        }
+    }
+}
+
 /// A one-thread runtime for commands that only wait on I/O (the history's S3 store).
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()

@@ -8,18 +8,12 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::exec::journal;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     state: super::StateArgs,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: super::ListFormat,
 }
 
 #[derive(Serialize)]
@@ -52,30 +46,24 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             drill: r.header.drill,
         })
         .collect();
-    match args.format {
-        Format::Json => {
-            let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
-            println!("{text}");
+    args.format.print(&rows, || {
+        let mut out = String::new();
+        if rows.is_empty() {
+            let _ = writeln!(out, "no runs in {}", dir.display());
         }
-        Format::Text => {
-            let mut out = String::new();
-            if rows.is_empty() {
-                let _ = writeln!(out, "no runs in {}", dir.display());
-            }
-            for r in &rows {
-                let _ = writeln!(
-                    out,
-                    "{:24} {:20} {:20} {} {}{}",
-                    r.run_id,
-                    r.runbook,
-                    r.state,
-                    r.started_at,
-                    r.backend,
-                    if r.drill { " drill" } else { "" }
-                );
-            }
-            print!("{out}");
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:24} {:20} {:20} {} {}{}",
+                r.run_id,
+                r.runbook,
+                r.state,
+                r.started_at,
+                r.backend,
+                if r.drill { " drill" } else { "" }
+            );
         }
-    }
+        out
+    });
     Ok(0)
 }

@@ -11,12 +11,6 @@ use crate::error::Error;
 use crate::ops::schedule;
 use crate::runbook;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Runbook files, or directories of `*.runbook` files.
@@ -29,7 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "TIME")]
     after: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: super::ListFormat,
 }
 
 #[derive(Serialize)]
@@ -89,29 +83,23 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 .collect(),
         });
     }
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        ),
-        Format::Text => {
-            let mut out = String::new();
-            for r in &rows {
-                match &r.schedule {
-                    Some(s) => {
-                        let _ = writeln!(out, "{} ({}): \"{s}\" UTC", r.runbook, r.file);
-                        for t in &r.next {
-                            let _ = writeln!(out, "  {t}");
-                        }
-                    }
-                    None => {
-                        let _ = writeln!(out, "{} ({}): no schedule", r.runbook, r.file);
+    args.format.print(&rows, || {
+        let mut out = String::new();
+        for r in &rows {
+            match &r.schedule {
+                Some(s) => {
+                    let _ = writeln!(out, "{} ({}): \"{s}\" UTC", r.runbook, r.file);
+                    for t in &r.next {
+                        let _ = writeln!(out, "  {t}");
                     }
                 }
+                None => {
+                    let _ = writeln!(out, "{} ({}): no schedule", r.runbook, r.file);
+                }
             }
-            print!("{out}");
         }
-    }
+        out
+    });
     match errors.len() {
         0 => Ok(0),
         1 => Err(errors.remove(0)),
