@@ -100,7 +100,7 @@ fn bad_inputs_get_a_diagnostic_never_a_panic() {
         ("only a name", b"runbook".to_vec(), "expected a string"),
     ];
     for (what, bytes, want) in cases {
-        for command in ["check", "plan", "fmt"] {
+        for command in ["check", "plan", "fmt", "policy", "simulate"] {
             let (out, _) = Test::new()
                 .file("bad.runbook", &bytes)
                 .args(&[command, "bad.runbook"])
@@ -185,10 +185,27 @@ fn plan_formats() {
 }
 
 #[test]
-fn help_has_examples() {
-    for command in ["check", "plan", "fmt"] {
+fn every_subcommand_has_help_with_examples() {
+    for command in [
+        &["check"][..],
+        &["plan"],
+        &["fmt"],
+        &["run"],
+        &["resume"],
+        &["teardown"],
+        &["runs"],
+        &["schedule"],
+        &["schedule", "export"],
+        &["daemon"],
+        &["simulate"],
+        &["policy"],
+        &["history"],
+        &["report"],
+        &["inventory", "export"],
+        &["completions"],
+    ] {
         Test::new()
-            .args(&[command, "--help"])
+            .args(&[command, &["--help"]].concat())
             .stdout("Examples:")
             .run();
     }
@@ -508,6 +525,39 @@ fn schedule_lists_the_next_drill_times_of_a_directory() {
         rows[1]["next"],
         serde_json::json!(["2026-11-29T03:00:00Z", "2026-12-06T03:00:00Z"])
     );
+}
+
+#[test]
+fn schedule_in_a_zone_lists_utc_times_and_names_the_zone() {
+    let web =
+        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let web = web.replace("\"0 3 * * 0\"", "\"TZ=Europe/Berlin 0 3 * * 0\"");
+    assert!(
+        web.contains("TZ=Europe/Berlin"),
+        "the example's schedule moved"
+    );
+    Test::new()
+        .file("web.runbook", web)
+        .args(&[
+            "schedule",
+            "web.runbook",
+            "--after",
+            "2026-11-22T05:00:00Z",
+            "--count",
+            "1",
+        ])
+        .stdout("\"0 3 * * 0\" Europe/Berlin")
+        .stdout("2026-11-29T02:00:00Z")
+        .run();
+    Test::new()
+        .file(
+            "bad.runbook",
+            "runbook \"b\" {\n  schedule = \"TZ=Europe/Berlim 0 3 * * 0\"\n  step w = wait { duration = 1s }\n}\n",
+        )
+        .args(&["check", "bad.runbook"])
+        .status(2)
+        .stderr("unknown time zone `Europe/Berlim`")
+        .run();
 }
 
 #[test]

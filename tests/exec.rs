@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use proptest::prelude::*;
+use rebound::cloud::Op;
 use rebound::cloud::sim::{Faults, Profile, Sim, World};
 use rebound::exec::timings::{self, Timings};
 use rebound::exec::{self, Event, Options, Outcome, RunRecord};
@@ -763,4 +764,45 @@ fn a_literal_instance_that_does_not_exist_fails_instead_of_hanging() {
         "{:?}",
         v.error
     );
+}
+
+/// A volume's data is watched (DescribeVolumeStatus) after its step, for as long as the run
+/// lasts: a small volume at a provisioned rate is seen loaded at the moment the simulated
+/// cloud finished it; a large one at the default rate is still loading when the run ends.
+#[test]
+fn volume_loading_is_observed_while_the_run_lasts() {
+    let text = |size: u32, rate: &str| {
+        format!(
+            r#"runbook "load" {{
+  step snap = find_snapshot {{ tags = {{ App = "db" }} }}
+  step disk = create_volume {{ snapshot = snap.id, zone = "us-east-1a", size_gib = {size}{rate} }}
+  step hold = wait {{ duration = 10m }}
+}}
+"#
+        )
+    };
+    // The simulated snapshots hold 100 GiB; a volume is at least as large.
+    let ran = run(&text(100, ", initialization_rate = 300"), Run::default());
+    let disk = ran.step("disk");
+    let available = disk.ready_at.expect("ready");
+    let loaded = disk.loaded_at.expect("seen loaded within the run");
+    // 100 GiB at 300 MiB/s: 341.3 s after the volume became available.
+    assert!(
+        close(loaded - available, 100.0 * 1024.0 / 300.0),
+        "loaded {loaded} available {available}"
+    );
+    assert!(
+        ran.record
+            .api_calls
+            .get(&Op::DescribeVolumeStatus)
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+
+    // 1,000 GiB at the default 100 MiB/s takes 2 h 50 min: longer than the run.
+    let ran = run(&text(1000, ""), Run::default());
+    assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+    assert_eq!(ran.step("disk").loaded_at, None);
+    assert!(ran.record.finished_at < 11.0 * 60.0);
 }

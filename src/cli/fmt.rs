@@ -50,7 +50,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     }
 }
 
-fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {
+pub(super) fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {
     let err = |e: std::io::Error| Error::Write {
         path: path.display().to_string(),
         source: e,

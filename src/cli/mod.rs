@@ -2,17 +2,21 @@
 //! an exit code or an `Error`; none prints an error itself (`main` renders errors once).
 
 mod check;
+mod daemon;
 mod fmt;
 mod history;
 mod inventory;
 mod plan;
+mod policy;
 mod progress;
 mod report;
 mod resume;
 mod run;
 mod runs;
 mod schedule;
+mod schedule_export;
 mod session;
+mod simulate;
 mod teardown;
 
 use std::path::PathBuf;
@@ -44,6 +48,22 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Log lines on stderr as text, or as one JSON object per line (for log shippers).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        global = true,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,10 +103,38 @@ pub enum Command {
     /// List journaled runs, newest first: id, runbook, state, start time.
     #[command(after_help = "Examples:\n  rebound runs\n  rebound runs --format json")]
     Runs(runs::Args),
-    /// Each runbook's next drill times (its `schedule`, UTC).
-    #[command(after_help = "Examples:\n  rebound schedule runbooks/\n  \
-                            rebound schedule runbooks/web-tier.runbook --count 5 --format json")]
+    /// Each runbook's next drill times; `schedule export` turns the schedules into systemd
+    /// timers, a crontab or Kubernetes CronJobs.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Examples:\n  rebound schedule runbooks/\n  \
+                            rebound schedule runbooks/web-tier.runbook --count 5 --format json\n  \
+                            rebound schedule export runbooks/ --format systemd --out units/"
+    )]
     Schedule(schedule::Args),
+    /// The least-privilege IAM policy (JSON) for the AWS calls a run of a runbook, and a
+    /// drill's teardown, can make.
+    #[command(
+        after_help = "Examples:\n  rebound policy runbooks/web-tier.runbook > policy.json\n  \
+                            rebound policy runbooks/backup-restore.runbook --account 123456789012 --region eu-west-1"
+    )]
+    Policy(policy::Args),
+    /// Run each runbook of a directory as a drill at its schedule: never two drills of one
+    /// runbook at once, missed times run once (or skipped), SIGTERM tears down what is in
+    /// flight and exits cleanly.
+    #[command(after_help = "Examples:\n  rebound daemon /etc/rebound/runbooks\n  \
+                            rebound daemon runbooks/ --missed skip --report-dir /var/lib/rebound/reports\n  \
+                            rebound daemon runbooks/ --history s3://dr-evidence/rebound -- --backend aws")]
+    Daemon(daemon::Args),
+    /// Predict a runbook's RTO from many simulated runs: p50/p95/p99 per path and for the
+    /// run, the chance of meeting each target, the steps most often on the critical path.
+    #[command(
+        after_help = "Examples:\n  rebound simulate runbooks/web-tier.runbook --runs 1000\n  \
+                            rebound simulate runbooks/web-tier.runbook --runs 500 --seed 7 --format json\n  \
+                            rebound simulate runbooks/web-tier.runbook --sim-world world.json --latency slow.json"
+    )]
+    Simulate(simulate::Args),
     /// The tamper-evident history of runs: list it, or verify its hash chain.
     #[command(
         after_help = "Examples:\n  rebound history\n  rebound history verify\n  \
@@ -201,8 +249,15 @@ impl ListFormat {
 
 /// A one-thread runtime for commands that only wait on I/O (the history's S3 store).
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    runtime_on(false)
+}
+
+/// A one-thread runtime; `virtual_clock` for the simulator: the clock is paused and jumps to
+/// the next timer, so simulated minutes take no wall time.
+pub fn runtime_on(virtual_clock: bool) -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(virtual_clock)
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))
 }
@@ -287,6 +342,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Teardown(args) => teardown::run(&args, cli.quiet),
         Command::Runs(args) => runs::run(&args),
         Command::Schedule(args) => schedule::run(&args),
+        Command::Policy(args) => policy::run(&args, cli.quiet),
+        Command::Daemon(args) => daemon::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::History(args) => history::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Inventory(command) => inventory::run(&command),

@@ -63,6 +63,15 @@ pub struct Args {
     /// Simulator: run on the wall clock instead of the virtual one (for demos).
     #[arg(long)]
     realtime: bool,
+    #[command(flatten)]
+    sim: SimArgs,
+    #[command(flatten)]
+    aws: super::AwsArgs,
+}
+
+/// The simulator's world, profile and latency model, shared by `run` and `simulate`.
+#[derive(Debug, clap::Args)]
+pub(super) struct SimArgs {
     /// Simulator: the account's inventory (JSON) instead of one made from the runbook.
     #[arg(long, value_name = "FILE")]
     sim_world: Option<PathBuf>,
@@ -73,8 +82,62 @@ pub struct Args {
     /// pollers first look, and the simulator's latencies. Default: DESIGN.md's model.
     #[arg(long, value_name = "FILE")]
     latency: Option<PathBuf>,
-    #[command(flatten)]
-    aws: super::AwsArgs,
+}
+
+/// What `SimArgs` name, read and validated.
+pub(super) struct SimInputs {
+    pub profile: Option<Profile>,
+    pub latency: Option<LatencyModel>,
+    pub world: Option<World>,
+}
+
+impl SimArgs {
+    pub(super) fn load(&self) -> Result<SimInputs, Error> {
+        let validate = |p: &PathBuf, profile: &Profile| {
+            profile
+                .validate()
+                .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))
+        };
+        let profile = match &self.sim_profile {
+            Some(p) => {
+                let profile: Profile = read_json(p, "simulator profile")?;
+                validate(p, &profile)?;
+                Some(profile)
+            }
+            None => None,
+        };
+        let latency = match &self.latency {
+            Some(p) => {
+                let profile = Profile {
+                    latency: read_json(p, "latency model")?,
+                    ..Profile::default()
+                };
+                validate(p, &profile)?;
+                Some(profile.latency)
+            }
+            None => None,
+        };
+        let world = match &self.sim_world {
+            Some(p) => Some(read_json::<World>(p, "simulator world")?),
+            None => None,
+        };
+        Ok(SimInputs {
+            profile,
+            latency,
+            world,
+        })
+    }
+}
+
+impl SimInputs {
+    /// The profile a run uses: the given one (or the default), with `latency` over it.
+    pub(super) fn effective_profile(&self) -> Profile {
+        let mut profile = self.profile.clone().unwrap_or_default();
+        if let Some(l) = &self.latency {
+            profile.latency = l.clone();
+        }
+        profile
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Error> {
@@ -98,34 +161,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             )));
         }
     }
-    let sim_profile = match &args.sim_profile {
-        Some(p) => {
-            let profile: Profile = read_json(p, "simulator profile")?;
-            profile
-                .validate()
-                .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))?;
-            Some(to_value(&profile))
-        }
-        None => None,
-    };
-    let latency = match &args.latency {
-        Some(p) => {
-            let model: LatencyModel = read_json(p, "latency model")?;
-            let profile = Profile {
-                latency: model,
-                ..Profile::default()
-            };
-            profile
-                .validate()
-                .map_err(|why| Error::Usage(format!("{}: {why}", p.display())))?;
-            Some(to_value(&profile.latency))
-        }
-        None => None,
-    };
-    let sim_world = match &args.sim_world {
-        Some(p) => Some(to_value(&read_json::<World>(p, "simulator world")?)),
-        None => None,
-    };
+    let sim = args.sim.load()?;
     let seed = args
         .seed
         .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
@@ -148,9 +184,9 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         declared_at: args.declared_at,
         parallelism: args.parallelism,
         seed: (args.backend == Backend::Sim).then_some(seed),
-        sim_world,
-        sim_profile,
-        latency,
+        sim_world: sim.world.as_ref().map(to_value),
+        sim_profile: sim.profile.as_ref().map(to_value),
+        latency: sim.latency.as_ref().map(to_value),
         aws_profile: args.aws.profile.clone(),
         aws_region: args.aws.region.clone().or_else(|| rb.region.clone()),
         aws_endpoint_url: args.aws.endpoint_url.clone(),

@@ -1,5 +1,6 @@
-//! `rebound schedule FILE|DIR`: each runbook's next drill times (UTC), so a team sees what
-//! its schedules mean before a scheduler acts on them.
+//! `rebound schedule FILE|DIR`: each runbook's next drill times (in UTC, whatever zone the
+//! schedule is read in), so a team sees what its schedules mean before a scheduler acts on
+//! them.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,11 +9,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::ops::schedule;
+use crate::ops::schedule::Schedule;
 use crate::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<super::schedule_export::Command>,
     /// Runbook files, or directories of `*.runbook` files.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
@@ -31,6 +34,8 @@ struct Row {
     file: String,
     runbook: String,
     schedule: Option<String>,
+    /// The zone the schedule is read in.
+    zone: Option<String>,
     next: Vec<String>,
 }
 
@@ -58,6 +63,9 @@ pub fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
+    if let Some(command) = &args.command {
+        return super::schedule_export::run(command);
+    }
     let after = args.after.unwrap_or_else(Utc::now);
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -69,14 +77,21 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 continue;
             }
         };
-        let next = match &rb.schedule {
-            Some(cron) => schedule::next(cron, after, args.count).map_err(Error::Usage)?,
-            None => Vec::new(),
+        let schedule = match rb.schedule.as_deref().map(Schedule::parse) {
+            Some(Ok(s)) => Some(s),
+            // The checker accepted it, so this does not happen; say so plainly if it does.
+            Some(Err(e)) => return Err(Error::Usage(format!("{}: {}", file.display(), e.message))),
+            None => None,
         };
+        let next = schedule
+            .as_ref()
+            .map(|s| s.next(after, args.count))
+            .unwrap_or_default();
         rows.push(Row {
             file: file.display().to_string(),
             runbook: rb.name.clone(),
-            schedule: rb.schedule.clone(),
+            schedule: schedule.as_ref().map(|s| s.cron.clone()),
+            zone: schedule.as_ref().map(|s| s.zone_name().to_string()),
             next: next
                 .iter()
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -86,14 +101,14 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     args.format.print(&rows, || {
         let mut out = String::new();
         for r in &rows {
-            match &r.schedule {
-                Some(s) => {
-                    let _ = writeln!(out, "{} ({}): \"{s}\" UTC", r.runbook, r.file);
+            match (&r.schedule, &r.zone) {
+                (Some(s), Some(zone)) => {
+                    let _ = writeln!(out, "{} ({}): \"{s}\" {zone}", r.runbook, r.file);
                     for t in &r.next {
                         let _ = writeln!(out, "  {t}");
                     }
                 }
-                None => {
+                _ => {
                     let _ = writeln!(out, "{} ({}): no schedule", r.runbook, r.file);
                 }
             }

@@ -88,16 +88,7 @@ impl Session<'_> {
     }
 
     fn runtime(&self, realtime: bool) -> Result<tokio::runtime::Runtime, Error> {
-        let mut builder = tokio::runtime::Builder::new_current_thread();
-        builder.enable_all();
-        // The simulator runs on a paused clock that jumps to the next timer: no wall time
-        // waited.
-        if self.header.backend == "sim" && !realtime {
-            builder.start_paused(true);
-        }
-        builder
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))
+        super::runtime_on(self.header.backend == "sim" && !realtime)
     }
 
     /// Runs (or resumes) the run to its end; the exit code.

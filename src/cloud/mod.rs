@@ -72,6 +72,7 @@ pub enum Op {
     DescribeInstanceStatus,
     CreateVolume,
     DescribeVolumes,
+    DescribeVolumeStatus,
     AttachVolume,
     StartRestoreJob,
     DescribeRestoreJob,
@@ -107,6 +108,7 @@ impl Op {
             | Op::DescribeInstances
             | Op::DescribeInstanceStatus
             | Op::DescribeVolumes
+            | Op::DescribeVolumeStatus
             | Op::StartRestoreJob
             | Op::DescribeRestoreJob => Limited::DescribeFiltered,
         }
@@ -281,8 +283,6 @@ pub struct Observed {
     pub ready_at: Option<Instant>,
     /// Instances: when both status checks passed (simulator only).
     pub status_ok_at: Option<Instant>,
-    /// Volumes: when every block is loaded from the snapshot (simulator only).
-    pub loaded_at: Option<Instant>,
 }
 
 impl Observed {
@@ -295,7 +295,6 @@ impl Observed {
             detail: None,
             ready_at: None,
             status_ok_at: None,
-            loaded_at: None,
         }
     }
 }
@@ -315,6 +314,9 @@ pub enum Kind {
     Volume,
     RestoreJob,
     Image,
+    /// A volume's initialization from its snapshot: `initializing`, then `completed` once
+    /// every block is loaded (DescribeVolumeStatus's `initialization-state`).
+    VolumeLoad,
 }
 
 impl Kind {
@@ -322,7 +324,7 @@ impl Kind {
     pub fn not_found_code(self) -> &'static str {
         match self {
             Kind::Instance => "InvalidInstanceID.NotFound",
-            Kind::Volume => "InvalidVolume.NotFound",
+            Kind::Volume | Kind::VolumeLoad => "InvalidVolume.NotFound",
             Kind::RestoreJob => "ResourceNotFoundException",
             Kind::Image => "InvalidAMIID.NotFound",
         }
@@ -334,6 +336,7 @@ impl Kind {
             Kind::Volume => Op::DescribeVolumes,
             Kind::RestoreJob => Op::DescribeRestoreJob,
             Kind::Image => Op::DescribeImages,
+            Kind::VolumeLoad => Op::DescribeVolumeStatus,
         }
     }
 }

@@ -19,7 +19,7 @@ use super::value::Inputs;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{
     Cloud, CloudError, ImageQuery, ImageRequest, Kind, LaunchRequest, LaunchVolume, Launched,
-    Lookup, Op, RecoveryPointQuery, ResourceKind, RestoreRequest, SnapshotQuery, Tags,
+    Lookup, Observed, Op, RecoveryPointQuery, ResourceKind, RestoreRequest, SnapshotQuery, Tags,
     VolumeRequest,
 };
 use crate::runbook::checked::Step;
@@ -57,8 +57,8 @@ pub struct Done {
     pub rejected: Vec<Rejected>,
     /// When the cloud was truly done (simulator only); the step's finish otherwise.
     pub ready_at: Option<Instant>,
-    /// Volumes: when all data was loaded.
-    pub loaded_at: Option<Instant>,
+    /// Volumes: the id whose loading from its snapshot the executor watches after the step.
+    pub loading: Option<String>,
     /// `find_*`: the creation time of the artifact chosen, for the RPO.
     pub artifact_created: Option<DateTime<Utc>>,
     /// `approve`: who approved.
@@ -251,7 +251,13 @@ pub struct Pollers {
     pub volumes: Poller,
     pub jobs: Poller,
     pub images: Poller,
+    /// Volumes loading from their snapshots: watched after their steps finished, slowly (AWS
+    /// updates the state up to five minutes late), for as long as the run lasts.
+    pub loads: Poller,
 }
+
+/// How often loading volumes are looked at.
+const LOAD_TICK: Duration = Duration::from_secs(15);
 
 impl Pollers {
     pub fn new(tick: Duration) -> Pollers {
@@ -260,7 +266,15 @@ impl Pollers {
             volumes: Poller::new(Kind::Volume, tick),
             jobs: Poller::new(Kind::RestoreJob, tick),
             images: Poller::new(Kind::Image, tick),
+            loads: Poller::new(Kind::VolumeLoad, tick.max(LOAD_TICK)),
         }
+    }
+
+    /// Waits until `volume` is fully loaded from its snapshot.
+    pub async fn loaded(&self, volume: &str) -> Result<Observed, CloudError> {
+        self.loads
+            .wait(volume, Want::State("completed"), LOAD_TICK)
+            .await
     }
 
     /// Runs every poller until the future is dropped.
@@ -269,7 +283,8 @@ impl Pollers {
             self.instances.run(api),
             self.volumes.run(api),
             self.jobs.run(api),
-            self.images.run(api)
+            self.images.run(api),
+            self.loads.run(api)
         );
     }
 }
@@ -717,7 +732,7 @@ async fn create_volume<C: Cloud>(ctx: &Ctx<'_, '_, C>, inputs: &Inputs) -> Resul
         .wait(&id, Want::State("available"), look)
         .await?;
     let mut done = Done {
-        loaded_at: o.loaded_at,
+        loading: Some(id.clone()),
         ..Done::default()
     };
     done.ready(o.ready_at);

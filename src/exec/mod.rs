@@ -85,7 +85,9 @@ pub async fn execute<C: Cloud>(
     let started = opts.prior.map_or_else(Utc::now, |p| p.started);
     let offset = opts.prior.map_or(0.0, |p| p.offset);
     let t0 = opts.t0.unwrap_or(started);
-    let at = move || offset + Instant::now().duration_since(origin).as_secs_f64();
+    // Run seconds: what the record and the journal count in.
+    let since = move |i: Instant| offset + i.duration_since(origin).as_secs_f64();
+    let at = move || since(Instant::now());
     let done_before = |id: StepId| {
         opts.prior
             .and_then(|p| p.done.get(id))
@@ -249,6 +251,18 @@ pub async fn execute<C: Cloud>(
     };
 
     let mut running = FuturesUnordered::new();
+    // Volumes still loading from their snapshots after their steps finished: watched while
+    // the run lasts, never waited for.
+    let mut loading = FuturesUnordered::new();
+    let pollers = &pollers;
+    // The journal's copy of a step's record, with the run's calls so far.
+    let note_step = |id: StepId| {
+        journal.note(&Entry::Step {
+            step: rb.steps[id].name.clone(),
+            record: Box::new(records.borrow()[id].clone()),
+            run_calls: run_calls(&api),
+        });
+    };
     let mut stop = std::pin::pin!(stop);
     let mut interrupted = false;
     let scheduler = async {
@@ -265,12 +279,11 @@ pub async fn execute<C: Cloud>(
             tokio::select! {
                 Some((id, result)) = running.next() => {
                     let finished = at();
-                    let ok = finish(id, result, finished, (origin, offset), &records, &outputs, &emit);
-                    journal.note(&Entry::Step {
-                        step: rb.steps[id].name.clone(),
-                        record: Box::new(records.borrow()[id].clone()),
-                        run_calls: run_calls(&api),
-                    });
+                    if let Some(volume) = result.as_ref().ok().and_then(|d| d.loading.clone()) {
+                        loading.push(async move { (id, pollers.loaded(&volume).await) });
+                    }
+                    let ok = finish(id, result, finished, &since, &records, &outputs, &emit);
+                    note_step(id);
                     // A failed step's dependents that need its outputs cannot run; those that
                     // only wait for it (`after`) still run when it was not critical.
                     for &d in &dependents[id] {
@@ -287,6 +300,14 @@ pub async fn execute<C: Cloud>(
                     if rb.strategy == Strategy::First && first_path_done(plan, &records.borrow()) {
                         emit(Event::Stopping { reason: "a path finished first (strategy \"first\")".into(), at: finished });
                         break;
+                    }
+                }
+                Some((id, loaded)) = loading.next(), if !loading.is_empty() => {
+                    // A volume whose state cannot be read stays "not known to be loaded".
+                    if let Ok(o) = loaded {
+                        let when = o.ready_at.map_or_else(at, since);
+                        records.borrow_mut()[id].loaded_at = Some(when);
+                        note_step(id);
                     }
                 }
                 () = &mut stop => {
@@ -342,12 +363,11 @@ fn finish(
     id: StepId,
     result: Result<Done, StepError>,
     finished: f64,
-    (origin, offset): (Instant, f64),
+    since: &dyn Fn(Instant) -> f64,
     records: &RefCell<Vec<StepRecord>>,
     outputs: &RefCell<Vec<Option<Map<String, serde_json::Value>>>>,
     emit: &dyn Fn(Event),
 ) -> bool {
-    let since = |i: Instant| offset + i.duration_since(origin).as_secs_f64();
     let mut r = records.borrow_mut();
     let rec = &mut r[id];
     rec.finished_at = Some(finished);
@@ -355,7 +375,6 @@ fn finish(
         Ok(done) => {
             rec.outcome = Some(Outcome::Succeeded);
             rec.ready_at = Some(done.ready_at.map_or(finished, since).min(finished));
-            rec.loaded_at = done.loaded_at.map(since);
             rec.rejected = done.rejected;
             rec.artifact_created = done.artifact_created;
             rec.approved_by = done.approved_by;

@@ -1,4 +1,8 @@
-//! Operations around runs: when drills are due. (The daemon and schedule exports will join
-//! here.)
+//! Operations around runs: when drills are due (`schedule`), running them at those times
+//! (`daemon`), drills on the schedulers teams already have (`export`), and how long recovery
+//! will take (`simulate`).
 
+pub mod daemon;
+pub mod export;
 pub mod schedule;
+pub mod simulate;

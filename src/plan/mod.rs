@@ -9,6 +9,7 @@ pub mod dot;
 pub mod estimate;
 pub mod json;
 pub mod mermaid;
+pub mod policy;
 pub mod text;
 
 use petgraph::algo::toposort;

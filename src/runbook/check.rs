@@ -836,23 +836,10 @@ impl<'a> Checker<'a> {
                     None
                 }
             }
-            (ValueKind::Str(s), Ty::Cron) => match s.parse::<croner::Cron>() {
-                Ok(_) if s.split_whitespace().count() == 5 => Some(Expr::Str(s.clone())),
-                Ok(_) => {
-                    self.error(invalid(
-                        v,
-                        "a schedule has 5 fields: minute hour day-of-month month day-of-week"
-                            .to_string(),
-                        Some("for example \"0 3 * * 0\": every Sunday at 03:00 UTC".to_string()),
-                    ));
-                    None
-                }
+            (ValueKind::Str(s), Ty::Cron) => match crate::ops::schedule::Schedule::parse(s) {
+                Ok(_) => Some(Expr::Str(s.clone())),
                 Err(e) => {
-                    self.error(invalid(
-                        v,
-                        format!("not a valid cron schedule: {e}"),
-                        Some("5 fields: minute hour day-of-month month day-of-week, e.g. \"0 3 * * 0\"".into()),
-                    ));
+                    self.error(invalid(v, e.message, Some(e.hint)));
                     None
                 }
             },

@@ -193,7 +193,7 @@ impl Ty {
             Ty::Checks => "a list of checks".to_string(),
             Ty::Volumes => "a list of volumes ({ snapshot = ..., device = ... })".to_string(),
             Ty::Steps => "a list of step names".to_string(),
-            Ty::Cron => "a 5-field cron expression".to_string(),
+            Ty::Cron => "a 5-field cron expression (UTC, or after `TZ=Zone `)".to_string(),
         }
     }
 }

@@ -37,6 +37,23 @@ pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
         .collect()
 }
 
+/// A volume's `initialization-state` (`initializing` or `completed`), or `unreported`: AWS
+/// updates it up to five minutes late, and the SDK this crate builds on (1.145, for Rust 1.85)
+/// predates `InitializationStatusDetails` with its progress and estimate, so the name/status
+/// pair of the volume status details is what is read.
+pub fn initialization_state(v: &aws_sdk_ec2::types::VolumeStatusItem) -> &str {
+    v.volume_status()
+        .map(|s| s.details())
+        .unwrap_or_default()
+        .iter()
+        .find(|d| {
+            d.name()
+                .is_some_and(|n| n.as_str() == "initialization-state")
+        })
+        .and_then(|d| d.status())
+        .unwrap_or("unreported")
+}
+
 pub fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| {
@@ -116,4 +133,49 @@ pub async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, Clo
         exit_code: output.status.code().unwrap_or(-1),
         stdout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{
+        VolumeStatusDetails, VolumeStatusInfo, VolumeStatusItem, VolumeStatusName,
+    };
+
+    use super::initialization_state;
+
+    fn item(details: &[(&str, &str)]) -> VolumeStatusItem {
+        let details = details
+            .iter()
+            .map(|(name, status)| {
+                VolumeStatusDetails::builder()
+                    .name(VolumeStatusName::from(*name))
+                    .status(*status)
+                    .build()
+            })
+            .collect();
+        VolumeStatusItem::builder()
+            .volume_id("vol-1")
+            .volume_status(
+                VolumeStatusInfo::builder()
+                    .set_details(Some(details))
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn initialization_state_comes_from_the_status_details() {
+        let io = ("io-enabled", "passed");
+        for state in ["initializing", "completed"] {
+            assert_eq!(
+                initialization_state(&item(&[io, ("initialization-state", state)])),
+                state
+            );
+        }
+        assert_eq!(initialization_state(&item(&[io])), "unreported");
+        assert_eq!(
+            initialization_state(&VolumeStatusItem::builder().build()),
+            "unreported"
+        );
+    }
 }

@@ -458,6 +458,22 @@ impl Cloud for Aws {
                     })
                     .collect())
             }
+            Kind::VolumeLoad => {
+                let answer = self
+                    .ec2
+                    .describe_volume_status()
+                    .set_volume_ids(Some(ids.to_vec()))
+                    .send()
+                    .await
+                    .map_err(cloud_error)?;
+                Ok(answer
+                    .volume_statuses()
+                    .iter()
+                    .filter_map(|v| {
+                        Some(observed(v.volume_id()?, convert::initialization_state(v)))
+                    })
+                    .collect())
+            }
             Kind::RestoreJob => {
                 let mut out = Vec::new();
                 for id in ids {

@@ -717,10 +717,21 @@ impl Cloud for Sim {
                     let (state, ready) = v.state(now);
                     Observed {
                         ready_at: ready,
-                        loaded_at: Some(v.loaded_at),
                         ..observed(id, state)
                     }
                 }),
+                // AWS reports the initialization of available volumes only.
+                Kind::VolumeLoad => st
+                    .volumes
+                    .get(id)
+                    .filter(|v| matches!(v.state(now).0, "available" | "attaching" | "in-use"))
+                    .map(|v| {
+                        let loaded = v.loaded_at <= now;
+                        Observed {
+                            ready_at: loaded.then_some(v.loaded_at),
+                            ..observed(id, if loaded { "completed" } else { "initializing" })
+                        }
+                    }),
                 Kind::RestoreJob => st.jobs.get(id).map(|j| {
                     let done = j.done_at <= now;
                     Observed {

@@ -1,0 +1,67 @@
+//! `rebound policy FILE`: the least-privilege IAM policy (JSON) for a runbook's runs on AWS
+//! and its drills' teardown, to attach to whatever rebound runs as (see `plan::policy`).
+
+use super::{RunbookPath, Sets};
+use crate::error::Error;
+use crate::plan::policy::{self, Scope};
+use crate::runbook::{self, schema::Kind};
+
+/// What the ARNs name when the account or region is not known: any.
+const ANY: &str = "*";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    file: RunbookPath,
+    #[command(flatten)]
+    sets: Sets,
+    /// The AWS account id the ARNs name (default: any account, `*`).
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    account: Option<String>,
+    /// The region the ARNs name (default: the runbook's `region`, else any region, `*`).
+    #[arg(long, value_name = "R", value_parser = parse_region)]
+    region: Option<String>,
+}
+
+pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    // The AWS backend refuses such a runbook before it starts: no policy would make it run.
+    super::run::refuse_ssm(&rb)?;
+    let region = args.region.clone().or_else(|| rb.region.clone());
+    if region.is_none() && !quiet {
+        eprintln!("note: the runbook names no region, so the ARNs name any (give --region R)");
+    }
+    let scope = Scope {
+        account: args.account.clone().unwrap_or_else(|| ANY.to_string()),
+        region: region.unwrap_or_else(|| ANY.to_string()),
+    };
+    let policy = policy::build(&rb, &scope);
+    let json = serde_json::to_string_pretty(&policy)
+        .map_err(|e| Error::Usage(format!("cannot write the policy as JSON: {e}")))?;
+    println!("{json}");
+    if let (Some(role), false) = (&rb.role, quiet) {
+        // A policy document cannot carry this: who needs what depends on where it is attached.
+        eprintln!(
+            "note: the runbook assumes {role}: attach this policy to that role; \
+             whoever runs rebound needs only sts:AssumeRole on it"
+        );
+    }
+    Ok(0)
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not an AWS account id (12 digits)"))
+    }
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    if Kind::Region.accepts_literal(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a region such as us-east-1"))
+    }
+}

@@ -1,0 +1,189 @@
+//! `rebound schedule export FILE|DIR --format systemd|cron|k8s`: each scheduled runbook as
+//! units for a scheduler the team already runs (`ops::export` writes them), printed, or written
+//! one file per unit under `--out`. Runbooks without a schedule are skipped with a note.
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum as _;
+
+use super::run::Backend;
+use super::schedule::runbook_files;
+use crate::error::Error;
+use crate::ops::export::{self, Drill, Options};
+use crate::ops::schedule::Schedule;
+use crate::runbook::{self, Runbook};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Each runbook's schedule as systemd timers, a crontab or Kubernetes CronJobs, each
+    /// running `rebound run FILE --drill`; runbooks without a schedule are skipped.
+    #[command(after_help = "Examples:\n  \
+            rebound schedule export runbooks/ --format systemd --out /etc/systemd/system\n  \
+            systemctl daemon-reload && systemctl enable --now rebound-drill-web-tier.timer\n  \
+            rebound schedule export runbooks/ --format cron --out cron/\n  \
+            crontab cron/rebound-drills.crontab   # replaces this user's crontab\n  \
+            rebound schedule export runbooks/ --format k8s --image registry.example.com/rebound:1.4 \
+            | kubectl apply -f -")]
+    Export(Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A .service and a .timer per runbook.
+    Systemd,
+    /// One crontab fragment (rebound-drills.crontab).
+    Cron,
+    /// A ConfigMap and a CronJob per runbook, one YAML stream (rebound-drills.yaml).
+    K8s,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook files, or directories of `*.runbook` files.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Write one file per unit into DIR (each replaced atomically) instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The rebound binary the units start (default: this one).
+    #[arg(long, value_name = "PATH")]
+    rebound: Option<PathBuf>,
+    /// k8s: the container image; its entrypoint must be rebound.
+    #[arg(long, value_name = "IMAGE", default_value = export::DEFAULT_IMAGE)]
+    image: String,
+    /// Where the drills run.
+    #[arg(long, value_enum, default_value = "aws")]
+    backend: Backend,
+    /// Each drill writes its reports into DIR/<runbook>/ (k8s: a path in the container).
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+}
+
+/// A runbook with a schedule, and the absolute path its units name.
+struct Scheduled {
+    runbook: Runbook,
+    schedule: Schedule,
+    file: String,
+}
+
+pub fn run(command: &Command) -> Result<u8, Error> {
+    let Command::Export(args) = command;
+    let mut scheduled = Vec::new();
+    let mut errors = Vec::new();
+    for file in runbook_files(&args.paths)? {
+        match load(&file) {
+            Ok(Some(s)) => scheduled.push(s),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(several(errors));
+    }
+    if scheduled.is_empty() {
+        eprintln!("note: no runbook has a schedule; nothing to export");
+        return Ok(0);
+    }
+    let options = options(args)?;
+    let drills: Vec<Drill<'_>> = scheduled
+        .iter()
+        .map(|s| Drill {
+            name: &s.runbook.name,
+            file: &s.file,
+            text: &s.runbook.source.text,
+            schedule: &s.schedule,
+        })
+        .collect();
+    let units = match args.format {
+        Format::Systemd => export::systemd(&drills, &options),
+        Format::Cron => export::crontab(&drills, &options),
+        Format::K8s => export::kubernetes(&drills, &options),
+    }
+    .map_err(|es| several(es.iter().map(|e| Error::Usage(e.to_string())).collect()))?;
+    match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
+            for unit in &units {
+                let path = dir.join(&unit.name);
+                super::fmt::write_atomically(&path, &unit.text)?;
+                println!("wrote {}", path.display());
+            }
+        }
+        None => {
+            // Every unit opens with a comment naming its file, so one after another still reads.
+            let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
+            print!("{}", texts.join("\n"));
+        }
+    }
+    Ok(0)
+}
+
+/// One runbook, or `None` (with a note) when it has no schedule.
+fn load(file: &Path) -> Result<Option<Scheduled>, Error> {
+    let runbook = runbook::load(file, &[])?;
+    let Some(text) = runbook.schedule.as_deref() else {
+        eprintln!(
+            "note: {}: runbook `{}` has no schedule; skipped",
+            file.display(),
+            runbook.name
+        );
+        return Ok(None);
+    };
+    // The checker accepted it, so this does not fail; say so plainly if it does.
+    let schedule = Schedule::parse(text)
+        .map_err(|e| Error::Usage(format!("{}: {}", file.display(), e.message)))?;
+    // A timer or cron job runs from anywhere: it names the runbook by its absolute path.
+    let absolute = std::fs::canonicalize(file).map_err(|e| Error::Read {
+        path: file.display().to_string(),
+        source: e,
+    })?;
+    Ok(Some(Scheduled {
+        runbook,
+        schedule,
+        file: absolute.display().to_string(),
+    }))
+}
+
+/// The binary, image, backend and report directory every unit uses.
+fn options(args: &Args) -> Result<Options, Error> {
+    let rebound = match &args.rebound {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(|e| {
+            Error::Usage(format!(
+                "cannot tell where this rebound is ({e}); give --rebound"
+            ))
+        })?,
+    };
+    // On the host, units do not run in this directory; in a container, the path is the
+    // container's.
+    let report_dir = match &args.report_dir {
+        Some(d) if args.format != Format::K8s => Some(
+            std::path::absolute(d)
+                .map_err(|e| Error::Usage(format!("--report-dir {}: {e}", d.display())))?,
+        ),
+        other => other.clone(),
+    };
+    Ok(Options {
+        rebound: rebound.display().to_string(),
+        image: args.image.clone(),
+        backend: args
+            .backend
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
+        report_dir: report_dir.map(|d| d.display().to_string()),
+    })
+}
+
+fn several(mut errors: Vec<Error>) -> Error {
+    if errors.len() == 1 {
+        errors.remove(0)
+    } else {
+        Error::Several(errors)
+    }
+}

@@ -1,0 +1,110 @@
+//! `rebound simulate FILE --runs N`: the predicted RTO of a runbook, before anyone needs it,
+//! from N simulated runs (`ops::simulate`), as a table or JSON.
+
+use std::fmt::Write as _;
+
+use chrono::Utc;
+
+use super::run::SimArgs;
+use super::{RunbookPath, Sets};
+use crate::cloud::sim::World;
+use crate::error::Error;
+use crate::ops::simulate::{self, Prediction, Spread};
+use crate::plan::human;
+use crate::runbook;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    file: RunbookPath,
+    #[command(flatten)]
+    sets: Sets,
+    /// How many simulated runs.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    runs: u32,
+    /// The first run's seed (run i uses SEED + i): the same seed, the same prediction.
+    #[arg(long, default_value_t = 1, value_name = "SEED")]
+    seed: u64,
+    #[command(flatten)]
+    sim: SimArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: super::ListFormat,
+}
+
+pub fn run(args: &Args) -> Result<u8, Error> {
+    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    let inputs = args.sim.load()?;
+    let profile = inputs.effective_profile();
+    let world = inputs
+        .world
+        .unwrap_or_else(|| World::for_runbook(&rb, Utc::now()));
+    let runtime = super::runtime_on(true)?;
+    let p = runtime.block_on(simulate::simulate(
+        &rb,
+        &world,
+        &profile,
+        args.runs as usize,
+        args.seed,
+    ));
+    args.format.print(&p, || text(&p));
+    Ok(0)
+}
+
+fn secs(s: Option<f64>) -> String {
+    s.map_or_else(|| "-".to_string(), human)
+}
+
+fn spread(s: &Spread) -> String {
+    format!(
+        "p50 {:>7}  p95 {:>7}  p99 {:>7}  max {:>7}",
+        secs(s.p50),
+        secs(s.p95),
+        secs(s.p99),
+        secs(s.max)
+    )
+}
+
+fn target(t: Option<f64>, chance: Option<f64>) -> String {
+    match (t, chance) {
+        (Some(t), Some(c)) => format!("  target {}: met in {:.1}%", human(t), c * 100.0),
+        _ => String::new(),
+    }
+}
+
+fn text(p: &Prediction) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} simulated runs (seeds {}..{}), {} recovered",
+        p.runbook,
+        p.runs,
+        p.seed,
+        p.seed.wrapping_add(p.runs as u64).wrapping_sub(1),
+        p.succeeded
+    );
+    for path in &p.paths {
+        let _ = writeln!(
+            out,
+            "  path {:<12} {}{}",
+            path.name,
+            spread(&path.rto),
+            target(path.rto_target_seconds, path.rto_chance)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<17} {}{}",
+        "run",
+        spread(&p.rto),
+        target(p.rto_target_seconds, p.rto_chance)
+    );
+    if !p.critical_steps.is_empty() {
+        let _ = writeln!(out, "most often on the critical path:");
+        for f in p.critical_steps.iter().take(8) {
+            let _ = writeln!(out, "  {:>5.1}%  {}", f.share * 100.0, f.step);
+        }
+    }
+    out
+}
