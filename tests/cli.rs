@@ -185,6 +185,44 @@ fn plan_formats() {
 }
 
 #[test]
+fn logs_can_be_json_lines() {
+    let web =
+        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let (out, _) = Test::new()
+        .file("web.runbook", web)
+        .args(&[
+            "-v",
+            "--log-format",
+            "json",
+            "run",
+            "web.runbook",
+            "--seed",
+            "3",
+        ])
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("each log line is JSON"))
+        .collect();
+    let finished: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| l["fields"]["message"] == "step finished")
+        .collect();
+    // One line per step of the example (9 steps), each with its step, level and time.
+    assert_eq!(finished.len(), 9, "{stderr}");
+    for l in finished {
+        assert_eq!(l["level"], "INFO");
+        assert_eq!(l["fields"]["outcome"], "succeeded");
+        assert!(
+            l["fields"]["step"].is_string() && l["timestamp"].is_string(),
+            "{l}"
+        );
+    }
+}
+
+#[test]
 fn every_subcommand_has_help_with_examples() {
     for command in [
         &["check"][..],

@@ -108,6 +108,7 @@ impl<'c, C: Cloud> Api<'c, C> {
             attempt += 1;
             self.pace(op, units).await;
             self.count(op);
+            tracing::trace!(%op, attempt, "call");
             match call().await {
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     tracing::debug!(%op, code = %e.code, attempt, "retrying");

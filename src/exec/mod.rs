@@ -283,6 +283,13 @@ pub async fn execute<C: Cloud>(
                         loading.push(async move { (id, pollers.loaded(&volume).await) });
                     }
                     let ok = finish(id, result, finished, &since, &records, &outputs, &emit);
+                    tracing::info!(
+                        run = %opts.run_id,
+                        step = %rb.steps[id].name,
+                        outcome = records.borrow()[id].outcome.map_or("none", Outcome::name),
+                        at = finished,
+                        "step finished"
+                    );
                     note_step(id);
                     // A failed step's dependents that need its outputs cannot run; those that
                     // only wait for it (`after`) still run when it was not critical.
