@@ -54,16 +54,26 @@ pub struct Session<'a> {
 impl Session<'_> {
     /// The simulator's profile: the header's, with `latency` over it.
     fn profile(&self) -> Result<Profile, Error> {
-        let mut profile: Profile = match &self.header.sim_profile {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::Usage(format!("the journal's simulator profile: {e}")))?,
-            None => Profile::default(),
+        let profile = match &self.header.sim_profile {
+            Some(v) => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| Error::Usage(format!("the journal's simulator profile: {e}")))?,
+            ),
+            None => None,
         };
-        if let Some(v) = &self.header.latency {
-            profile.latency = serde_json::from_value::<LatencyModel>(v.clone())
-                .map_err(|e| Error::Usage(format!("the journal's latency model: {e}")))?;
-        }
-        Ok(profile)
+        let latency = match &self.header.latency {
+            Some(v) => Some(
+                serde_json::from_value::<LatencyModel>(v.clone())
+                    .map_err(|e| Error::Usage(format!("the journal's latency model: {e}")))?,
+            ),
+            None => None,
+        };
+        let inputs = super::run::SimInputs {
+            profile,
+            latency,
+            world: None,
+        };
+        Ok(inputs.effective_profile())
     }
 
     fn world(&self) -> Result<World, Error> {
