@@ -186,8 +186,7 @@ fn plan_formats() {
 
 #[test]
 fn logs_can_be_json_lines() {
-    let web =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let web = common::example_text("web-tier");
     let (out, _) = Test::new()
         .file("web.runbook", web)
         .args(&[
@@ -249,14 +248,6 @@ fn every_subcommand_has_help_with_examples() {
     }
 }
 
-fn example(name: &str) -> String {
-    common::root()
-        .join(format!("runbooks/{name}.runbook"))
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 /// The rfc3339 times of a report, as seconds since the epoch.
 fn epoch(v: &serde_json::Value) -> f64 {
     let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
@@ -269,7 +260,7 @@ fn epoch(v: &serde_json::Value) -> f64 {
 #[test]
 fn readme_first_command_rehearses_the_web_tier() {
     let (out, _) = Test::new()
-        .args(&["run", &example("web-tier"), "--drill"])
+        .args(&["run", &common::example("web-tier"), "--drill"])
         .status(0)
         .stdout("web-tier (sim, drill): succeeded")
         .stdout("critical path:")
@@ -286,7 +277,7 @@ fn report_json_has_every_field_and_consistent_times() {
     let (_, dir) = Test::new()
         .args(&[
             "run",
-            &example("web-tier"),
+            &common::example("web-tier"),
             "--drill",
             "--seed",
             "5",
@@ -388,7 +379,7 @@ fn declared_at_moves_t0() {
     let (_, dir) = Test::new()
         .args(&[
             "run",
-            &example("web-tier"),
+            &common::example("web-tier"),
             "--declared-at",
             &declared,
             "--report-dir",
@@ -405,12 +396,12 @@ fn declared_at_moves_t0() {
 #[test]
 fn approve_without_a_terminal_fails_unless_approved_in_advance() {
     Test::new()
-        .args(&["run", &example("region-recovery")])
+        .args(&["run", &common::example("region-recovery")])
         .status(1)
         .stdout("failed: go: needs a person to approve")
         .run();
     Test::new()
-        .args(&["run", &example("region-recovery"), "--approve"])
+        .args(&["run", &common::example("region-recovery"), "--approve"])
         .status(0)
         .stdout("shop-region-recovery (sim, recovery): succeeded")
         .run();
@@ -536,8 +527,7 @@ fn run_rejects_a_future_declaration_and_a_broken_profile() {
 
 #[test]
 fn schedule_lists_the_next_drill_times_of_a_directory() {
-    let web =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let web = common::example_text("web-tier");
     let (out, _) = Test::new()
         .file("dr/web.runbook", web)
         .file(
@@ -567,8 +557,7 @@ fn schedule_lists_the_next_drill_times_of_a_directory() {
 
 #[test]
 fn schedule_in_a_zone_lists_utc_times_and_names_the_zone() {
-    let web =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let web = common::example_text("web-tier");
     let web = web.replace("\"0 3 * * 0\"", "\"TZ=Europe/Berlin 0 3 * * 0\"");
     assert!(
         web.contains("TZ=Europe/Berlin"),

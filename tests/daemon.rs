@@ -34,13 +34,9 @@ fn collect(from: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Daemon {
     fn start(dir: &Path, args: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        let mut child = common::rebound_in(dir)
             .arg("daemon")
             .args(args)
-            .current_dir(dir)
-            .env("REBOUND_STATE_DIR", dir.join("state"))
-            .env("REBOUND_HISTORY", dir.join("history.sqlite"))
-            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -89,10 +85,8 @@ impl Daemon {
 }
 
 fn history_count(dir: &Path) -> usize {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
+    let out = common::rebound_in(dir)
         .args(["history", "--format", "json"])
-        .current_dir(dir)
-        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
         .output()
         .expect("history");
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -26,7 +26,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn web_tier() -> String {
-    std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example")
+    common::example_text("web-tier")
 }
 
 /// The web-tier example as a drill on the simulator, seed 7, at `t0()`.

@@ -313,8 +313,7 @@ fn throttling_is_absorbed_and_visible() {
         throttle_rate: 0.3,
         ..Default::default()
     });
-    let text =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("read");
+    let text = common::example_text("web-tier");
     let calm = run(
         &text,
         Run {
@@ -539,8 +538,7 @@ fn the_examples_rehearse_on_the_default_world() {
 
 #[test]
 fn a_failing_step_fault_fails_only_that_step() {
-    let text =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("read");
+    let text = common::example_text("web-tier");
     let profile = with_faults(Faults {
         fail_steps: vec!["host".to_string()],
         ..Default::default()

@@ -15,14 +15,6 @@ use serde_json::{Map, Value, json};
 
 const ACCOUNT: &str = "123456789012";
 
-fn example(name: &str) -> String {
-    common::root()
-        .join(format!("runbooks/{name}.runbook"))
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 /// The policy `rebound` prints for this command line.
 fn policy(test: Test) -> Value {
     let (out, _dir) = test.run();
@@ -189,7 +181,7 @@ fn drill_calls(path: &str, rb: &Runbook) -> Map<String, Value> {
 #[test]
 fn the_policy_allows_every_call_a_drill_makes_and_nothing_the_steps_cannot_call() {
     for name in ["web-tier", "backup-restore", "region-recovery"] {
-        let path = example(name);
+        let path = common::example(name);
         let rb = runbook::load(Path::new(&path), &[]).expect("the example checks");
         let allowed = actions(&policy(Test::new().args(&["policy", &path])));
 
@@ -260,7 +252,7 @@ fn a_volume_key_gets_kms_on_that_key_only() {
 #[test]
 fn only_runbooks_with_backup_steps_get_backup_actions() {
     for name in ["web-tier", "backup-restore", "region-recovery"] {
-        let path = example(name);
+        let path = common::example(name);
         let rb = runbook::load(Path::new(&path), &[]).expect("the example checks");
         let uses_backup = rb
             .steps
@@ -277,7 +269,8 @@ fn only_runbooks_with_backup_steps_get_backup_actions() {
 
 #[test]
 fn pass_role_only_for_the_roles_a_runbook_names_and_only_to_their_service() {
-    let web = policy(Test::new().args(&["policy", &example("web-tier"), "--account", ACCOUNT]));
+    let web =
+        policy(Test::new().args(&["policy", &common::example("web-tier"), "--account", ACCOUNT]));
     assert!(allowing(&web, "iam:").is_empty(), "{web:#}");
 
     let profile = policy_of_text(
@@ -287,8 +280,12 @@ fn pass_role_only_for_the_roles_a_runbook_names_and_only_to_their_service() {
 }
 "#,
     );
-    let restore =
-        policy(Test::new().args(&["policy", &example("backup-restore"), "--account", ACCOUNT]));
+    let restore = policy(Test::new().args(&[
+        "policy",
+        &common::example("backup-restore"),
+        "--account",
+        ACCOUNT,
+    ]));
     for (p, role, service) in [
         (&profile, "web-profile", "ec2.amazonaws.com"),
         (
@@ -322,12 +319,12 @@ fn an_assumed_role_is_named_and_bad_flags_are_bad_input() {
         .stderr("sts:AssumeRole")
         .run();
     Test::new()
-        .args(&["policy", &example("web-tier"), "--account", "12"])
+        .args(&["policy", &common::example("web-tier"), "--account", "12"])
         .status(2)
         .stderr("not an AWS account id")
         .run();
     Test::new()
-        .args(&["policy", &example("web-tier"), "--region", "mars"])
+        .args(&["policy", &common::example("web-tier"), "--region", "mars"])
         .status(2)
         .stderr("not a region")
         .run();

@@ -13,8 +13,7 @@ const EU: &str = "TZ=Europe/Berlin 30 2 1,15 * mon-fri";
 
 /// The web-tier example under another name, with another schedule or none.
 fn web(name: &str, schedule: Option<&str>) -> String {
-    let text =
-        std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example");
+    let text = common::example_text("web-tier");
     assert!(
         text.contains("\"0 3 * * 0\""),
         "the example's schedule moved"

@@ -31,7 +31,7 @@ fn fixed_latency() -> String {
 }
 
 fn web() -> String {
-    std::fs::read_to_string(common::root().join("runbooks/web-tier.runbook")).expect("example")
+    common::example_text("web-tier")
 }
 
 #[test]
@@ -80,8 +80,8 @@ fn with_no_spread_the_prediction_is_the_single_run() {
     );
 }
 
-#[test]
-fn the_default_model_spreads_and_names_the_critical_steps() {
+/// `rebound simulate` of the web tier, 300 runs from seed 5, as JSON text.
+fn simulate_web() -> Vec<u8> {
     let (out, _) = Test::new()
         .file("web.runbook", web())
         .args(&[
@@ -95,7 +95,13 @@ fn the_default_model_spreads_and_names_the_critical_steps() {
             "json",
         ])
         .run();
-    let p: Value = serde_json::from_slice(&out.stdout).expect("json");
+    out.stdout
+}
+
+#[test]
+fn the_default_model_spreads_and_names_the_critical_steps() {
+    let out = simulate_web();
+    let p: Value = serde_json::from_slice(&out).expect("json");
     let f = |v: &Value| v.as_f64().expect("number");
     let rto = &p["rto"];
     assert!(f(&rto["p50"]) < f(&rto["p95"]), "{rto}");
@@ -121,18 +127,5 @@ fn the_default_model_spreads_and_names_the_critical_steps() {
     assert!(shares.iter().all(|s| *s > 0.0 && *s <= 1.0), "{shares:?}");
 
     // The same seed, the same prediction.
-    let (again, _) = Test::new()
-        .file("web.runbook", web())
-        .args(&[
-            "simulate",
-            "web.runbook",
-            "--runs",
-            "300",
-            "--seed",
-            "5",
-            "--format",
-            "json",
-        ])
-        .run();
-    assert_eq!(out.stdout, again.stdout);
+    assert_eq!(out, simulate_web());
 }

@@ -11,10 +11,8 @@ use std::time::Duration;
 use common::Test;
 use serde_json::Value;
 
-const WEB: &str = "runbooks/web-tier.runbook";
-
 fn web() -> String {
-    std::fs::read_to_string(common::root().join(WEB)).expect("example runbook")
+    common::example_text("web-tier")
 }
 
 #[test]
@@ -133,11 +131,8 @@ fn a_drill_killed_before_any_journal_record_on_the_simulator_resumes_to_the_same
     for cut in 2..=records {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("web.runbook"), web()).expect("write");
-        let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
+        let out = common::rebound_in(dir.path())
             .args(["run", "web.runbook", "--seed", "5", "--drill"])
-            .current_dir(dir.path())
-            .env("REBOUND_STATE_DIR", dir.path().join("state"))
-            .env("REBOUND_HISTORY", dir.path().join("history.sqlite"))
             .env("REBOUND_CRASH_BEFORE_RECORD", cut.to_string())
             .output()
             .expect("run");
@@ -179,7 +174,7 @@ const QUICK: &str = r#"{"latency": {"describe": {"median": 0.1, "p99": 0.1}, "ru
 fn spawn_slow_drill(dir: &Path) -> Child {
     std::fs::write(dir.join("slow.runbook"), SLOW_DRILL).expect("write");
     std::fs::write(dir.join("quick.json"), QUICK).expect("write");
-    Command::new(env!("CARGO_BIN_EXE_rebound"))
+    common::rebound_in(dir)
         .args([
             "run",
             "slow.runbook",
@@ -188,10 +183,6 @@ fn spawn_slow_drill(dir: &Path) -> Child {
             "--sim-profile",
             "quick.json",
         ])
-        .current_dir(dir)
-        .env("REBOUND_STATE_DIR", dir.join("state"))
-        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -264,12 +255,8 @@ fn a_second_ctrl_c_exits_at_once_and_teardown_finishes_the_job() {
 }
 
 fn in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rebound"))
+    common::rebound_in(dir)
         .args(args)
-        .current_dir(dir)
-        .env("REBOUND_STATE_DIR", dir.join("state"))
-        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
-        .env("NO_COLOR", "1")
         .output()
         .expect("run rebound")
 }

@@ -122,12 +122,7 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
+    use crate::ops::schedule::tests::at;
 
     fn hourly() -> Schedule {
         Schedule::parse("0 * * * *").expect("parses")

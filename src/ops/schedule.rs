@@ -97,10 +97,11 @@ impl fmt::Display for Schedule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::ops) mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
+    /// An RFC 3339 time (the Unix epoch if it is not one).
+    pub(in crate::ops) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default()

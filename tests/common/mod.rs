@@ -118,6 +118,31 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The path of an example runbook, `runbooks/NAME.runbook`, as a command-line argument.
+pub fn example(name: &str) -> String {
+    root()
+        .join(format!("runbooks/{name}.runbook"))
+        .to_str()
+        .expect("utf-8 path")
+        .to_string()
+}
+
+/// The text of an example runbook, `runbooks/NAME.runbook`.
+pub fn example_text(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("runbooks/{name}.runbook"))).expect("example")
+}
+
+/// `rebound` in `dir`, its journals and history in `dir` too, without colour: for tests
+/// that drive the process themselves (signals, pipes) rather than through `Test`.
+pub fn rebound_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
+    cmd.current_dir(dir)
+        .env("REBOUND_STATE_DIR", dir.join("state"))
+        .env("REBOUND_HISTORY", dir.join("history.sqlite"))
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// The `report.json` a run wrote to `DIR/out`.
 pub fn report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("out/report.json")).expect("report.json");
