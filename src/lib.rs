@@ -3,6 +3,7 @@
 //! The library holds every stage; the `rebound` binary is thin glue over it (see
 //! ARCHITECTURE.md for the code map and the invariants).
 
+pub mod atomic_file;
 pub mod cli;
 pub mod cloud;
 pub mod error;

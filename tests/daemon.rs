@@ -188,10 +188,13 @@ fn a_broken_runbook_is_reported_and_the_rest_go_on() {
     assert!(out.contains("stopping: 0 drill(s)"), "{out}");
 }
 
-fn remember_last_drill(dir: &Path, file: &str, hours_ago: i64) {
+/// A daemon memory saying the drill of `dr/FILE` last ran `hours_ago`, under `schedule`.
+fn remember_last_drill(dir: &Path, file: &str, schedule: &str, hours_ago: i64) {
     std::fs::create_dir_all(dir.join("state")).expect("mkdir");
+    let path = dir.join("dr").join(file).canonicalize().expect("runbook");
     let last = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
-    let memory = serde_json::json!({ "last": { file: last.to_rfc3339() } });
+    let memory = serde_json::json!({ "last": { path.to_str().expect("utf-8"): {
+        "at": last.to_rfc3339(), "schedule": schedule } } });
     std::fs::write(dir.join("state/daemon.json"), memory.to_string()).expect("write");
 }
 
@@ -203,7 +206,7 @@ fn times_missed_while_down_run_once_or_are_skipped() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
         std::fs::write(dir.path().join("dr/hourly.runbook"), hourly).expect("write");
-        remember_last_drill(dir.path(), "dr/hourly.runbook", 3);
+        remember_last_drill(dir.path(), "hourly.runbook", "0 * * * *", 3);
         let daemon = Daemon::start(dir.path(), &["dr", "--missed", policy]);
         if expect_run {
             daemon.wait_for("the missed times run once", |out| {

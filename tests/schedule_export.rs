@@ -174,34 +174,26 @@ fn cron_lines_are_five_fields_then_flock_under_their_zone() {
         })
         .collect();
     assert_eq!(jobs.len(), 2, "{text}");
-    for (i, zone, fields, file, slug) in [
+    for (i, zone, fields, file) in [
         (
             jobs[0],
             "Europe/Berlin",
             ["30", "2", "1,15", "*", "1-5"],
             "dr/eu.runbook",
-            "web-tier-eu",
         ),
-        (
-            jobs[1],
-            "UTC",
-            ["0", "3", "*", "*", "0"],
-            "dr/web.runbook",
-            "web-tier",
-        ),
+        (jobs[1], "UTC", ["0", "3", "*", "*", "0"], "dr/web.runbook"),
     ] {
         // The zone line comes right before its job, so no job runs in another's zone.
         assert_eq!(lines[i - 1], format!("CRON_TZ={zone}"), "{text}");
         let words: Vec<&str> = lines[i].split_whitespace().collect();
         assert_eq!(words[..5], fields, "{text}");
-        let lock = format!("/tmp/rebound-drill-{slug}.lock");
         let file = absolute(dir.path(), file);
         assert_eq!(
             words[5..],
             [
                 "flock",
                 "-n",
-                lock.as_str(),
+                file.as_str(),
                 "/opt/rebound/bin/rebound",
                 "run",
                 file.as_str(),

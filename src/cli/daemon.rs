@@ -46,17 +46,21 @@ pub struct Args {
     run_args: Vec<String>,
 }
 
-/// The daemon's clock: the wall clock, or a faster one for tests.
+/// The daemon's clock: the wall clock (which, unlike a monotonic one, keeps up through a
+/// machine's sleep and NTP steps, so times missed while asleep are seen), or for tests the
+/// wall clock's progress since start, sped up.
 struct Clock {
-    origin: tokio::time::Instant,
     start: DateTime<Utc>,
     speed: u32,
 }
 
 impl Clock {
     fn now(&self) -> DateTime<Utc> {
-        let real = self.origin.elapsed() * self.speed;
-        self.start + chrono::Duration::from_std(real).unwrap_or_default()
+        let now = Utc::now();
+        if self.speed == 1 {
+            return now;
+        }
+        self.start + (now - self.start) * i32::try_from(self.speed).unwrap_or(1)
     }
 }
 
@@ -115,12 +119,18 @@ fn load(files: &Listing, say: &dyn Fn(String)) -> BTreeMap<String, Scheduled> {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    if !args.dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a directory of runbooks",
-            args.dir.display()
-        )));
-    }
+    // Absolute, so the daemon's memory knows `runbooks` and `./runbooks/` as one place.
+    let dir = args
+        .dir
+        .canonicalize()
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} is not a directory of runbooks",
+                args.dir.display()
+            ))
+        })?;
     let state_dir = args.state.dir()?;
     std::fs::create_dir_all(&state_dir).map_err(|e| Error::Write {
         path: state_dir.display().to_string(),
@@ -131,15 +141,8 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         path: memory_path.display().to_string(),
         source: e,
     })?;
-    let remember = |memory: &Memory| {
-        memory.write(&memory_path).map_err(|e| Error::Write {
-            path: memory_path.display().to_string(),
-            source: e,
-        })
-    };
     let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("{e}")))?;
     let clock = Clock {
-        origin: tokio::time::Instant::now(),
         start: Utc::now(),
         speed: args.clock_speed,
     };
@@ -154,37 +157,47 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         let mut running: HashMap<String, Child> = HashMap::new();
         say(format!(
             "watching {} (missed times: {:?})",
-            args.dir.display(),
+            dir.display(),
             args.missed
         ));
+        // Nothing in the loop ends the daemon but a signal: drills in flight are never left
+        // without it. What fails (a listing, a start, the memory) is said and tried again.
         loop {
-            let now_listing = listing(&args.dir)?;
-            if seen.as_ref() != Some(&now_listing) {
-                book = load(&now_listing, &say);
-                for file in book.keys() {
-                    // A runbook never seen before starts from now: its past is not missed.
-                    memory
-                        .last
-                        .entry(file.clone())
-                        .or_insert_with(|| clock.now());
+            let mut changed = false;
+            match listing(&dir) {
+                Ok(now_listing) if seen.as_ref() != Some(&now_listing) => {
+                    book = load(&now_listing, &say);
+                    // A runbook gone (or broken) starts from now when it comes back.
+                    memory.last.retain(|file, _| book.contains_key(file));
+                    changed = true;
+                    let names: Vec<&str> = book.values().map(|s| s.name.as_str()).collect();
+                    say(format!("scheduled: {}", names.join(", ")));
+                    seen = Some(now_listing);
                 }
-                remember(&memory)?;
-                let names: Vec<&str> = book.values().map(|s| s.name.as_str()).collect();
-                say(format!("scheduled: {}", names.join(", ")));
-                seen = Some(now_listing);
+                Ok(_) => {}
+                Err(e) => say(format!(
+                    "cannot read {}: {}",
+                    dir.display(),
+                    e.render(Style::Plain).trim()
+                )),
             }
-            running.retain(|file, child| match child.try_wait() {
-                Ok(Some(status)) => {
-                    let name = book.get(file).map_or(file.as_str(), |s| s.name.as_str());
-                    say(format!("{name}: drill finished ({status})"));
-                    false
+            running.retain(|file, child| {
+                let name = book.get(file).map_or(file.as_str(), |s| s.name.as_str());
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        say(format!("{name}: drill finished ({status})"));
+                        false
+                    }
+                    Ok(None) => true,
+                    Err(e) => {
+                        say(format!("{name}: drill lost: {e}"));
+                        false
+                    }
                 }
-                Ok(None) => true,
-                Err(_) => false,
             });
             let now = clock.now();
             for (file, s) in &book {
-                let cursor = memory.last.get(file).copied().unwrap_or(now);
+                let cursor = memory.cursor(file, &s.schedule, now);
                 let busy = running.contains_key(file);
                 match decide(&s.schedule, cursor, now, busy, args.missed) {
                     Decision::Wait { .. } => continue,
@@ -193,20 +206,28 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                             d.join(crate::ops::export::slug(&s.name))
                                 .join(slot.format("%Y%m%dT%H%M%SZ").to_string())
                         });
-                        let child = spawn(&exe, file, &state_dir, report_dir, args)?;
-                        let folded = if missed > 0 {
-                            format!(" ({missed} missed time(s) run once)")
-                        } else {
-                            String::new()
-                        };
-                        say(format!(
-                            "{}: drill for {} started, pid {}{folded}",
-                            s.name,
-                            stamp(slot),
-                            child.id().unwrap_or(0)
-                        ));
-                        running.insert(file.clone(), child);
-                        memory.last.insert(file.clone(), slot);
+                        match spawn(&exe, file, &state_dir, report_dir, args) {
+                            Ok(child) => {
+                                let folded = if missed > 0 {
+                                    format!(" ({missed} missed time(s) run once)")
+                                } else {
+                                    String::new()
+                                };
+                                say(format!(
+                                    "{}: drill for {} started, pid {}{folded}",
+                                    s.name,
+                                    stamp(slot),
+                                    child.id().unwrap_or(0)
+                                ));
+                                running.insert(file.clone(), child);
+                            }
+                            Err(e) => say(format!(
+                                "{}: drill for {} not started: {}",
+                                s.name,
+                                stamp(slot),
+                                e.render(Style::Plain).trim()
+                            )),
+                        }
                     }
                     Decision::Skip { slot, missed, busy } => {
                         let why = if busy {
@@ -219,10 +240,15 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                             s.name,
                             stamp(slot)
                         ));
-                        memory.last.insert(file.clone(), slot);
                     }
                 }
-                remember(&memory)?;
+                memory.acted(file, now);
+                changed = true;
+            }
+            if changed {
+                if let Err(e) = memory.write(&memory_path) {
+                    say(format!("cannot write {}: {e}", memory_path.display()));
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
@@ -233,20 +259,25 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             "stopping: {} drill(s) in flight asked to stop and tear down",
             running.len()
         ));
-        signal_all(&running);
+        let mut pids: Vec<u32> = running.values().filter_map(Child::id).collect();
+        pids.iter().copied().for_each(terminate);
+        let mut forced = false;
         for (file, mut child) in running {
             let name = book.get(&file).map_or(file.as_str(), |s| s.name.as_str());
-            let status = tokio::select! {
-                status = child.wait() => status,
-                _ = stop.recv() => {
-                    // Asked twice: the drills exit at once (their journals stay consistent
-                    // for `rebound teardown`), and so does the daemon.
-                    if let Some(pid) = child.id() {
-                        terminate(pid);
+            let pid = child.id();
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    _ = stop.recv(), if !forced => {
+                        // Asked twice: every drill still running exits at once (its journal
+                        // stays consistent for `rebound teardown`), and so does the daemon.
+                        forced = true;
+                        pids.iter().copied().for_each(terminate);
                     }
-                    child.wait().await
                 }
             };
+            // Reaped: its pid may be reused, so it is signalled no more.
+            pids.retain(|p| Some(*p) != pid);
             match status {
                 Ok(status) => say(format!("{name}: drill stopped ({status})")),
                 Err(e) => say(format!("{name}: drill lost: {e}")),
@@ -285,14 +316,6 @@ fn spawn(
     cmd.process_group(0);
     cmd.spawn()
         .map_err(|e| Error::Usage(format!("cannot start {}: {e}", exe.display())))
-}
-
-fn signal_all(running: &HashMap<String, Child>) {
-    for child in running.values() {
-        if let Some(pid) = child.id() {
-            terminate(pid);
-        }
-    }
 }
 
 fn terminate(pid: u32) {

@@ -2,8 +2,6 @@
 //! file is not. The file is replaced atomically (write to a temporary file, then rename), so an
 //! interrupted fmt never leaves half a runbook.
 
-use std::io::Write as _;
-
 use super::RunbookPath;
 use crate::error::Error;
 use crate::runbook;
@@ -50,31 +48,10 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     }
 }
 
+/// `atomic_file::write`, its error naming the file.
 pub(super) fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    let err = |e: std::io::Error| Error::Write {
+    crate::atomic_file::write(path, text.as_bytes()).map_err(|e| Error::Write {
         path: path.display().to_string(),
         source: e,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.rebound-fmt.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    })
 }

@@ -292,10 +292,8 @@ pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> 
         ("junit.xml", junit::render(report)),
     ];
     for (name, text) in files {
-        // Written aside and renamed: a reader never sees half a report.
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, dir.join(name)).map_err(err)?;
+        // A reader never sees half a report.
+        crate::atomic_file::write(&dir.join(name), text.as_bytes()).map_err(err)?;
     }
     Ok(())
 }

@@ -152,7 +152,9 @@ fn load(file: &Path) -> Result<Option<Scheduled>, Error> {
 /// The binary, image, backend and report directory every unit uses.
 fn options(args: &Args) -> Result<Options, Error> {
     let rebound = match &args.rebound {
-        Some(p) => p.clone(),
+        // systemd refuses a relative ExecStart, and cron runs from $HOME.
+        Some(p) => std::path::absolute(p)
+            .map_err(|e| Error::Usage(format!("--rebound {}: {e}", p.display())))?,
         None => std::env::current_exe().map_err(|e| {
             Error::Usage(format!(
                 "cannot tell where this rebound is ({e}); give --rebound"

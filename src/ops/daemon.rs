@@ -59,46 +59,66 @@ pub fn decide(
     busy: bool,
     policy: Missed,
 ) -> Decision {
-    // Every due time since the cursor; a daemon down for years must not list them all.
-    let due: Vec<DateTime<Utc>> = schedule
-        .next(cursor, 10_000)
-        .into_iter()
-        .take_while(|t| *t <= now)
-        .collect();
-    let Some(&slot) = due.last() else {
+    let (count, last) = schedule.due(cursor, now);
+    let Some(slot) = last else {
         return Decision::Wait {
             next: schedule.next(cursor, 1).first().copied(),
         };
     };
-    let missed = due.len() - 1;
     let late = now - slot > LATE;
-    if busy {
+    if busy || (late && policy == Missed::Skip) {
         return Decision::Skip {
             slot,
-            missed: due.len(),
-            busy: true,
-        };
-    }
-    if late && policy == Missed::Skip {
-        return Decision::Skip {
-            slot,
-            missed: due.len(),
-            busy: false,
+            missed: count,
+            busy,
         };
     }
     Decision::Run {
         slot,
-        missed: if late { due.len() } else { missed },
+        missed: if late { count } else { count - 1 },
     }
 }
 
-/// What the daemon remembers: per runbook file, the last time acted on.
+/// What the daemon remembers: per runbook file, the last time acted on and the schedule it
+/// belonged to (a changed schedule starts again from now: its new times before the change were
+/// never due).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
-    pub last: BTreeMap<String, DateTime<Utc>>,
+    pub last: BTreeMap<String, Last>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Last {
+    pub at: DateTime<Utc>,
+    /// The schedule as `Schedule`'s `Display` writes it.
+    pub schedule: String,
 }
 
 impl Memory {
+    /// The cursor of `file` under `schedule`: the last time acted on, or `now` when the file
+    /// or its schedule is new to the daemon.
+    pub fn cursor(&mut self, file: &str, schedule: &Schedule, now: DateTime<Utc>) -> DateTime<Utc> {
+        let text = schedule.to_string();
+        let last = self.last.entry(file.to_string()).or_insert_with(|| Last {
+            at: now,
+            schedule: text.clone(),
+        });
+        if last.schedule != text {
+            *last = Last {
+                at: now,
+                schedule: text,
+            };
+        }
+        last.at
+    }
+
+    /// Records that the times of `file` up to `at` were acted on.
+    pub fn acted(&mut self, file: &str, at: DateTime<Utc>) {
+        if let Some(last) = self.last.get_mut(file) {
+            last.at = at;
+        }
+    }
+
     /// Reads `path`; nothing remembered when it does not exist.
     pub fn read(path: &Path) -> std::io::Result<Memory> {
         match std::fs::read_to_string(path) {
@@ -109,13 +129,10 @@ impl Memory {
         }
     }
 
-    /// Writes `path` whole (a temporary file renamed over it), so a crash leaves the old or
-    /// the new memory, never half of one.
+    /// Writes `path` whole, so a crash leaves the old or the new memory, never half of one.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json-new");
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::atomic_file::write(path, text.as_bytes())
     }
 }
 
@@ -203,13 +220,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_or_changed_schedule_starts_from_now() {
+        let mut m = Memory::default();
+        let now = at("2026-11-30T10:20:00Z");
+        assert_eq!(m.cursor("a", &hourly(), now), now);
+        m.acted("a", at("2026-11-30T11:00:00Z"));
+        assert_eq!(m.cursor("a", &hourly(), now), at("2026-11-30T11:00:00Z"));
+        let daily = Schedule::parse("0 3 * * *").expect("parses");
+        assert_eq!(m.cursor("a", &daily, now), now);
+    }
+
+    #[test]
     fn memory_round_trips_and_starts_empty() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("daemon.json");
         assert_eq!(Memory::read(&path).expect("read"), Memory::default());
         let mut m = Memory::default();
-        m.last
-            .insert("a.runbook".into(), at("2026-11-30T10:00:00Z"));
+        m.cursor("a.runbook", &hourly(), at("2026-11-30T10:00:00Z"));
         m.write(&path).expect("write");
         assert_eq!(Memory::read(&path).expect("read"), m);
     }

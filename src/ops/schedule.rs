@@ -87,6 +87,33 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// How many times fall in `(after, until]`, and the last of them; walked lazily, so a
+    /// daemon that looks every second pays for the times that passed, not for a fixed window.
+    pub fn due(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> (usize, Option<DateTime<Utc>>) {
+        let fold = |(n, last): (usize, Option<DateTime<Utc>>), t: DateTime<Utc>| {
+            (n + 1, last.max(Some(t)))
+        };
+        match self.zone {
+            Some(zone) => self
+                .parsed
+                .iter_after(after.with_timezone(&zone))
+                .map(|t| t.with_timezone(&Utc))
+                .take_while(|t| *t <= until)
+                .fold((0, None), fold),
+            None => self
+                .parsed
+                .iter_after(after)
+                .take_while(|t| *t <= until)
+                .fold((0, None), fold),
+        }
+    }
+}
+
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.zone {
@@ -171,6 +198,19 @@ pub(in crate::ops) mod tests {
                 at("2027-03-28T01:00:00Z"),
                 at("2027-03-29T00:30:00Z")
             ]
+        );
+    }
+
+    #[test]
+    fn due_counts_the_times_passed_and_names_the_last() {
+        let s = Schedule::parse("TZ=Europe/Berlin 0 * * * *").expect("parses");
+        assert_eq!(
+            s.due(at("2026-11-30T07:00:00Z"), at("2026-11-30T10:20:00Z")),
+            (3, Some(at("2026-11-30T10:00:00Z")))
+        );
+        assert_eq!(
+            s.due(at("2026-11-30T07:00:00Z"), at("2026-11-30T07:59:59Z")),
+            (0, None)
         );
     }
 

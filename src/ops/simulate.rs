@@ -101,12 +101,13 @@ pub async fn simulate(
 ) -> Prediction {
     let plan = Plan::new(rb, &profile.latency);
     let approve = |_: &str| async { Ok("simulate".to_string()) }.boxed_local();
-    let journal = Journal::memory();
     let mut run_rtos: Vec<Option<f64>> = Vec::with_capacity(runs);
     let mut path_rtos: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(runs); rb.paths.len()];
     let mut on_critical: BTreeMap<usize, usize> = BTreeMap::new();
     for i in 0..runs {
         let sim = Sim::new(world.clone(), profile.clone(), seed.wrapping_add(i as u64));
+        // One per run: a shared one would keep every run's resources.
+        let journal = Journal::memory();
         let opts = Options {
             run_id: format!("simulate-{i}"),
             t0: None,
