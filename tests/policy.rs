@@ -329,3 +329,50 @@ fn an_assumed_role_is_named_and_bad_flags_are_bad_input() {
         .stderr("not a region")
         .run();
 }
+
+#[test]
+fn volumes_and_instances_named_by_id_are_allowed_by_their_own_arn_only() {
+    let p = policy_of_text(
+        r#"runbook "named" {
+  region = "eu-west-1"
+  step disk = attach { volume = "vol-0123456789abcdef0", instance = "i-0123456789abcdef0", device = "/dev/sdf" }
+  step ami = create_image { instance = "i-0fedcba9876543210", name = "golden" }
+}
+"#,
+    );
+    let by_sid = |sid: &str| {
+        statements(&p)
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid}: {p:#}"))
+    };
+    let attach = by_sid("AttachNamed");
+    assert_eq!(
+        attach["Resource"],
+        json!([
+            "arn:aws:ec2:eu-west-1:123456789012:instance/i-0123456789abcdef0",
+            "arn:aws:ec2:eu-west-1:123456789012:volume/vol-0123456789abcdef0"
+        ])
+    );
+    assert!(attach.get("Condition").is_none(), "{attach}");
+    let source = by_sid("ImageSourceNamed");
+    assert_eq!(
+        source["Resource"],
+        json!(["arn:aws:ec2:eu-west-1:123456789012:instance/i-0fedcba9876543210"])
+    );
+    // Everything else attached or imaged must still carry the run's tag.
+    assert_eq!(
+        by_sid("Attach")["Condition"]["StringLike"]["aws:ResourceTag/rebound:run-id"],
+        "*"
+    );
+    // Named by reference only: no named statement, and no note about restored instances.
+    let web = policy(Test::new().args(&["policy", &common::example("web-tier")]));
+    Test::new()
+        .args(&["policy", &common::example("backup-restore")])
+        .stderr("restoring lets this policy tag any instance")
+        .run();
+    assert!(
+        statements(&web).iter().all(|s| s["Sid"] != "AttachNamed"),
+        "{web:#}"
+    );
+}

@@ -328,3 +328,33 @@ fn schedule_still_lists_and_export_needs_a_format() {
         .run();
     Test::new().args(&["schedule"]).status(2).run();
 }
+
+#[test]
+fn arguments_after_dashes_reach_every_run() {
+    let (out, _) = three()
+        .args(&[
+            "schedule",
+            "export",
+            "dr",
+            "--format",
+            "cron",
+            "--rebound",
+            "/opt/rebound/bin/rebound",
+            "--",
+            "--history",
+            "s3://dr-evidence/rebound",
+        ])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(" run "))
+        .collect();
+    assert_eq!(runs.len(), 2, "{text}");
+    for line in runs {
+        assert!(
+            line.ends_with("--drill --backend aws --history s3://dr-evidence/rebound"),
+            "{line}"
+        );
+    }
+}

@@ -47,6 +47,12 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
              whoever runs rebound needs only sts:AssumeRole on it"
         );
     }
+    if policy.statement(policy::Sid::TagRestored).is_some() && !quiet {
+        // IAM cannot tell an instance AWS Backup restored from any other: say what that costs.
+        eprintln!(
+            "note: restoring lets this policy tag any instance with rebound:run-id, and teardown              may then terminate it; give it only to the identity that runs the drills"
+        );
+    }
     Ok(0)
 }
 

@@ -56,9 +56,15 @@ pub struct Args {
     /// Where the drills run.
     #[arg(long, value_enum, default_value = "aws")]
     backend: Backend,
-    /// Each drill writes its reports into DIR/<runbook>/ (k8s: a path in the container).
+    /// Each drill writes its reports into DIR/<runbook>/ (k8s: a path in the container); the
+    /// latest drill's are there, the history keeps every one.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    /// Arguments for every `rebound run` the units start, after `--` (e.g.
+    /// `-- --history s3://dr-evidence/rebound`, which a Kubernetes pod needs to keep its
+    /// history).
+    #[arg(last = true, value_name = "RUN ARGS")]
+    run_args: Vec<String>,
 }
 
 /// A runbook with a schedule, and the absolute path its units name.
@@ -179,6 +185,7 @@ fn options(args: &Args) -> Result<Options, Error> {
             .map(|v| v.get_name().to_string())
             .unwrap_or_default(),
         report_dir: report_dir.map(|d| d.display().to_string()),
+        extra: args.run_args.clone(),
     })
 }
 

@@ -47,8 +47,10 @@ pub struct Options {
     /// Every run's `--backend`.
     pub backend: String,
     /// Each drill writes its reports into `DIR/<slug>`, so drills do not overwrite each
-    /// other's.
+    /// other's (the runbook's latest drill is there; the history keeps every report).
     pub report_dir: Option<String>,
+    /// More arguments for every run (`--history s3://...`, `--region ...`).
+    pub extra: Vec<String>,
 }
 
 /// One file of an export.
@@ -263,6 +265,7 @@ impl Options {
             args.push("--report-dir".into());
             args.push(format!("{}/{slug}", dir.trim_end_matches('/')));
         }
+        args.extend(self.extra.iter().cloned());
         args
     }
 }
@@ -761,6 +764,7 @@ mod tests {
             image: DEFAULT_IMAGE.into(),
             backend: "aws".into(),
             report_dir: None,
+            extra: Vec::new(),
         };
         let e = crontab(&[d("Web Tier", "/a"), d("web-tier", "/b")], &opts).expect_err("refused");
         assert_eq!(

@@ -96,11 +96,13 @@ pub enum Sid {
     Kms,
     KmsByAlias,
     Attach,
+    AttachNamed,
     Restore,
     PassRoleToBackup,
     TagRestored,
     Image,
     ImageSource,
+    ImageSourceNamed,
     Teardown,
 }
 
@@ -269,9 +271,25 @@ fn add_step(b: &mut Builder, rb: &Runbook, scope: &Scope, step: &Step) {
             let both = [scope.ec2("instance", ANY), scope.ec2("volume", ANY)];
             b.allow(Sid::Attach, &["ec2:AttachVolume"], both)
                 .when(resource_tagged());
+            // A volume or instance the runbook names by id existed before the run and carries
+            // no run tag: it is allowed by its own ARN, and nothing else untagged is.
+            let mut named: Vec<String> = literals(step.field("volume"))
+                .into_iter()
+                .flatten()
+                .map(|id| scope.ec2("volume", id))
+                .collect();
+            named.extend(
+                literals(step.field("instance"))
+                    .into_iter()
+                    .flatten()
+                    .map(|id| scope.ec2("instance", id)),
+            );
+            if !named.is_empty() {
+                b.allow(Sid::AttachNamed, &["ec2:AttachVolume"], named);
+            }
         }
         Action::Verify => verify(b, step),
-        Action::CreateImage => create_image(b, scope),
+        Action::CreateImage => create_image(b, scope, step),
         Action::Approve | Action::Exec | Action::Wait => {}
     }
 }
@@ -387,7 +405,7 @@ fn create_volume(b: &mut Builder, scope: &Scope, step: &Step) {
     b.teardown(&deletes, [volumes, scope.ec2("instance", ANY)]);
 }
 
-fn create_image(b: &mut Builder, scope: &Scope) {
+fn create_image(b: &mut Builder, scope: &Scope, step: &Step) {
     // The image poller waits for `available`.
     b.describe(&["ec2:DescribeImages"]);
     let made = [
@@ -396,14 +414,22 @@ fn create_image(b: &mut Builder, scope: &Scope) {
     ];
     b.allow(Sid::Image, &["ec2:CreateImage"], made.clone())
         .when(request_tagged());
-    // The source is an instance the run made (launched, or restored and tagged): a literal
-    // instance id names nothing a run made.
+    // The source is an instance the run made (launched, or restored and tagged), or one the
+    // runbook names by id (which carries no run tag), by its own ARN.
     b.allow(
         Sid::ImageSource,
         &["ec2:CreateImage"],
         [scope.ec2("instance", ANY)],
     )
     .when(resource_tagged());
+    let named: Vec<String> = literals(step.field("instance"))
+        .into_iter()
+        .flatten()
+        .map(|id| scope.ec2("instance", id))
+        .collect();
+    if !named.is_empty() {
+        b.allow(Sid::ImageSourceNamed, &["ec2:CreateImage"], named);
+    }
     b.tag_on_create("CreateImage", made.clone());
     b.teardown(&["ec2:DeleteSnapshot", "ec2:DeregisterImage"], made);
 }
