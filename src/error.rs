@@ -40,6 +40,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// What a command that read several inputs ends with: `Ok(code)` when none failed, the one
+    /// error, or all of them.
+    pub fn of_all(mut errors: Vec<Error>, code: u8) -> Result<u8, Error> {
+        match errors.len() {
+            0 => Ok(code),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Several(errors)),
+        }
+    }
+
     /// The error as the user sees it; `main` calls this once. Runbook problems are drawn with
     /// their source lines and carets.
     pub fn render(&self, style: Style) -> String {

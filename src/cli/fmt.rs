@@ -41,11 +41,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         write_atomically(path, &formatted)?;
         println!("formatted {}", path.display());
     }
-    match errors.len() {
-        0 => Ok(if unformatted > 0 { 1 } else { 0 }),
-        1 => Err(errors.remove(0)),
-        _ => Err(Error::Several(errors)),
-    }
+    Error::of_all(errors, u8::from(unformatted > 0))
 }
 
 /// `atomic_file::write`, its error naming the file.

@@ -115,9 +115,5 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         }
         out
     });
-    match errors.len() {
-        0 => Ok(0),
-        1 => Err(errors.remove(0)),
-        _ => Err(Error::Several(errors)),
-    }
+    Error::of_all(errors, 0)
 }

@@ -86,7 +86,7 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         }
     }
     if !errors.is_empty() {
-        return Err(several(errors));
+        return Error::of_all(errors, 0);
     }
     if scheduled.is_empty() {
         eprintln!("note: no runbook has a schedule; nothing to export");
@@ -106,8 +106,13 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         Format::Systemd => export::systemd(&drills, &options),
         Format::Cron => export::crontab(&drills, &options),
         Format::K8s => export::kubernetes(&drills, &options),
-    }
-    .map_err(|es| several(es.iter().map(|e| Error::Usage(e.to_string())).collect()))?;
+    };
+    let units = match units {
+        Ok(units) => units,
+        Err(es) => {
+            return Error::of_all(es.iter().map(|e| Error::Usage(e.to_string())).collect(), 2);
+        }
+    };
     match &args.out {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| Error::Write {
@@ -187,12 +192,4 @@ fn options(args: &Args) -> Result<Options, Error> {
         report_dir: report_dir.map(|d| d.display().to_string()),
         extra: args.run_args.clone(),
     })
-}
-
-fn several(mut errors: Vec<Error>) -> Error {
-    if errors.len() == 1 {
-        errors.remove(0)
-    } else {
-        Error::Several(errors)
-    }
 }
