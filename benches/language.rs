@@ -17,12 +17,12 @@ fn language(c: &mut Criterion) {
     assert!(lines >= 10_000, "{lines} lines");
     let source = Source::new("generated.runbook", text);
     c.bench_function(&format!("check {lines} lines"), |b| {
-        b.iter(|| runbook::check_source(black_box(&source), &[]).expect("checks"))
+        b.iter(|| runbook::check_source(black_box(&source), &[]).expect("checks"));
     });
 
     let file = runbook::parse(&source).expect("parses");
     c.bench_function(&format!("fmt {lines} lines"), |b| {
-        b.iter(|| runbook::fmt::format(black_box(&file)))
+        b.iter(|| runbook::fmt::format(black_box(&file)));
     });
 
     // 5,004 steps: 834 tiers of six.
@@ -30,7 +30,7 @@ fn language(c: &mut Criterion) {
     let rb = runbook::check_source(&big, &[]).expect("checks");
     let model = LatencyModel::default();
     c.bench_function(&format!("plan {} steps", rb.steps.len()), |b| {
-        b.iter(|| Plan::new(black_box(&rb), &model))
+        b.iter(|| Plan::new(black_box(&rb), &model));
     });
 }
 

@@ -12,5 +12,6 @@ pub mod exec;
 pub mod ops;
 pub mod plan;
 pub mod runbook;
+pub mod secret;
 
 pub use error::Error;

@@ -39,9 +39,12 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Each line scrubbed of every secret registered (rebound::secret): the AWS SDK's trace of a
+    // request holds the session token and the user data.
+    rebound::secret::register_env_credentials();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(rebound::secret::ScrubbedStderr);
     match format {
         // Log shippers want times; a person at a terminal does not.
         LogFormat::Json => logs.json().init(),

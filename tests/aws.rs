@@ -124,7 +124,7 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
         .as_object()
         .expect("calls")
         .values()
-        .filter_map(|v| v.as_u64())
+        .filter_map(serde_json::Value::as_u64)
         .sum();
     eprintln!(
         "api calls: {calls} for 3 instances: {}",

@@ -295,8 +295,8 @@ fn retries_are_for_transient_errors_only() {
             .unwrap_or_default()
             .contains("RequestLimitExceeded")
     );
-    // 5 calls per attempt (the SDK-like backstop), 3 attempts.
-    assert_eq!(img.api_calls.values().sum::<u64>(), 15);
+    // 8 calls per attempt (the API layer's own retries), 3 attempts.
+    assert_eq!(img.api_calls.values().sum::<u64>(), 24);
 
     // NotFound is not transient: no retry.
     let ran = run(

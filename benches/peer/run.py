@@ -103,7 +103,7 @@ def run_cli(tiers, holds, work):
 
 
 def run_rebound(tiers, holds, work, binary):
-    latency = {  # rebound's poller first looks at half the median, then every second
+    latency = {  # rebound's poller first looks at the 10th percentile, then every second
         "pending_to_running": {"median": holds["hold"], "p99": holds["hold"] + 1},
         "create_volume": {"median": holds["volume_hold"], "p99": holds["volume_hold"] + 1},
         "attach_volume": {"median": holds["attach_hold"], "p99": holds["attach_hold"] + 1},
@@ -146,6 +146,34 @@ def bound(tiers, holds):
     return paced + holds["hold"] + holds["volume_hold"] + holds["attach_hold"]
 
 
+def compare(n, holds, out, binary):
+    """One tier count: the CLI script, then rebound, each on a fresh held server."""
+    print(f"{n} tiers: aws CLI...", file=sys.stderr, flush=True)
+    (out / f"cli-{n}").mkdir(parents=True, exist_ok=True)
+    cli = run_cli(n, holds, out / f"cli-{n}")
+    print(f"{n} tiers: rebound...", file=sys.stderr, flush=True)
+    (out / f"rebound-{n}").mkdir(parents=True, exist_ok=True)
+    rb = run_rebound(n, holds, out / f"rebound-{n}", binary)
+    return {"tiers": n, "holds": holds, "cli": cli, "rebound": rb, "bound": bound(n, holds)}
+
+
+def table(results):
+    """The comparison as a fixed-width table, one row per tier count."""
+    head = ("tiers", "CLI s", "rebound s", "speedup", "RTO s", "bound s", "RTO/bound",
+            "CLI calls/i", "rb calls/i (report)", "rb calls/i (moto)", "launch s", "max lag s")
+    rows = [("{:>5} {:>7} {:>9} {:>7} {:>6} {:>7} {:>9} {:>11} {:>19} {:>17} {:>11} {:>9}").format(*head)]
+    for r in results:
+        n, cli, rb = r["tiers"], r["cli"], r["rebound"]
+        launch = rb["launch_seconds"]
+        lag = max(max(v) for v in rb["lags"].values())
+        rows.append(f"{n:>5} {cli['wall']:>7.1f} {rb['wall']:>9.1f} {cli['wall'] / rb['wall']:>6.1f}x "
+                    f"{rb['rto']:>6.1f} {r['bound']:>7.1f} {rb['rto'] / r['bound']:>9.2f} "
+                    f"{sum(cli['moto_calls'].values()) / n:>11.1f} "
+                    f"{sum(rb['report_calls'].values()) / n:>19.1f} {sum(rb['moto_calls'].values()) / n:>17.1f} "
+                    f"{min(launch):>5.1f}-{max(launch):<5.1f} {lag:>9.2f}")
+    return "\n".join(rows)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rebound", required=True, help="the rebound binary")
@@ -158,30 +186,9 @@ def main():
     holds = {"hold": a.hold, "volume_hold": a.volume_hold, "attach_hold": a.attach_hold}
     out = Path(a.out).resolve() if a.out else Path(tempfile.mkdtemp(prefix="bench-peer-"))
     binary = str(Path(a.rebound).resolve())
-    results = []
-    for n in [int(x) for x in a.tiers.split(",")]:
-        print(f"{n} tiers: aws CLI...", file=sys.stderr, flush=True)
-        (out / f"cli-{n}").mkdir(parents=True, exist_ok=True)
-        cli = run_cli(n, holds, out / f"cli-{n}")
-        print(f"{n} tiers: rebound...", file=sys.stderr, flush=True)
-        (out / f"rebound-{n}").mkdir(parents=True, exist_ok=True)
-        rb = run_rebound(n, holds, out / f"rebound-{n}", binary)
-        results.append({"tiers": n, "holds": holds, "cli": cli, "rebound": rb,
-                        "bound": bound(n, holds)})
+    results = [compare(int(n), holds, out, binary) for n in a.tiers.split(",")]
     (out / "results.json").write_text(json.dumps(results, indent=2))
-
-    head = ("tiers", "CLI s", "rebound s", "speedup", "RTO s", "bound s", "RTO/bound",
-            "CLI calls/i", "rb calls/i (report)", "rb calls/i (moto)", "launch s", "max lag s")
-    print(("{:>5} {:>7} {:>9} {:>7} {:>6} {:>7} {:>9} {:>11} {:>19} {:>17} {:>11} {:>9}").format(*head))
-    for r in results:
-        n, cli, rb = r["tiers"], r["cli"], r["rebound"]
-        launch = rb["launch_seconds"]
-        lag = max(max(v) for v in rb["lags"].values())
-        print(f"{n:>5} {cli['wall']:>7.1f} {rb['wall']:>9.1f} {cli['wall'] / rb['wall']:>6.1f}x "
-              f"{rb['rto']:>6.1f} {r['bound']:>7.1f} {rb['rto'] / r['bound']:>9.2f} "
-              f"{sum(cli['moto_calls'].values()) / n:>11.1f} "
-              f"{sum(rb['report_calls'].values()) / n:>19.1f} {sum(rb['moto_calls'].values()) / n:>17.1f} "
-              f"{min(launch):>5.1f}-{max(launch):<5.1f} {lag:>9.2f}")
+    print(table(results))
     print(f"\nholds: instance {a.hold}s, volume {a.volume_hold}s, attach {a.attach_hold}s; "
           f"files and results.json in {out}")
 

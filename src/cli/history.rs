@@ -46,7 +46,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     if args.action == Some(Action::Verify) {
         return Ok(match history::verify(&records) {
             Ok(n) => {
-                println!("{}: {n} records, the chain holds", place);
+                println!("{place}: {n} records, the chain holds");
                 0
             }
             Err(b) => {
@@ -92,7 +92,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             );
         }
         if rows.is_empty() {
-            let _ = writeln!(out, "no runs in {}", place);
+            let _ = writeln!(out, "no runs in {place}");
         }
         out
     });

@@ -240,7 +240,7 @@ impl ListFormat {
     pub fn print<T: serde::Serialize>(self, rows: &T, table: impl FnOnce() -> String) {
         match self {
             ListFormat::Json => {
-                println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default())
+                println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
             }
             ListFormat::Text => print!("{}", table()),
         }

@@ -36,14 +36,13 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let (place, records) = args.history.read(&args.aws)?;
     let reports = records
         .iter()
-        .map(|r| r.report())
+        .map(super::super::evidence::history::Stored::report)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(run) = &args.run {
         let Some(r) = reports.iter().find(|r| &r.run_id == run) else {
             return Err(Error::Usage(format!(
-                "no run `{run}` in the history {} (`rebound history` lists it)",
-                place
+                "no run `{run}` in the history {place} (`rebound history` lists it)"
             )));
         };
         print!(

@@ -83,7 +83,9 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             )));
         }
     }
-    let rb = runbook_of(&replay)?;
+    let mut rb = runbook_of(&replay)?;
+    // The journal never holds secrets: a resume reads them from the environment again.
+    crate::secret::read_env(&mut rb)?;
     if replay.header.backend == "aws" {
         super::run::refuse_ssm(&rb)?;
     }

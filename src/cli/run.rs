@@ -150,7 +150,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Resu
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    let mut rb = runbook::load(&args.file, &args.sets.sets)?;
+    crate::secret::read_env(&mut rb)?;
     if args.backend == Backend::Aws {
         refuse_ssm(&rb)?;
     }

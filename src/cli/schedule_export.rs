@@ -113,23 +113,20 @@ pub fn run(command: &Command) -> Result<u8, Error> {
             return Error::of_all(es.iter().map(|e| Error::Usage(e.to_string())).collect(), 2);
         }
     };
-    match &args.out {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Write {
-                path: dir.display().to_string(),
-                source: e,
-            })?;
-            for unit in &units {
-                let path = dir.join(&unit.name);
-                super::fmt::write_atomically(&path, &unit.text)?;
-                println!("wrote {}", path.display());
-            }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        for unit in &units {
+            let path = dir.join(&unit.name);
+            super::fmt::write_atomically(&path, &unit.text)?;
+            println!("wrote {}", path.display());
         }
-        None => {
-            // Every unit opens with a comment naming its file, so one after another still reads.
-            let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
-            print!("{}", texts.join("\n"));
-        }
+    } else {
+        // Every unit opens with a comment naming its file, so one after another still reads.
+        let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
+        print!("{}", texts.join("\n"));
     }
     Ok(0)
 }

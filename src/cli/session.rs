@@ -108,20 +108,17 @@ impl Session<'_> {
         let runtime = self.runtime(realtime)?;
         let seed = self.header.seed.unwrap_or(0);
         runtime.block_on(async {
-            match self.header.backend.as_str() {
-                "aws" => {
-                    let cloud = aws::Aws::connect(&self.settings()).await;
-                    let target = AwsTarget {
-                        account: cloud.account().await,
-                        region: cloud.region(),
-                    };
-                    self.go(&cloud, &profile.latency, Some(target)).await
-                }
-                _ => {
-                    let sim = Sim::new(world, profile.clone(), seed);
-                    self.put_back(&sim);
-                    self.go(&sim, &profile.latency, None).await
-                }
+            if self.header.backend.as_str() == "aws" {
+                let cloud = aws::Aws::connect(&self.settings()).await;
+                let target = AwsTarget {
+                    account: cloud.account().await,
+                    region: cloud.region(),
+                };
+                self.go(&cloud, &profile.latency, Some(target)).await
+            } else {
+                let sim = Sim::new(world, profile.clone(), seed);
+                self.put_back(&sim);
+                self.go(&sim, &profile.latency, None).await
             }
         })
     }
@@ -133,16 +130,13 @@ impl Session<'_> {
         let runtime = self.runtime(false)?;
         let seed = self.header.seed.unwrap_or(0);
         let fates = runtime.block_on(async {
-            match self.header.backend.as_str() {
-                "aws" => {
-                    let cloud = aws::Aws::connect(&self.settings()).await;
-                    self.tear(&cloud, known, offset).await.0
-                }
-                _ => {
-                    let sim = Sim::new(world, profile.clone(), seed);
-                    self.put_back(&sim);
-                    self.tear(&sim, known, offset).await.0
-                }
+            if self.header.backend.as_str() == "aws" {
+                let cloud = aws::Aws::connect(&self.settings()).await;
+                self.tear(&cloud, known, offset).await.0
+            } else {
+                let sim = Sim::new(world, profile.clone(), seed);
+                self.put_back(&sim);
+                self.tear(&sim, known, offset).await.0
             }
         });
         print!("{}", teardown_table(&fates));

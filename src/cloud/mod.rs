@@ -18,6 +18,41 @@ use tokio::time::Instant;
 
 use crate::runbook::schema::Check;
 
+/// Throttling, as the AWS SDK's standard retry classifier knows it (aws-runtime's
+/// `THROTTLING_ERRORS`, copied: the crate is not a dependency of ours). A call the SDK would
+/// retry is retried by the executor too, whichever service answered.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Other faults worth a retry: the SDK's `TRANSIENT_ERRORS`; the 5xx-style codes of EC2 and
+/// of AWS Backup (`ServiceUnavailableException`); and the two codes `aws::convert::cloud_error`
+/// gives a request that never got an answer.
+const TRANSIENT_CODES: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "DispatchFailure",
+    "Timeout",
+];
+
 /// An error from the cloud, with AWS's error code (`RequestLimitExceeded`,
 /// `InsufficientInstanceCapacity`, `InvalidSubnetID.NotFound`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,21 +72,13 @@ impl CloudError {
 
     /// Worth retrying as it is: throttling and server-side faults.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.code.as_str(),
-            "RequestLimitExceeded"
-                | "Throttling"
-                | "ThrottlingException"
-                | "InternalError"
-                | "InternalFailure"
-                | "ServiceUnavailable"
-                | "Unavailable"
-                | "DispatchFailure"
-                | "Timeout"
-        )
+        let code = self.code.as_str();
+        THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code)
     }
 
-    /// The instance type cannot be had here now: try the next one.
+    /// The instance type cannot be had here now: try the next one. `InsufficientCapacity` is
+    /// not among them: EC2's error reference (APIReference/errors-overview.html) gives it for
+    /// import instance requests only, not for RunInstances.
     pub fn is_capacity(&self) -> bool {
         matches!(
             self.code.as_str(),
@@ -209,6 +236,10 @@ pub struct LaunchVolume {
     pub device: String,
     pub volume_type: Option<String>,
     pub size_gib: Option<u32>,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    /// A KMS key to encrypt the volume with (re-encrypting the snapshot's data).
+    pub kms_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

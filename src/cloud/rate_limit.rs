@@ -38,8 +38,10 @@ impl Limited {
     pub fn rate(self) -> Rate {
         let (capacity, refill) = match self {
             Limited::RunInstances => (5.0, 2.0),
-            Limited::TerminateInstances => (100.0, 5.0),
-            Limited::CreateVolume | Limited::DeleteVolume | Limited::CreateSnapshot => (100.0, 5.0),
+            Limited::TerminateInstances
+            | Limited::CreateVolume
+            | Limited::DeleteVolume
+            | Limited::CreateSnapshot => (100.0, 5.0),
             Limited::AttachVolume | Limited::DetachVolume => (50.0, 5.0),
             Limited::CreateTags => (100.0, 10.0),
             Limited::CopyImage => (100.0, 1.0),

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt as _};
-use serde_json::Map;
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use self::action::{Approve, Ctx, Done, Pollers, StepError};
@@ -32,7 +32,7 @@ use self::api::Api;
 pub use self::event::{Event, Outcome};
 use self::journal::{Entry, Journal};
 pub use self::record::{RunRecord, StepRecord};
-use self::value::{Inputs, resolve};
+use self::value::{Inputs, Secrets, resolve};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Tags};
 use crate::plan::Plan;
@@ -159,17 +159,29 @@ pub async fn execute<C: Cloud>(
     tags.insert("rebound:run-id".into(), opts.run_id.clone());
     let run_step = |id: StepId| {
         let step = &rb.steps[id];
-        let inputs = Inputs(
-            step.fields
-                .iter()
-                .map(|(k, e)| (k.clone(), resolve(e, &outputs.borrow())))
-                .collect(),
-        );
+        let resolve_all = |secrets| {
+            Inputs(
+                step.fields
+                    .iter()
+                    .map(|(k, e)| (k.clone(), resolve(e, &outputs.borrow(), secrets)))
+                    .collect(),
+            )
+        };
+        // The action gets the secrets; the record (journal, report, history) never does.
+        let inputs = resolve_all(Secrets::Reveal(rb));
+        let mut shown = resolve_all(Secrets::Hide);
+        // User data is where bootstrap credentials go: always treated as secret.
+        if let Some(user_data) = shown.0.get_mut("user_data") {
+            *user_data = Value::from(crate::secret::PLACEHOLDER);
+        }
+        if let Some(text) = inputs.str("user_data") {
+            crate::secret::register(&text);
+        }
         let mut tags = tags.clone();
         tags.insert("rebound:step".into(), step.name.clone());
         let api = api.for_step();
         step_calls.borrow_mut()[id] = Some(api.own_counter());
-        records.borrow_mut()[id].inputs = inputs.0.clone();
+        records.borrow_mut()[id].inputs = shown.0;
         let pollers = &pollers;
         let records = &records;
         async move {
@@ -194,7 +206,7 @@ pub async fn execute<C: Cloud>(
                     step: id,
                     message,
                     at: at(),
-                })
+                });
             };
             let mut attempt = 0;
             // `timeout` bounds the whole step, retries and their pauses included.

@@ -336,8 +336,17 @@ fn launch(b: &mut Builder, scope: &Scope, step: &Step) {
         "ec2:TerminateInstances",
     ];
     b.teardown(&deletes, created);
-    // A `volumes` entry's `kms_key` is not sent by the AWS backend (it creates those volumes
-    // with the snapshot's own encryption), so it asks for no KMS permission here.
+    // A `volumes` entry with a `kms_key` is encrypted with it at launch.
+    if let Some(Expr::List(items)) = step.field("volumes") {
+        for v in items {
+            if let Some(key) = match v {
+                Expr::Map(m) => m.get("kms_key"),
+                _ => None,
+            } {
+                kms(b, scope, key);
+            }
+        }
+    }
 }
 
 /// The snapshots of `launch`'s `volumes`.
@@ -461,27 +470,24 @@ fn kms(b: &mut Builder, scope: &Scope, key: &Expr) {
         Expr::Str(k) => Some(k.as_str()),
         _ => None,
     };
-    match key.and_then(alias) {
-        // KMS authorizes a key by its key ARN, never by an alias ARN: a key named by alias is
-        // matched through the aliases it has.
-        Some(alias) => {
-            let named = &[alias.as_str()];
-            let s = b.allow(Sid::KmsByAlias, KMS_ACTIONS, [scope.kms("key/*")]);
-            s.when(through_ec2);
-            s.when(condition(
-                "ForAnyValue:StringEquals",
-                "kms:ResourceAliases",
-                named,
-            ));
-        }
-        None => {
-            let arn = match key {
-                Some(k) if k.starts_with("arn:") => k.to_string(),
-                Some(id) => scope.kms(&format!("key/{id}")),
-                None => scope.kms("key/*"),
-            };
-            b.allow(Sid::Kms, KMS_ACTIONS, [arn]).when(through_ec2);
-        }
+    // KMS authorizes a key by its key ARN, never by an alias ARN: a key named by alias is
+    // matched through the aliases it has.
+    if let Some(alias) = key.and_then(alias) {
+        let named = &[alias.as_str()];
+        let s = b.allow(Sid::KmsByAlias, KMS_ACTIONS, [scope.kms("key/*")]);
+        s.when(through_ec2);
+        s.when(condition(
+            "ForAnyValue:StringEquals",
+            "kms:ResourceAliases",
+            named,
+        ));
+    } else {
+        let arn = match key {
+            Some(k) if k.starts_with("arn:") => k.to_string(),
+            Some(id) => scope.kms(&format!("key/{id}")),
+            None => scope.kms("key/*"),
+        };
+        b.allow(Sid::Kms, KMS_ACTIONS, [arn]).when(through_ec2);
     }
 }
 

@@ -31,16 +31,15 @@ pub fn render(plan: &Plan<'_>) -> String {
         let _ = writeln!(out, "\nparams");
         let width = rb.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
         for p in &rb.params {
-            let origin = match p.origin {
-                ParamOrigin::Default => "default",
-                ParamOrigin::Set => "--set",
+            let (value, origin) = match p.origin {
+                ParamOrigin::Default => (p.value.display(steps).to_string(), "default".into()),
+                ParamOrigin::Set => (p.value.display(steps).to_string(), "--set".into()),
+                ParamOrigin::Secret => (
+                    crate::secret::PLACEHOLDER.to_string(),
+                    format!("secret, from ${}", crate::secret::env_var(&p.name)),
+                ),
             };
-            let _ = writeln!(
-                out,
-                "  {:width$} = {}  ({origin})",
-                p.name,
-                p.value.display(steps)
-            );
+            let _ = writeln!(out, "  {:width$} = {value}  ({origin})", p.name);
         }
     }
 

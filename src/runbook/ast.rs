@@ -42,11 +42,13 @@ impl Item {
     }
 }
 
-/// `param NAME` or `param NAME = VALUE`.
+/// `param NAME`, `param NAME = VALUE` or `param NAME secret`.
 #[derive(Debug, Clone)]
 pub struct Param {
     pub name: Ident,
     pub default: Option<Value>,
+    /// `secret`: where the word is.
+    pub secret: Option<Span>,
     pub span: Span,
 }
 

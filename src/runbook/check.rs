@@ -15,7 +15,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::ast::{self, Field, File, Item, PathItem, Value, ValueKind};
 use super::checked::{
-    Expr, ParamOrigin, ParamValue, PathDef, PathId, Runbook, Step, StepId, Strategy,
+    Expr, ParamOrigin, ParamValue, PathDef, PathId, Runbook, SecretParam, Step, StepId, Strategy,
 };
 use super::diagnostic::{Code, Diagnostic};
 use super::limits;
@@ -105,6 +105,8 @@ struct Checker<'a> {
     param_order: Vec<&'a str>,
     steps: Vec<StepDecl<'a>>,
     step_ids: HashMap<&'a str, StepId>,
+    /// Checking a field where a secret param may stand: `launch`'s `user_data`, `exec`'s `env`.
+    secret_ok: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -204,6 +206,7 @@ impl<'a> Checker<'a> {
             .filter_map(|name| {
                 let decl = self.params.get(name)?;
                 let value = match (&decl.raw, &decl.value) {
+                    _ if decl.ast.secret.is_some() => Expr::Secret((*name).to_string()),
                     (Some(raw), Some(v)) if matches!(v.kind, ValueKind::Str(_)) => {
                         Expr::Str(raw.clone())
                     }
@@ -239,6 +242,17 @@ impl<'a> Checker<'a> {
             role: string_of(runbook_settings.get("role")),
             tags,
             params,
+            secrets: self
+                .param_order
+                .iter()
+                .filter_map(|name| self.params.get(name))
+                .filter(|d| d.ast.secret.is_some())
+                .map(|d| SecretParam {
+                    name: d.ast.name.name.clone(),
+                    span: d.ast.name.span,
+                    value: None,
+                })
+                .collect(),
             paths: path_defs,
             steps: steps.into_iter().flatten().collect(),
         }
@@ -265,7 +279,11 @@ impl<'a> Checker<'a> {
             ParamDecl {
                 ast: p,
                 value: p.default.clone(),
-                origin: ParamOrigin::Default,
+                origin: if p.secret.is_some() {
+                    ParamOrigin::Secret
+                } else {
+                    ParamOrigin::Default
+                },
                 raw: None,
             },
         );
@@ -329,6 +347,21 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             };
+            if decl.ast.secret.is_some() {
+                let env = crate::secret::env_var(name);
+                self.errors.push(
+                    Diagnostic::new(
+                        Code::Secret,
+                        decl.ast.name.span,
+                        format!("--set {name}=...: `{name}` is a secret param"),
+                    )
+                    .label("declared secret here")
+                    .hint(format!(
+                        "export {env} instead: a command line is visible to every user in `ps` and stays in shell history"
+                    )),
+                );
+                continue;
+            }
             let kind = parse_set_value(text);
             // Where a string is wanted the text is used as typed, unquoted if it was quoted.
             let raw = match &kind {
@@ -346,7 +379,7 @@ impl<'a> Checker<'a> {
             .param_order
             .iter()
             .filter_map(|name| self.params.get(name))
-            .filter(|d| d.value.is_none())
+            .filter(|d| d.value.is_none() && d.ast.secret.is_none())
             .map(|d| {
                 let name = &d.ast.name.name;
                 Diagnostic::new(
@@ -455,7 +488,13 @@ impl<'a> Checker<'a> {
             } else {
                 Place::StepField
             };
-            let Some(expr) = self.value(&f.value, spec.ty, place, &mut deps) else {
+            self.secret_ok = matches!(
+                (action, name),
+                (Action::Launch, "user_data") | (Action::Exec, "env")
+            );
+            let checked = self.value(&f.value, spec.ty, place, &mut deps);
+            self.secret_ok = false;
+            let Some(expr) = checked else {
                 continue;
             };
             if spec.required && matches!(&expr, Expr::List(items) if items.is_empty()) {
@@ -567,7 +606,7 @@ impl<'a> Checker<'a> {
                     .hint(format!("write just the step: `{}`", head.name)),
                 ),
                 _ => {
-                    self.error(wrong_type(item, Ty::Steps).hint("write step names without quotes"))
+                    self.error(wrong_type(item, Ty::Steps).hint("write step names without quotes"));
                 }
             }
         }
@@ -672,6 +711,36 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
+        if let Some(declared) = decl.ast.secret {
+            if !self.secret_ok {
+                self.error(
+                    Diagnostic::new(
+                        Code::Secret,
+                        head.span,
+                        format!("secret param `{name}` cannot be used here"),
+                    )
+                    .label("its value would be recorded or sent elsewhere")
+                    .related(declared, "declared secret here")
+                    .hint("a secret may only be an `exec` step's env value or a `launch` step's user_data"),
+                );
+                return None;
+            }
+            if !matches!(ty, Ty::Str(_)) {
+                self.error(
+                    Diagnostic::new(
+                        Code::WrongType,
+                        head.span,
+                        format!("secret param `{name}` is a string"),
+                    )
+                    .label(format!("{} wanted here", ty.describe()))
+                    .hint(
+                        "a secret is one string: `env = { NAME = secret }`, `user_data = secret`",
+                    ),
+                );
+                return None;
+            }
+            return Some(Expr::Secret(name.to_string()));
+        }
         let value = decl.value.clone()?;
         let raw = decl.raw.clone();
         let origin = decl.origin;
@@ -694,6 +763,8 @@ impl<'a> Checker<'a> {
                 let from = match origin {
                     ParamOrigin::Default => "its default",
                     ParamOrigin::Set => "--set",
+                    // A secret is never type-checked by value: it is always a string.
+                    ParamOrigin::Secret => "the environment",
                 };
                 last.related.push((
                     head.span,
@@ -1130,10 +1201,10 @@ fn cycle_order(members: &[StepId], deps: &[Vec<(StepId, Span)>]) -> Vec<StepId> 
 fn fits(actual: Ty, expected: Ty) -> bool {
     match (actual, expected) {
         (Ty::Str(a), Ty::Str(e)) => a.fits(e),
-        (Ty::Str(_), Ty::OneOf(_) | Ty::Cron) => true,
-        (Ty::Int { .. }, Ty::Int { .. }) | (Ty::Bool, Ty::Bool) | (Ty::Duration, Ty::Duration) => {
-            true
-        }
+        (Ty::Str(_), Ty::OneOf(_) | Ty::Cron)
+        | (Ty::Int { .. }, Ty::Int { .. })
+        | (Ty::Bool, Ty::Bool)
+        | (Ty::Duration, Ty::Duration) => true,
         (Ty::List(a), Ty::List(e)) | (Ty::Map(a), Ty::Map(e)) => fits(*a, *e),
         (Ty::List(a), Ty::Checks) => fits(*a, Ty::Str(Kind::Any)),
         _ => false,
@@ -1161,10 +1232,10 @@ fn wrong_type(v: &Value, ty: Ty) -> Diagnostic {
     .label(format!("this is {found}"));
     match (&v.kind, ty) {
         (ValueKind::Int(n), Ty::Duration) => {
-            d = d.hint(format!("add a unit: {n}s, {n}m, {n}h or {n}d"))
+            d = d.hint(format!("add a unit: {n}s, {n}m, {n}h or {n}d"));
         }
         (ValueKind::Str(s), Ty::Duration) if is_duration(s) => {
-            d = d.hint(format!("durations are written without quotes: {s}"))
+            d = d.hint(format!("durations are written without quotes: {s}"));
         }
         (ValueKind::Str(s), Ty::Int { .. }) if s.parse::<i64>().is_ok() => {
             d = d.hint(format!("write it without quotes: {s}"));

@@ -30,12 +30,32 @@ pub struct Runbook {
     pub role: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub params: Vec<ParamValue>,
+    /// The `param NAME secret`s, in source order; their values are `None` until `run` or
+    /// `resume` reads them from the environment (`crate::secret::read_env`).
+    pub secrets: Vec<SecretParam>,
     pub paths: Vec<PathDef>,
     /// In source order.
     pub steps: Vec<Step>,
 }
 
+/// A `param NAME secret` and, once read, its value.
+#[derive(Debug, Clone)]
+pub struct SecretParam {
+    pub name: String,
+    pub span: Span,
+    pub value: Option<crate::secret::Secret>,
+}
+
 impl Runbook {
+    /// The value of a secret param, once read.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.value.as_ref())
+            .map(super::super::secret::Secret::expose)
+    }
+
     pub fn step_named(&self, name: &str) -> Option<StepId> {
         self.steps.iter().position(|s| s.name == name)
     }
@@ -83,6 +103,8 @@ pub enum ParamOrigin {
     Default,
     /// From `--set NAME=VALUE`.
     Set,
+    /// `param NAME secret`: from the environment at run time, never shown.
+    Secret,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,7 +149,13 @@ pub enum Expr {
     Duration(Duration),
     List(Vec<Expr>),
     Map(BTreeMap<String, Expr>),
-    Output { step: StepId, output: String },
+    Output {
+        step: StepId,
+        output: String,
+    },
+    /// A `param NAME secret`, by name: its value is only had at run time, from
+    /// `Runbook::secrets`, and only in the inputs an action sends (see `crate::secret`).
+    Secret(String),
 }
 
 impl Expr {
@@ -165,6 +193,7 @@ impl Expr {
                 let name = steps.get(*step).map_or("?", |s| s.name.as_str());
                 serde_json::json!({ "output": format!("{name}.{output}") })
             }
+            Expr::Secret(name) => serde_json::json!({ "secret": name }),
         }
     }
 }
@@ -206,6 +235,7 @@ impl fmt::Display for DisplayExpr<'_> {
                 let name = steps.get(*step).map_or("?", |s| s.name.as_str());
                 write!(f, "{name}.{output}")
             }
+            Expr::Secret(name) => f.write_str(name),
         }
     }
 }

@@ -39,10 +39,13 @@ pub enum Code {
     Cycle,
     CrossPath,
     MissingParamValue,
+    /// A secret param used where its value would be shown or sent somewhere other than an
+    /// `exec` env or a `user_data`, or given with `--set`.
+    Secret,
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::Unreadable,
         Code::UnterminatedString,
         Code::TooDeep,
@@ -62,6 +65,7 @@ impl Code {
         Code::Cycle,
         Code::CrossPath,
         Code::MissingParamValue,
+        Code::Secret,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Code {
             Code::Cycle => "cycle",
             Code::CrossPath => "cross-path",
             Code::MissingParamValue => "missing-param-value",
+            Code::Secret => "secret",
         }
     }
 }

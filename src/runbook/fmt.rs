@@ -242,6 +242,9 @@ impl Printer<'_> {
             self.out.push_str(" = ");
             self.value(v);
         }
+        if p.secret.is_some() {
+            self.out.push_str(" secret");
+        }
         self.end_line(p.span.end);
     }
 

@@ -127,17 +127,24 @@ impl Lower<'_> {
         let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_param);
         let pair = self.expect(inner.next(), span)?;
         let name = self.ident(pair);
-        let default = match inner.next() {
-            Some(v) => Some(self.value(v)?),
-            None => None,
-        };
+        let (mut default, mut secret) = (None, None);
+        match inner.next() {
+            Some(p) if p.as_rule() == Rule::kw_secret => secret = Some(self.span(&p)),
+            Some(v) => default = Some(self.value(v)?),
+            None => {}
+        }
         // pest keeps the blanks and comment it skipped looking for `= value`: end the span at
         // what was written.
-        let end = default.as_ref().map_or(name.span.end, |v| v.span.end);
+        let end = default
+            .as_ref()
+            .map(|v| v.span.end)
+            .or(secret.map(|s| s.end))
+            .unwrap_or(name.span.end);
         let span = self.source.span(span.start, end);
         Some(Param {
             name,
             default,
+            secret,
             span,
         })
     }
@@ -257,16 +264,15 @@ impl Lower<'_> {
 
     /// `integer = @{ "-"? ~ digits }`
     fn integer(&mut self, pair: &Pair<'_, Rule>) -> Option<ValueKind> {
-        match pair.as_str().parse::<i64>() {
-            Ok(n) => Some(ValueKind::Int(n)),
-            Err(_) => {
-                let span = self.span(pair);
-                self.errors.push(
-                    Diagnostic::new(Code::Overflow, span, "integer too large")
-                        .label("does not fit in 64 bits"),
-                );
-                None
-            }
+        if let Ok(n) = pair.as_str().parse::<i64>() {
+            Some(ValueKind::Int(n))
+        } else {
+            let span = self.span(pair);
+            self.errors.push(
+                Diagnostic::new(Code::Overflow, span, "integer too large")
+                    .label("does not fit in 64 bits"),
+            );
+            None
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -11,15 +12,23 @@ use crate::cloud::{CloudError, ExecOutput, Tags};
 
 /// An SDK error as a `CloudError` with AWS's error code; a request that never got an answer
 /// (no connection, a timeout) is `DispatchFailure` or `Timeout`, both transient.
-pub fn cloud_error<E, R>(e: SdkError<E, R>) -> CloudError
+pub fn cloud_error<E>(e: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let code = e.code().map(str::to_string).unwrap_or_else(|| {
         match &e {
             SdkError::TimeoutError(_) => "Timeout",
             SdkError::DispatchFailure(_) => "DispatchFailure",
+            _ if e.raw_response().is_some_and(|r| r.status().as_u16() == 429) => "Throttling",
+            // A 5xx without a code in its body (a bare 503 from a load balancer) is as
+            // transient as one with: the server failed, not the request.
+            _ if e
+                .raw_response()
+                .is_some_and(|r| r.status().is_server_error()) =>
+            {
+                "InternalError"
+            }
             _ => "Unknown",
         }
         .to_string()
@@ -43,7 +52,7 @@ pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
 /// pair of the volume status details is what is read.
 pub fn initialization_state(v: &aws_sdk_ec2::types::VolumeStatusItem) -> &str {
     v.volume_status()
-        .map(|s| s.details())
+        .map(aws_sdk_ec2::types::VolumeStatusInfo::details)
         .unwrap_or_default()
         .iter()
         .find(|d| {
@@ -113,7 +122,18 @@ pub async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, Clo
     let Some((program, args)) = command.split_first() else {
         return Err(CloudError::new("InvalidCommand", "exec needs a program"));
     };
-    let output = tokio::process::Command::new(program)
+    let mut cmd = tokio::process::Command::new(program);
+    // A program gets the secrets its step's `env` names, not every `REBOUND_SECRET_*` of
+    // this process (under `daemon`, those of other runbooks too).
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_string_lossy()
+            .starts_with(crate::secret::ENV_PREFIX)
+        {
+            cmd.env_remove(name);
+        }
+    }
+    let output = cmd
         .args(args)
         .envs(env)
         .stdin(std::process::Stdio::null())
@@ -121,7 +141,10 @@ pub async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, Clo
         .output()
         .await
         .map_err(|e| CloudError::new("ExecFailed", format!("{program}: {e}")))?;
-    let mut stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // A program may print what it was given (`curl -v` shows its token): its output is
+    // recorded and passed on, so it is scrubbed of every secret, before the cut that could
+    // halve one.
+    let mut stdout = crate::secret::scrub(&String::from_utf8_lossy(&output.stdout)).into_owned();
     if stdout.len() > MAX_OUTPUT {
         let mut cut = MAX_OUTPUT;
         while !stdout.is_char_boundary(cut) {

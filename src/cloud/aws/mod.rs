@@ -15,6 +15,7 @@ mod tests;
 use std::collections::HashMap;
 
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification, InstanceType,
     ResourceType, TagSpecification, VolumeType,
@@ -55,7 +56,7 @@ impl Aws {
     pub async fn connect(settings: &Settings) -> Aws {
         let config = load(settings).await;
         Aws {
-            region: config.region().map(|r| r.to_string()),
+            region: config.region().map(std::string::ToString::to_string),
             ec2: aws_sdk_ec2::Client::new(&config),
             backup: aws_sdk_backup::Client::new(&config),
             sts: Some(aws_sdk_sts::Client::new(&config)),
@@ -77,7 +78,7 @@ async fn load(settings: &Settings) -> aws_config::SdkConfig {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let mut config = loader.load().await;
+    let mut config = registering(loader.load().await);
     if let Some(role) = &settings.role {
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("rebound")
@@ -91,7 +92,43 @@ async fn load(settings: &Settings) -> aws_config::SdkConfig {
             ))
             .build();
     }
-    config
+    registering(config)
+}
+
+/// The configuration with its credential chain wrapped in `Registering`: done to the base
+/// chain, whose token signs the AssumeRole call, and again to the assumed role's.
+fn registering(config: aws_config::SdkConfig) -> aws_config::SdkConfig {
+    match config.credentials_provider() {
+        Some(chain) => config
+            .into_builder()
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                Registering(chain),
+            ))
+            .build(),
+        None => config,
+    }
+}
+
+/// The credential chain, with every secret key and session token it hands out registered with
+/// `crate::secret` before the SDK signs (and may trace) anything with it: profiles, SSO and an
+/// assumed role give credentials that the environment never held.
+#[derive(Debug)]
+struct Registering(aws_sdk_ec2::config::SharedCredentialsProvider);
+
+impl ProvideCredentials for Registering {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let credentials = self.0.provide_credentials().await?;
+            crate::secret::register(credentials.secret_access_key());
+            if let Some(token) = credentials.session_token() {
+                crate::secret::register(token);
+            }
+            Ok(credentials)
+        })
+    }
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
@@ -108,10 +145,9 @@ fn tag_filters(tags: &Tags) -> Vec<Filter> {
 }
 
 /// A call whose answer carries nothing rebound needs.
-fn unit<T, E, R>(r: Result<T, aws_sdk_ec2::error::SdkError<E, R>>) -> Result<(), CloudError>
+fn unit<T, E>(r: Result<T, aws_sdk_ec2::error::SdkError<E>>) -> Result<(), CloudError>
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     r.map(|_| ()).map_err(cloud_error)
 }
@@ -258,6 +294,11 @@ impl Cloud for Aws {
                             .snapshot_id(&v.snapshot)
                             .set_volume_type(v.volume_type.as_deref().map(VolumeType::from))
                             .set_volume_size(v.size_gib.and_then(|s| i32::try_from(s).ok()))
+                            .set_iops(v.iops.and_then(|s| i32::try_from(s).ok()))
+                            .set_throughput(v.throughput.and_then(|s| i32::try_from(s).ok()))
+                            .set_kms_key_id(v.kms_key.clone())
+                            // A key is only used for an encrypted volume; AWS refuses it alone.
+                            .set_encrypted(v.kms_key.is_some().then_some(true))
                             .delete_on_termination(true)
                             .build(),
                     )
@@ -333,6 +374,8 @@ impl Cloud for Aws {
             .set_iops(r.iops.and_then(|s| i32::try_from(s).ok()))
             .set_throughput(r.throughput.and_then(|s| i32::try_from(s).ok()))
             .set_kms_key_id(r.kms_key.clone())
+            // A key is only used for an encrypted volume; AWS refuses it alone.
+            .set_encrypted(r.kms_key.is_some().then_some(true))
             .set_volume_initialization_rate(
                 r.initialization_rate.and_then(|s| i32::try_from(s).ok()),
             )
@@ -449,7 +492,7 @@ impl Cloud for Aws {
                             .attachments()
                             .iter()
                             .any(|a| a.state().is_some_and(|s| s.as_str() == "attached"));
-                        let state = match v.state().map(|s| s.as_str()) {
+                        let state = match v.state().map(aws_sdk_ec2::types::VolumeState::as_str) {
                             Some("in-use") if !attached => "attaching".to_string(),
                             Some(s) => s.to_string(),
                             None => String::new(),
@@ -489,7 +532,12 @@ impl Cloud for Aws {
                         .and_then(|arn| arn.rsplit_once("instance/").map(|(_, i)| i.to_string()));
                     out.push(Observed {
                         detail: instance,
-                        ..observed(id, job.status().map(|s| s.as_str()).unwrap_or_default())
+                        ..observed(
+                            id,
+                            job.status()
+                                .map(aws_sdk_backup::types::RestoreJobStatus::as_str)
+                                .unwrap_or_default(),
+                        )
                     });
                 }
                 Ok(out)
@@ -508,7 +556,9 @@ impl Cloud for Aws {
                     .filter_map(|i| {
                         Some(observed(
                             i.image_id()?,
-                            i.state().map(|s| s.as_str()).unwrap_or_default(),
+                            i.state()
+                                .map(aws_sdk_ec2::types::ImageState::as_str)
+                                .unwrap_or_default(),
                         ))
                     })
                     .collect())
@@ -613,7 +663,10 @@ impl Cloud for Aws {
                 for page in pages {
                     for v in page.map_err(cloud_error)?.volumes() {
                         let Some(id) = v.volume_id() else { continue };
-                        let state = v.state().map(|s| s.as_str()).unwrap_or_default();
+                        let state = v
+                            .state()
+                            .map(aws_sdk_ec2::types::VolumeState::as_str)
+                            .unwrap_or_default();
                         out.push(Found {
                             zone: v.availability_zone().map(str::to_string),
                             attached_to: v
@@ -642,7 +695,10 @@ impl Cloud for Aws {
                     .map_err(cloud_error)?;
                 for i in answer.images() {
                     let Some(id) = i.image_id() else { continue };
-                    let state = i.state().map(|s| s.as_str()).unwrap_or_default();
+                    let state = i
+                        .state()
+                        .map(aws_sdk_ec2::types::ImageState::as_str)
+                        .unwrap_or_default();
                     out.push(found(id, state, convert::tags_of(i.tags())));
                 }
             }
@@ -659,7 +715,10 @@ impl Cloud for Aws {
                 for page in pages {
                     for s in page.map_err(cloud_error)?.snapshots() {
                         let Some(id) = s.snapshot_id() else { continue };
-                        let state = s.state().map(|s| s.as_str()).unwrap_or_default();
+                        let state = s
+                            .state()
+                            .map(aws_sdk_ec2::types::SnapshotState::as_str)
+                            .unwrap_or_default();
                         out.push(found(id, state, convert::tags_of(s.tags())));
                     }
                 }
@@ -796,7 +855,7 @@ impl Aws {
         let ip = out
             .reservations()
             .iter()
-            .flat_map(|r| r.instances())
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
             .find_map(|i| i.private_ip_address())
             .unwrap_or_default()
             .to_string();

@@ -1,13 +1,15 @@
 //! The AWS backend's handling of what moto cannot do, on the SDK's own mocks
 //! (aws-smithy-mocks): AWS Backup recovery points and restore jobs, throttling then success,
-//! capacity fallback, and the idempotency token on every create.
+//! capacity fallback, the idempotency token on every create, and what each error code leads
+//! to (retried, another instance type, or a failed step).
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput;
 use aws_sdk_backup::operation::list_recovery_points_by_backup_vault::ListRecoveryPointsByBackupVaultOutput;
-use aws_sdk_backup::operation::start_restore_job::StartRestoreJobOutput;
+use aws_sdk_backup::operation::start_restore_job::{StartRestoreJobError, StartRestoreJobOutput};
+use aws_sdk_backup::types::error::InvalidParameterValueException;
 use aws_sdk_backup::types::{RecoveryPointByBackupVault, RecoveryPointStatus, RestoreJobStatus};
 use aws_sdk_ec2::error::ErrorMetadata;
 use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput;
@@ -20,8 +22,9 @@ use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http
 use futures::FutureExt as _;
 
 use super::Aws;
+use crate::cloud::Op;
 use crate::cloud::latency::LatencyModel;
-use crate::exec::{self, Event, Options, Outcome, RunRecord, timings};
+use crate::exec::{self, Event, Options, Outcome, RunRecord, StepRecord, timings};
 use crate::plan::Plan;
 use crate::runbook::{self, Source};
 
@@ -217,11 +220,17 @@ fn launched(id: &str) -> RunInstancesOutput {
 #[test]
 fn launch_falls_back_on_capacity_and_sends_a_token_every_time() {
     let no_capacity = mock!(aws_sdk_ec2::Client::run_instances)
-        .match_requests(|r| r.instance_type().map(|t| t.as_str()) == Some("m6i.large"))
+        .match_requests(|r| {
+            r.instance_type()
+                .map(aws_sdk_ec2::types::InstanceType::as_str)
+                == Some("m6i.large")
+        })
         .then_error(capacity_error);
     let fallback = mock!(aws_sdk_ec2::Client::run_instances)
         .match_requests(|r| {
-            r.instance_type().map(|t| t.as_str()) == Some("m5.large")
+            r.instance_type()
+                .map(aws_sdk_ec2::types::InstanceType::as_str)
+                == Some("m5.large")
                 && r.client_token().is_some_and(|t| t.starts_with("rebound-"))
                 && r.tag_specifications().iter().any(|s| {
                     s.tags()
@@ -285,4 +294,259 @@ fn throttling_then_success() {
         3,
         "two throttled calls, then the one that worked"
     );
+}
+
+/// What the executor does with an error code of RunInstances, as a launch step with a second
+/// instance type and no step-level retries shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Retried by the API layer, on the same instance type.
+    Retried,
+    /// The next instance type is tried.
+    FellBack,
+    /// The step fails, after one call.
+    Failed,
+}
+
+/// Error codes and what they lead to. `DispatchFailure` and `Timeout` are left out: they are
+/// not codes AWS sends but the names `convert::cloud_error` gives a request without an answer.
+const CODES: &[(&str, Handled)] = &[
+    // The AWS SDK's standard retry classifier's throttling codes.
+    ("Throttling", Handled::Retried),
+    ("ThrottlingException", Handled::Retried),
+    ("ThrottledException", Handled::Retried),
+    ("RequestThrottledException", Handled::Retried),
+    ("TooManyRequestsException", Handled::Retried),
+    ("ProvisionedThroughputExceededException", Handled::Retried),
+    ("TransactionInProgressException", Handled::Retried),
+    ("RequestLimitExceeded", Handled::Retried),
+    ("BandwidthLimitExceeded", Handled::Retried),
+    ("LimitExceededException", Handled::Retried),
+    ("RequestThrottled", Handled::Retried),
+    ("SlowDown", Handled::Retried),
+    ("PriorRequestNotComplete", Handled::Retried),
+    ("EC2ThrottledException", Handled::Retried),
+    // Its transient codes.
+    ("RequestTimeout", Handled::Retried),
+    ("RequestTimeoutException", Handled::Retried),
+    // Server-side faults.
+    ("InternalError", Handled::Retried),
+    ("InternalFailure", Handled::Retried),
+    ("ServiceUnavailable", Handled::Retried),
+    ("ServiceUnavailableException", Handled::Retried),
+    ("Unavailable", Handled::Retried),
+    // This instance type cannot be had now.
+    ("InsufficientInstanceCapacity", Handled::FellBack),
+    ("InstanceLimitExceeded", Handled::FellBack),
+    ("Unsupported", Handled::FellBack),
+    // The request is wrong: neither time nor another type helps.
+    ("UnauthorizedOperation", Handled::Failed),
+    ("InvalidParameterValue", Handled::Failed),
+    ("InvalidAMIID.NotFound", Handled::Failed),
+    ("InvalidSubnetID.NotFound", Handled::Failed),
+    ("IdempotentParameterMismatch", Handled::Failed),
+    // EC2 gives it for import instance requests, not for RunInstances: not a reason to fall
+    // back.
+    ("InsufficientCapacity", Handled::Failed),
+];
+
+fn run_instances_error(code: &str) -> RunInstancesError {
+    RunInstancesError::generic(
+        ErrorMetadata::builder()
+            .code(code)
+            .message(format!("mocked {code}"))
+            .build(),
+    )
+}
+
+#[test]
+fn each_error_code_is_handled_as_its_kind() {
+    for &(code, handled) in CODES {
+        // The first type fails once with the code, then would launch; the second launches.
+        let first = mock!(aws_sdk_ec2::Client::run_instances)
+            .match_requests(|r| {
+                r.instance_type()
+                    .map(aws_sdk_ec2::types::InstanceType::as_str)
+                    == Some("m6i.large")
+            })
+            .sequence()
+            .error(move || run_instances_error(code))
+            .output(|| launched("i-0first"))
+            .build();
+        let fallback = mock!(aws_sdk_ec2::Client::run_instances)
+            .match_requests(|r| {
+                r.instance_type()
+                    .map(aws_sdk_ec2::types::InstanceType::as_str)
+                    == Some("m5.large")
+            })
+            .then_output(|| launched("i-0fallback"));
+        let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+            DescribeInstanceStatusOutput::builder()
+                .instance_statuses(healthy("i-0first"))
+                .instance_statuses(healthy("i-0fallback"))
+                .build()
+        });
+        let ec2 = mocked!(aws_sdk_ec2, &[&first, &fallback, &status]);
+        let backup = mocked!(aws_sdk_backup, &[]);
+        // No step-level retries: whatever is retried, the API layer retried.
+        let (rb, record) = run(
+            r#"runbook "codes" {
+  step web = launch { image = "ami-0123", subnet = "subnet-0123", instance_types = ["m6i.large", "m5.large"], retries = 0 }
+}
+"#,
+            Aws::from_clients(ec2, backup),
+        );
+        let web = &record.steps[rb.step_named("web").expect("web")];
+        let calls = web.api_calls.get(&Op::RunInstances).copied().unwrap_or(0);
+        // What a launch that gets through shows: its type and instance, and the calls on each
+        // rule. `None`: the step fails.
+        let through = match handled {
+            Handled::Retried => Some(("m6i.large", "i-0first", 2, 0, "retried on the same type")),
+            Handled::FellBack => Some(("m5.large", "i-0fallback", 1, 1, "fell back")),
+            Handled::Failed => None,
+        };
+        if let Some((instance_type, instance, first_calls, fallback_calls, how)) = through {
+            assert_eq!(
+                web.outcome,
+                Some(Outcome::Succeeded),
+                "{code}: {:?}",
+                web.error
+            );
+            assert_eq!(web.outputs["instance_type"], instance_type, "{code}: {how}");
+            assert_eq!(web.outputs["instance"], instance, "{code}");
+            assert_eq!(first.num_calls(), first_calls, "{code}: {how}");
+            assert_eq!(fallback.num_calls(), fallback_calls, "{code}: {how}");
+            assert_eq!(calls, 2, "{code}: the step counts both calls");
+        } else {
+            assert_eq!(web.outcome, Some(Outcome::Failed), "{code}");
+            let error = web.error.as_deref().unwrap_or_default();
+            assert!(
+                error.contains(code),
+                "{code}: the step's error names the code: {error}"
+            );
+            assert_eq!(first.num_calls(), 1, "{code}: not retried");
+            assert_eq!(fallback.num_calls(), 0, "{code}: no fallback");
+            assert_eq!(calls, 1, "{code}");
+        }
+    }
+}
+
+/// A restore step whose StartRestoreJob first fails with `error`, then would start job-1;
+/// the step's record and the number of StartRestoreJob calls.
+fn restore_failing_once_with(error: fn() -> StartRestoreJobError) -> (StepRecord, usize) {
+    let start = mock!(aws_sdk_backup::Client::start_restore_job)
+        .sequence()
+        .error(error)
+        .output(|| {
+            StartRestoreJobOutput::builder()
+                .restore_job_id("job-1")
+                .build()
+        })
+        .build();
+    let describe = mock!(aws_sdk_backup::Client::describe_restore_job).then_output(|| {
+        DescribeRestoreJobOutput::builder()
+            .restore_job_id("job-1")
+            .status(RestoreJobStatus::Completed)
+            .created_resource_arn("arn:aws:ec2:eu-west-1:123456789012:instance/i-0restored")
+            .build()
+    });
+    let tag = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+        DescribeInstanceStatusOutput::builder()
+            .instance_statuses(healthy("i-0restored"))
+            .build()
+    });
+    let backup = mocked!(aws_sdk_backup, &[&start, &describe]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&tag, &status]);
+    let (rb, record) = run(
+        r#"runbook "r" {
+  step server = restore { recovery_point = "arn:aws:ec2:eu-west-1::image/ami-0new", role = "arn:aws:iam::123456789012:role/Restore", retries = 0 }
+}
+"#,
+        Aws::from_clients(ec2, backup),
+    );
+    let step = record.steps[rb.step_named("server").expect("server")].clone();
+    (step, start.num_calls())
+}
+
+#[test]
+fn a_throttled_restore_job_is_retried_and_a_bad_parameter_fails_the_step() {
+    let (server, calls) = restore_failing_once_with(|| {
+        StartRestoreJobError::generic(
+            ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    assert_eq!(
+        server.outcome,
+        Some(Outcome::Succeeded),
+        "{:?}",
+        server.error
+    );
+    assert_eq!(server.outputs["job_id"], "job-1");
+    assert_eq!(server.outputs["instance"], "i-0restored");
+    assert_eq!(calls, 2, "the throttled call, then the one that worked");
+
+    // Modelled as AWS Backup answers it: the variant, with the code in its metadata.
+    let (server, calls) = restore_failing_once_with(|| {
+        let message = "Invalid restore metadata: SubnetId";
+        StartRestoreJobError::InvalidParameterValueException(
+            InvalidParameterValueException::builder()
+                .message(message)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterValueException")
+                        .message(message)
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    assert_eq!(server.outcome, Some(Outcome::Failed));
+    let error = server.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("InvalidParameterValueException"),
+        "the step's error names the code: {error}"
+    );
+    assert_eq!(calls, 1, "a bad parameter is not retried");
+}
+
+/// A 503 or a 429 with no error code in its body (a load balancer's, not EC2's) is retried like
+/// `InternalError` and `Throttling`.
+#[test]
+fn a_bare_server_error_or_too_many_requests_is_retried() {
+    for status in [503, 500, 429] {
+        let bare = mock!(aws_sdk_ec2::Client::run_instances)
+            .sequence()
+            .http_status(status, None)
+            .output(|| launched("i-0bare"))
+            .build();
+        let healthy_status =
+            mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+                DescribeInstanceStatusOutput::builder()
+                    .instance_statuses(healthy("i-0bare"))
+                    .build()
+            });
+        let ec2 = mocked!(aws_sdk_ec2, &[&bare, &healthy_status]);
+        let backup = mocked!(aws_sdk_backup, &[]);
+        let (rb, record) = run(
+            "runbook \"b\" {\n  step web = launch { image = \"ami-0123\", subnet = \"subnet-0123\", instance_types = [\"m5.large\"], retries = 0 }\n}\n",
+            Aws::from_clients(ec2, backup),
+        );
+        let web = &record.steps[rb.step_named("web").expect("web")];
+        assert_eq!(
+            web.outcome,
+            Some(Outcome::Succeeded),
+            "{status}: {:?}",
+            web.error
+        );
+        assert_eq!(
+            bare.num_calls(),
+            2,
+            "{status}: the bare answer, then the retry"
+        );
+    }
 }

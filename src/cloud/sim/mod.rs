@@ -176,6 +176,17 @@ impl Sim {
         Ok(())
     }
 
+    /// The `lost_answer_rate` fault, after a create took effect.
+    fn lose_answer(&self) -> Result<(), CloudError> {
+        if self.chance(self.profile.faults.lost_answer_rate) {
+            return Err(CloudError::new(
+                "InternalError",
+                "An internal error has occurred (after the request took effect).",
+            ));
+        }
+        Ok(())
+    }
+
     fn id(&self, prefix: &str) -> String {
         let mut st = self.state.borrow_mut();
         st.next += 1;
@@ -514,6 +525,7 @@ impl Cloud for Sim {
             .borrow_mut()
             .launches
             .insert(r.client_token.clone(), launched.clone());
+        self.lose_answer()?;
         Ok(launched)
     }
 
@@ -567,6 +579,7 @@ impl Cloud for Sim {
             .borrow_mut()
             .created_volumes
             .insert(r.client_token.clone(), id.clone());
+        self.lose_answer()?;
         Ok(id)
     }
 

@@ -24,6 +24,10 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// Chance that any API call fails with `InternalError` (a transient 5xx).
     pub server_error_rate: f64,
+    /// Chance that RunInstances or CreateVolume takes effect and its answer is then lost (an
+    /// `InternalError` after the server acted, as a dropped connection looks): the retry, with
+    /// the same ClientToken, must get the same resources back, not new ones.
+    pub lost_answer_rate: f64,
     /// Instance type to the chance that RunInstances of it fails with
     /// `InsufficientInstanceCapacity` (1.0: always).
     pub capacity: BTreeMap<String, f64>,
@@ -56,6 +60,7 @@ impl Profile {
         let chances = [
             ("throttle_rate", f.throttle_rate),
             ("server_error_rate", f.server_error_rate),
+            ("lost_answer_rate", f.lost_answer_rate),
         ]
         .into_iter()
         .chain(f.capacity.iter().map(|(k, v)| (k.as_str(), *v)));

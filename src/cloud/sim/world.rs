@@ -198,7 +198,7 @@ impl World {
                     });
                 }
                 "security_groups" if !self.security_groups.contains(s) => {
-                    self.security_groups.push(s.clone())
+                    self.security_groups.push(s.clone());
                 }
                 _ => {}
             },
