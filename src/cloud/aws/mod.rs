@@ -78,25 +78,27 @@ async fn load(settings: &Settings) -> aws_config::SdkConfig {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let mut config = registering(loader.load().await);
-    if let Some(role) = &settings.role {
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-            .session_name("rebound")
-            .configure(&config)
-            .build()
-            .await;
-        config = config
-            .into_builder()
-            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+    // The base chain is registered too: its token signs the AssumeRole call.
+    let config = registering(loader.load().await);
+    let Some(role) = &settings.role else {
+        return config;
+    };
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("rebound")
+        .configure(&config)
+        .build()
+        .await;
+    config
+        .into_builder()
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            Registering(aws_sdk_ec2::config::SharedCredentialsProvider::new(
                 provider,
-            ))
-            .build();
-    }
-    registering(config)
+            )),
+        ))
+        .build()
 }
 
-/// The configuration with its credential chain wrapped in `Registering`: done to the base
-/// chain, whose token signs the AssumeRole call, and again to the assumed role's.
+/// The configuration with its credential chain wrapped in `Registering`.
 fn registering(config: aws_config::SdkConfig) -> aws_config::SdkConfig {
     match config.credentials_provider() {
         Some(chain) => config
