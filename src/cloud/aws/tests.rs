@@ -72,6 +72,17 @@ fn healthy(id: &str) -> InstanceStatus {
         .build()
 }
 
+/// DescribeInstanceStatus answering that these instances run with both checks ok.
+fn running(ids: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(move || {
+        ids.iter()
+            .fold(DescribeInstanceStatusOutput::builder(), |b, id| {
+                b.instance_statuses(healthy(id))
+            })
+            .build()
+    })
+}
+
 /// Runs a runbook on the given mocked clients, on a paused clock.
 fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
     let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
@@ -157,11 +168,7 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
             .created_resource_arn("arn:aws:ec2:eu-west-1:123456789012:instance/i-0restored")
             .build()
     });
-    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-        DescribeInstanceStatusOutput::builder()
-            .instance_statuses(healthy("i-0restored"))
-            .build()
-    });
+    let status = running(&["i-0restored"]);
     // The job's instance is tagged as the run's, so resume and teardown know it.
     let tag = mock!(aws_sdk_ec2::Client::create_tags)
         .match_requests(|r| {
@@ -239,11 +246,7 @@ fn launch_falls_back_on_capacity_and_sends_a_token_every_time() {
                 })
         })
         .then_output(|| launched("i-0fallback"));
-    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-        DescribeInstanceStatusOutput::builder()
-            .instance_statuses(healthy("i-0fallback"))
-            .build()
-    });
+    let status = running(&["i-0fallback"]);
     let ec2 = mocked!(aws_sdk_ec2, &[&no_capacity, &fallback, &status]);
     let backup = mocked!(aws_sdk_backup, &[]);
     let (rb, record) = run(
@@ -275,11 +278,7 @@ fn throttling_then_success() {
         .times(2)
         .output(|| launched("i-0patient"))
         .build();
-    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-        DescribeInstanceStatusOutput::builder()
-            .instance_statuses(healthy("i-0patient"))
-            .build()
-    });
+    let status = running(&["i-0patient"]);
     let ec2 = mocked!(aws_sdk_ec2, &[&throttled, &status]);
     let backup = mocked!(aws_sdk_backup, &[]);
     let (rb, record) = run(
@@ -380,12 +379,7 @@ fn each_error_code_is_handled_as_its_kind() {
                     == Some("m5.large")
             })
             .then_output(|| launched("i-0fallback"));
-        let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-            DescribeInstanceStatusOutput::builder()
-                .instance_statuses(healthy("i-0first"))
-                .instance_statuses(healthy("i-0fallback"))
-                .build()
-        });
+        let status = running(&["i-0first", "i-0fallback"]);
         let ec2 = mocked!(aws_sdk_ec2, &[&first, &fallback, &status]);
         let backup = mocked!(aws_sdk_backup, &[]);
         // No step-level retries: whatever is retried, the API layer retried.
@@ -452,11 +446,7 @@ fn restore_failing_once_with(error: fn() -> StartRestoreJobError) -> (StepRecord
     });
     let tag = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
-    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-        DescribeInstanceStatusOutput::builder()
-            .instance_statuses(healthy("i-0restored"))
-            .build()
-    });
+    let status = running(&["i-0restored"]);
     let backup = mocked!(aws_sdk_backup, &[&start, &describe]);
     let ec2 = mocked!(aws_sdk_ec2, &[&tag, &status]);
     let (rb, record) = run(
@@ -524,12 +514,7 @@ fn a_bare_server_error_or_too_many_requests_is_retried() {
             .http_status(status, None)
             .output(|| launched("i-0bare"))
             .build();
-        let healthy_status =
-            mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
-                DescribeInstanceStatusOutput::builder()
-                    .instance_statuses(healthy("i-0bare"))
-                    .build()
-            });
+        let healthy_status = running(&["i-0bare"]);
         let ec2 = mocked!(aws_sdk_ec2, &[&bare, &healthy_status]);
         let backup = mocked!(aws_sdk_backup, &[]);
         let (rb, record) = run(
