@@ -37,6 +37,7 @@ use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Tags};
 use crate::plan::Plan;
 use crate::runbook::checked::{StepId, Strategy};
+use crate::runbook::schema::Secrecy;
 
 /// How to run.
 pub struct Options<'a> {
@@ -170,12 +171,16 @@ pub async fn execute<C: Cloud>(
         // The action gets the secrets; the record (journal, report, history) never does.
         let inputs = resolve_all(Secrets::Reveal(rb));
         let mut shown = resolve_all(Secrets::Hide);
-        // User data is where bootstrap credentials go: always treated as secret.
-        if let Some(user_data) = shown.0.get_mut("user_data") {
-            *user_data = Value::from(crate::secret::PLACEHOLDER);
-        }
-        if let Some(text) = inputs.str("user_data") {
-            crate::secret::register(&text);
+        // Fields secret whatever they hold (user data): hidden in the record, and their value
+        // registered, so that no log line shows it either.
+        let always = step.action.schema().fields.iter();
+        for f in always.filter(|f| f.secrecy == Secrecy::Always) {
+            if let Some(v) = shown.0.get_mut(f.name) {
+                *v = Value::from(crate::secret::PLACEHOLDER);
+            }
+            if let Some(text) = inputs.str(f.name) {
+                crate::secret::register(&text);
+            }
         }
         let mut tags = tags.clone();
         tags.insert("rebound:step".into(), step.name.clone());

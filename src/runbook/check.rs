@@ -21,7 +21,7 @@ use super::diagnostic::{Code, Diagnostic};
 use super::limits;
 use super::parse::parse_set_value;
 use super::schema::{
-    Action, COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Ty,
+    Action, COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Secrecy, Ty,
     VOLUME_FIELDS,
 };
 use super::source::{Source, Span};
@@ -105,7 +105,7 @@ struct Checker<'a> {
     param_order: Vec<&'a str>,
     steps: Vec<StepDecl<'a>>,
     step_ids: HashMap<&'a str, StepId>,
-    /// Checking a field where a secret param may stand: `launch`'s `user_data`, `exec`'s `env`.
+    /// Checking a field where a secret param may stand (`schema::Secrecy`).
     secret_ok: bool,
 }
 
@@ -488,10 +488,7 @@ impl<'a> Checker<'a> {
             } else {
                 Place::StepField
             };
-            self.secret_ok = matches!(
-                (action, name),
-                (Action::Launch, "user_data") | (Action::Exec, "env")
-            );
+            self.secret_ok = spec.secrecy != Secrecy::Plain;
             let checked = self.value(&f.value, spec.ty, place, &mut deps);
             self.secret_ok = false;
             let Some(expr) = checked else {

@@ -215,6 +215,19 @@ pub struct FieldSpec {
     pub name: &'static str,
     pub ty: Ty,
     pub required: bool,
+    pub secrecy: Secrecy,
+}
+
+/// Whether a field may carry a `param NAME secret` (crate::secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrecy {
+    /// No: its value is recorded and shown.
+    Plain,
+    /// A secret param may stand in it (`exec`'s `env` values); the rest is recorded as is.
+    Takes,
+    /// Always recorded as `<secret>`, whatever it holds (`launch`'s `user_data`, where
+    /// bootstrap credentials go).
+    Always,
 }
 
 const fn req(name: &'static str, ty: Ty) -> FieldSpec {
@@ -222,6 +235,7 @@ const fn req(name: &'static str, ty: Ty) -> FieldSpec {
         name,
         ty,
         required: true,
+        secrecy: Secrecy::Plain,
     }
 }
 
@@ -230,6 +244,14 @@ const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
         name,
         ty,
         required: false,
+        secrecy: Secrecy::Plain,
+    }
+}
+
+impl FieldSpec {
+    const fn secret(mut self, secrecy: Secrecy) -> FieldSpec {
+        self.secrecy = secrecy;
+        self
     }
 }
 
@@ -383,7 +405,7 @@ static LAUNCH: ActionSchema = ActionSchema {
         opt("security_groups", SECURITY_GROUPS),
         opt("key_name", STR),
         opt("instance_profile", STR),
-        opt("user_data", STR),
+        opt("user_data", STR).secret(Secrecy::Always),
         opt("tags", STR_MAP),
         opt("volumes", Ty::Volumes),
     ],
@@ -471,7 +493,10 @@ static APPROVE: ActionSchema = ActionSchema {
 
 static EXEC: ActionSchema = ActionSchema {
     name: "exec",
-    fields: &[req("command", STRS), opt("env", STR_MAP)],
+    fields: &[
+        req("command", STRS),
+        opt("env", STR_MAP).secret(Secrecy::Takes),
+    ],
     one_of: &[],
     outputs: &[
         ("stdout", STR),
