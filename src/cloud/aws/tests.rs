@@ -83,6 +83,20 @@ fn running(ids: &'static [&'static str]) -> Rule {
     })
 }
 
+/// A one-step runbook, `step web = launch { ... }` with these instance types and `extra`
+/// fields, run on EC2 answering from `rules` (and no AWS Backup): the step's record.
+fn launch_on(rules: &[&Rule], types: &str, extra: &str) -> StepRecord {
+    let ec2 = mocked!(aws_sdk_ec2, rules);
+    let backup = mocked!(aws_sdk_backup, &[]);
+    let (rb, record) = run(
+        &format!(
+            "runbook \"l\" {{\n  step web = launch {{ image = \"ami-0123\", subnet = \"subnet-0123\", instance_types = {types}{extra} }}\n}}\n"
+        ),
+        Aws::from_clients(ec2, backup),
+    );
+    record.steps[rb.step_named("web").expect("web")].clone()
+}
+
 /// Runs a runbook on the given mocked clients, on a paused clock.
 fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
     let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
@@ -247,16 +261,11 @@ fn launch_falls_back_on_capacity_and_sends_a_token_every_time() {
         })
         .then_output(|| launched("i-0fallback"));
     let status = running(&["i-0fallback"]);
-    let ec2 = mocked!(aws_sdk_ec2, &[&no_capacity, &fallback, &status]);
-    let backup = mocked!(aws_sdk_backup, &[]);
-    let (rb, record) = run(
-        r#"runbook "l" {
-  step web = launch { image = "ami-0123", subnet = "subnet-0123", instance_types = ["m6i.large", "m5.large"] }
-}
-"#,
-        Aws::from_clients(ec2, backup),
+    let web = &launch_on(
+        &[&no_capacity, &fallback, &status],
+        r#"["m6i.large", "m5.large"]"#,
+        "",
     );
-    let web = &record.steps[rb.step_named("web").expect("web")];
     assert_eq!(web.outcome, Some(Outcome::Succeeded), "{:?}", web.error);
     assert_eq!(web.outputs["instance_type"], "m5.large");
     assert_eq!(no_capacity.num_calls(), 1);
@@ -279,13 +288,7 @@ fn throttling_then_success() {
         .output(|| launched("i-0patient"))
         .build();
     let status = running(&["i-0patient"]);
-    let ec2 = mocked!(aws_sdk_ec2, &[&throttled, &status]);
-    let backup = mocked!(aws_sdk_backup, &[]);
-    let (rb, record) = run(
-        "runbook \"t\" {\n  step web = launch { image = \"ami-0123\", subnet = \"subnet-0123\", instance_types = [\"m5.large\"] }\n}\n",
-        Aws::from_clients(ec2, backup),
-    );
-    let web = &record.steps[rb.step_named("web").expect("web")];
+    let web = &launch_on(&[&throttled, &status], r#"["m5.large"]"#, "");
     assert_eq!(web.outcome, Some(Outcome::Succeeded), "{:?}", web.error);
     assert_eq!(web.outputs["instance"], "i-0patient");
     assert_eq!(
@@ -380,17 +383,12 @@ fn each_error_code_is_handled_as_its_kind() {
             })
             .then_output(|| launched("i-0fallback"));
         let status = running(&["i-0first", "i-0fallback"]);
-        let ec2 = mocked!(aws_sdk_ec2, &[&first, &fallback, &status]);
-        let backup = mocked!(aws_sdk_backup, &[]);
         // No step-level retries: whatever is retried, the API layer retried.
-        let (rb, record) = run(
-            r#"runbook "codes" {
-  step web = launch { image = "ami-0123", subnet = "subnet-0123", instance_types = ["m6i.large", "m5.large"], retries = 0 }
-}
-"#,
-            Aws::from_clients(ec2, backup),
+        let web = &launch_on(
+            &[&first, &fallback, &status],
+            r#"["m6i.large", "m5.large"]"#,
+            ", retries = 0",
         );
-        let web = &record.steps[rb.step_named("web").expect("web")];
         let calls = web.api_calls.get(&Op::RunInstances).copied().unwrap_or(0);
         // What a launch that gets through shows: its type and instance, and the calls on each
         // rule. `None`: the step fails.
@@ -515,13 +513,11 @@ fn a_bare_server_error_or_too_many_requests_is_retried() {
             .output(|| launched("i-0bare"))
             .build();
         let healthy_status = running(&["i-0bare"]);
-        let ec2 = mocked!(aws_sdk_ec2, &[&bare, &healthy_status]);
-        let backup = mocked!(aws_sdk_backup, &[]);
-        let (rb, record) = run(
-            "runbook \"b\" {\n  step web = launch { image = \"ami-0123\", subnet = \"subnet-0123\", instance_types = [\"m5.large\"], retries = 0 }\n}\n",
-            Aws::from_clients(ec2, backup),
+        let web = &launch_on(
+            &[&bare, &healthy_status],
+            r#"["m5.large"]"#,
+            ", retries = 0",
         );
-        let web = &record.steps[rb.step_named("web").expect("web")];
         assert_eq!(
             web.outcome,
             Some(Outcome::Succeeded),
