@@ -1,31 +1,28 @@
-//! The errors that end a command, as data. Each stage has its own diagnostics; this enum is
-//! what reaches `main`, which renders it once and maps it to an exit code.
+//! The errors that end a command, as data. Each stage has its own error enum; this one wraps
+//! them (`#[from]`), is what reaches `main`, renders once (`render`) and maps to README's exit
+//! codes (`exit_code`). `Usage` is only for a bad command line or bad input; a failure of the
+//! machine or of a store is never reported as the user's mistake.
 
-use std::sync::Arc;
-
-use crate::runbook::diagnostic::{self, Style};
-use crate::runbook::{Diagnostic, Source};
+use crate::cloud::CloudError;
+use crate::evidence::history::HistoryError;
+use crate::exec::journal::JournalError;
+use crate::ops::export::ExportError;
+use crate::runbook::diagnostic::Style;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A runbook with problems: rendered with carets by `runbook::diagnostic::render`.
-    #[error("{} problem(s) in {}", diagnostics.len(), file.name)]
-    Runbook {
-        file: Arc<Source>,
-        diagnostics: Vec<Diagnostic>,
-    },
+    /// A runbook unreadable, too large, or with problems (rendered with carets).
+    #[error(transparent)]
+    Runbook(#[from] crate::runbook::Error),
+    /// A file other than a runbook (a sim world, the daemon's memory, a directory) unreadable.
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{path}: {bytes} bytes; a runbook is at most {} bytes",
-        crate::runbook::limits::MAX_SOURCE_BYTES
-    )]
-    TooLarge { path: String, bytes: u64 },
-    /// A command line that clap accepted but that makes no sense (`--set` without `=`).
+    /// A command line that clap accepted but that makes no sense (`--set` without `=`), or an
+    /// input file that is not what it should be.
     #[error("{0}")]
     Usage(String),
     /// Errors of several inputs (`check a b c`), each rendered in turn.
@@ -37,6 +34,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The machine refused something rebound needs (a runtime, a signal handler, a process).
+    #[error("{what}: {source}")]
+    System {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// A schedule that cannot be exported as asked: bad input.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 impl Error {
@@ -50,25 +63,33 @@ impl Error {
         }
     }
 
+    /// `what` failed on the machine: `Error::System`.
+    pub fn system(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::System { what, source }
+    }
+
     /// The error as the user sees it; `main` calls this once. Runbook problems are drawn with
     /// their source lines and carets.
     pub fn render(&self, style: Style) -> String {
         match self {
-            Error::Runbook { file, diagnostics } => diagnostic::render(file, diagnostics, style),
+            Error::Runbook(e) => e.render(style),
             Error::Several(errors) => errors.iter().map(|e| e.render(style)).collect(),
             other => format!("error: {other}\n"),
         }
     }
 
-    /// The exit code of DESIGN.md: 2 for bad input (runbook or command line).
+    /// README's exit codes: 2 for bad input (a runbook, the command line, an input file), 1 for
+    /// everything that went wrong on the machine, in a store or in the cloud.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Runbook { .. }
-            | Error::Read { .. }
-            | Error::TooLarge { .. }
-            | Error::Usage(_) => 2,
+            Error::Runbook(_) | Error::Read { .. } | Error::Usage(_) | Error::Export(_) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
-            Error::Write { .. } => 1,
+            Error::Write { .. }
+            | Error::System { .. }
+            | Error::Journal(_)
+            | Error::History(_)
+            | Error::Cloud(_) => 1,
         }
     }
 }

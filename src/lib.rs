@@ -3,14 +3,17 @@
 //! The library holds every stage; the `rebound` binary is thin glue over it (see
 //! ARCHITECTURE.md for the code map and the invariants).
 
+pub mod action;
 pub mod atomic_file;
 pub mod cli;
 pub mod cloud;
+pub mod duration;
 pub mod error;
 pub mod evidence;
 pub mod exec;
 pub mod ops;
 pub mod plan;
+pub mod policy;
 pub mod runbook;
 pub mod secret;
 

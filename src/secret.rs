@@ -27,11 +27,6 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 use base64::Engine as _;
 
-use crate::error::Error;
-use crate::runbook::Runbook;
-use crate::runbook::diagnostic::{Code, Diagnostic};
-use crate::runbook::limits;
-
 /// What a record shows where a secret was.
 pub const PLACEHOLDER: &str = "<secret>";
 
@@ -131,58 +126,6 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
             Cow::Owned(out)
         }
         _ => Cow::Borrowed(text),
-    }
-}
-
-/// Reads every secret param's value from the environment. `run` and `resume` call it before
-/// anything is created, so a missing secret stops a run with nothing done; every other command
-/// works without the values.
-pub fn read_env(rb: &mut Runbook) -> Result<(), Error> {
-    let mut diagnostics = Vec::new();
-    for s in &mut rb.secrets {
-        let var = env_var(&s.name);
-        match std::env::var(&var) {
-            Ok(v) if v.len() > limits::MAX_STRING_BYTES => diagnostics.push(
-                Diagnostic::new(
-                    Code::Secret,
-                    s.span,
-                    format!(
-                        "secret param `{}` is longer than {} bytes",
-                        s.name,
-                        limits::MAX_STRING_BYTES
-                    ),
-                )
-                .label(format!("read from {var}"))
-                .hint("the limit of every string in a runbook (GRAMMAR.md, Limits)"),
-            ),
-            Ok(v) if v.len() >= MIN_LEN => s.value = Some(Secret::new(v)),
-            Ok(_) => diagnostics.push(
-                Diagnostic::new(
-                    Code::Secret,
-                    s.span,
-                    format!("secret param `{}` is shorter than {MIN_LEN} bytes", s.name),
-                )
-                .label(format!("read from {var}"))
-                .hint("a value that short cannot be kept out of the logs; use a real secret"),
-            ),
-            Err(_) => diagnostics.push(
-                Diagnostic::new(
-                    Code::MissingParamValue,
-                    s.span,
-                    format!("secret param `{}` has no value", s.name),
-                )
-                .label(format!("read from {var}, which is not set"))
-                .hint(format!("export {var}=... before the run")),
-            ),
-        }
-    }
-    if diagnostics.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Runbook {
-            file: std::sync::Arc::clone(&rb.source),
-            diagnostics,
-        })
     }
 }
 

@@ -24,7 +24,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 rb.steps.len(),
                 rb.paths.len()
             ),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.into()),
         }
     }
     Error::of_all(errors, 0)

@@ -141,7 +141,8 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         path: memory_path.display().to_string(),
         source: e,
     })?;
-    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("{e}")))?;
+    let exe =
+        std::env::current_exe().map_err(Error::system("cannot find rebound's own executable"))?;
     let clock = Clock {
         start: Utc::now(),
         speed: args.clock_speed,
@@ -315,7 +316,7 @@ fn spawn(
     #[cfg(unix)]
     cmd.process_group(0);
     cmd.spawn()
-        .map_err(|e| Error::Usage(format!("cannot start {}: {e}", exe.display())))
+        .map_err(Error::system(format!("cannot start {}", exe.display())))
 }
 
 fn terminate(pid: u32) {
@@ -334,10 +335,10 @@ fn stop_signals() -> Result<tokio::sync::mpsc::UnboundedReceiver<()>, Error> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Usage(format!("cannot watch SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Usage(format!("cannot watch SIGINT: {e}")))?;
+        let mut term =
+            signal(SignalKind::terminate()).map_err(Error::system("cannot watch SIGTERM"))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(Error::system("cannot watch SIGINT"))?;
         tokio::spawn(async move {
             loop {
                 tokio::select! {

@@ -25,7 +25,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         let (file, source) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                errors.push(e);
+                errors.push(e.into());
                 continue;
             }
         };

@@ -60,7 +60,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     }
     let mut rows = Vec::new();
     for r in &records {
-        let report = r.report().map_err(|e| Error::Usage(e.to_string()))?;
+        let report = r.report()?;
         rows.push(Row {
             seq: r.seq,
             run_id: report.run_id,
@@ -86,7 +86,8 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 r.mode,
                 r.backend,
                 r.outcome,
-                r.rto_seconds.map_or("-".to_string(), crate::plan::human),
+                r.rto_seconds
+                    .map_or("-".to_string(), crate::duration::human),
                 &r.digest[..r.digest.len().min(12)],
                 if r.simulated { "  (simulated)" } else { "" }
             );

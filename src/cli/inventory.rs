@@ -32,13 +32,13 @@ pub fn run(command: &Command) -> Result<u8, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+        .map_err(Error::system("cannot start the runtime"))?;
     let world = runtime.block_on(async {
         let aws = Aws::connect(&settings).await;
         let region = aws.region().unwrap_or_else(|| "us-east-1".to_string());
         aws.inventory(&region).await
     });
-    let world = world.map_err(|e| Error::Usage(format!("cannot read the inventory: {e}")))?;
+    let world = world?;
     let text = serde_json::to_string_pretty(&world).unwrap_or_default();
     std::fs::write(&args.out, text + "\n").map_err(|e| Error::Write {
         path: args.out.display().to_string(),

@@ -198,7 +198,7 @@ impl HistoryArgs {
                 .unwrap_or(chrono::TimeDelta::MAX);
         crate::evidence::history::open(&place, &aws.settings(None, None), retention)
             .await
-            .map_err(|e| Error::Usage(e.to_string()))
+            .map_err(Error::from)
     }
 }
 
@@ -211,10 +211,7 @@ impl HistoryArgs {
         use crate::evidence::history::History as _;
         runtime()?.block_on(async {
             let store = self.open(aws).await?;
-            let records = store
-                .records()
-                .await
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let records = store.records().await?;
             Ok((store.place(), records))
         })
     }
@@ -259,7 +256,7 @@ pub fn runtime_on(virtual_clock: bool) -> Result<tokio::runtime::Runtime, Error>
         .enable_all()
         .start_paused(virtual_clock)
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))
+        .map_err(Error::system("cannot start the runtime"))
 }
 
 /// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.

@@ -3,7 +3,7 @@
 
 use super::{RunbookPath, Sets};
 use crate::error::Error;
-use crate::plan::policy::{self, Scope};
+use crate::policy::{self, Scope};
 use crate::runbook::{self, schema::Kind};
 
 /// What the ARNs name when the account or region is not known: any.
@@ -37,8 +37,10 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         region: region.unwrap_or_else(|| ANY.to_string()),
     };
     let policy = policy::build(&rb, &scope);
-    let json = serde_json::to_string_pretty(&policy)
-        .map_err(|e| Error::Usage(format!("cannot write the policy as JSON: {e}")))?;
+    let json = serde_json::to_string_pretty(&policy).map_err(|e| Error::System {
+        what: "cannot write the policy as JSON".into(),
+        source: e.into(),
+    })?;
     println!("{json}");
     if let (Some(role), false) = (&rb.role, quiet) {
         // A policy document cannot carry this: who needs what depends on where it is attached.

@@ -8,8 +8,8 @@ use std::io::IsTerminal as _;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::duration::human;
 use crate::exec::{Event, Outcome};
-use crate::plan::human;
 use crate::runbook::Runbook;
 use crate::runbook::checked::StepId;
 

@@ -37,8 +37,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let reports = records
         .iter()
         .map(super::super::evidence::history::Stored::report)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(run) = &args.run {
         let Some(r) = reports.iter().find(|r| &r.run_id == run) else {
             return Err(Error::Usage(format!(

@@ -42,7 +42,7 @@ pub(super) fn open(
             dir.display()
         )));
     }
-    let replay = Replay::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
+    let replay = Replay::read(&path)?;
     if let Some((line, len)) = replay.torn {
         eprintln!(
             "note: {}:{line}: the last record was torn ({len} bytes, a crash mid-write); ignored",
@@ -56,7 +56,7 @@ pub(super) fn open(
 pub(super) fn runbook_of(replay: &Replay) -> Result<Runbook, Error> {
     let h = &replay.header;
     let source = runbook::from_bytes(h.runbook_file.clone(), h.runbook_text.clone().into_bytes())?;
-    runbook::check_source(&source, &h.sets)
+    Ok(runbook::check_source(&source, &h.sets)?)
 }
 
 /// Where the run's clock stands for a process taking it over: on AWS the wall time since it
@@ -85,7 +85,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     }
     let mut rb = runbook_of(&replay)?;
     // The journal never holds secrets: a resume reads them from the environment again.
-    crate::secret::read_env(&mut rb)?;
+    crate::runbook::secrets::read_env(&mut rb)?;
     if replay.header.backend == "aws" {
         super::run::refuse_ssm(&rb)?;
     }
@@ -107,8 +107,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .collect(),
         calls: replay.calls.clone(),
     };
-    let journal =
-        Journal::reopen(&path, &replay, "resume").map_err(|e| Error::Usage(e.to_string()))?;
+    let journal = Journal::reopen(&path, &replay, "resume")?;
     Session {
         rb: &rb,
         header: h,

@@ -12,11 +12,11 @@ use super::session::Session;
 use super::{RunbookPath, Sets};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::{Profile, World};
+use crate::duration::human;
 use crate::error::Error;
 use crate::evidence::report::{Mode, Report};
 use crate::exec::Outcome;
 use crate::exec::journal::{self, Header, Journal};
-use crate::plan::human;
 use crate::runbook::{self, Runbook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,7 +151,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Resu
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let mut rb = runbook::load(&args.file, &args.sets.sets)?;
-    crate::secret::read_env(&mut rb)?;
+    crate::runbook::secrets::read_env(&mut rb)?;
     if args.backend == Backend::Aws {
         refuse_ssm(&rb)?;
     }
@@ -194,7 +194,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     };
     let dir = args.state.dir()?;
     let path = journal::path_of(&dir, &run_id);
-    let journal = Journal::create(&path, &header).map_err(|e| Error::Usage(e.to_string()))?;
+    let journal = Journal::create(&path, &header)?;
     Session {
         rb: &rb,
         header: &header,

@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         let rb = match runbook::load(&file, &[]) {
             Ok(rb) => rb,
             Err(e) => {
-                errors.push(e);
+                errors.push(e.into());
                 continue;
             }
         };

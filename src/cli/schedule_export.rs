@@ -110,7 +110,7 @@ pub fn run(command: &Command) -> Result<u8, Error> {
     let units = match units {
         Ok(units) => units,
         Err(es) => {
-            return Error::of_all(es.iter().map(|e| Error::Usage(e.to_string())).collect(), 2);
+            return Error::of_all(es.into_iter().map(Error::from).collect(), 2);
         }
     };
     if let Some(dir) = &args.out {

@@ -14,13 +14,15 @@ use crate::cloud::Cloud;
 use crate::cloud::aws;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::{Profile, Sim, World};
+use crate::cloud::{RUN_TAG, STEP_TAG};
 use crate::error::Error;
 use crate::evidence::history::History as _;
 use crate::evidence::report::{AwsTarget, Mode, Report};
-use crate::exec::action::{Attachment, Created};
 use crate::exec::api::Api;
 use crate::exec::journal::{Entry, Header, Journal, RunState};
-use crate::exec::teardown::{self, Fate, Limits, TornDown};
+use crate::exec::model::{Attachment, Created};
+use crate::exec::model::{Fate, TornDown};
+use crate::exec::teardown::{self, Limits};
 use crate::exec::{self, Options, Outcome, Prior, RunRecord, timings};
 use crate::plan::Plan;
 use crate::runbook::Runbook;
@@ -80,7 +82,7 @@ impl Session<'_> {
         match &self.header.sim_world {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| Error::Usage(format!("the journal's simulator world: {e}"))),
-            None => Ok(World::for_runbook(
+            None => Ok(crate::action::world::default_world(
                 self.rb,
                 self.header.declared_at.unwrap_or(self.header.started_at),
             )),
@@ -156,10 +158,10 @@ impl Session<'_> {
     /// back before this one goes on.
     fn put_back(&self, sim: &Sim) {
         let mut tags = self.rb.tags.clone();
-        tags.insert(teardown::RUN_TAG.into(), self.header.run_id.clone());
+        tags.insert(RUN_TAG.into(), self.header.run_id.clone());
         for (step, c) in &self.earlier {
             let mut tags = tags.clone();
-            tags.insert(teardown::STEP_TAG.into(), step.clone());
+            tags.insert(STEP_TAG.into(), step.clone());
             sim.restore(c.kind, &c.id, c.zone.as_deref(), &tags);
         }
         for a in &self.attachments {
@@ -294,10 +296,7 @@ impl Session<'_> {
         // Chained into the history first, so the files carry the chained digest.
         let recorded = async {
             let mut h = self.history.open(self.aws).await?;
-            let stored = h
-                .append(&mut report)
-                .await
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let stored = h.append(&mut report).await?;
             Ok::<_, Error>((stored.seq, h.place()))
         }
         .await;

@@ -7,10 +7,9 @@ use chrono::Utc;
 
 use super::run::SimArgs;
 use super::{RunbookPath, Sets};
-use crate::cloud::sim::World;
+use crate::duration::human;
 use crate::error::Error;
 use crate::ops::simulate::{self, Prediction, Spread};
-use crate::plan::human;
 use crate::runbook;
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +38,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let profile = inputs.effective_profile();
     let world = inputs
         .world
-        .unwrap_or_else(|| World::for_runbook(&rb, Utc::now()));
+        .unwrap_or_else(|| crate::action::world::default_world(&rb, Utc::now()));
     let runtime = super::runtime_on(true)?;
     let p = runtime.block_on(simulate::simulate(
         &rb,

@@ -21,8 +21,7 @@ pub struct Args {
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let (path, replay) = super::resume::open(&args.state, &args.run)?;
     let rb = super::resume::runbook_of(&replay)?;
-    let journal =
-        Journal::reopen(&path, &replay, "teardown").map_err(|e| Error::Usage(e.to_string()))?;
+    let journal = Journal::reopen(&path, &replay, "teardown")?;
     let outstanding = replay.outstanding();
     Session {
         rb: &rb,

@@ -151,6 +151,12 @@ impl fmt::Display for Op {
 /// Tags as AWS keeps them.
 pub type Tags = BTreeMap<String, String>;
 
+/// The tag that makes a resource a run's: every create carries it, and teardown deletes nothing
+/// whose live tags lack it.
+pub const RUN_TAG: &str = "rebound:run-id";
+/// The tag that names the step that made a resource.
+pub const STEP_TAG: &str = "rebound:step";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     pub id: String,

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::report::Report;
+use crate::duration::human;
 use crate::exec::Outcome;
-use crate::plan::human;
 
 pub struct Doc {
     pub title: String,

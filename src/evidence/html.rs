@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::document::{Block, Doc, Timeline};
 use super::report::Report;
+use crate::duration::human;
 use crate::exec::Outcome;
-use crate::plan::human;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1040px;color:#1b1f24;padding:0 1em}\
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #d0d7de}\

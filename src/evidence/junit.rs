@@ -8,8 +8,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::report::Report;
+use crate::duration::human;
 use crate::exec::Outcome;
-use crate::plan::human;
 
 pub fn render(r: &Report) -> String {
     let mut steps = TestSuite::new(format!("{} steps", r.runbook.name));

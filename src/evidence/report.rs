@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::exec::action::Rejected;
-use crate::exec::teardown::TornDown;
+use crate::exec::model::{Rejected, TornDown};
 use crate::exec::timings::Timings;
 use crate::exec::{Outcome, RunRecord};
 use crate::runbook::Runbook;

@@ -22,11 +22,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::action::Created;
 use super::api::Calls;
 use super::event::At;
+use super::model::{Attachment, Created, Fate, TornDown};
 use super::record::StepRecord;
-use super::teardown::TornDown;
 use crate::cloud::Op;
 
 /// Set to N, the process kills itself with SIGKILL just before it appends its Nth record:
@@ -529,7 +528,7 @@ impl Replay {
     }
 
     /// The attachments the run made (the simulator puts them back).
-    pub fn attachments(&self) -> Vec<super::action::Attachment> {
+    pub fn attachments(&self) -> Vec<Attachment> {
         self.entries
             .iter()
             .filter_map(|e| match e {
@@ -552,7 +551,7 @@ impl Replay {
                 !self
                     .teardown
                     .iter()
-                    .any(|t| t.id == c.id && t.outcome == super::teardown::Fate::Verified)
+                    .any(|t| t.id == c.id && t.outcome == Fate::Verified)
             })
             .map(|(s, c, _)| (s.clone(), c.clone()))
             .collect()

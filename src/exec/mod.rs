@@ -7,10 +7,11 @@
 //! Everything runs in one task on one thread (futures polled together, no spawning), so that
 //! on the simulator's paused clock the same seed gives the same timeline.
 
-pub mod action;
 pub mod api;
+pub mod ctx;
 pub mod event;
 pub mod journal;
+pub mod model;
 pub mod poller;
 pub mod record;
 pub mod teardown;
@@ -27,10 +28,11 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use self::action::{Approve, Ctx, Done, Pollers, StepError};
 use self::api::Api;
+use self::ctx::{Approve, Ctx, Done, StepError};
 pub use self::event::{Event, Outcome};
 use self::journal::{Entry, Journal};
+use self::poller::Pollers;
 pub use self::record::{RunRecord, StepRecord};
 use self::value::{Inputs, Secrets, resolve};
 use crate::cloud::latency::LatencyModel;
@@ -192,7 +194,7 @@ pub async fn execute<C: Cloud>(
         async move {
             // Recorded the moment the cloud answers, so a step that then fails or is cancelled
             // still accounts for what it made.
-            let created = |c: action::Created| {
+            let created = |c: model::Created| {
                 let mut r = records.borrow_mut();
                 if r[id].created.iter().any(|(have, _)| have.id == c.id) {
                     return;
@@ -237,7 +239,7 @@ pub async fn execute<C: Cloud>(
                         api: &api,
                         pollers,
                         model: &opts.model,
-                        step,
+                        step: &step.name,
                         run_id: &opts.run_id,
                         t0,
                         rpo: rb.rpo,
@@ -248,7 +250,7 @@ pub async fn execute<C: Cloud>(
                         journal,
                         at: &at,
                     };
-                    match action::run(&ctx, &inputs).await {
+                    match step.action.run(&ctx, inputs.0.clone()).await {
                         Err(e) if e.is_transient() && attempt <= step.retries => {
                             progress(format!("attempt {attempt} failed ({e}); retrying"));
                             tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;

@@ -207,3 +207,47 @@ impl Poller {
         }
     }
 }
+
+/// The shared pollers, one per kind of resource.
+pub struct Pollers {
+    pub instances: Poller,
+    pub volumes: Poller,
+    pub jobs: Poller,
+    pub images: Poller,
+    /// Volumes loading from their snapshots: watched after their steps finished, slowly (AWS
+    /// updates the state up to five minutes late), for as long as the run lasts.
+    pub loads: Poller,
+}
+
+/// How often loading volumes are looked at.
+const LOAD_TICK: Duration = Duration::from_secs(15);
+
+impl Pollers {
+    pub fn new(tick: Duration) -> Pollers {
+        Pollers {
+            instances: Poller::new(Kind::Instance, tick),
+            volumes: Poller::new(Kind::Volume, tick),
+            jobs: Poller::new(Kind::RestoreJob, tick),
+            images: Poller::new(Kind::Image, tick),
+            loads: Poller::new(Kind::VolumeLoad, tick.max(LOAD_TICK)),
+        }
+    }
+
+    /// Waits until `volume` is fully loaded from its snapshot.
+    pub async fn loaded(&self, volume: &str) -> Result<Observed, CloudError> {
+        self.loads
+            .wait(volume, Want::State("completed"), LOAD_TICK)
+            .await
+    }
+
+    /// Runs every poller until the future is dropped.
+    pub async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
+        futures::join!(
+            self.instances.run(api),
+            self.volumes.run(api),
+            self.jobs.run(api),
+            self.images.run(api),
+            self.loads.run(api)
+        );
+    }
+}

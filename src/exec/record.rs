@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::action::{Created, Rejected};
 use super::api::Calls;
 use super::event::{At, Outcome};
+use super::model::{Created, Rejected};
 
 /// Serialized into the journal when the step ends, and read back by `resume`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

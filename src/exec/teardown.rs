@@ -17,70 +17,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 
-use super::action::Created;
 use super::api::Api;
 use super::event::At;
 use super::journal::{Entry, Journal};
-use crate::cloud::{Cloud, CloudError, Found, Lookup, ResourceKind, Tags};
-
-/// The tag that makes a resource a run's.
-pub const RUN_TAG: &str = "rebound:run-id";
-/// The tag that names the step that made it.
-pub const STEP_TAG: &str = "rebound:step";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fate {
-    /// Described as gone.
-    Verified,
-    /// Still there when teardown gave up.
-    Failed,
-    /// Not deleted: its live tags do not say it is this run's.
-    Skipped,
-}
-
-impl Fate {
-    pub fn name(self) -> &'static str {
-        match self {
-            Fate::Verified => "verified",
-            Fate::Failed => "failed",
-            Fate::Skipped => "skipped",
-        }
-    }
-}
-
-/// One resource's teardown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TornDown {
-    pub kind: ResourceKind,
-    pub id: String,
-    pub step: String,
-    pub outcome: Fate,
-    /// Why, for anything but a plain verified deletion.
-    pub detail: Option<String>,
-    /// When it was seen gone (run seconds), for `verified`.
-    pub at: Option<At>,
-}
-
-impl std::fmt::Display for TornDown {
-    /// `instance i-0abc (web): verified`, then `: why` when there is a why.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} ({}): {}",
-            self.kind,
-            self.id,
-            self.step,
-            self.outcome.name()
-        )?;
-        match &self.detail {
-            Some(d) => write!(f, ": {d}"),
-            None => Ok(()),
-        }
-    }
-}
+use super::model::{Created, Fate, TornDown};
+use crate::cloud::{Cloud, CloudError, Found, Lookup, RUN_TAG, ResourceKind, STEP_TAG, Tags};
 
 /// How long to keep at it, and how often to look.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Plan, human};
+use super::Plan;
+use crate::duration::human;
 use crate::runbook::checked::{format_duration, quote};
 
 pub fn render(plan: &Plan<'_>) -> String {

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Plan, human};
+use super::Plan;
+use crate::duration::human;
 use crate::runbook::checked::format_duration;
 
 pub fn render(plan: &Plan<'_>) -> String {

@@ -6,10 +6,8 @@
 
 pub mod critical;
 pub mod dot;
-pub mod estimate;
 pub mod json;
 pub mod mermaid;
-pub mod policy;
 pub mod text;
 
 use petgraph::algo::toposort;
@@ -64,7 +62,7 @@ impl<'r> Plan<'r> {
         let expected: Vec<f64> = runbook
             .steps
             .iter()
-            .map(|s| estimate::expected_seconds(s, model))
+            .map(|s| s.action.expected_seconds(&s.fields, model))
             .collect();
         let critical = Critical::new(runbook, &order, &expected);
         Plan {
@@ -89,7 +87,7 @@ impl<'r> Plan<'r> {
 
     /// Every `exec` step's command, in source order: what the runbook would run locally.
     pub fn exec_commands(&self) -> Vec<(StepId, String)> {
-        use crate::runbook::schema::Action;
+        use crate::action::Action;
         self.runbook
             .steps
             .iter()
@@ -100,18 +98,5 @@ impl<'r> Plan<'r> {
                 Some((id, cmd.display(&self.runbook.steps).to_string()))
             })
             .collect()
-    }
-}
-
-/// Seconds for people: `0.3s`, `6.5s`, `2m07s`, `1h05m`.
-pub fn human(secs: f64) -> String {
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let s = secs.round() as u64;
-    if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     }
 }

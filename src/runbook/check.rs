@@ -21,11 +21,12 @@ use super::diagnostic::{Code, Diagnostic};
 use super::limits;
 use super::parse::parse_set_value;
 use super::schema::{
-    Action, COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Secrecy, Ty,
+    COMMON_FIELDS, Check, FieldSpec, Kind, PATH_SETTINGS, RUNBOOK_SETTINGS, Secrecy, Ty,
     VOLUME_FIELDS,
 };
 use super::source::{Source, Span};
 use super::suggest::{did_you_mean, join_or};
+use crate::action::Action;
 
 /// Checks a parsed file with the `--set` values of this invocation.
 pub fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {

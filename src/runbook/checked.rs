@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::schema::Action;
+use super::expr::Fields;
+pub use super::expr::{Expr, StepId};
 use super::source::{Source, Span};
+use crate::action::Action;
 
-/// Index of a step in `Runbook::steps`.
-pub type StepId = usize;
 /// Index of a path in `Runbook::paths`.
 pub type PathId = usize;
 
@@ -31,7 +31,7 @@ pub struct Runbook {
     pub tags: BTreeMap<String, String>,
     pub params: Vec<ParamValue>,
     /// The `param NAME secret`s, in source order; their values are `None` until `run` or
-    /// `resume` reads them from the environment (`crate::secret::read_env`).
+    /// `resume` reads them from the environment (`crate::runbook::secrets::read_env`).
     pub secrets: Vec<SecretParam>,
     pub paths: Vec<PathDef>,
     /// In source order.
@@ -53,7 +53,7 @@ impl Runbook {
             .iter()
             .find(|s| s.name == name)
             .and_then(|s| s.value.as_ref())
-            .map(super::super::secret::Secret::expose)
+            .map(crate::secret::Secret::expose)
     }
 
     pub fn step_named(&self, name: &str) -> Option<StepId> {
@@ -121,7 +121,7 @@ pub struct Step {
     pub path: Option<PathId>,
     pub action: Action,
     /// The action's own fields (not `after`, `timeout` and the other common ones), by name.
-    pub fields: BTreeMap<String, Expr>,
+    pub fields: Fields,
     /// Every step this one waits for: the ones it references and the ones in `after`, sorted.
     pub deps: Vec<StepId>,
     pub timeout: Option<Duration>,
@@ -139,36 +139,7 @@ impl Step {
     }
 }
 
-/// A field's value once params are substituted: a literal, or a step output known only at run
-/// time.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
-    Str(String),
-    Int(i64),
-    Bool(bool),
-    Duration(Duration),
-    List(Vec<Expr>),
-    Map(BTreeMap<String, Expr>),
-    Output {
-        step: StepId,
-        output: String,
-    },
-    /// A `param NAME secret`, by name: its value is only had at run time, from
-    /// `Runbook::secrets`, and only in the inputs an action sends (see `crate::secret`).
-    Secret(String),
-}
-
 impl Expr {
-    /// The outputs this value reads, for dependencies.
-    pub fn outputs(&self, into: &mut Vec<StepId>) {
-        match self {
-            Expr::Output { step, .. } => into.push(*step),
-            Expr::List(items) => items.iter().for_each(|e| e.outputs(into)),
-            Expr::Map(entries) => entries.values().for_each(|e| e.outputs(into)),
-            _ => {}
-        }
-    }
-
     /// The value in runbook syntax, with step ids named through `steps`.
     pub fn display<'a>(&'a self, steps: &'a [Step]) -> impl fmt::Display + 'a {
         DisplayExpr { expr: self, steps }

@@ -7,11 +7,14 @@ pub mod ast;
 pub mod check;
 pub mod checked;
 pub mod diagnostic;
+pub mod error;
+pub mod expr;
 pub mod fmt;
 pub mod limits;
 pub mod parse;
 pub mod scan;
 pub mod schema;
+pub mod secrets;
 pub mod source;
 pub mod suggest;
 
@@ -22,7 +25,7 @@ pub use checked::Runbook;
 pub use diagnostic::{Code, Diagnostic};
 pub use source::{Source, Span};
 
-use crate::error::Error;
+pub use error::Error;
 
 /// Reads a runbook file: at most `limits::MAX_SOURCE_BYTES`, and UTF-8 (the first bad byte is
 /// reported with its position).
@@ -70,41 +73,26 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Arc<Source>, Error> {
             )
             .label("this byte")
             .hint("save the file as UTF-8");
-            Err(Error::Runbook {
-                file: source,
-                diagnostics: vec![d],
-            })
+            Err(Error::invalid(&source, vec![d]))
         }
     }
 }
 
 /// Parses a source into its AST: one runbook, syntactically sound (its meaning unchecked).
 pub fn parse(source: &Arc<Source>) -> Result<ast::File, Error> {
-    let file = parse::parse(source).map_err(|diagnostics| Error::Runbook {
-        file: Arc::clone(source),
-        diagnostics,
-    })?;
+    let file = parse::parse(source).map_err(|d| Error::invalid(source, d))?;
     let diagnostics = check::one_runbook(&file);
     if diagnostics.is_empty() {
         Ok(file)
     } else {
-        Err(Error::Runbook {
-            file: Arc::clone(source),
-            diagnostics,
-        })
+        Err(Error::invalid(source, diagnostics))
     }
 }
 
 /// Parses and checks a source with the `--set` values of this invocation.
 pub fn check_source(source: &Arc<Source>, sets: &[(String, String)]) -> Result<Runbook, Error> {
-    let file = parse::parse(source).map_err(|diagnostics| Error::Runbook {
-        file: Arc::clone(source),
-        diagnostics,
-    })?;
-    check::check(&file, sets).map_err(|diagnostics| Error::Runbook {
-        file: Arc::clone(source),
-        diagnostics,
-    })
+    let file = parse::parse(source).map_err(|d| Error::invalid(source, d))?;
+    check::check(&file, sets).map_err(|d| Error::invalid(source, d))
 }
 
 /// Reads, parses and checks a runbook file.

@@ -1,78 +1,10 @@
-//! What the language means by its names: the runbook settings, the actions, the fields each
-//! action takes and their types, and the outputs each action gives. One table, read by the
-//! checker (to validate), by `plan` (to describe) and by GRAMMAR.md's tests (to stay in step
-//! with the docs).
+//! The vocabulary of the language's meaning: types of fields, settings and outputs, what a
+//! string names, the shape of an action's schema, the settings of `runbook` and `path` blocks,
+//! the fields every step takes, and `verify`'s checks. Each action's own schema is in its file
+//! under `crate::action`, built from these; the checker validates against both, and GRAMMAR.md's
+//! tests keep the docs in step.
 
 use serde::Serialize;
-
-/// The actions of spec v1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    FindImage,
-    FindSnapshot,
-    FindRecoveryPoint,
-    Launch,
-    Restore,
-    CreateVolume,
-    Attach,
-    Verify,
-    CreateImage,
-    Approve,
-    Exec,
-    Wait,
-}
-
-impl Action {
-    pub const ALL: [Action; 12] = [
-        Action::FindImage,
-        Action::FindSnapshot,
-        Action::FindRecoveryPoint,
-        Action::Launch,
-        Action::Restore,
-        Action::CreateVolume,
-        Action::Attach,
-        Action::Verify,
-        Action::CreateImage,
-        Action::Approve,
-        Action::Exec,
-        Action::Wait,
-    ];
-
-    pub fn name(self) -> &'static str {
-        self.schema().name
-    }
-
-    pub fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
-    }
-
-    pub fn schema(self) -> &'static ActionSchema {
-        match self {
-            Action::FindImage => &FIND_IMAGE,
-            Action::FindSnapshot => &FIND_SNAPSHOT,
-            Action::FindRecoveryPoint => &FIND_RECOVERY_POINT,
-            Action::Launch => &LAUNCH,
-            Action::Restore => &RESTORE,
-            Action::CreateVolume => &CREATE_VOLUME,
-            Action::Attach => &ATTACH,
-            Action::Verify => &VERIFY,
-            Action::CreateImage => &CREATE_IMAGE,
-            Action::Approve => &APPROVE,
-            Action::Exec => &EXEC,
-            Action::Wait => &WAIT,
-        }
-    }
-
-    /// The output of this action with that name, if any.
-    pub fn output(self, name: &str) -> Option<&'static Ty> {
-        self.schema()
-            .outputs
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| t)
-    }
-}
 
 /// What a string names, so that `snapshot = image.id` is caught before a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,7 +162,7 @@ pub enum Secrecy {
     Always,
 }
 
-const fn req(name: &'static str, ty: Ty) -> FieldSpec {
+pub(crate) const fn req(name: &'static str, ty: Ty) -> FieldSpec {
     FieldSpec {
         name,
         ty,
@@ -239,7 +171,7 @@ const fn req(name: &'static str, ty: Ty) -> FieldSpec {
     }
 }
 
-const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
+pub(crate) const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
     FieldSpec {
         name,
         ty,
@@ -249,7 +181,7 @@ const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
 }
 
 impl FieldSpec {
-    const fn secret(mut self, secrecy: Secrecy) -> FieldSpec {
+    pub(crate) const fn secret(mut self, secrecy: Secrecy) -> FieldSpec {
         self.secrecy = secrecy;
         self
     }
@@ -278,17 +210,17 @@ impl ActionSchema {
     }
 }
 
-const STR: Ty = Ty::Str(Kind::Any);
-const STRS: Ty = Ty::List(&STR);
-const STR_MAP: Ty = Ty::Map(&STR);
-const INSTANCE: Ty = Ty::Str(Kind::Instance);
-const INSTANCES: Ty = Ty::List(&INSTANCE);
-const SECURITY_GROUPS: Ty = Ty::List(&Ty::Str(Kind::SecurityGroup));
-const POSITIVE: Ty = Ty::Int {
+pub(crate) const STR: Ty = Ty::Str(Kind::Any);
+pub(crate) const STRS: Ty = Ty::List(&STR);
+pub(crate) const STR_MAP: Ty = Ty::Map(&STR);
+pub(crate) const INSTANCE: Ty = Ty::Str(Kind::Instance);
+pub(crate) const INSTANCES: Ty = Ty::List(&INSTANCE);
+pub(crate) const SECURITY_GROUPS: Ty = Ty::List(&Ty::Str(Kind::SecurityGroup));
+pub(crate) const POSITIVE: Ty = Ty::Int {
     min: 1,
     max: i64::MAX,
 };
-const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
+pub(crate) const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
 
 /// EBS volume types.
 pub const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
@@ -334,188 +266,6 @@ pub const VOLUME_FIELDS: &[FieldSpec] = &[
     opt("throughput", POSITIVE),
     opt("kms_key", STR),
 ];
-
-static FIND_IMAGE: ActionSchema = ActionSchema {
-    name: "find_image",
-    fields: &[
-        opt("tags", STR_MAP),
-        opt("name", STR),
-        opt("image_ids", Ty::List(&Ty::Str(Kind::Image))),
-        opt("owners", STRS),
-        opt("require_safe", Ty::Bool),
-    ],
-    one_of: &["tags", "name", "image_ids"],
-    outputs: &[
-        ("id", Ty::Str(Kind::Image)),
-        ("name", STR),
-        ("created", TIMESTAMP),
-        ("age", Ty::Duration),
-    ],
-};
-
-static FIND_SNAPSHOT: ActionSchema = ActionSchema {
-    name: "find_snapshot",
-    fields: &[
-        opt("tags", STR_MAP),
-        opt("volume", Ty::Str(Kind::Volume)),
-        opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))),
-        opt("owners", STRS),
-    ],
-    one_of: &["tags", "volume", "snapshot_ids"],
-    outputs: &[
-        ("id", Ty::Str(Kind::Snapshot)),
-        ("created", TIMESTAMP),
-        ("size_gib", POSITIVE),
-        ("age", Ty::Duration),
-    ],
-};
-
-static FIND_RECOVERY_POINT: ActionSchema = ActionSchema {
-    name: "find_recovery_point",
-    fields: &[
-        req("vault", STR),
-        opt("resource", STR),
-        opt("resource_type", Ty::OneOf(&["EC2", "EBS"])),
-        opt("tags", STR_MAP),
-    ],
-    one_of: &[],
-    outputs: &[
-        ("arn", Ty::Str(Kind::RecoveryPoint)),
-        ("created", TIMESTAMP),
-        ("resource", STR),
-        ("image_id", Ty::Str(Kind::Image)),
-        ("snapshot_id", Ty::Str(Kind::Snapshot)),
-        ("age", Ty::Duration),
-    ],
-};
-
-static LAUNCH: ActionSchema = ActionSchema {
-    name: "launch",
-    fields: &[
-        req("image", Ty::Str(Kind::Image)),
-        req("subnet", Ty::Str(Kind::Subnet)),
-        req("instance_types", STRS),
-        opt(
-            "count",
-            Ty::Int {
-                min: 1,
-                max: super::limits::MAX_COUNT,
-            },
-        ),
-        opt("security_groups", SECURITY_GROUPS),
-        opt("key_name", STR),
-        opt("instance_profile", STR),
-        opt("user_data", STR).secret(Secrecy::Always),
-        opt("tags", STR_MAP),
-        opt("volumes", Ty::Volumes),
-    ],
-    one_of: &[],
-    outputs: &[
-        ("instances", INSTANCES),
-        ("instance", INSTANCE),
-        ("zone", Ty::Str(Kind::Zone)),
-        ("private_ips", STRS),
-    ],
-};
-
-static RESTORE: ActionSchema = ActionSchema {
-    name: "restore",
-    fields: &[
-        req("recovery_point", Ty::Str(Kind::RecoveryPoint)),
-        req("role", Ty::Str(Kind::Role)),
-        opt("subnet", Ty::Str(Kind::Subnet)),
-        opt("instance_type", STR),
-        opt("security_groups", SECURITY_GROUPS),
-        opt("metadata", STR_MAP),
-    ],
-    one_of: &[],
-    outputs: &[
-        ("instances", INSTANCES),
-        ("instance", INSTANCE),
-        ("zone", Ty::Str(Kind::Zone)),
-        ("job_id", STR),
-    ],
-};
-
-static CREATE_VOLUME: ActionSchema = ActionSchema {
-    name: "create_volume",
-    fields: &[
-        req("snapshot", Ty::Str(Kind::Snapshot)),
-        req("zone", Ty::Str(Kind::Zone)),
-        opt("type", Ty::OneOf(VOLUME_TYPES)),
-        opt("size_gib", POSITIVE),
-        opt("iops", POSITIVE),
-        opt("throughput", POSITIVE),
-        opt("kms_key", STR),
-        // MiB/s of a provisioned volume initialization rate: EBS takes 100 to 300.
-        opt("initialization_rate", Ty::Int { min: 100, max: 300 }),
-    ],
-    one_of: &[],
-    outputs: &[("id", Ty::Str(Kind::Volume))],
-};
-
-static ATTACH: ActionSchema = ActionSchema {
-    name: "attach",
-    fields: &[
-        req("volume", Ty::Str(Kind::Volume)),
-        req("instance", INSTANCE),
-        req("device", STR),
-    ],
-    one_of: &[],
-    outputs: &[("volume", Ty::Str(Kind::Volume)), ("instance", INSTANCE)],
-};
-
-static VERIFY: ActionSchema = ActionSchema {
-    name: "verify",
-    fields: &[req("instances", INSTANCES), req("checks", Ty::Checks)],
-    one_of: &[],
-    outputs: &[("passed", Ty::Bool)],
-};
-
-static CREATE_IMAGE: ActionSchema = ActionSchema {
-    name: "create_image",
-    fields: &[
-        req("instance", INSTANCE),
-        opt("reboot", Ty::Bool),
-        opt("name", STR),
-        opt("tags", STR_MAP),
-    ],
-    one_of: &[],
-    outputs: &[("id", Ty::Str(Kind::Image))],
-};
-
-static APPROVE: ActionSchema = ActionSchema {
-    name: "approve",
-    fields: &[req("message", STR)],
-    one_of: &[],
-    outputs: &[("approved_by", STR)],
-};
-
-static EXEC: ActionSchema = ActionSchema {
-    name: "exec",
-    fields: &[
-        req("command", STRS),
-        opt("env", STR_MAP).secret(Secrecy::Takes),
-    ],
-    one_of: &[],
-    outputs: &[
-        ("stdout", STR),
-        (
-            "exit_code",
-            Ty::Int {
-                min: i64::MIN,
-                max: i64::MAX,
-            },
-        ),
-    ],
-};
-
-static WAIT: ActionSchema = ActionSchema {
-    name: "wait",
-    fields: &[req("duration", Ty::Duration)],
-    one_of: &[],
-    outputs: &[],
-};
 
 /// A `verify` check, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

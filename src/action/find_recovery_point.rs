@@ -1,0 +1,165 @@
+//! `find_recovery_point`: the newest COMPLETED AWS Backup recovery point in a vault, for a
+//! resource or a resource type, with the tags asked for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Definition;
+use super::find::{Candidate, age_secs, choose, timestamp};
+use super::world::{Seed, hex_id};
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::sim::world::World;
+use crate::cloud::{Cloud, RecoveryPoint, RecoveryPointQuery, Tags};
+use crate::exec::ctx::{Ctx, Done, StepError};
+use crate::policy::builder::{Builder, Sid, arns, literals};
+use crate::runbook::expr::Fields;
+use crate::runbook::schema::{ActionSchema, Kind, STR, STR_MAP, TIMESTAMP, Ty, opt, req};
+
+pub(crate) struct FindRecoveryPoint;
+
+static SCHEMA: ActionSchema = ActionSchema {
+    name: "find_recovery_point",
+    fields: &[
+        req("vault", STR),
+        opt("resource", STR),
+        opt("resource_type", Ty::OneOf(&["EC2", "EBS"])),
+        opt("tags", STR_MAP),
+    ],
+    one_of: &[],
+    outputs: &[
+        ("arn", Ty::Str(Kind::RecoveryPoint)),
+        ("created", TIMESTAMP),
+        ("resource", STR),
+        ("image_id", Ty::Str(Kind::Image)),
+        ("snapshot_id", Ty::Str(Kind::Snapshot)),
+        ("age", Ty::Duration),
+    ],
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    vault: String,
+    resource: Option<String>,
+    resource_type: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    arn: String,
+    created: String,
+    resource: Option<String>,
+    /// The AMI an EC2 recovery point is (none for EBS).
+    image_id: Option<String>,
+    /// The snapshot an EBS recovery point is (none for EC2).
+    snapshot_id: Option<String>,
+    age: i64,
+}
+
+impl Definition for FindRecoveryPoint {
+    type Inputs = Inputs;
+    type Outputs = Outputs;
+
+    fn schema() -> &'static ActionSchema {
+        &SCHEMA
+    }
+
+    /// List the vault's points, then describe the chosen one.
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        2.0 * m.describe.median
+    }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        let vaults = arns(literals(fields.get("vault")), |v| scope.vault(v));
+        let list = &["backup:ListRecoveryPointsByBackupVault"];
+        b.allow(Sid::RecoveryPoints, list, vaults);
+    }
+
+    fn seed(w: &mut World, step: &Seed<'_>) {
+        let vault = step.str("vault").unwrap_or_default();
+        let ebs = step.str("resource_type") == Some("EBS");
+        let tags = step.tags("tags");
+        let resource = step.str("resource").map_or_else(
+            || {
+                format!(
+                    "arn:aws:ec2:{}:123456789012:instance/i-{}",
+                    w.region,
+                    hex_id(step.name, 9)
+                )
+            },
+            str::to_string,
+        );
+        let points = [
+            (step.ages[0], "COMPLETED"),
+            (step.ages[1], "COMPLETED"),
+            (step.ages[3], "PARTIAL"),
+        ];
+        let question = format!("point/{vault}/{ebs}/{tags:?}/{resource}");
+        for (i, (minutes, status)) in points.into_iter().enumerate() {
+            let id = hex_id(&question, i);
+            if w.recovery_points.iter().any(|p| p.arn.ends_with(&id)) {
+                continue;
+            }
+            let created = step.ago(minutes);
+            let (arn, rtype) = if ebs {
+                let snap = format!("snap-{id}");
+                w.add_snapshot(&snap, created, "completed", Tags::new(), None);
+                (format!("arn:aws:ec2:{}::snapshot/{snap}", w.region), "EBS")
+            } else {
+                let ami = format!("ami-{id}");
+                w.add_image(&ami, "backup", created, "available", Tags::new());
+                (format!("arn:aws:ec2:{}::image/{ami}", w.region), "EC2")
+            };
+            w.recovery_points.push(RecoveryPoint {
+                arn,
+                vault: vault.to_string(),
+                created,
+                status: status.to_string(),
+                resource: resource.clone(),
+                resource_type: rtype.to_string(),
+                tags: tags.clone(),
+            });
+        }
+    }
+
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let q = RecoveryPointQuery {
+            vault: i.vault,
+            resource: i.resource,
+            resource_type: i.resource_type,
+        };
+        let points = ctx.api.list_recovery_points(&q).await?;
+        let points: Vec<_> = points
+            .into_iter()
+            .filter(|p| i.tags.iter().all(|(k, v)| p.tags.get(k) == Some(v)))
+            .collect();
+        let candidates = points
+            .iter()
+            .map(|p| Candidate {
+                id: p.arn.clone(),
+                created: p.created,
+                unusable: (p.status != "COMPLETED")
+                    .then(|| format!("not COMPLETED ({})", p.status)),
+            })
+            .collect();
+        let (chosen, rejected) = choose(ctx, candidates, "recovery point")?;
+        let point = points.iter().find(|p| p.arn == chosen.id);
+        Ok(Done {
+            outputs: Outputs {
+                created: timestamp(chosen.created),
+                age: age_secs(ctx.t0, chosen.created),
+                resource: point.map(|p| p.resource.clone()),
+                image_id: point.and_then(|p| p.artifact("image")),
+                snapshot_id: point.and_then(|p| p.artifact("snapshot")),
+                arn: chosen.id,
+            },
+            rejected,
+            artifact_created: Some(chosen.created),
+            ..Done::default()
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! `find_snapshot`: the newest completed EBS snapshot that matches (by tags, source volume or
+//! ids).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Definition;
+use super::find::{Candidate, age_secs, choose, timestamp};
+use super::world::{CANDIDATES, Seed, hex_id};
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::sim::world::World;
+use crate::cloud::{Cloud, SnapshotQuery, Tags};
+use crate::exec::ctx::{Ctx, Done, StepError};
+use crate::policy::builder::Builder;
+use crate::runbook::expr::Fields;
+use crate::runbook::schema::{ActionSchema, Kind, POSITIVE, STR_MAP, STRS, TIMESTAMP, Ty, opt};
+
+pub(crate) struct FindSnapshot;
+
+static SCHEMA: ActionSchema = ActionSchema {
+    name: "find_snapshot",
+    fields: &[
+        opt("tags", STR_MAP),
+        opt("volume", Ty::Str(Kind::Volume)),
+        opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))),
+        opt("owners", STRS),
+    ],
+    one_of: &["tags", "volume", "snapshot_ids"],
+    outputs: &[
+        ("id", Ty::Str(Kind::Snapshot)),
+        ("created", TIMESTAMP),
+        ("size_gib", POSITIVE),
+        ("age", Ty::Duration),
+    ],
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    volume: Option<String>,
+    #[serde(default)]
+    snapshot_ids: Vec<String>,
+    #[serde(default)]
+    owners: Vec<String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    id: String,
+    created: String,
+    size_gib: u32,
+    age: i64,
+}
+
+impl Definition for FindSnapshot {
+    type Inputs = Inputs;
+    type Outputs = Outputs;
+
+    fn schema() -> &'static ActionSchema {
+        &SCHEMA
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.describe.median
+    }
+
+    fn statements(b: &mut Builder, _: &Fields) {
+        b.describe(&["ec2:DescribeSnapshots"]);
+    }
+
+    fn seed(w: &mut World, step: &Seed<'_>) {
+        if let Some(ids) = step.strings("snapshot_ids") {
+            for id in ids {
+                w.add_snapshot(&id, step.ago(step.ages[0]), "completed", Tags::new(), None);
+            }
+            return;
+        }
+        let tags = step.tags("tags");
+        let volume = step.str("volume").map(str::to_string);
+        let question = format!("snapshot/{tags:?}/{volume:?}");
+        for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(step.ages).enumerate() {
+            let id = format!("snap-{}", hex_id(&question, i));
+            if w.snapshots.iter().any(|x| x.id == id) {
+                continue;
+            }
+            // Snapshots have no Safe tag: the newer candidate that must not be used is one
+            // whose copy failed.
+            let state = match (*state, *safe_value) {
+                (_, "False") => "error",
+                ("available", _) => "completed",
+                (other, _) => other,
+            };
+            w.add_snapshot(&id, step.ago(minutes), state, tags.clone(), volume.clone());
+        }
+    }
+
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let q = SnapshotQuery {
+            owners: i.owners,
+            tags: i.tags,
+            volume: i.volume,
+            ids: i.snapshot_ids,
+        };
+        let snapshots = ctx.api.describe_snapshots(&q).await?;
+        let candidates = snapshots
+            .iter()
+            .map(|s| Candidate {
+                id: s.id.clone(),
+                created: s.created,
+                unusable: (s.state != "completed").then(|| format!("not completed ({})", s.state)),
+            })
+            .collect();
+        let (chosen, rejected) = choose(ctx, candidates, "snapshot")?;
+        let size_gib = snapshots
+            .iter()
+            .find(|s| s.id == chosen.id)
+            .map_or(0, |s| s.size_gib);
+        Ok(Done {
+            outputs: Outputs {
+                created: timestamp(chosen.created),
+                age: age_secs(ctx.t0, chosen.created),
+                id: chosen.id,
+                size_gib,
+            },
+            rejected,
+            artifact_created: Some(chosen.created),
+            ..Done::default()
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! `restore`: an AWS Backup restore job of a recovery point (an EC2 instance), waited for until
+//! COMPLETED; its instance is then tagged as the run's (AWS Backup makes it untagged) and
+//! waited for until running.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Definition;
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::{Cloud, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG};
+use crate::exec::ctx::{Ctx, Done, StepError, first_look};
+use crate::exec::model::Created;
+use crate::exec::poller::Want;
+use crate::policy::builder::{ANY, Builder, Sid, condition, literals, passed_to, request_tagged};
+use crate::runbook::expr::Fields;
+use crate::runbook::schema::{
+    ActionSchema, INSTANCE, INSTANCES, Kind, SECURITY_GROUPS, STR, STR_MAP, Ty, opt, req,
+};
+
+pub(crate) struct Restore;
+
+static SCHEMA: ActionSchema = ActionSchema {
+    name: "restore",
+    fields: &[
+        req("recovery_point", Ty::Str(Kind::RecoveryPoint)),
+        req("role", Ty::Str(Kind::Role)),
+        opt("subnet", Ty::Str(Kind::Subnet)),
+        opt("instance_type", STR),
+        opt("security_groups", SECURITY_GROUPS),
+        opt("metadata", STR_MAP),
+    ],
+    one_of: &[],
+    outputs: &[
+        ("instances", INSTANCES),
+        ("instance", INSTANCE),
+        ("zone", Ty::Str(Kind::Zone)),
+        ("job_id", STR),
+    ],
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    recovery_point: String,
+    role: String,
+    subnet: Option<String>,
+    instance_type: Option<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    /// Restore metadata as AWS Backup takes it; `subnet`, `instance_type` and
+    /// `security_groups` override their keys.
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    instances: Vec<String>,
+    instance: String,
+    zone: Option<String>,
+    job_id: String,
+}
+
+impl Definition for Restore {
+    type Inputs = Inputs;
+    type Outputs = Outputs;
+
+    fn schema() -> &'static ActionSchema {
+        &SCHEMA
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.restore_job.median
+    }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The job poller, then the instance poller once the job has made its instance.
+        b.describe(&["backup:DescribeRestoreJob", "ec2:DescribeInstanceStatus"]);
+        let points = literals(fields.get("recovery_point"))
+            .into_iter()
+            .map(|p| p.unwrap_or(ANY).to_string());
+        b.allow(Sid::Restore, &["backup:StartRestoreJob"], points);
+        let roles = literals(fields.get("role"))
+            .into_iter()
+            .map(|r| r.map_or_else(|| scope.role(ANY), str::to_string));
+        b.allow(Sid::PassRoleToBackup, &["iam:PassRole"], roles)
+            .when(passed_to("backup.amazonaws.com"));
+        // AWS Backup makes the instance untagged; rebound tags it afterwards so that resume and
+        // teardown know it as the run's. That CreateTags belongs to no create call, so
+        // ec2:CreateAction cannot confine it: it is confined to writing the run's tags (the
+        // runbook's, rebound:run-id and rebound:step) instead. This is the one statement that
+        // can mark an existing instance as a run's, which teardown would then terminate.
+        let instances = scope.ec2("instance", ANY);
+        let mut keys: Vec<String> = b.run_tag_keys().to_vec();
+        keys.extend([RUN_TAG.to_string(), STEP_TAG.to_string()]);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let tagging = b.allow(Sid::TagRestored, &["ec2:CreateTags"], [instances.clone()]);
+        tagging.when(request_tagged());
+        tagging.when(condition("ForAllValues:StringEquals", "aws:TagKeys", &keys));
+        b.teardown(&["ec2:TerminateInstances"], [instances]);
+    }
+
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let mut metadata = i.metadata;
+        if let Some(s) = i.subnet {
+            metadata.insert("SubnetId".into(), s);
+        }
+        if let Some(t) = i.instance_type {
+            metadata.insert("InstanceType".into(), t);
+        }
+        if !i.security_groups.is_empty() {
+            metadata.insert(
+                "SecurityGroupIds".into(),
+                serde_json::Value::from(i.security_groups).to_string(),
+            );
+        }
+        let request = RestoreRequest {
+            recovery_point: i.recovery_point,
+            role: i.role,
+            metadata,
+            idempotency_token: ctx.token("restore"),
+        };
+        // AWS Backup honours the idempotency token: a job started before an interruption is
+        // found again by starting it again. No tag lookup is possible for jobs.
+        let job = ctx
+            .once(
+                Op::StartRestoreJob,
+                &request.idempotency_token,
+                async || Ok(None),
+                async || ctx.api.start_restore_job(&request).await,
+                |_: &String| Vec::new(),
+            )
+            .await?;
+        (ctx.progress)(format!("restore job {job} started"));
+        let look = first_look(ctx.model.restore_job);
+        let finished = ctx
+            .pollers
+            .jobs
+            .wait(&job, Want::State("COMPLETED"), look)
+            .await?;
+        let instance = finished.detail.clone().ok_or_else(|| {
+            StepError::Failed(format!("restore job {job} completed without an instance"))
+        })?;
+        // The job's instance carries none of the run's tags: they are added now, so that resume
+        // and teardown know it as the run's.
+        ctx.api
+            .tag(ResourceKind::Instance, &instance, &ctx.tags)
+            .await?;
+        (ctx.created)(Created {
+            kind: ResourceKind::Instance,
+            id: instance.clone(),
+            zone: None,
+        });
+        let running = ctx
+            .pollers
+            .instances
+            .wait(&instance, Want::State("running"), Duration::ZERO)
+            .await?;
+        let mut done = Done::default();
+        done.ready(finished.ready_at);
+        done.ready(running.ready_at);
+        done.outputs = Outputs {
+            instances: vec![instance.clone()],
+            instance,
+            zone: running.detail,
+            job_id: job,
+        };
+        Ok(done)
+    }
+}

@@ -1,0 +1,140 @@
+//! `verify`: every check on every instance (`running`, `status_ok`, `tcp:PORT`,
+//! `http:PORT/PATH`, `ssm:COMMAND`); the step passes when all have passed.
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use serde::{Deserialize, Deserializer, Serialize};
+use tokio::time::Instant;
+
+use super::Definition;
+use crate::cloud::Cloud;
+use crate::cloud::latency::LatencyModel;
+use crate::exec::ctx::{Ctx, Done, StepError};
+use crate::exec::poller::Want;
+use crate::policy::builder::{Builder, literals};
+use crate::runbook::expr::{Expr, Fields};
+use crate::runbook::schema::{ActionSchema, Check, INSTANCES, Ty, req};
+
+pub(crate) struct Verify;
+
+static SCHEMA: ActionSchema = ActionSchema {
+    name: "verify",
+    fields: &[req("instances", INSTANCES), req("checks", Ty::Checks)],
+    one_of: &[],
+    outputs: &[("passed", Ty::Bool)],
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    instances: Vec<String>,
+    #[serde(deserialize_with = "checks")]
+    checks: Vec<Check>,
+}
+
+/// The check strings, parsed (the checker refused malformed ones already).
+fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|c| Check::parse(c).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    passed: bool,
+}
+
+impl Definition for Verify {
+    type Inputs = Inputs;
+    type Outputs = Outputs;
+
+    fn schema() -> &'static ActionSchema {
+        &SCHEMA
+    }
+
+    /// The slowest of the checks, each counted from the instance being `running`.
+    fn expected_seconds(fields: &Fields, m: &LatencyModel) -> f64 {
+        let Some(Expr::List(checks)) = fields.get("checks") else {
+            return m.describe.median;
+        };
+        checks
+            .iter()
+            .filter_map(|c| Check::parse(c.as_str()?).ok())
+            .map(|c| match c {
+                Check::Running => m.describe.median,
+                Check::StatusOk => m.status_ok.median,
+                Check::Tcp { .. } | Check::Http { .. } => m.boot.median,
+                Check::Ssm { .. } => m.ssm_ready.median,
+            })
+            .fold(m.describe.median, f64::max)
+    }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        for check in literals(fields.get("checks")) {
+            match check.map(Check::parse) {
+                Some(Ok(Check::Running | Check::StatusOk)) => {
+                    b.describe(&["ec2:DescribeInstanceStatus"]);
+                }
+                // Network checks reach the private IP, asked of EC2 when the launch did not say.
+                Some(Ok(Check::Tcp { .. } | Check::Http { .. })) => {
+                    b.describe(&["ec2:DescribeInstances"]);
+                }
+                // The AWS backend refuses ssm: checks before a run starts; the checker refuses
+                // malformed ones.
+                Some(Ok(Check::Ssm { .. }) | Err(_)) => {}
+                None => b.describe(&["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"]),
+            }
+        }
+    }
+
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let mut waits = Vec::new();
+        for id in &i.instances {
+            for check in &i.checks {
+                waits.push(verify_one(ctx, id, check));
+            }
+        }
+        let ready = try_join_all(waits).await?;
+        let mut done = Done::default();
+        for r in ready {
+            done.ready(r);
+        }
+        done.outputs = Outputs { passed: true };
+        Ok(done)
+    }
+}
+
+/// One check of one instance; returns when it truly passed (simulator only).
+async fn verify_one<C: Cloud>(
+    ctx: &Ctx<'_, '_, C>,
+    instance: &str,
+    check: &Check,
+) -> Result<Option<Instant>, StepError> {
+    match check {
+        Check::Running => Ok(ctx
+            .pollers
+            .instances
+            .wait(instance, Want::State("running"), Duration::ZERO)
+            .await?
+            .ready_at),
+        // A verify step may start long after its instances came up: look at once, then every
+        // tick.
+        Check::StatusOk => Ok(ctx
+            .pollers
+            .instances
+            .wait(instance, Want::StatusOk, Duration::ZERO)
+            .await?
+            .status_ok_at),
+        Check::Tcp { .. } | Check::Http { .. } | Check::Ssm { .. } => loop {
+            match ctx.api.probe(instance, check).await {
+                Ok(p) if p.passed => return Ok(p.ready_at),
+                Ok(_) => {}
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e.into()),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+    }
+}

@@ -1,0 +1,136 @@
+//! The default simulated world of a runbook: made from the runbook's own references, so that any
+//! runbook rehearses on a fresh machine. Each action seeds what its steps will look for (the
+//! `find_*` actions: a few candidates, so that a rehearsal exercises the choice); every literal
+//! image, snapshot, subnet, security group and recovery point a step names is added as it is.
+//! Instances and volumes exist only once a run creates them: a literal instance or volume id
+//! fails with NotFound, as on AWS.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::cloud::sim::world::World;
+use crate::cloud::{RecoveryPoint, Tags};
+use crate::runbook::checked::Runbook;
+use crate::runbook::expr::{Expr, Fields};
+
+/// What an action's `seed` is told of its step.
+pub(crate) struct Seed<'a> {
+    pub name: &'a str,
+    pub fields: &'a Fields,
+    pub now: DateTime<Utc>,
+    /// Minutes before `now` of the default candidates: the newest usable one, an older usable
+    /// one, a newer one that is not Safe, and a newest one still pending.
+    pub ages: [i64; 4],
+}
+
+impl Seed<'_> {
+    /// `minutes` before now.
+    pub fn ago(&self, minutes: i64) -> DateTime<Utc> {
+        self.now - Duration::minutes(minutes)
+    }
+
+    /// A literal string field.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Expr::as_str)
+    }
+
+    /// A list field's literal strings; `None` when the step does not give the list.
+    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+        self.fields.get(name).and_then(Expr::strings)
+    }
+
+    /// A map field's literal entries (`tags`); empty when the step does not give it.
+    pub fn tags(&self, name: &str) -> Tags {
+        self.fields.get(name).map(Expr::str_map).unwrap_or_default()
+    }
+}
+
+/// (state, Safe tag) of the default candidates of a `find_*`, in the order of `Seed::ages`.
+pub(crate) const CANDIDATES: [(&str, &str); 4] = [
+    ("available", "True"),
+    ("available", "True"),
+    ("available", "False"),
+    ("pending", "True"),
+];
+
+/// The default world of a runbook, with creation times relative to `now`.
+pub fn default_world(rb: &Runbook, now: DateTime<Utc>) -> World {
+    let mut w = World {
+        region: rb.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+        ..World::default()
+    };
+    // The newest usable candidate is well within the runbook's RPO, so that a rehearsal
+    // succeeds unless the runbook itself is wrong.
+    let newest = rb
+        .rpo
+        .map_or(6 * 60, |rpo| (rpo.as_secs() as i64 / 120).clamp(2, 6 * 60));
+    let ages = [newest, 72 * 60, newest / 2, 1.max(newest / 4)];
+    for step in &rb.steps {
+        let seed = Seed {
+            name: &step.name,
+            fields: &step.fields,
+            now,
+            ages,
+        };
+        step.action.seed(&mut w, &seed);
+        for (field, expr) in &step.fields {
+            literals(&mut w, field, expr, seed.ago(ages[0]));
+        }
+    }
+    w
+}
+
+/// The query's tags with `Safe` set: a candidate that is not Safe does not match a query for
+/// `Safe = "True"`, as on AWS, and is rejected by `require_safe` otherwise.
+pub(crate) fn safe(tags: &Tags, value: &str) -> Tags {
+    let mut t = tags.clone();
+    t.insert("Safe".to_string(), value.to_string());
+    t
+}
+
+/// A stable 17-hex-digit id from a question and an index: steps that ask the same question see
+/// the same candidates.
+pub(crate) fn hex_id(name: &str, i: usize) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{name}/{i}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..17].to_string()
+}
+
+/// Literal inventory a step names, created at `created`.
+fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
+    match expr {
+        Expr::Str(s) => match field {
+            "image" if s.starts_with("ami-") && !w.images.iter().any(|i| &i.id == s) => {
+                let tags = safe(&Tags::new(), "True");
+                w.add_image(s, "literal-image", created, "available", tags);
+            }
+            "snapshot" if s.starts_with("snap-") && !w.snapshots.iter().any(|i| &i.id == s) => {
+                w.add_snapshot(s, created, "completed", Tags::new(), None);
+            }
+            "subnet" if !w.subnets.contains_key(s) => {
+                let zone = format!("{}{}", w.region, ["a", "b", "c"][w.subnets.len() % 3]);
+                w.subnets.insert(s.clone(), zone);
+            }
+            "recovery_point" if !w.recovery_points.iter().any(|p| &p.arn == s) => {
+                w.recovery_points.push(RecoveryPoint {
+                    arn: s.clone(),
+                    vault: "literal".to_string(),
+                    created,
+                    status: "COMPLETED".to_string(),
+                    resource: String::new(),
+                    resource_type: "EC2".to_string(),
+                    tags: Tags::new(),
+                });
+            }
+            "security_groups" if !w.security_groups.contains(s) => {
+                w.security_groups.push(s.clone());
+            }
+            _ => {}
+        },
+        Expr::List(items) => items.iter().for_each(|e| literals(w, field, e, created)),
+        Expr::Map(entries) if field == "volumes" => {
+            entries.iter().for_each(|(k, e)| literals(w, k, e, created));
+        }
+        _ => {}
+    }
+}

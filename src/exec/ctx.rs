@@ -1,0 +1,241 @@
+//! The contract between an action and the executor: what a step's action is given (`Ctx`: the
+//! paced cloud, the shared pollers, the journal, the run's tags and clock) and what it gives
+//! back (`Done`, or a `StepError`). `Ctx::once` is the one way an action makes a mutating call:
+//! journaled intent, call, journaled answer; reused or adopted after a retry or a crash.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::api::Api;
+use super::journal::{Call, Entry, Journal};
+use super::model::{Created, Rejected};
+use super::poller::Pollers;
+use crate::cloud::latency::{Dist, LatencyModel};
+use crate::cloud::{Cloud, CloudError, Lookup, Op, RUN_TAG, STEP_TAG, Tags};
+
+/// What a step gave, beyond its outputs.
+#[derive(Debug, Default)]
+pub struct Done<O = Map<String, Value>> {
+    pub outputs: O,
+    pub rejected: Vec<Rejected>,
+    /// When the cloud was truly done (simulator only); the step's finish otherwise.
+    pub ready_at: Option<Instant>,
+    /// Volumes: the id whose loading from its snapshot the executor watches after the step.
+    pub loading: Option<String>,
+    /// `find_*`: the creation time of the artifact chosen, for the RPO.
+    pub artifact_created: Option<DateTime<Utc>>,
+    /// `approve`: who approved.
+    pub approved_by: Option<String>,
+}
+
+impl<O> Done<O> {
+    /// The same, with its outputs as the executor keeps them: a JSON object.
+    pub fn into_map(self) -> Done
+    where
+        O: Serialize,
+    {
+        Done {
+            outputs: match serde_json::to_value(&self.outputs) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            rejected: self.rejected,
+            ready_at: self.ready_at,
+            loading: self.loading,
+            artifact_created: self.artifact_created,
+            approved_by: self.approved_by,
+        }
+    }
+
+    /// Notes when the cloud was truly done with one of the step's resources: the latest wins.
+    pub fn ready(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.ready_at = Some(self.ready_at.map_or(at, |r| r.max(at)));
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Cloud(#[from] CloudError),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+    /// A `find_*` found nothing usable; the candidates it passed over, and why, go into the
+    /// report all the same.
+    #[error("no usable {what}{}", list(.rejected))]
+    NothingUsable {
+        what: &'static str,
+        rejected: Vec<Rejected>,
+    },
+}
+
+fn list(rejected: &[Rejected]) -> String {
+    if rejected.is_empty() {
+        return " matches".to_string();
+    }
+    let parts: Vec<String> = rejected
+        .iter()
+        .map(|r| format!("{} ({})", r.id, r.reason))
+        .collect();
+    format!(": {}", parts.join("; "))
+}
+
+impl StepError {
+    /// Worth a step-level retry (`retries`).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StepError::Cloud(e) if e.is_transient())
+    }
+}
+
+/// Asks a person to approve; the CLI provides it (the executor knows no terminal).
+pub type Approve = dyn Fn(&str) -> futures::future::LocalBoxFuture<'static, Result<String, String>>;
+
+/// Everything an action may use.
+pub struct Ctx<'a, 'c, C> {
+    pub api: &'a Api<'c, C>,
+    pub pollers: &'a Pollers,
+    pub model: &'a LatencyModel,
+    /// The step's name (its tokens and tags carry it).
+    pub step: &'a str,
+    pub run_id: &'a str,
+    /// When the disaster was declared (or the run started): ages and the RPO count from it.
+    pub t0: DateTime<Utc>,
+    pub rpo: Option<Duration>,
+    /// The runbook's tags plus `rebound:run-id` and `rebound:step`.
+    pub tags: Tags,
+    pub approve: &'a Approve,
+    pub progress: &'a dyn Fn(String),
+    /// Called the moment a resource exists, so the run accounts for it whatever happens next.
+    pub created: &'a dyn Fn(Created),
+    /// Intents and answers of mutating calls; what earlier attempts and processes did.
+    pub journal: &'a Journal,
+    /// Run seconds now.
+    pub at: &'a dyn Fn() -> f64,
+}
+
+impl<C: Cloud> Ctx<'_, '_, C> {
+    /// An idempotency token from run, step and what else makes a call distinct: the same
+    /// call re-issued (a step's retry, a resume) carries the same token, so it cannot create
+    /// a second resource where AWS honours the token.
+    pub fn token(&self, extra: &str) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("{}/{}/{extra}", self.run_id, self.step));
+        let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+        format!("rebound-{hex}")
+    }
+
+    /// Tags that find what this step created: the run's id and the step's name.
+    pub fn mine(&self) -> Lookup {
+        let mut tags = Tags::new();
+        for k in [RUN_TAG, STEP_TAG] {
+            if let Some(v) = self.tags.get(k) {
+                tags.insert(k.to_string(), v.clone());
+            }
+        }
+        Lookup::Tags(tags)
+    }
+
+    /// Makes a mutating call at most once per token, across retries and processes:
+    /// - answered before (journal): that answer, no call;
+    /// - intended before but unanswered (a crash mid-call): `adopt` looks for what the call
+    ///   would have made (by tag); what it finds is the answer;
+    /// - otherwise: intent journaled, call made, answer journaled.
+    ///
+    /// Either way `made` lists the resources in the answer, recorded as created.
+    pub async fn once<T, Adopt, Call_, Made>(
+        &self,
+        op: Op,
+        token: &str,
+        adopt: Adopt,
+        call: Call_,
+        made: Made,
+    ) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        Adopt: AsyncFnOnce() -> Result<Option<T>, CloudError>,
+        Call_: AsyncFnOnce() -> Result<T, CloudError>,
+        Made: Fn(&T) -> Vec<Created>,
+    {
+        let record = |t: &T| {
+            for c in made(t) {
+                (self.created)(c);
+            }
+        };
+        let answer = |t: &T| Entry::Answer {
+            step: self.step.to_string(),
+            op,
+            token: token.to_string(),
+            answer: serde_json::to_value(t).unwrap_or_default(),
+            error: None,
+            created: made(t),
+            at: (self.at)(),
+        };
+        match self.journal.call(token) {
+            Some(Call::Answered(v)) => {
+                if let Ok(t) = serde_json::from_value::<T>(v) {
+                    (self.progress)(format!("{op}: answered before; not made again"));
+                    record(&t);
+                    return Ok(t);
+                }
+            }
+            Some(Call::Pending) => {
+                if let Some(t) = adopt().await? {
+                    (self.progress)(format!("{op}: made before the interruption; adopted"));
+                    self.journal.note(&answer(&t));
+                    record(&t);
+                    return Ok(t);
+                }
+                (self.progress)(format!(
+                    "{op}: nothing found from before the interruption; re-issued with the same token"
+                ));
+            }
+            None => {}
+        }
+        self.journal
+            .append(&Entry::Intent {
+                step: self.step.to_string(),
+                op,
+                token: token.to_string(),
+                at: (self.at)(),
+            })
+            .map_err(|e| {
+                StepError::Failed(format!("cannot journal the intent to call {op}: {e}"))
+            })?;
+        match call().await {
+            Ok(t) => {
+                // The answer names every resource in it: one record, so a crash cannot leave
+                // some of them unjournaled.
+                self.journal.note(&answer(&t));
+                record(&t);
+                Ok(t)
+            }
+            Err(e) => {
+                self.journal.note(&Entry::Answer {
+                    step: self.step.to_string(),
+                    op,
+                    token: token.to_string(),
+                    answer: serde_json::Value::Null,
+                    error: Some(e.to_string()),
+                    created: Vec::new(),
+                    at: (self.at)(),
+                });
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// When a poller first looks: at the expected time's 10th percentile (`Dist::p10`), so that
+/// nine resources in ten are noticed within a tick of being ready, without the calls that
+/// looking from half the median made (they came to 1.6 Describe calls per instance on 8 tiers).
+pub fn first_look(expected: Dist) -> Duration {
+    Duration::from_secs_f64(expected.p10().clamp(0.0, 365.0 * 86_400.0))
+}

@@ -1,0 +1,229 @@
+//! `rebound daemon DIR` through the binary: drills run at their schedule (on a clock sped up
+//! 60 times, so a 1-minute schedule fires every second) and never overlap, SIGTERM stops the
+//! drill in flight and exits 0, a broken runbook is reported while the others go on, and
+//! times missed while the daemon was down run once or are skipped.
+
+use crate::common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A daemon in a scratch directory, its stdout and stderr collected as they come.
+struct Daemon {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+fn collect(from: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if let Ok(mut t) = sink.lock() {
+                t.push_str(&line);
+                t.push('\n');
+            }
+        }
+    });
+    text
+}
+
+impl Daemon {
+    fn start(dir: &Path, args: &[&str]) -> Daemon {
+        let mut child = common::rebound_in(dir)
+            .arg("daemon")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the daemon");
+        let out = collect(child.stdout.take().expect("stdout"));
+        let err = collect(child.stderr.take().expect("stderr"));
+        Daemon { child, out, err }
+    }
+
+    fn stdout(&self) -> String {
+        self.out.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        self.err.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits until stdout satisfies `what` (at most 30 s).
+    fn wait_for(&self, why: &str, what: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if what(&self.stdout()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{why}: not seen in time\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
+    /// Sends SIGTERM and waits for the daemon to exit; its exit code.
+    fn terminate(mut self) -> (Option<i32>, String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let code = self.child.wait().expect("wait").code();
+        // The reader threads finish with the pipes.
+        std::thread::sleep(Duration::from_millis(100));
+        (code, self.stdout(), self.stderr())
+    }
+}
+
+fn history_count(dir: &Path) -> usize {
+    let out = common::rebound_in(dir)
+        .args(["history", "--format", "json"])
+        .output()
+        .expect("history");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    rows.as_array().map_or(0, Vec::len)
+}
+
+const TICK: &str =
+    "runbook \"tick\" {\n  schedule = \"* * * * *\"\n  step w = wait { duration = 3s }\n}\n";
+
+#[test]
+fn drills_run_at_their_schedule_never_overlap_and_sigterm_is_clean() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
+    std::fs::write(dir.path().join("dr/tick.runbook"), TICK).expect("write");
+    // Every minute on a clock 60 times fast: a time every second; each drill waits 3 s of
+    // wall time (`--realtime`), so times come while a drill runs.
+    let daemon = Daemon::start(
+        dir.path(),
+        &["dr", "--clock-speed", "60", "--", "--realtime"],
+    );
+    daemon.wait_for("two drills started", |out| {
+        out.matches("tick: drill for").count() >= 2
+    });
+    daemon.wait_for("a third drill running", |out| {
+        out.matches("tick: drill for").count() >= 3
+    });
+    // Into its 3-second wait: a drill signalled in its first milliseconds, before it watches
+    // for signals, dies of SIGTERM instead of stopping (it has made nothing by then).
+    std::thread::sleep(Duration::from_secs(1));
+    let (code, out, err) = daemon.terminate();
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+
+    // Never two at once: between two starts, the earlier drill finished.
+    let events: Vec<&str> = out
+        .lines()
+        .filter_map(|l| {
+            if l.contains("tick: drill for") {
+                Some("start")
+            } else if l.contains("tick: drill finished") {
+                Some("end")
+            } else {
+                None
+            }
+        })
+        .collect();
+    for pair in events.windows(2) {
+        assert_ne!(pair, ["start", "start"], "overlapping drills:\n{out}");
+    }
+    assert!(
+        out.contains("skipped 1 time(s)") && out.contains("the previous drill is still running"),
+        "no time was skipped while a drill ran:\n{out}"
+    );
+    // SIGTERM reached the drill in flight, which stopped (cancelled: exit 1), then the daemon.
+    assert!(out.contains("stopping: 1 drill(s) in flight"), "{out}");
+    assert!(
+        out.contains("tick: drill stopped (exit status: 1)"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("stopped"), "{out}");
+    // Every drill, finished or stopped, is in the history.
+    let started = events.iter().filter(|e| **e == "start").count();
+    assert_eq!(history_count(dir.path()), started, "{out}");
+}
+
+#[test]
+fn a_broken_runbook_is_reported_and_the_rest_go_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
+    let hourly = |name: &str| {
+        format!(
+            "runbook \"{name}\" {{\n  schedule = \"0 * * * *\"\n  step w = wait {{ duration = 1s }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("dr/good.runbook"), hourly("good")).expect("write");
+    let daemon = Daemon::start(dir.path(), &["dr"]);
+    daemon.wait_for("good scheduled", |out| out.contains("scheduled: good"));
+
+    std::fs::write(
+        dir.path().join("dr/bad.runbook"),
+        "runbook \"bad\" {\n  schedule = \"0 * * *\"\n}\n",
+    )
+    .expect("write");
+    daemon.wait_for("bad reported", |out| {
+        out.contains("bad.runbook: broken, not scheduled until it is fixed")
+    });
+    assert!(
+        daemon.stderr().contains("bad.runbook:2:"),
+        "no diagnostic with a position:\n{}",
+        daemon.stderr()
+    );
+    daemon.wait_for("good still scheduled", |out| {
+        out.matches("scheduled: good").count() >= 2
+    });
+
+    std::fs::write(dir.path().join("dr/bad.runbook"), hourly("bad")).expect("write");
+    daemon.wait_for("bad fixed", |out| out.contains("scheduled: bad, good"));
+    let (code, out, _) = daemon.terminate();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("stopping: 0 drill(s)"), "{out}");
+}
+
+/// A daemon memory saying the drill of `dr/FILE` last ran `hours_ago`, under `schedule`.
+fn remember_last_drill(dir: &Path, file: &str, schedule: &str, hours_ago: i64) {
+    std::fs::create_dir_all(dir.join("state")).expect("mkdir");
+    let path = dir.join("dr").join(file).canonicalize().expect("runbook");
+    let last = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+    let memory = serde_json::json!({ "last": { path.to_str().expect("utf-8"): {
+        "at": last.to_rfc3339(), "schedule": schedule } } });
+    std::fs::write(dir.join("state/daemon.json"), memory.to_string()).expect("write");
+}
+
+#[test]
+fn times_missed_while_down_run_once_or_are_skipped() {
+    let hourly =
+        "runbook \"hourly\" {\n  schedule = \"0 * * * *\"\n  step w = wait { duration = 1s }\n}\n";
+    for (policy, expect_run) in [("once", true), ("skip", false)] {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
+        std::fs::write(dir.path().join("dr/hourly.runbook"), hourly).expect("write");
+        remember_last_drill(dir.path(), "hourly.runbook", "0 * * * *", 3);
+        let daemon = Daemon::start(dir.path(), &["dr", "--missed", policy]);
+        if expect_run {
+            daemon.wait_for("the missed times run once", |out| {
+                out.contains("missed time(s) run once") && out.contains("hourly: drill finished")
+            });
+        } else {
+            daemon.wait_for("the missed times skipped", |out| {
+                out.contains("missed while the daemon was down (--missed skip)")
+            });
+        }
+        let (code, out, _) = daemon.terminate();
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(
+            out.matches("hourly: drill for").count(),
+            usize::from(expect_run),
+            "{policy}: {out}"
+        );
+        assert_eq!(history_count(dir.path()), usize::from(expect_run), "{out}");
+    }
+}

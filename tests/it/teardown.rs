@@ -1,0 +1,277 @@
+//! Journals, `runs`, `resume` and `teardown` on the simulator, through the binary: a drill
+//! tears down through a fault storm, Ctrl-C tears a drill down, a second Ctrl-C leaves a
+//! consistent journal that `teardown` finishes, and resume refuses what it cannot do.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::Test;
+use serde_json::Value;
+
+fn web() -> String {
+    common::example_text("web-tier")
+}
+
+#[test]
+fn a_drill_tears_down_through_a_fault_storm() {
+    // 30% throttling, transient 5xx, and the first three deletes refused outright.
+    let storm =
+        r#"{"faults": {"throttle_rate": 0.3, "server_error_rate": 0.05, "failed_deletes": 3}}"#;
+    let (_, dir) = Test::new()
+        .file("web.runbook", web())
+        .file("storm.json", storm)
+        .args(&[
+            "run",
+            "web.runbook",
+            "--drill",
+            "--seed",
+            "11",
+            "--sim-profile",
+            "storm.json",
+            "--report-dir",
+            "out",
+        ])
+        .stdout("teardown: 4 verified gone, 0 failed, 0 skipped")
+        .run();
+    let r = common::report(dir.path());
+    let resources = r["resources"].as_array().expect("resources");
+    assert_eq!(resources.len(), 4, "{resources:?}");
+    for res in resources {
+        assert_eq!(res["teardown"], "verified", "{res}");
+        assert!(res["deleted_at"].as_str().is_some(), "{res}");
+        assert!(
+            res["deleted_at"].as_str() > res["created_at"].as_str(),
+            "deleted before it was created: {res}"
+        );
+    }
+    // The refused deletes were made again: more delete calls than resources.
+    let deletes = r["api_calls"]["TerminateInstances"].as_u64().unwrap_or(0)
+        + r["api_calls"]["DeleteVolume"].as_u64().unwrap_or(0);
+    assert!(deletes > 4, "{}", r["api_calls"]);
+}
+
+#[test]
+fn a_recovery_keeps_what_it_made_until_teardown_is_asked_for() {
+    let (_, dir) = Test::new()
+        .file("web.runbook", web())
+        .args(&["run", "web.runbook", "--seed", "3"])
+        .stdout("kept (a recovery keeps what it restored): 4 resources")
+        .run();
+    let listed = runs(dir.path());
+    assert_eq!(listed[0]["state"], "succeeded");
+    let run = listed[0]["run_id"].as_str().expect("id").to_string();
+    let out = in_dir(dir.path(), &["teardown", &run]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("teardown: 4 of 4 resources verified gone"),
+        "{stdout}"
+    );
+    assert_eq!(runs(dir.path())[0]["state"], "torn_down");
+}
+
+#[test]
+fn runs_are_listed_newest_first_and_resume_refuses_what_it_cannot_do() {
+    let (_, dir) = Test::new()
+        .file("web.runbook", web())
+        .args(&["run", "web.runbook", "--seed", "1", "--drill"])
+        .run();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = in_dir(dir.path(), &["run", "web.runbook", "--seed", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let runs = runs(dir.path());
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0]["started_at"].as_str() >= runs[1]["started_at"].as_str());
+    assert_eq!(runs[0]["state"], "succeeded");
+    assert_eq!(runs[1]["state"], "torn_down");
+    for key in ["run_id", "runbook", "state", "started_at"] {
+        assert!(runs[0][key].is_string(), "{key} missing: {}", runs[0]);
+    }
+    let finished = runs[0]["run_id"].as_str().expect("id");
+    let out = in_dir(dir.path(), &["resume", finished]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is succeeded: nothing to resume"));
+    let out = in_dir(dir.path(), &["resume", "no-such-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
+    let out = in_dir(dir.path(), &["runs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("web-tier") && text.contains("torn_down"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_drill_killed_before_any_journal_record_on_the_simulator_resumes_to_the_same_end() {
+    // The uninterrupted drill: how many records it writes.
+    let whole = tempfile::tempdir().expect("dir");
+    std::fs::write(whole.path().join("web.runbook"), web()).expect("write");
+    let out = in_dir(
+        whole.path(),
+        &["run", "web.runbook", "--seed", "5", "--drill"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let journal = std::fs::read_dir(whole.path().join("state"))
+        .expect("state")
+        .flatten()
+        .next()
+        .expect("a journal")
+        .path();
+    let records = std::fs::read_to_string(journal)
+        .expect("journal")
+        .lines()
+        .count();
+    assert!(records > 30, "{records}");
+
+    use std::os::unix::process::ExitStatusExt as _;
+    for cut in 2..=records {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("web.runbook"), web()).expect("write");
+        let out = common::rebound_in(dir.path())
+            .args(["run", "web.runbook", "--seed", "5", "--drill"])
+            .env("REBOUND_CRASH_BEFORE_RECORD", cut.to_string())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.signal(), Some(9), "cut {cut}: {}", show(&out));
+        let listed = runs(dir.path());
+        assert_eq!(listed[0]["state"], "running", "cut {cut}");
+        let run = listed[0]["run_id"].as_str().expect("id").to_string();
+        let out = in_dir(dir.path(), &["resume", &run, "--report-dir", "out"]);
+        assert_eq!(out.status.code(), Some(0), "cut {cut}: {}", show(&out));
+        let r = common::report(dir.path());
+        assert_eq!(r["outcome"], "succeeded", "cut {cut}");
+        let steps = r["steps"].as_array().expect("steps");
+        assert!(
+            steps.iter().all(|s| s["outcome"] == "succeeded"),
+            "cut {cut}"
+        );
+        // The whole run's resources, none twice, each torn down.
+        let resources = r["resources"].as_array().expect("resources");
+        assert_eq!(resources.len(), 4, "cut {cut}: {resources:?}");
+        assert!(
+            resources.iter().all(|x| x["teardown"] == "verified"),
+            "cut {cut}: {resources:?}"
+        );
+        assert_eq!(runs(dir.path())[0]["state"], "torn_down", "cut {cut}");
+    }
+}
+
+/// A drill that launches an instance, then waits: long enough to interrupt, on the wall clock.
+const SLOW_DRILL: &str = r#"runbook "slow" {
+  step img = find_image { tags = { App = "web" } }
+  step host = launch { image = img.id, subnet = "subnet-0a1b2c3d", instance_types = ["t3.micro"] }
+  step hold = wait { duration = 60s, after = [host] }
+}
+"#;
+
+/// Every latency 0.1 s, so the wall-clock run reaches `hold` at once.
+const QUICK: &str = r#"{"latency": {"describe": {"median": 0.1, "p99": 0.1}, "run_instances": {"median": 0.1, "p99": 0.1}, "pending_to_running": {"median": 0.1, "p99": 0.1}}}"#;
+
+fn spawn_slow_drill(dir: &Path) -> Child {
+    std::fs::write(dir.join("slow.runbook"), SLOW_DRILL).expect("write");
+    std::fs::write(dir.join("quick.json"), QUICK).expect("write");
+    common::rebound_in(dir)
+        .args([
+            "run",
+            "slow.runbook",
+            "--drill",
+            "--realtime",
+            "--sim-profile",
+            "quick.json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Waits until the journal of the only run in `dir` records the instance.
+fn wait_for_instance(dir: &Path) {
+    for _ in 0..100 {
+        let journals: Vec<_> = std::fs::read_dir(dir.join("state"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if journals
+            .iter()
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"kind\":\"instance\"")))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the drill never launched its instance");
+}
+
+#[test]
+fn ctrl_c_stops_a_drill_and_tears_it_down() {
+    let dir = tempfile::tempdir().expect("dir");
+    let child = spawn_slow_drill(dir.path());
+    wait_for_instance(dir.path());
+    interrupt(&child);
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains("slow (sim, drill): cancelled"), "{stdout}");
+    assert!(
+        stdout.contains("teardown: 1 verified gone, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+    assert_eq!(runs(dir.path())[0]["state"], "torn_down");
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_teardown_finishes_the_job() {
+    let dir = tempfile::tempdir().expect("dir");
+    let child = spawn_slow_drill(dir.path());
+    wait_for_instance(dir.path());
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(50));
+    interrupt(&child);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("The journal is consistent"), "{stderr}");
+    let runs = runs(dir.path());
+    let run = runs[0]["run_id"].as_str().expect("id").to_string();
+    let out = in_dir(dir.path(), &["teardown", &run]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("teardown: 1 of 1 resources verified gone"),
+        "{stdout}"
+    );
+}
+
+fn in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
+    common::rebound_in(dir)
+        .args(args)
+        .output()
+        .expect("run rebound")
+}
+
+fn runs(dir: &Path) -> Vec<Value> {
+    let out = in_dir(dir, &["runs", "--format", "json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn show(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
