@@ -1,12 +1,11 @@
 //! The `rebound` binary: parse the command line, run, render an error once, exit with the code
-//! of DESIGN.md (0 ok, 1 failed, 2 bad input, 3 target missed, 4 resources left).
+//! of README's table (0 ok, 1 failed, 2 bad input, 3 target missed, 4 resources left).
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rebound::cli::{self, Cli, LogFormat};
-use rebound::runbook::diagnostic::Style;
+use rebound::cli::{self, Cli, LogFormat, output};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,18 +13,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprint!("{}", e.render(style()));
+            eprint!("{}", e.render(output::style()));
             ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// Colours for a terminal that wants them (NO_COLOR honoured).
-fn style() -> Style {
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        Style::Color
-    } else {
-        Style::Plain
     }
 }
 
@@ -44,7 +34,7 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     rebound::secret::register_env_credentials();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(rebound::secret::ScrubbedStderr);
+        .with_writer(output::ScrubbedStderr);
     match format {
         // Log shippers want times; a person at a terminal does not.
         LogFormat::Json => logs.json().init(),

@@ -180,30 +180,6 @@ fn form_encoded(value: &str) -> String {
     out
 }
 
-/// The log writer: stderr, each event scrubbed. tracing-subscriber formats a whole event and
-/// writes it with one `write_all`, so no secret is split across two writes.
-pub struct ScrubbedStderr;
-
-impl std::io::Write for ScrubbedStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(scrub(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
-    type Writer = ScrubbedStderr;
-
-    fn make_writer(&'a self) -> ScrubbedStderr {
-        ScrubbedStderr
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! `rebound check FILE...`: every problem in every file, then exit 0 or 2.
 
+use super::output;
 use super::{RunbookPath, Sets};
 use crate::error::Error;
 use crate::runbook;
@@ -17,13 +18,13 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let mut errors = Vec::new();
     for path in &args.files {
         match runbook::load(path, &args.sets.sets) {
-            Ok(rb) => println!(
+            Ok(rb) => output::line(format_args!(
                 "ok: {} (runbook \"{}\", {} steps in {} paths)",
                 path.display(),
                 rb.name,
                 rb.steps.len(),
                 rb.paths.len()
-            ),
+            )),
             Err(e) => errors.push(e.into()),
         }
     }

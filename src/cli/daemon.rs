@@ -7,6 +7,7 @@
 //! on), starts and reaps drills, and on SIGTERM or Ctrl-C passes the signal to the drills in
 //! flight, waits while they tear down, and exits 0.
 
+use super::output;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,9 +18,9 @@ use tokio::process::{Child, Command};
 
 use crate::error::Error;
 use crate::ops::daemon::{Decision, Memory, Missed, decide};
-use crate::ops::schedule::Schedule;
 use crate::runbook;
 use crate::runbook::diagnostic::Style;
+use crate::runbook::schedule::Schedule;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -74,7 +75,7 @@ struct Scheduled {
 type Listing = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
 fn listing(dir: &Path) -> Result<Listing, Error> {
-    let files = super::schedule::runbook_files(&[dir.to_path_buf()])?;
+    let files = super::files::runbook_files(&[dir.to_path_buf()])?;
     Ok(files
         .into_iter()
         .map(|f| {
@@ -107,7 +108,7 @@ fn load(files: &Listing, say: &dyn Fn(String)) -> BTreeMap<String, Scheduled> {
                 }
             }
             Err(e) => {
-                eprint!("{}", e.render(Style::Plain));
+                output::error(&Error::from(e));
                 say(format!(
                     "{}: broken, not scheduled until it is fixed",
                     file.display()
@@ -148,7 +149,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         speed: args.clock_speed,
     };
     let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let say = |line: String| println!("daemon {}: {line}", stamp(clock.now()));
+    let say = |line: String| output::line(format_args!("daemon {}: {line}", stamp(clock.now())));
     let tick = (Duration::from_secs(1) / args.clock_speed).max(Duration::from_millis(50));
 
     super::runtime()?.block_on(async {

@@ -3,6 +3,7 @@
 //! interrupted fmt never leaves half a runbook.
 
 use super::RunbookPath;
+use super::output;
 use crate::error::Error;
 use crate::runbook;
 
@@ -34,12 +35,12 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             continue;
         }
         if args.check {
-            println!("would reformat {}", path.display());
+            output::line(format_args!("would reformat {}", path.display()));
             unformatted += 1;
             continue;
         }
         write_atomically(path, &formatted)?;
-        println!("formatted {}", path.display());
+        output::line(format_args!("formatted {}", path.display()));
     }
     Error::of_all(errors, u8::from(unformatted > 0))
 }

@@ -1,6 +1,7 @@
 //! `rebound history`: the runs in the history, oldest first; `rebound history verify`
 //! recomputes the hash chain and names the first record that breaks it (exit 1).
 
+use super::output;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -46,14 +47,14 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     if args.action == Some(Action::Verify) {
         return Ok(match history::verify(&records) {
             Ok(n) => {
-                println!("{place}: {n} records, the chain holds");
+                output::line(format_args!("{place}: {n} records, the chain holds"));
                 0
             }
             Err(b) => {
-                println!(
+                output::line(format_args!(
                     "{}: record {} (run {}) breaks the chain: {}",
                     place, b.seq, b.run_id, b.why
-                );
+                ));
                 1
             }
         });

@@ -2,6 +2,7 @@
 //! subnets and security groups, written as a simulator world (JSON), so a runbook can be
 //! rehearsed offline against the real inventory: `rebound run FILE --sim-world FILE`.
 
+use super::output;
 use std::path::PathBuf;
 
 use crate::cloud::aws::Aws;
@@ -44,13 +45,13 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         path: args.out.display().to_string(),
         source: e,
     })?;
-    println!(
+    output::line(format_args!(
         "wrote {}: {} images, {} snapshots, {} recovery points, {} subnets",
         args.out.display(),
         world.images.len(),
         world.snapshots.len(),
         world.recovery_points.len(),
         world.subnets.len()
-    );
+    ));
     Ok(0)
 }

@@ -3,20 +3,25 @@
 
 mod check;
 mod daemon;
+mod files;
 mod fmt;
 mod history;
 mod inventory;
+pub mod output;
 mod plan;
 mod policy;
 mod progress;
 mod report;
+mod report_files;
 mod resume;
 mod run;
 mod runs;
 mod schedule;
 mod schedule_export;
 mod session;
+mod sim_inputs;
 mod simulate;
+mod summary;
 mod teardown;
 
 use std::path::PathBuf;
@@ -237,9 +242,12 @@ impl ListFormat {
     pub fn print<T: serde::Serialize>(self, rows: &T, table: impl FnOnce() -> String) {
         match self {
             ListFormat::Json => {
-                println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
+                output::line(format_args!(
+                    "{}",
+                    serde_json::to_string_pretty(rows).unwrap_or_default()
+                ));
             }
-            ListFormat::Text => print!("{}", table()),
+            ListFormat::Text => output::text(format_args!("{}", table())),
         }
     }
 }
@@ -347,12 +355,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Inventory(command) => inventory::run(&command),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "rebound",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "rebound", &mut output::stdout());
             Ok(0)
         }
     }

@@ -1,5 +1,6 @@
 //! `rebound plan FILE --format text|dot|mermaid|json`.
 
+use super::output;
 use super::{RunbookPath, Sets};
 use crate::cloud::latency::LatencyModel;
 use crate::error::Error;
@@ -35,6 +36,6 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         Format::Mermaid => plan::mermaid::render(&plan),
         Format::Json => plan::json::render(&plan),
     };
-    print!("{out}");
+    output::text(format_args!("{out}"));
     Ok(0)
 }

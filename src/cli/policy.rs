@@ -1,6 +1,7 @@
 //! `rebound policy FILE`: the least-privilege IAM policy (JSON) for a runbook's runs on AWS
 //! and its drills' teardown, to attach to whatever rebound runs as (see `plan::policy`).
 
+use super::output;
 use super::{RunbookPath, Sets};
 use crate::error::Error;
 use crate::policy::{self, Scope};
@@ -30,7 +31,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     super::run::refuse_ssm(&rb)?;
     let region = args.region.clone().or_else(|| rb.region.clone());
     if region.is_none() && !quiet {
-        eprintln!("note: the runbook names no region, so the ARNs name any (give --region R)");
+        output::note("note: the runbook names no region, so the ARNs name any (give --region R)");
     }
     let scope = Scope {
         account: args.account.clone().unwrap_or_else(|| ANY.to_string()),
@@ -41,18 +42,18 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         what: "cannot write the policy as JSON".into(),
         source: e.into(),
     })?;
-    println!("{json}");
+    output::line(format_args!("{json}"));
     if let (Some(role), false) = (&rb.role, quiet) {
         // A policy document cannot carry this: who needs what depends on where it is attached.
-        eprintln!(
+        output::note(format_args!(
             "note: the runbook assumes {role}: attach this policy to that role; \
              whoever runs rebound needs only sts:AssumeRole on it"
-        );
+        ));
     }
     if policy.statement(policy::Sid::TagRestored).is_some() && !quiet {
         // IAM cannot tell an instance AWS Backup restored from any other: say what that costs.
-        eprintln!(
-            "note: restoring lets this policy tag any instance with rebound:run-id, and teardown              may then terminate it; give it only to the identity that runs the drills"
+        output::note(
+            "note: restoring lets this policy tag any instance with rebound:run-id, and teardown              may then terminate it; give it only to the identity that runs the drills",
         );
     }
     Ok(0)

@@ -2,9 +2,9 @@
 //! steps and a spinner per running step, all in one MultiProgress; elsewhere (CI, cron, a
 //! pipe) plain timestamped lines. Both go to stderr, so stdout keeps only the summary.
 
+use super::output;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::IsTerminal as _;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -31,7 +31,7 @@ impl<'r> Progress<'r> {
     pub fn new(rb: &'r Runbook, quiet: bool) -> Progress<'r> {
         if quiet {
             Progress::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else if output::stderr_is_terminal() {
             Progress::Bars(Bars::new(rb))
         } else {
             Progress::Lines(rb)
@@ -41,7 +41,7 @@ impl<'r> Progress<'r> {
     pub fn event(&self, e: &Event) {
         match self {
             Progress::Bars(b) => b.event(e),
-            Progress::Lines(rb) => eprintln!("{}", line(rb, e)),
+            Progress::Lines(rb) => output::note(format_args!("{}", line(rb, e))),
             Progress::Quiet => {}
         }
     }

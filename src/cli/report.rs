@@ -1,6 +1,7 @@
 //! `rebound report`: one run's report from the history (`RUN`), or the trend per runbook over
 //! a window (`--since 90d`, `--runbook NAME`), as Markdown, HTML or JSON on stdout.
 
+use super::output;
 use chrono::Utc;
 
 use crate::error::Error;
@@ -44,14 +45,14 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 "no run `{run}` in the history {place} (`rebound history` lists it)"
             )));
         };
-        print!(
+        output::text(format_args!(
             "{}",
             match args.format {
                 Format::Md => markdown::render(r),
                 Format::Html => html::render(r),
                 Format::Json => r.to_json(),
             }
-        );
+        ));
         return Ok(0);
     }
     // An age beyond what a clock can hold means: since the beginning.
@@ -61,9 +62,12 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         .and_then(|d| Utc::now().checked_sub_signed(d));
     let t = trend::compute(&reports, since, args.runbook.as_deref());
     match args.format {
-        Format::Md => print!("{}", markdown::render_doc(&t.doc())),
-        Format::Html => print!("{}", html::render_doc(&t.doc())),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default()),
+        Format::Md => output::text(format_args!("{}", markdown::render_doc(&t.doc()))),
+        Format::Html => output::text(format_args!("{}", html::render_doc(&t.doc()))),
+        Format::Json => output::line(format_args!(
+            "{}",
+            serde_json::to_string_pretty(&t).unwrap_or_default()
+        )),
     }
     Ok(0)
 }

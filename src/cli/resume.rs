@@ -5,6 +5,7 @@
 //! Steps that failed, were skipped or were cancelled run again. The report covers the whole
 //! run.
 
+use super::output;
 use chrono::Utc;
 
 use super::session::Session;
@@ -44,10 +45,10 @@ pub(super) fn open(
     }
     let replay = Replay::read(&path)?;
     if let Some((line, len)) = replay.torn {
-        eprintln!(
+        output::note(format_args!(
             "note: {}:{line}: the last record was torn ({len} bytes, a crash mid-write); ignored",
             path.display()
-        );
+        ));
     }
     Ok((path, replay))
 }

@@ -1,6 +1,7 @@
 //! `rebound runs`: the journaled runs, newest first, so a responder coming back to a laptop
 //! finds the run to resume or tear down.
 
+use super::output;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -30,7 +31,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let dir = args.state.dir()?;
     let (runs, errors) = journal::list(&dir);
     for e in &errors {
-        eprintln!("warning: {e}");
+        output::note(format_args!("warning: {e}"));
     }
     let rows: Vec<Row> = runs
         .iter()

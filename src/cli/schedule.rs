@@ -9,8 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::ops::schedule::Schedule;
 use crate::runbook;
+use crate::runbook::schedule::Schedule;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,29 +39,6 @@ struct Row {
     next: Vec<String>,
 }
 
-/// The runbook files named: files as given, directories' `*.runbook` files sorted.
-pub fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let entries = std::fs::read_dir(p).map_err(|e| Error::Read {
-                path: p.display().to_string(),
-                source: e,
-            })?;
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| f.extension().is_some_and(|x| x == "runbook"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    Ok(files)
-}
-
 pub fn run(args: &Args) -> Result<u8, Error> {
     if let Some(command) = &args.command {
         return super::schedule_export::run(command);
@@ -69,7 +46,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let after = args.after.unwrap_or_else(Utc::now);
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for file in runbook_files(&args.paths)? {
+    for file in super::files::runbook_files(&args.paths)? {
         let rb = match runbook::load(&file, &[]) {
             Ok(rb) => rb,
             Err(e) => {

@@ -2,15 +2,16 @@
 //! units for a scheduler the team already runs (`ops::export` writes them), printed, or written
 //! one file per unit under `--out`. Runbooks without a schedule are skipped with a note.
 
+use super::output;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum as _;
 
+use super::files::runbook_files;
 use super::run::Backend;
-use super::schedule::runbook_files;
 use crate::error::Error;
 use crate::ops::export::{self, Drill, Options};
-use crate::ops::schedule::Schedule;
+use crate::runbook::schedule::Schedule;
 use crate::runbook::{self, Runbook};
 
 #[derive(Debug, clap::Subcommand)]
@@ -89,7 +90,7 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         return Error::of_all(errors, 0);
     }
     if scheduled.is_empty() {
-        eprintln!("note: no runbook has a schedule; nothing to export");
+        output::note("note: no runbook has a schedule; nothing to export");
         return Ok(0);
     }
     let options = options(args)?;
@@ -121,12 +122,12 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         for unit in &units {
             let path = dir.join(&unit.name);
             super::fmt::write_atomically(&path, &unit.text)?;
-            println!("wrote {}", path.display());
+            output::line(format_args!("wrote {}", path.display()));
         }
     } else {
         // Every unit opens with a comment naming its file, so one after another still reads.
         let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
-        print!("{}", texts.join("\n"));
+        output::text(format_args!("{}", texts.join("\n")));
     }
     Ok(0)
 }
@@ -135,11 +136,11 @@ pub fn run(command: &Command) -> Result<u8, Error> {
 fn load(file: &Path) -> Result<Option<Scheduled>, Error> {
     let runbook = runbook::load(file, &[])?;
     let Some(text) = runbook.schedule.as_deref() else {
-        eprintln!(
+        output::note(format_args!(
             "note: {}: runbook `{}` has no schedule; skipped",
             file.display(),
             runbook.name
-        );
+        ));
         return Ok(None);
     };
     // The checker accepted it, so this does not fail; say so plainly if it does.

@@ -3,6 +3,7 @@
 //! describes it, Ctrl-C handling, execution, a drill's teardown, the report, the summary, the
 //! journal's end record and the exit code.
 
+use super::output;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use crate::runbook::Runbook;
 /// The longest a simulated run may take, in virtual time.
 const SIM_HORIZON: Duration = Duration::from_secs(7 * 86_400);
 
-/// Exit code: teardown left resources behind (DESIGN.md).
+/// Exit code: teardown left resources behind (README's exit codes).
 pub const LEFT_BEHIND: u8 = 4;
 
 /// What this process is to do with the run.
@@ -70,7 +71,7 @@ impl Session<'_> {
             ),
             None => None,
         };
-        let inputs = super::run::SimInputs {
+        let inputs = super::sim_inputs::SimInputs {
             profile,
             latency,
             world: None,
@@ -141,7 +142,7 @@ impl Session<'_> {
                 self.tear(&sim, known, offset).await.0
             }
         });
-        print!("{}", teardown_table(&fates));
+        output::text(super::summary::teardown_table(&fates));
         let left = fates.iter().any(|t| t.outcome != Fate::Verified);
         self.journal.note(&Entry::End {
             state: if left {
@@ -183,7 +184,7 @@ impl Session<'_> {
         let quiet = self.quiet;
         let told = move |t: &TornDown| {
             if !quiet {
-                eprintln!("teardown: {t}");
+                output::note(format_args!("teardown: {t}"));
             }
         };
         let fates = teardown::teardown(
@@ -213,7 +214,7 @@ impl Session<'_> {
         let approve = move |message: &str| {
             let message = message.to_string();
             let bars = bars.clone();
-            async move { super::run::ask(&message, approve_flag, bars).await }.boxed_local()
+            async move { super::output::ask(&message, approve_flag, bars).await }.boxed_local()
         };
         let opts = Options {
             run_id: self.header.run_id.clone(),
@@ -234,11 +235,11 @@ impl Session<'_> {
                 return std::future::pending().await;
             }
             tokio::time::sleep(SIM_HORIZON).await;
-            eprintln!(
+            output::note(format_args!(
                 "stopped: the simulated run passed {} days of virtual time \
                  (a step waits for something that never happens)",
                 SIM_HORIZON.as_secs() / 86_400
-            );
+            ));
         };
         let stop = async move {
             tokio::select! {
@@ -301,24 +302,26 @@ impl Session<'_> {
         }
         .await;
         if let Some(dir) = &self.report_dir {
-            super::run::write_report(dir, &report)?;
+            super::report_files::write_report(dir, &report)?;
         }
-        print!(
+        output::text(format_args!(
             "{}",
-            super::run::summary(rb, &report, self.report_dir.as_ref())
-        );
+            super::summary::summary(rb, &report, self.report_dir.as_ref())
+        ));
         let recorded = match recorded {
             Ok((seq, place)) => {
-                println!("  history: record {seq} in {place}");
+                output::line(format_args!("  history: record {seq} in {place}"));
                 true
             }
             Err(e) => {
-                eprintln!("error: the run is not in the history: {e}");
+                output::note(format_args!("error: the run is not in the history: {e}"));
                 false
             }
         };
         if let Some(e) = self.journal.failed() {
-            eprintln!("warning: the journal is incomplete (a write failed: {e})");
+            output::note(format_args!(
+                "warning: the journal is incomplete (a write failed: {e})"
+            ));
         }
         let left = fates.is_some_and(|f| f.iter().any(|t| t.outcome != Fate::Verified));
         let state = match (fates, timings.outcome) {
@@ -354,15 +357,15 @@ fn interrupts(drill: bool, run_id: &str) -> impl std::future::Future<Output = ()
             return;
         }
         let _ = tx.send(true);
-        eprintln!(
+        output::note(format_args!(
             "\ninterrupted: no new steps will start{}. Interrupt again to exit at once.",
             if drill { "; tearing down" } else { "" }
-        );
+        ));
         if first_signal().await.is_ok() {
-            eprintln!(
+            output::note(format_args!(
                 "exiting now. The journal is consistent: `rebound resume {run_id}` continues, \
                  `rebound teardown {run_id}` removes what the run made."
-            );
+            ));
             std::process::exit(130);
         }
     });
@@ -387,20 +390,4 @@ async fn first_signal() -> std::io::Result<()> {
     {
         tokio::signal::ctrl_c().await
     }
-}
-
-/// One line per resource: kind, id, step, fate, why.
-pub fn teardown_table(fates: &[TornDown]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let verified = fates.iter().filter(|t| t.outcome == Fate::Verified).count();
-    let _ = writeln!(
-        out,
-        "teardown: {verified} of {} resources verified gone",
-        fates.len()
-    );
-    for t in fates {
-        let _ = writeln!(out, "  {t}");
-    }
-    out
 }

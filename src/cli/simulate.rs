@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::Utc;
 
-use super::run::SimArgs;
+use super::sim_inputs::SimArgs;
 use super::{RunbookPath, Sets};
 use crate::duration::human;
 use crate::error::Error;

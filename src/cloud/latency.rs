@@ -1,6 +1,7 @@
 //! How long AWS takes to do things: one model, read by the planner for expected durations and
-//! (with its spread) by the simulator to draw them. The defaults come from DESIGN.md's "What
-//! real AWS does"; a profile file may override them.
+//! (with its spread) by the simulator to draw them. The defaults follow what AWS documents and
+//! what drills measure (README's "The simulator's model of AWS" lists them); a profile file
+//! may override them.
 //!
 //! Each operation is a log-normal distribution given by its median and its 99th percentile:
 //! heavy-tailed like real API and provisioning latencies, and described in numbers a DR

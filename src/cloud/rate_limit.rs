@@ -1,6 +1,6 @@
 //! EC2's API rate limits as token buckets, per account and region. The simulator enforces them
-//! (an empty bucket answers `RequestLimitExceeded`, as EC2 does); the AWS backend will pace its
-//! own calls with the same buckets so that it rarely hears that answer at all.
+//! (an empty bucket answers `RequestLimitExceeded`, as EC2 does); the executor paces every call
+//! with the same buckets (`exec::api`), so that it rarely hears that answer at all.
 //!
 //! Time is a plain number of seconds from any origin, so the same buckets work on the
 //! simulator's virtual clock and on the wall clock.
@@ -34,7 +34,8 @@ pub struct Rate {
 }
 
 impl Limited {
-    /// DESIGN.md's table of EC2's defaults: (bucket, refill per second).
+    /// EC2's default buckets (README's "The simulator's model of AWS"): (bucket, refill per
+    /// second).
     pub fn rate(self) -> Rate {
         let (capacity, refill) = match self {
             Limited::RunInstances => (5.0, 2.0),

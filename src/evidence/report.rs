@@ -1,7 +1,7 @@
 //! The report model: serde types that exist only for reports, built from a run record and its
-//! timings, with every field of DESIGN.md's `rebound.report/v1` schema. `digest` is the SHA-256
+//! timings, with every field of the `rebound.report/v1` schema (README's "The JSON report"). `digest` is the SHA-256
 //! of the report's canonical JSON with `digest` itself null, so any edit is detectable; the
-//! history store will chain it through `previous_digest`.
+//! history store chains it through `previous_digest`.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! What the executor tells the world while it runs. The CLI draws progress from these events
 //! and the run record keeps their times; the executor itself knows nothing of terminals.
 
-use crate::runbook::checked::StepId;
+use crate::runbook::expr::StepId;
 
 /// Seconds since the run started, on the run's clock (virtual on the simulator).
 pub type At = f64;

@@ -20,7 +20,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::schedule::Schedule;
+use crate::runbook::schedule::Schedule;
 
 /// How late a time may be looked at and still count as on time.
 pub const LATE: Duration = Duration::seconds(60);
@@ -139,7 +139,7 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::schedule::tests::at;
+    use crate::runbook::schedule::tests::at;
 
     fn hourly() -> Schedule {
         Schedule::parse("0 * * * *").expect("parses")

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::schedule::Schedule;
+use crate::runbook::schedule::Schedule;
 
 /// The container image a CronJob runs when none is given; its entrypoint is `rebound`.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/rebound/rebound:latest";

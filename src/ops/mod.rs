@@ -4,5 +4,4 @@
 
 pub mod daemon;
 pub mod export;
-pub mod schedule;
 pub mod simulate;

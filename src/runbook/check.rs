@@ -905,7 +905,7 @@ impl<'a> Checker<'a> {
                     None
                 }
             }
-            (ValueKind::Str(s), Ty::Cron) => match crate::ops::schedule::Schedule::parse(s) {
+            (ValueKind::Str(s), Ty::Cron) => match crate::runbook::schedule::Schedule::parse(s) {
                 Ok(_) => Some(Expr::Str(s.clone())),
                 Err(e) => {
                     self.error(invalid(v, e.message, Some(e.hint)));

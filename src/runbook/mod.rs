@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod limits;
 pub mod parse;
 pub mod scan;
+pub mod schedule;
 pub mod schema;
 pub mod secrets;
 pub mod source;

@@ -4,8 +4,10 @@
 //! imports `aws_sdk_*`: everything else speaks the project's own types.
 //!
 //! Waiting, pacing and retries are not here: the executor's shared pollers call `describe`
-//! with every id in flight, and its client-side token buckets pace every call. The SDK's
-//! standard retry mode stays on as a backstop.
+//! with every id in flight, its client-side token buckets pace every call, and it alone retries
+//! (`exec::api`, on the codes `CloudError::is_transient` names). The EC2 and Backup clients are
+//! built with the SDK's retries off, so that a call is never retried twice over; STS and the S3
+//! history store, which the executor does not drive, keep the SDK's standard retry.
 
 mod convert;
 pub mod s3;
@@ -55,10 +57,13 @@ impl Aws {
     /// Loads credentials and region from the default chain and the settings.
     pub async fn connect(settings: &Settings) -> Aws {
         let config = load(settings).await;
+        let no_retry = aws_sdk_ec2::config::retry::RetryConfig::disabled();
+        let ec2 = aws_sdk_ec2::config::Builder::from(&config).retry_config(no_retry.clone());
+        let backup = aws_sdk_backup::config::Builder::from(&config).retry_config(no_retry);
         Aws {
             region: config.region().map(std::string::ToString::to_string),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            backup: aws_sdk_backup::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            backup: aws_sdk_backup::Client::from_conf(backup.build()),
             sts: Some(aws_sdk_sts::Client::new(&config)),
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }

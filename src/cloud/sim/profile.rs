@@ -1,5 +1,5 @@
 //! How the simulator behaves: the latency of each operation and the faults to inject. The
-//! default is DESIGN.md's model of real AWS with no faults; `--sim-profile FILE` (JSON, every
+//! default is README's model of real AWS (`cloud::latency`) with no faults; `--sim-profile FILE` (JSON, every
 //! field optional) overrides it, for a slower region, a fault storm, or a zero-variance model
 //! whose prediction is exact.
 

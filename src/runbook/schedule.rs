@@ -124,11 +124,11 @@ impl fmt::Display for Schedule {
 }
 
 #[cfg(test)]
-pub(in crate::ops) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// An RFC 3339 time (the Unix epoch if it is not one).
-    pub(in crate::ops) fn at(s: &str) -> DateTime<Utc> {
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default()
