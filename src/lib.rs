@@ -1,11 +1,10 @@
 //! rebound: a disaster-recovery restore orchestrator for AWS EC2.
 //!
-//! The library holds every stage; the `rebound` binary is thin glue over it (see
-//! ARCHITECTURE.md for the code map and the invariants).
+//! The library holds every stage; the `rebound` binary (`src/main.rs` and its `cli` module) is
+//! thin glue over it (see ARCHITECTURE.md for the code map and the invariants).
 
 pub mod action;
 pub mod atomic_file;
-pub mod cli;
 pub mod cloud;
 pub mod duration;
 pub mod error;

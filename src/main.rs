@@ -4,8 +4,11 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::Parser as _;
-use rebound::cli::{self, Cli, LogFormat, output};
+
+use crate::cli::{Cli, LogFormat, output};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -2,8 +2,8 @@
 
 use super::output;
 use super::{RunbookPath, Sets};
-use crate::error::Error;
-use crate::runbook;
+use rebound::error::Error;
+use rebound::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -16,11 +16,11 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::process::{Child, Command};
 
-use crate::error::Error;
-use crate::ops::daemon::{Decision, Memory, Missed, decide};
-use crate::runbook;
-use crate::runbook::diagnostic::Style;
-use crate::runbook::schedule::Schedule;
+use rebound::error::Error;
+use rebound::ops::daemon::{Decision, Memory, Missed, decide};
+use rebound::runbook;
+use rebound::runbook::diagnostic::Style;
+use rebound::runbook::schedule::Schedule;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -205,7 +205,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                     Decision::Wait { .. } => continue,
                     Decision::Run { slot, missed } => {
                         let report_dir = args.report_dir.as_ref().map(|d| {
-                            d.join(crate::ops::export::slug(&s.name))
+                            d.join(rebound::ops::export::slug(&s.name))
                                 .join(slot.format("%Y%m%dT%H%M%SZ").to_string())
                         });
                         match spawn(&exe, file, &state_dir, report_dir, args) {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::Error;
+use rebound::error::Error;
 
 /// The runbook files named: files as given, directories' `*.runbook` files sorted.
 pub fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {

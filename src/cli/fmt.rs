@@ -4,8 +4,8 @@
 
 use super::RunbookPath;
 use super::output;
-use crate::error::Error;
-use crate::runbook;
+use rebound::error::Error;
+use rebound::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
 
 /// `atomic_file::write`, its error naming the file.
 pub(super) fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    crate::atomic_file::write(path, text.as_bytes()).map_err(|e| Error::Write {
+    rebound::atomic_file::write(path, text.as_bytes()).map_err(|e| Error::Write {
         path: path.display().to_string(),
         source: e,
     })

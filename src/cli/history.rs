@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::error::Error;
-use crate::evidence::history;
+use rebound::error::Error;
+use rebound::evidence::history;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Action {
@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 r.backend,
                 r.outcome,
                 r.rto_seconds
-                    .map_or("-".to_string(), crate::duration::human),
+                    .map_or("-".to_string(), rebound::duration::human),
                 &r.digest[..r.digest.len().min(12)],
                 if r.simulated { "  (simulated)" } else { "" }
             );

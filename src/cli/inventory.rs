@@ -5,8 +5,8 @@
 use super::output;
 use std::path::PathBuf;
 
-use crate::cloud::aws::Aws;
-use crate::error::Error;
+use rebound::cloud::aws::Aws;
+use rebound::error::Error;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

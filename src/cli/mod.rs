@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Error;
+use rebound::error::Error;
 
 /// rebound: disaster-recovery restore orchestrator for AWS EC2.
 ///
@@ -188,10 +188,10 @@ pub struct HistoryArgs {
 
 impl HistoryArgs {
     /// Opens the store; an S3 one through `aws`'s profile, region and endpoint.
-    pub async fn open(&self, aws: &AwsArgs) -> Result<crate::evidence::history::Store, Error> {
+    pub async fn open(&self, aws: &AwsArgs) -> Result<rebound::evidence::history::Store, Error> {
         let place = match &self.path {
             Some(p) => p.clone(),
-            None => crate::evidence::history::default_path()
+            None => rebound::evidence::history::default_path()
                 .ok_or_else(|| {
                     Error::Usage("no home directory to keep the history in; give --history".into())
                 })?
@@ -201,7 +201,7 @@ impl HistoryArgs {
         let retention =
             chrono::TimeDelta::try_seconds(i64::try_from(self.retention).unwrap_or(i64::MAX))
                 .unwrap_or(chrono::TimeDelta::MAX);
-        crate::evidence::history::open(&place, &aws.settings(None, None), retention)
+        rebound::evidence::history::open(&place, &aws.settings(None, None), retention)
             .await
             .map_err(Error::from)
     }
@@ -212,8 +212,8 @@ impl HistoryArgs {
     pub fn read(
         &self,
         aws: &AwsArgs,
-    ) -> Result<(String, Vec<crate::evidence::history::Stored>), Error> {
-        use crate::evidence::history::History as _;
+    ) -> Result<(String, Vec<rebound::evidence::history::Stored>), Error> {
+        use rebound::evidence::history::History as _;
         runtime()?.block_on(async {
             let store = self.open(aws).await?;
             let records = store.records().await?;
@@ -224,8 +224,8 @@ impl HistoryArgs {
 
 /// An age in the runbook language's duration syntax (90d, 12h, 2d12h).
 pub fn parse_age(s: &str) -> Result<u64, String> {
-    match crate::runbook::parse::parse_set_value(s) {
-        crate::runbook::ast::ValueKind::Duration { seconds, .. } => Ok(seconds),
+    match rebound::runbook::parse::parse_set_value(s) {
+        rebound::runbook::ast::ValueKind::Duration { seconds, .. } => Ok(seconds),
         _ => Err(format!("`{s}` is not a duration such as 90d, 12h or 30m")),
     }
 }
@@ -280,7 +280,7 @@ impl StateArgs {
     pub fn dir(&self) -> Result<PathBuf, Error> {
         match &self.state_dir {
             Some(d) => Ok(d.clone()),
-            None => crate::exec::journal::default_dir().ok_or_else(|| {
+            None => rebound::exec::journal::default_dir().ok_or_else(|| {
                 Error::Usage("no home directory to keep journals in; give --state-dir".into())
             }),
         }
@@ -316,8 +316,8 @@ impl AwsArgs {
         &self,
         region: Option<String>,
         role: Option<String>,
-    ) -> crate::cloud::aws::Settings {
-        crate::cloud::aws::Settings {
+    ) -> rebound::cloud::aws::Settings {
+        rebound::cloud::aws::Settings {
             profile: self.profile.clone(),
             region: self.region.clone().or(region),
             endpoint_url: self.endpoint_url.clone(),

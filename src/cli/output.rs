@@ -6,9 +6,9 @@
 use std::fmt::Display;
 use std::io::IsTerminal as _;
 
-use crate::error::Error;
-use crate::runbook::diagnostic::Style;
-use crate::secret;
+use rebound::error::Error;
+use rebound::runbook::diagnostic::Style;
+use rebound::secret;
 
 /// A result on stdout, as given (the text carries its own newlines).
 pub(crate) fn text(text: impl Display) {

@@ -2,10 +2,10 @@
 
 use super::output;
 use super::{RunbookPath, Sets};
-use crate::cloud::latency::LatencyModel;
-use crate::error::Error;
-use crate::plan::{self, Plan};
-use crate::runbook;
+use rebound::cloud::latency::LatencyModel;
+use rebound::error::Error;
+use rebound::plan::{self, Plan};
+use rebound::runbook;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {

@@ -3,9 +3,9 @@
 
 use super::output;
 use super::{RunbookPath, Sets};
-use crate::error::Error;
-use crate::policy::{self, Scope};
-use crate::runbook::{self, schema::Kind};
+use rebound::error::Error;
+use rebound::policy::{self, Scope};
+use rebound::runbook::{self, schema::Kind};
 
 /// What the ARNs name when the account or region is not known: any.
 const ANY: &str = "*";

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::duration::human;
-use crate::exec::{Event, Outcome};
-use crate::runbook::Runbook;
-use crate::runbook::checked::StepId;
+use rebound::duration::human;
+use rebound::exec::{Event, Outcome};
+use rebound::runbook::Runbook;
+use rebound::runbook::checked::StepId;
 
 pub enum Progress<'r> {
     Bars(Bars<'r>),

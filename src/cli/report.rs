@@ -4,8 +4,8 @@
 use super::output;
 use chrono::Utc;
 
-use crate::error::Error;
-use crate::evidence::{html, markdown, trend};
+use rebound::error::Error;
+use rebound::evidence::{html, markdown, trend};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -37,7 +37,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let (place, records) = args.history.read(&args.aws)?;
     let reports = records
         .iter()
-        .map(super::super::evidence::history::Stored::report)
+        .map(rebound::evidence::history::Stored::report)
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(run) = &args.run {
         let Some(r) = reports.iter().find(|r| &r.run_id == run) else {

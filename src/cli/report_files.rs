@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::error::Error;
-use crate::evidence::report::Report;
+use rebound::error::Error;
+use rebound::evidence::report::Report;
 
 /// Writes every rendering of `report` into `dir` (made if missing).
 pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
-    use crate::evidence::{html, junit, markdown};
+    use rebound::evidence::{html, junit, markdown};
     let err = |e: std::io::Error| Error::Write {
         path: dir.display().to_string(),
         source: e,
@@ -21,7 +21,7 @@ pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> 
         ("junit.xml", junit::render(report)),
     ];
     for (name, text) in files {
-        crate::atomic_file::write(&dir.join(name), text.as_bytes()).map_err(err)?;
+        rebound::atomic_file::write(&dir.join(name), text.as_bytes()).map_err(err)?;
     }
     Ok(())
 }

@@ -9,10 +9,10 @@ use super::output;
 use chrono::Utc;
 
 use super::session::Session;
-use crate::error::Error;
-use crate::exec::journal::{Journal, Replay, RunState};
-use crate::exec::{Outcome, Prior};
-use crate::runbook::{self, Runbook};
+use rebound::error::Error;
+use rebound::exec::journal::{Journal, Replay, RunState};
+use rebound::exec::{Outcome, Prior};
+use rebound::runbook::{self, Runbook};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,7 +36,7 @@ pub(super) fn open(
     run: &str,
 ) -> Result<(std::path::PathBuf, Replay), Error> {
     let dir = state.dir()?;
-    let path = crate::exec::journal::path_of(&dir, run);
+    let path = rebound::exec::journal::path_of(&dir, run);
     if !path.exists() {
         return Err(Error::Usage(format!(
             "no run `{run}` in {} (`rebound runs` lists the runs there)",
@@ -86,7 +86,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     }
     let mut rb = runbook_of(&replay)?;
     // The journal never holds secrets: a resume reads them from the environment again.
-    crate::runbook::secrets::read_env(&mut rb)?;
+    rebound::runbook::secrets::read_env(&mut rb)?;
     if replay.header.backend == "aws" {
         super::run::refuse_ssm(&rb)?;
     }

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use super::session::Session;
 use super::sim_inputs::SimArgs;
 use super::{RunbookPath, Sets};
-use crate::error::Error;
-use crate::exec::journal::{self, Header, Journal};
-use crate::runbook::{self, Runbook};
+use rebound::error::Error;
+use rebound::exec::journal::{self, Header, Journal};
+use rebound::runbook::{self, Runbook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -65,7 +65,7 @@ pub struct Args {
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let mut rb = runbook::load(&args.file, &args.sets.sets)?;
-    crate::runbook::secrets::read_env(&mut rb)?;
+    rebound::runbook::secrets::read_env(&mut rb)?;
     if args.backend == Backend::Aws {
         refuse_ssm(&rb)?;
     }
@@ -140,8 +140,8 @@ pub fn refuse_ssm(rb: &Runbook) -> Result<(), Error> {
     }
 }
 
-fn uses_ssm(step: &crate::runbook::checked::Step) -> bool {
-    use crate::runbook::checked::Expr;
+fn uses_ssm(step: &rebound::runbook::checked::Step) -> bool {
+    use rebound::runbook::checked::Expr;
     matches!(step.field("checks"), Some(Expr::List(checks))
         if checks.iter().any(|c| matches!(c, Expr::Str(s) if s.starts_with("ssm:"))))
 }

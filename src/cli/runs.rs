@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::error::Error;
-use crate::exec::journal;
+use rebound::error::Error;
+use rebound::exec::journal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::error::Error;
-use crate::runbook;
-use crate::runbook::schedule::Schedule;
+use rebound::error::Error;
+use rebound::runbook;
+use rebound::runbook::schedule::Schedule;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -9,10 +9,10 @@ use clap::ValueEnum as _;
 
 use super::files::runbook_files;
 use super::run::Backend;
-use crate::error::Error;
-use crate::ops::export::{self, Drill, Options};
-use crate::runbook::schedule::Schedule;
-use crate::runbook::{self, Runbook};
+use rebound::error::Error;
+use rebound::ops::export::{self, Drill, Options};
+use rebound::runbook::schedule::Schedule;
+use rebound::runbook::{self, Runbook};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -11,22 +11,22 @@ use futures::FutureExt as _;
 
 use super::AwsArgs;
 use super::progress::Progress;
-use crate::cloud::Cloud;
-use crate::cloud::aws;
-use crate::cloud::latency::LatencyModel;
-use crate::cloud::sim::{Profile, Sim, World};
-use crate::cloud::{RUN_TAG, STEP_TAG};
-use crate::error::Error;
-use crate::evidence::history::History as _;
-use crate::evidence::report::{AwsTarget, Mode, Report};
-use crate::exec::api::Api;
-use crate::exec::journal::{Entry, Header, Journal, RunState};
-use crate::exec::model::{Attachment, Created};
-use crate::exec::model::{Fate, TornDown};
-use crate::exec::teardown::{self, Limits};
-use crate::exec::{self, Options, Outcome, Prior, RunRecord, timings};
-use crate::plan::Plan;
-use crate::runbook::Runbook;
+use rebound::cloud::Cloud;
+use rebound::cloud::aws;
+use rebound::cloud::latency::LatencyModel;
+use rebound::cloud::sim::{Profile, Sim, World};
+use rebound::cloud::{RUN_TAG, STEP_TAG};
+use rebound::error::Error;
+use rebound::evidence::history::History as _;
+use rebound::evidence::report::{AwsTarget, Mode, Report};
+use rebound::exec::api::Api;
+use rebound::exec::journal::{Entry, Header, Journal, RunState};
+use rebound::exec::model::{Attachment, Created};
+use rebound::exec::model::{Fate, TornDown};
+use rebound::exec::teardown::{self, Limits};
+use rebound::exec::{self, Options, Outcome, Prior, RunRecord, timings};
+use rebound::plan::Plan;
+use rebound::runbook::Runbook;
 
 /// The longest a simulated run may take, in virtual time.
 const SIM_HORIZON: Duration = Duration::from_secs(7 * 86_400);
@@ -83,7 +83,7 @@ impl Session<'_> {
         match &self.header.sim_world {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| Error::Usage(format!("the journal's simulator world: {e}"))),
-            None => Ok(crate::action::world::default_world(
+            None => Ok(rebound::action::world::default_world(
                 self.rb,
                 self.header.declared_at.unwrap_or(self.header.started_at),
             )),

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use crate::cloud::latency::LatencyModel;
-use crate::cloud::sim::{Profile, World};
-use crate::error::Error;
+use rebound::cloud::latency::LatencyModel;
+use rebound::cloud::sim::{Profile, World};
+use rebound::error::Error;
 
 /// The simulator's world, profile and latency model, shared by `run` and `simulate`.
 #[derive(Debug, clap::Args)]

@@ -7,10 +7,10 @@ use chrono::Utc;
 
 use super::sim_inputs::SimArgs;
 use super::{RunbookPath, Sets};
-use crate::duration::human;
-use crate::error::Error;
-use crate::ops::simulate::{self, Prediction, Spread};
-use crate::runbook;
+use rebound::duration::human;
+use rebound::error::Error;
+use rebound::ops::simulate::{self, Prediction, Spread};
+use rebound::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,7 +38,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
     let profile = inputs.effective_profile();
     let world = inputs
         .world
-        .unwrap_or_else(|| crate::action::world::default_world(&rb, Utc::now()));
+        .unwrap_or_else(|| rebound::action::world::default_world(&rb, Utc::now()));
     let runtime = super::runtime_on(true)?;
     let p = runtime.block_on(simulate::simulate(
         &rb,

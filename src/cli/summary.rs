@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::duration::human;
-use crate::evidence::report::{Mode, Report};
-use crate::exec::Outcome;
-use crate::exec::model::{Fate, TornDown};
-use crate::runbook::Runbook;
+use rebound::duration::human;
+use rebound::evidence::report::{Mode, Report};
+use rebound::exec::Outcome;
+use rebound::exec::model::{Fate, TornDown};
+use rebound::runbook::Runbook;
 
 /// The table printed at the end: each path's RTO against target, the run's RTO and RPO, the
 /// critical path.

@@ -4,8 +4,8 @@
 //! (see `exec::teardown`). Exit 4 when anything is left.
 
 use super::session::Session;
-use crate::error::Error;
-use crate::exec::journal::Journal;
+use rebound::error::Error;
+use rebound::exec::journal::Journal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
