@@ -93,3 +93,55 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("boom")
+    }
+
+    /// README's table: 2 for what the user gave, 1 for what failed on the machine or in a store.
+    #[test]
+    fn exit_codes_follow_the_kind_of_error() {
+        let input = [
+            Error::Usage("--set needs NAME=VALUE".into()),
+            Error::Read {
+                path: "w.json".into(),
+                source: io(),
+            },
+            Error::Runbook(crate::runbook::Error::TooLarge {
+                path: "big.runbook".into(),
+                bytes: 1 << 30,
+            }),
+        ];
+        for e in &input {
+            assert_eq!(e.exit_code(), 2, "{e}");
+        }
+        let machine = [
+            Error::system("cannot start the runtime")(io()),
+            Error::Write {
+                path: "out".into(),
+                source: io(),
+            },
+            Error::Journal(JournalError::Empty {
+                path: "r.journal".into(),
+            }),
+            Error::History(HistoryError::Store {
+                place: "h.sqlite".into(),
+                why: "locked".into(),
+            }),
+            Error::Cloud(CloudError::new("UnauthorizedOperation", "no")),
+        ];
+        for e in &machine {
+            assert_eq!(e.exit_code(), 1, "{e}");
+        }
+        // Several inputs: the worst of them, bad input above a failure.
+        let several = Error::Several(vec![
+            Error::system("cannot start the runtime")(io()),
+            Error::Usage("bad".into()),
+        ]);
+        assert_eq!(several.exit_code(), 2);
+    }
+}

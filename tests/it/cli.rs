@@ -604,3 +604,50 @@ fn completions_for_every_shell() {
         );
     }
 }
+
+#[test]
+fn check_of_a_clean_file_prints_exactly_one_line() {
+    Test::new()
+        .file("g.runbook", GOOD)
+        .args(&["check", "g.runbook"])
+        .stdout_exact("ok: g.runbook (runbook \"g\", 1 steps in 0 paths)\n")
+        .stderr_exact("")
+        .run();
+}
+
+#[test]
+fn a_bad_runbook_is_rendered_with_position_line_caret_and_hint() {
+    Test::new()
+        .file("b.runbook", "runbook \"b\" {\n  step s = lanch {}\n}\n")
+        .args(&["check", "b.runbook"])
+        .status(2)
+        .stdout_exact("")
+        .stderr_exact(
+            "error[unknown-action]: b.runbook:2:12: unknown action `lanch`
+ --> b.runbook:2:12
+  |
+2 |   step s = lanch {}
+  |            ^^^^^ not an action
+  |
+  = help: did you mean `launch`?
+
+error: b.runbook: 1 problem found
+",
+        )
+        .run();
+}
+
+/// A journal that cannot be read is a broken state file, not the user's bad input: exit 1,
+/// naming the file and line.
+#[test]
+fn a_corrupt_journal_fails_with_exit_1_not_as_bad_input() {
+    Test::new()
+        .file("state/20261201T000000Z-abcd.journal", "garbage\n")
+        .args(&["resume", "20261201T000000Z-abcd"])
+        .status(1)
+        .stderr_exact(
+            "error: {dir}/state/20261201T000000Z-abcd.journal:1: not a journal record: expected \
+             value at line 1 column 1\n",
+        )
+        .run();
+}

@@ -15,6 +15,9 @@ pub struct Test {
     status: i32,
     stdout: Vec<String>,
     stderr: Vec<String>,
+    /// The whole of stdout and stderr, when a test says exactly what they must be.
+    stdout_exact: Option<String>,
+    stderr_exact: Option<String>,
 }
 
 impl Test {
@@ -26,6 +29,8 @@ impl Test {
             status: 0,
             stdout: Vec::new(),
             stderr: Vec::new(),
+            stdout_exact: None,
+            stderr_exact: None,
         }
     }
 
@@ -71,12 +76,26 @@ impl Test {
         self
     }
 
+    /// Stdout must be exactly this (`{dir}` stands for the scratch directory).
+    pub fn stdout_exact(mut self, text: &str) -> Test {
+        self.stdout_exact = Some(text.to_string());
+        self
+    }
+
+    /// Stderr must be exactly this (`{dir}` stands for the scratch directory).
+    pub fn stderr_exact(mut self, text: &str) -> Test {
+        self.stderr_exact = Some(text.to_string());
+        self
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Runs `rebound` in the scratch directory and checks every expectation; returns the
-    /// output and the directory for further checks.
+    /// output and the directory for further checks. A failed expectation is reported at the
+    /// test's line (`track_caller`), with the whole command line and output.
+    #[track_caller]
     pub fn run(self) -> (Output, tempfile::TempDir) {
         let output = Command::new(env!("CARGO_BIN_EXE_rebound"))
             .args(&self.args)
@@ -106,6 +125,21 @@ impl Test {
             assert!(
                 stderr.contains(want.as_str()),
                 "stderr lacks {want:?}\n{context}"
+            );
+        }
+        let dir = self.dir.path().display().to_string();
+        if let Some(want) = &self.stdout_exact {
+            assert_eq!(
+                stdout,
+                want.replace("{dir}", &dir),
+                "stdout differs\n{context}"
+            );
+        }
+        if let Some(want) = &self.stderr_exact {
+            assert_eq!(
+                stderr,
+                want.replace("{dir}", &dir),
+                "stderr differs\n{context}"
             );
         }
         assert!(!stderr.contains("panicked"), "rebound panicked\n{context}");
