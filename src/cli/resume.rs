@@ -9,6 +9,7 @@ use super::output;
 use chrono::Utc;
 
 use super::session::Session;
+use rebound::cloud::Backend;
 use rebound::error::Error;
 use rebound::exec::journal::{Journal, Replay, RunState};
 use rebound::exec::{Outcome, Prior};
@@ -65,7 +66,7 @@ pub(super) fn runbook_of(replay: &Replay) -> Result<Runbook, Error> {
 /// journal stopped.
 pub(super) fn clock(replay: &Replay) -> f64 {
     let h = &replay.header;
-    if h.backend == "aws" {
+    if h.backend == Backend::Aws {
         ((Utc::now() - h.started_at).num_milliseconds() as f64 / 1000.0).max(replay.last_at)
     } else {
         replay.last_at
@@ -87,7 +88,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let mut rb = runbook_of(&replay)?;
     // The journal never holds secrets: a resume reads them from the environment again.
     rebound::runbook::secrets::read_env(&mut rb)?;
-    if replay.header.backend == "aws" {
+    if replay.header.backend == Backend::Aws {
         super::run::refuse_ssm(&rb)?;
     }
     let h = &replay.header;

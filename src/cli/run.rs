@@ -89,10 +89,9 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         runbook_text: rb.source.text.clone(),
         sets: args.sets.sets.clone(),
         backend: match args.backend {
-            Backend::Sim => "sim",
-            Backend::Aws => "aws",
-        }
-        .to_string(),
+            Backend::Sim => rebound::cloud::Backend::Sim,
+            Backend::Aws => rebound::cloud::Backend::Aws,
+        },
         drill: args.drill,
         approve: args.approve,
         started_at: Utc::now(),

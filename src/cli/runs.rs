@@ -43,7 +43,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 .header
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            backend: r.header.backend.clone(),
+            backend: r.header.backend.to_string(),
             drill: r.header.drill,
         })
         .collect();

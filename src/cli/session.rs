@@ -15,7 +15,7 @@ use rebound::cloud::Cloud;
 use rebound::cloud::aws;
 use rebound::cloud::latency::LatencyModel;
 use rebound::cloud::sim::{Profile, Sim, World};
-use rebound::cloud::{RUN_TAG, STEP_TAG};
+use rebound::cloud::{Backend, RUN_TAG, STEP_TAG};
 use rebound::error::Error;
 use rebound::evidence::history::History as _;
 use rebound::evidence::report::{AwsTarget, Mode, Report};
@@ -101,7 +101,7 @@ impl Session<'_> {
     }
 
     fn runtime(&self, realtime: bool) -> Result<tokio::runtime::Runtime, Error> {
-        super::runtime_on(self.header.backend == "sim" && !realtime)
+        super::runtime_on(self.header.backend == Backend::Sim && !realtime)
     }
 
     /// Runs (or resumes) the run to its end; the exit code.
@@ -111,7 +111,7 @@ impl Session<'_> {
         let runtime = self.runtime(realtime)?;
         let seed = self.header.seed.unwrap_or(0);
         runtime.block_on(async {
-            if self.header.backend.as_str() == "aws" {
+            if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
                 let target = AwsTarget {
                     account: cloud.account().await,
@@ -133,7 +133,7 @@ impl Session<'_> {
         let runtime = self.runtime(false)?;
         let seed = self.header.seed.unwrap_or(0);
         let fates = runtime.block_on(async {
-            if self.header.backend.as_str() == "aws" {
+            if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
                 self.tear(&cloud, known, offset).await.0
             } else {
@@ -227,7 +227,7 @@ impl Session<'_> {
             prior: self.prior.as_ref(),
         };
         let interrupted = interrupts(self.header.drill, &self.header.run_id);
-        let simulated = cloud.backend() == "sim";
+        let simulated = cloud.backend() == Backend::Sim;
         // On the simulator's virtual clock a step that waits for what never happens would spin
         // at full speed for ever: past a horizon no real recovery reaches, the run stops.
         let horizon = async move {
@@ -286,7 +286,7 @@ impl Session<'_> {
             Mode::Recovery
         };
         let mut report = Report::new(rb, record, &timings, mode, self.header.approve);
-        report.seed = (record.backend == "sim")
+        report.seed = (record.backend == Backend::Sim)
             .then_some(self.header.seed)
             .flatten();
         if let Some(fates) = fates {

@@ -148,6 +148,30 @@ impl fmt::Display for Op {
     }
 }
 
+/// Which cloud a run acts on: the simulated account, or AWS. Written `sim` and `aws` in
+/// journals and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sim,
+    Aws,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sim => "sim",
+            Backend::Aws => "aws",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Tags as AWS keeps them.
 pub type Tags = BTreeMap<String, String>;
 
@@ -344,9 +368,10 @@ pub struct Probe {
     pub ready_at: Option<Instant>,
 }
 
-/// Which kind of resource a Describe is about.
+/// What a poller watches: which kind of resource one batched Describe is about (a resource
+/// kind a run creates is `ResourceKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub enum Polled {
     Instance,
     Volume,
     RestoreJob,
@@ -356,24 +381,24 @@ pub enum Kind {
     VolumeLoad,
 }
 
-impl Kind {
+impl Polled {
     /// AWS's error code for an id of this kind that does not exist.
     pub fn not_found_code(self) -> &'static str {
         match self {
-            Kind::Instance => "InvalidInstanceID.NotFound",
-            Kind::Volume | Kind::VolumeLoad => "InvalidVolume.NotFound",
-            Kind::RestoreJob => "ResourceNotFoundException",
-            Kind::Image => "InvalidAMIID.NotFound",
+            Polled::Instance => "InvalidInstanceID.NotFound",
+            Polled::Volume | Polled::VolumeLoad => "InvalidVolume.NotFound",
+            Polled::RestoreJob => "ResourceNotFoundException",
+            Polled::Image => "InvalidAMIID.NotFound",
         }
     }
 
     pub fn describe_op(self) -> Op {
         match self {
-            Kind::Instance => Op::DescribeInstanceStatus,
-            Kind::Volume => Op::DescribeVolumes,
-            Kind::RestoreJob => Op::DescribeRestoreJob,
-            Kind::Image => Op::DescribeImages,
-            Kind::VolumeLoad => Op::DescribeVolumeStatus,
+            Polled::Instance => Op::DescribeInstanceStatus,
+            Polled::Volume => Op::DescribeVolumes,
+            Polled::RestoreJob => Op::DescribeRestoreJob,
+            Polled::Image => Op::DescribeImages,
+            Polled::VolumeLoad => Op::DescribeVolumeStatus,
         }
     }
 }
@@ -484,8 +509,8 @@ pub struct ExecOutput {
 /// not by a CPU.
 #[allow(async_fn_in_trait)]
 pub trait Cloud {
-    /// `sim` or `aws`, for the report.
-    fn backend(&self) -> &'static str;
+    /// Which backend this is, for the journal and the report.
+    fn backend(&self) -> Backend;
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError>;
     async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError>;
     async fn list_recovery_points(
@@ -503,7 +528,7 @@ pub trait Cloud {
     async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError>;
     async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError>;
     /// One batched Describe of many resources of one kind (the shared poller's call).
-    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError>;
+    async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError>;
     /// A network or SSM check of one instance (`tcp:`, `http:`, `ssm:`).
     async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError>;
     /// A local program (`exec`); the simulator only pretends.

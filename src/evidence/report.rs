@@ -237,7 +237,7 @@ impl Report {
                 sha256: hex(&Sha256::digest(rb.source.text.as_bytes())),
             },
             backend: rec.backend.to_string(),
-            simulated: rec.backend == "sim",
+            simulated: rec.backend == crate::cloud::Backend::Sim,
             mode,
             started_at: rfc3339(rec.started),
             finished_at: rfc3339(rec.wall(rec.finished_at)),

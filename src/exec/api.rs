@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
-    Launched, Lookup, Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
+    Lookup, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -180,7 +180,11 @@ impl<'c, C: Cloud> Api<'c, C> {
             .await
     }
 
-    pub async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+    pub async fn describe(
+        &self,
+        kind: Polled,
+        ids: &[String],
+    ) -> Result<Vec<Observed>, CloudError> {
         self.retrying(kind.describe_op(), || self.cloud.describe(kind, ids))
             .await
     }

@@ -26,7 +26,7 @@ use super::api::Calls;
 use super::event::At;
 use super::model::{Attachment, Created, Fate, TornDown};
 use super::record::StepRecord;
-use crate::cloud::Op;
+use crate::cloud::{Backend, Op};
 
 /// Set to N, the process kills itself with SIGKILL just before it appends its Nth record:
 /// the crash-safety tests cut a run at every record in turn with it.
@@ -45,7 +45,7 @@ pub struct Header {
     pub runbook_text: String,
     pub sets: Vec<(String, String)>,
     /// `sim` or `aws`.
-    pub backend: String,
+    pub backend: Backend,
     pub drill: bool,
     pub approve: bool,
     pub started_at: DateTime<Utc>,
@@ -229,7 +229,7 @@ impl Journal {
             .write(true)
             .open(&fresh)
             .map_err(io)?;
-        let journal = Journal::on(file, path, HashMap::new(), header.backend != "sim");
+        let journal = Journal::on(file, path, HashMap::new(), header.backend != Backend::Sim);
         journal
             .append(&Entry::Run(Box::new(header.clone())))
             .map_err(io)?;
@@ -256,7 +256,7 @@ impl Journal {
             // tolerates one bad line before a newline only where it is a torn tail, so mark it.
             file.write_all(b"\n").map_err(io)?;
         }
-        let durable = replay.header.backend != "sim";
+        let durable = replay.header.backend != Backend::Sim;
         let journal = Journal::on(file, path, replay.tokens.clone(), durable);
         journal
             .append(&Entry::Resumed {
@@ -623,7 +623,7 @@ mod tests {
             runbook: "x".into(),
             runbook_text: "runbook \"x\" {}".into(),
             sets: vec![],
-            backend: "sim".into(),
+            backend: Backend::Sim,
             drill: true,
             approve: false,
             started_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::api::Api;
-use crate::cloud::{Cloud, CloudError, Kind, Observed};
+use crate::cloud::{Cloud, CloudError, Observed, Polled};
 
 /// What a waiter waits for.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +51,7 @@ struct Waiter {
 }
 
 pub struct Poller {
-    kind: Kind,
+    kind: Polled,
     tick: Duration,
     waiters: RefCell<Vec<Waiter>>,
     wake: Notify,
@@ -64,7 +64,7 @@ const MISSING_GRACE: Duration = Duration::from_secs(15);
 const BATCH: usize = 100;
 
 impl Poller {
-    pub fn new(kind: Kind, tick: Duration) -> Poller {
+    pub fn new(kind: Polled, tick: Duration) -> Poller {
         Poller {
             kind,
             tick,
@@ -225,11 +225,11 @@ const LOAD_TICK: Duration = Duration::from_secs(15);
 impl Pollers {
     pub fn new(tick: Duration) -> Pollers {
         Pollers {
-            instances: Poller::new(Kind::Instance, tick),
-            volumes: Poller::new(Kind::Volume, tick),
-            jobs: Poller::new(Kind::RestoreJob, tick),
-            images: Poller::new(Kind::Image, tick),
-            loads: Poller::new(Kind::VolumeLoad, tick.max(LOAD_TICK)),
+            instances: Poller::new(Polled::Instance, tick),
+            volumes: Poller::new(Polled::Volume, tick),
+            jobs: Poller::new(Polled::RestoreJob, tick),
+            images: Poller::new(Polled::Image, tick),
+            loads: Poller::new(Polled::VolumeLoad, tick.max(LOAD_TICK)),
         }
     }
 

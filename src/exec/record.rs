@@ -39,7 +39,7 @@ pub struct StepRecord {
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub run_id: String,
-    pub backend: &'static str,
+    pub backend: crate::cloud::Backend,
     /// Wall-clock time the run started.
     pub started: DateTime<Utc>,
     /// When the disaster was declared (`--declared-at`), or `started`.

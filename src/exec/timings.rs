@@ -133,14 +133,15 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
     let deciding = counting(&used);
     let end = last(deciding.iter().copied().filter(|&s| ok(s)), &finish);
     let rto = (outcome == Outcome::Succeeded).then(|| offset + end.map_or(0.0, finish));
-    let bound = (rec.backend == "sim" && outcome == Outcome::Succeeded).then(|| {
-        offset
-            + deciding
-                .iter()
-                .filter(|&&s| ok(s))
-                .map(|&s| bound_finish[s])
-                .fold(0.0, f64::max)
-    });
+    let bound =
+        (rec.backend == crate::cloud::Backend::Sim && outcome == Outcome::Succeeded).then(|| {
+            offset
+                + deciding
+                    .iter()
+                    .filter(|&&s| ok(s))
+                    .map(|&s| bound_finish[s])
+                    .fold(0.0, f64::max)
+        });
     let rpo = used
         .iter()
         .filter(|&&s| ok(s))

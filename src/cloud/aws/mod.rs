@@ -26,8 +26,8 @@ use base64::Engine as _;
 
 use self::convert::{cloud_error, ec2_tags, parse_time, smithy_time};
 use super::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
-    Launched, Lookup, Observed, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
+    Lookup, Observed, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -167,8 +167,8 @@ fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
 }
 
 impl Cloud for Aws {
-    fn backend(&self) -> &'static str {
-        "aws"
+    fn backend(&self) -> super::Backend {
+        super::Backend::Aws
     }
 
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
@@ -447,10 +447,10 @@ impl Cloud for Aws {
             .ok_or_else(|| CloudError::new("InvalidResponse", "CreateImage returned no image id"))
     }
 
-    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+    async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         let observed = Observed::new;
         match kind {
-            Kind::Instance => {
+            Polled::Instance => {
                 // One call gives state, zone and both status checks; at most 100 ids a call.
                 let mut out = Vec::new();
                 for chunk in ids.chunks(100) {
@@ -482,7 +482,7 @@ impl Cloud for Aws {
                 }
                 Ok(out)
             }
-            Kind::Volume => {
+            Polled::Volume => {
                 let answer = self
                     .ec2
                     .describe_volumes()
@@ -508,7 +508,7 @@ impl Cloud for Aws {
                     })
                     .collect())
             }
-            Kind::VolumeLoad => {
+            Polled::VolumeLoad => {
                 let answer = self
                     .ec2
                     .describe_volume_status()
@@ -524,7 +524,7 @@ impl Cloud for Aws {
                     })
                     .collect())
             }
-            Kind::RestoreJob => {
+            Polled::RestoreJob => {
                 let mut out = Vec::new();
                 for id in ids {
                     let job = self
@@ -549,7 +549,7 @@ impl Cloud for Aws {
                 }
                 Ok(out)
             }
-            Kind::Image => {
+            Polled::Image => {
                 let answer = self
                     .ec2
                     .describe_images()

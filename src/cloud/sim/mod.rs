@@ -26,8 +26,8 @@ pub use world::World;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, Kind, LaunchRequest,
-    Launched, Lookup, Observed, Op, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
+    Lookup, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -364,8 +364,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Cloud for Sim {
-    fn backend(&self) -> &'static str {
-        "sim"
+    fn backend(&self) -> crate::cloud::Backend {
+        crate::cloud::Backend::Sim
     }
 
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
@@ -704,7 +704,7 @@ impl Cloud for Sim {
         Ok(id)
     }
 
-    async fn describe(&self, kind: Kind, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+    async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
@@ -713,7 +713,7 @@ impl Cloud for Sim {
         let out = ids
             .iter()
             .filter_map(|id| match kind {
-                Kind::Instance => st.instances.get(id).map(|i| {
+                Polled::Instance => st.instances.get(id).map(|i| {
                     let state = i.state(now);
                     if state != "running" {
                         return observed(id, state);
@@ -726,7 +726,7 @@ impl Cloud for Sim {
                         ..observed(id, state)
                     }
                 }),
-                Kind::Volume => st.volumes.get(id).filter(|v| !v.deleted(now)).map(|v| {
+                Polled::Volume => st.volumes.get(id).filter(|v| !v.deleted(now)).map(|v| {
                     let (state, ready) = v.state(now);
                     Observed {
                         ready_at: ready,
@@ -734,7 +734,7 @@ impl Cloud for Sim {
                     }
                 }),
                 // AWS reports the initialization of available volumes only.
-                Kind::VolumeLoad => st
+                Polled::VolumeLoad => st
                     .volumes
                     .get(id)
                     .filter(|v| matches!(v.state(now).0, "available" | "attaching" | "in-use"))
@@ -745,7 +745,7 @@ impl Cloud for Sim {
                             ..observed(id, if loaded { "completed" } else { "initializing" })
                         }
                     }),
-                Kind::RestoreJob => st.jobs.get(id).map(|j| {
+                Polled::RestoreJob => st.jobs.get(id).map(|j| {
                     let done = j.done_at <= now;
                     Observed {
                         detail: done.then(|| j.instance.clone()),
@@ -753,7 +753,7 @@ impl Cloud for Sim {
                         ..observed(id, if done { "COMPLETED" } else { "RUNNING" })
                     }
                 }),
-                Kind::Image => st.world.images.iter().find(|i| &i.id == id).map(|i| {
+                Polled::Image => st.world.images.iter().find(|i| &i.id == id).map(|i| {
                     let ready = st.new_images.get(id).copied();
                     let pending = ready.is_some_and(|t| t > now);
                     Observed {
