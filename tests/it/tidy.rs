@@ -51,6 +51,14 @@ const LAYERS: &[(&str, &str, &str)] = &[
     ("cloud",   "exec",     "retry and fallback are decided once, in exec; backends only answer"),
     ("cloud",   "plan",     "backends know operations, not plans"),
     ("cloud",   "evidence", "evidence stores go through cloud::aws::s3, not the reverse"),
+    ("policy",  "exec",     "a policy follows from the runbook alone, before any run"),
+    ("action",  "exec::scheduler", "actions use exec's services, never the scheduler that runs them"),
+    ("action",  "plan",     "an action knows its own cost; the plan adds the costs up"),
+    ("exec::api",     "plan", "the run services know steps, not plans"),
+    ("exec::ctx",     "plan", "the run services know steps, not plans"),
+    ("exec::journal", "plan", "the run services know steps, not plans"),
+    ("exec::model",   "plan", "the run services know steps, not plans"),
+    ("exec::poller",  "plan", "the run services know steps, not plans"),
     ("*",       "cli",      "the library knows no terminal; the CLI is the binary's"),
 ];
 /// Paths that name this crate. `rebound::` (the library, as the binary names it) is read as
