@@ -1,0 +1,233 @@
+//! Steps: one step checked into a `checked::Step`. Its fields against its action's schema (the
+//! action's own fields, and the common ones like `timeout` that every step takes), the fields
+//! it is missing, and the steps it depends on. A step whose action is unknown has no schema to be
+//! checked against, but its references are still resolved.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::runbook::ast::{self, Field};
+use crate::runbook::checked::{Expr, Step, StepId};
+use crate::runbook::diagnostic::{Code, Diagnostic};
+use crate::runbook::schema::{ActionSchema, COMMON_FIELDS, FieldSpec, Secrecy, Ty};
+use crate::runbook::source::Span;
+use crate::runbook::suggest::{did_you_mean, join_or};
+
+use super::names::duplicate;
+use super::values::invalid;
+use super::{Checker, Place, duration_of, string_of};
+
+/// A step's fields once checked.
+struct Fields<'a> {
+    /// Every field named, valid or not: what is missing is what is not here.
+    seen: HashMap<&'a str, Span>,
+    /// The action's own fields.
+    own: BTreeMap<String, Expr>,
+    /// The fields every step takes (`COMMON_FIELDS`).
+    common: HashMap<&'a str, Expr>,
+}
+
+impl<'a> Checker<'a> {
+    /// Every step, in the order declared: those whose action is known, checked, and for each
+    /// step the steps it depends on, with the span of each reference.
+    pub(super) fn check_steps(&mut self) -> (Vec<Step>, Vec<Vec<(StepId, Span)>>) {
+        let mut steps = Vec::with_capacity(self.steps.len());
+        let mut dep_spans: Vec<Vec<(StepId, Span)>> = Vec::with_capacity(self.steps.len());
+        for id in 0..self.steps.len() {
+            let (step, deps) = self.step(id);
+            steps.push(step);
+            dep_spans.push(deps);
+        }
+        (steps.into_iter().flatten().collect(), dep_spans)
+    }
+
+    /// Checks one step; returns it (when its action is known) and the steps it depends on,
+    /// with the span of each reference.
+    fn step(&mut self, id: StepId) -> (Option<Step>, Vec<(StepId, Span)>) {
+        let decl = &self.steps[id];
+        let (ast, path) = (decl.ast, decl.path);
+        let mut deps: Vec<(StepId, Span)> = Vec::new();
+        let Some(action) = decl.action else {
+            // Still resolve its references, to report what is wrong in them too.
+            for f in &ast.fields {
+                if f.name.name == "after" {
+                    self.after(&f.value, &mut deps);
+                } else {
+                    self.references(&f.value, &mut deps);
+                }
+            }
+            return (None, deps);
+        };
+        let schema = action.schema();
+        let fields = self.fields(ast, schema, &mut deps);
+        self.missing_fields(ast, schema, &fields.seen);
+        self.missing_one_of(ast, schema, &fields.seen);
+        let mut dep_ids: Vec<StepId> = deps.iter().map(|(d, _)| *d).collect();
+        dep_ids.sort_unstable();
+        dep_ids.dedup();
+        let common = fields.common;
+        let step = Step {
+            name: ast.name.name.clone(),
+            path,
+            action,
+            fields: fields.own,
+            deps: dep_ids,
+            timeout: duration_of(common.get("timeout")),
+            retries: match common.get("retries") {
+                Some(Expr::Int(n)) => u32::try_from(*n).unwrap_or(0),
+                _ => 0,
+            },
+            critical: !matches!(common.get("critical"), Some(Expr::Bool(false))),
+            region: string_of(common.get("region")),
+            description: string_of(common.get("description")),
+            span: ast.span,
+        };
+        (Some(step), deps)
+    }
+
+    /// Each field of a step against its action's schema, in the order written.
+    fn fields(
+        &mut self,
+        ast: &'a ast::Step,
+        schema: &ActionSchema,
+        deps: &mut Vec<(StepId, Span)>,
+    ) -> Fields<'a> {
+        let mut out = Fields {
+            seen: HashMap::new(),
+            own: BTreeMap::new(),
+            common: HashMap::new(),
+        };
+        for f in &ast.fields {
+            let name = f.name.name.as_str();
+            if let Some(&first) = out.seen.get(name) {
+                self.error(duplicate("field", &f.name, first));
+                continue;
+            }
+            out.seen.insert(name, f.name.span);
+            let Some(spec) = schema.field(name) else {
+                self.error(unknown_field(&f.name, schema));
+                continue;
+            };
+            if spec.ty == Ty::Steps {
+                self.after(&f.value, deps);
+                continue;
+            }
+            let is_common = COMMON_FIELDS.iter().any(|c| c.name == name);
+            let Some(expr) = self.field_value(f, spec, is_common, schema, deps) else {
+                continue;
+            };
+            if is_common {
+                out.common.insert(name, expr);
+            } else {
+                out.own.insert(name.to_string(), expr);
+            }
+        }
+        out
+    }
+
+    /// One field's value against its spec; `None` after an error.
+    fn field_value(
+        &mut self,
+        f: &Field,
+        spec: &FieldSpec,
+        is_common: bool,
+        schema: &ActionSchema,
+        deps: &mut Vec<(StepId, Span)>,
+    ) -> Option<Expr> {
+        let name = f.name.name.as_str();
+        let place = if is_common {
+            Place::Static
+        } else {
+            Place::StepField
+        };
+        self.secret_ok = spec.secrecy != Secrecy::Plain;
+        let checked = self.value(&f.value, spec.ty, place, deps);
+        self.secret_ok = false;
+        let expr = checked?;
+        if spec.required && matches!(&expr, Expr::List(items) if items.is_empty()) {
+            self.error(invalid(
+                &f.value,
+                format!("`{name}` needs at least one element"),
+                Some(format!("{} cannot do without `{name}`", schema.name)),
+            ));
+            return None;
+        }
+        Some(expr)
+    }
+
+    /// The required fields a step does not give, in one diagnostic.
+    fn missing_fields(
+        &mut self,
+        ast: &ast::Step,
+        schema: &ActionSchema,
+        seen: &HashMap<&str, Span>,
+    ) {
+        let missing: Vec<&str> = schema
+            .fields
+            .iter()
+            .filter(|f| f.required && !seen.contains_key(f.name))
+            .map(|f| f.name)
+            .collect();
+        if !missing.is_empty() {
+            let required: Vec<&str> = schema
+                .fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| f.name)
+                .collect();
+            let listed: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            let (noun, list) = match listed.as_slice() {
+                [one] => ("field", one.clone()),
+                many => ("fields", many.join(", ")),
+            };
+            self.error(
+                Diagnostic::new(
+                    Code::MissingField,
+                    ast.name.span,
+                    format!("step `{}` is missing the {noun} {list}", ast.name.name),
+                )
+                .label(format!("this {} needs {list}", schema.name))
+                .hint(format!("{} needs {}", schema.name, required.join(", "))),
+            );
+        }
+    }
+
+    /// An action that looks something up needs at least one of its `one_of` fields.
+    fn missing_one_of(
+        &mut self,
+        ast: &ast::Step,
+        schema: &ActionSchema,
+        seen: &HashMap<&str, Span>,
+    ) {
+        if !schema.one_of.is_empty() && !schema.one_of.iter().any(|f| seen.contains_key(f)) {
+            let list: Vec<String> = schema.one_of.iter().map(|f| format!("`{f}`")).collect();
+            self.error(
+                Diagnostic::new(
+                    Code::MissingField,
+                    ast.name.span,
+                    format!("step `{}` does not say what to look for", ast.name.name),
+                )
+                .label(format!(
+                    "this {} needs one of {}",
+                    schema.name,
+                    list.join(", ")
+                ))
+                .hint(format!("add {}", join_or(&list))),
+            );
+        }
+    }
+}
+
+/// A field the step's action does not take.
+fn unknown_field(name: &ast::Ident, schema: &ActionSchema) -> Diagnostic {
+    let hint = did_you_mean(&name.name, schema.field_names()).unwrap_or_else(|| {
+        let own: Vec<&str> = schema.fields.iter().map(|f| f.name).collect();
+        format!("{} takes {}", schema.name, own.join(", "))
+    });
+    Diagnostic::new(
+        Code::UnknownField,
+        name.span,
+        format!("unknown field `{}` for action `{}`", name.name, schema.name),
+    )
+    .label("not a field of this action")
+    .hint(hint)
+}
