@@ -19,28 +19,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[("approved_by", STR)],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    message: String,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    approved_by: String,
-}
-
 impl Definition for Approve {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.approval.median
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let by = (ctx.approve)(&i.message).await.map_err(StepError::Failed)?;
@@ -52,4 +34,19 @@ impl Definition for Approve {
             ..Done::default()
         })
     }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.approval.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    message: String,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    approved_by: String,
 }

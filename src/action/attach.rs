@@ -26,56 +26,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[("volume", Ty::Str(Kind::Volume)), ("instance", INSTANCE)],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    volume: String,
-    instance: String,
-    device: String,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    volume: String,
-    instance: String,
-}
-
 impl Definition for Attach {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.attach_volume.median
-    }
-
-    fn statements(b: &mut Builder, fields: &Fields) {
-        let scope = b.scope().clone();
-        // The volume poller waits for `in-use`. Only the run's own volumes and instances.
-        b.describe(&["ec2:DescribeVolumes"]);
-        let both = [scope.ec2("instance", ANY), scope.ec2("volume", ANY)];
-        b.allow(Sid::Attach, &["ec2:AttachVolume"], both)
-            .when(resource_tagged());
-        // A volume or instance the runbook names by id existed before the run and carries no
-        // run tag: it is allowed by its own ARN, and nothing else untagged is.
-        let mut named: Vec<String> = literals(fields.get("volume"))
-            .into_iter()
-            .flatten()
-            .map(|id| scope.ec2("volume", id))
-            .collect();
-        named.extend(
-            literals(fields.get("instance"))
-                .into_iter()
-                .flatten()
-                .map(|id| scope.ec2("instance", id)),
-        );
-        if !named.is_empty() {
-            b.allow(Sid::AttachNamed, &["ec2:AttachVolume"], named);
-        }
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let Inputs {
@@ -121,4 +75,47 @@ impl Definition for Attach {
         done.outputs = Outputs { volume, instance };
         Ok(done)
     }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The volume poller waits for `in-use`. Only the run's own volumes and instances.
+        b.describe(&["ec2:DescribeVolumes"]);
+        let both = [scope.ec2("instance", ANY), scope.ec2("volume", ANY)];
+        b.allow(Sid::Attach, &["ec2:AttachVolume"], both)
+            .when(resource_tagged());
+        // A volume or instance the runbook names by id existed before the run and carries no
+        // run tag: it is allowed by its own ARN, and nothing else untagged is.
+        let mut named: Vec<String> = literals(fields.get("volume"))
+            .into_iter()
+            .flatten()
+            .map(|id| scope.ec2("volume", id))
+            .collect();
+        named.extend(
+            literals(fields.get("instance"))
+                .into_iter()
+                .flatten()
+                .map(|id| scope.ec2("instance", id)),
+        );
+        if !named.is_empty() {
+            b.allow(Sid::AttachNamed, &["ec2:AttachVolume"], named);
+        }
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.attach_volume.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    volume: String,
+    instance: String,
+    device: String,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    volume: String,
+    instance: String,
 }

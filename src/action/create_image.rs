@@ -30,62 +30,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[("id", Ty::Str(Kind::Image))],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    instance: String,
-    reboot: Option<bool>,
-    name: Option<String>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    id: String,
-}
-
 impl Definition for CreateImage {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.create_image.median
-    }
-
-    fn statements(b: &mut Builder, fields: &Fields) {
-        let scope = b.scope().clone();
-        // The image poller waits for `available`.
-        b.describe(&["ec2:DescribeImages"]);
-        let made = [
-            scope.ec2_shared("image", ANY),
-            scope.ec2_shared("snapshot", ANY),
-        ];
-        b.allow(Sid::Image, &["ec2:CreateImage"], made.clone())
-            .when(request_tagged());
-        // The source is an instance the run made (launched, or restored and tagged), or one the
-        // runbook names by id (which carries no run tag), by its own ARN.
-        b.allow(
-            Sid::ImageSource,
-            &["ec2:CreateImage"],
-            [scope.ec2("instance", ANY)],
-        )
-        .when(resource_tagged());
-        let named: Vec<String> = literals(fields.get("instance"))
-            .into_iter()
-            .flatten()
-            .map(|id| scope.ec2("instance", id))
-            .collect();
-        if !named.is_empty() {
-            b.allow(Sid::ImageSourceNamed, &["ec2:CreateImage"], named);
-        }
-        b.tag_on_create("CreateImage", made.clone());
-        b.teardown(&["ec2:DeleteSnapshot", "ec2:DeregisterImage"], made);
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let reboot = i.reboot.unwrap_or(true);
@@ -128,4 +76,53 @@ impl Definition for CreateImage {
         done.outputs = Outputs { id };
         Ok(done)
     }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The image poller waits for `available`.
+        b.describe(&["ec2:DescribeImages"]);
+        let made = [
+            scope.ec2_shared("image", ANY),
+            scope.ec2_shared("snapshot", ANY),
+        ];
+        b.allow(Sid::Image, &["ec2:CreateImage"], made.clone())
+            .when(request_tagged());
+        // The source is an instance the run made (launched, or restored and tagged), or one the
+        // runbook names by id (which carries no run tag), by its own ARN.
+        b.allow(
+            Sid::ImageSource,
+            &["ec2:CreateImage"],
+            [scope.ec2("instance", ANY)],
+        )
+        .when(resource_tagged());
+        let named: Vec<String> = literals(fields.get("instance"))
+            .into_iter()
+            .flatten()
+            .map(|id| scope.ec2("instance", id))
+            .collect();
+        if !named.is_empty() {
+            b.allow(Sid::ImageSourceNamed, &["ec2:CreateImage"], named);
+        }
+        b.tag_on_create("CreateImage", made.clone());
+        b.teardown(&["ec2:DeleteSnapshot", "ec2:DeregisterImage"], made);
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.create_image.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    instance: String,
+    reboot: Option<bool>,
+    name: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    id: String,
 }

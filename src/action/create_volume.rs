@@ -33,56 +33,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[("id", Ty::Str(Kind::Volume))],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    snapshot: String,
-    zone: String,
-    #[serde(rename = "type")]
-    volume_type: Option<String>,
-    size_gib: Option<u32>,
-    iops: Option<u32>,
-    throughput: Option<u32>,
-    kms_key: Option<String>,
-    initialization_rate: Option<u32>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    id: String,
-}
-
 impl Definition for CreateVolume {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.create_volume.median
-    }
-
-    fn statements(b: &mut Builder, fields: &Fields) {
-        let scope = b.scope().clone();
-        // The volume poller, and the watch of the volume's loading from its snapshot.
-        b.describe(&["ec2:DescribeVolumeStatus", "ec2:DescribeVolumes"]);
-        let volumes = scope.ec2("volume", ANY);
-        b.allow(Sid::Volumes, &["ec2:CreateVolume"], [volumes.clone()])
-            .when(request_tagged());
-        // The snapshot is read, not created: the request's tags are not its own.
-        let snapshot = |id: &str| scope.ec2_shared("snapshot", id);
-        let snapshots = arns(literals(fields.get("snapshot")), snapshot);
-        b.allow(Sid::VolumeSources, &["ec2:CreateVolume"], snapshots);
-        b.tag_on_create("CreateVolume", [volumes.clone()]);
-        if let Some(key) = fields.get("kms_key") {
-            b.kms(key);
-        }
-        // A volume still attached is detached (from its instance) before it is deleted.
-        let deletes = ["ec2:DeleteVolume", "ec2:DetachVolume"];
-        b.teardown(&deletes, [volumes, scope.ec2("instance", ANY)]);
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let request = VolumeRequest {
@@ -126,4 +80,47 @@ impl Definition for CreateVolume {
         done.outputs = Outputs { id };
         Ok(done)
     }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The volume poller, and the watch of the volume's loading from its snapshot.
+        b.describe(&["ec2:DescribeVolumeStatus", "ec2:DescribeVolumes"]);
+        let volumes = scope.ec2("volume", ANY);
+        b.allow(Sid::Volumes, &["ec2:CreateVolume"], [volumes.clone()])
+            .when(request_tagged());
+        // The snapshot is read, not created: the request's tags are not its own.
+        let snapshot = |id: &str| scope.ec2_shared("snapshot", id);
+        let snapshots = arns(literals(fields.get("snapshot")), snapshot);
+        b.allow(Sid::VolumeSources, &["ec2:CreateVolume"], snapshots);
+        b.tag_on_create("CreateVolume", [volumes.clone()]);
+        if let Some(key) = fields.get("kms_key") {
+            b.kms(key);
+        }
+        // A volume still attached is detached (from its instance) before it is deleted.
+        let deletes = ["ec2:DeleteVolume", "ec2:DetachVolume"];
+        b.teardown(&deletes, [volumes, scope.ec2("instance", ANY)]);
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.create_volume.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    snapshot: String,
+    zone: String,
+    #[serde(rename = "type")]
+    volume_type: Option<String>,
+    size_gib: Option<u32>,
+    iops: Option<u32>,
+    throughput: Option<u32>,
+    kms_key: Option<String>,
+    initialization_rate: Option<u32>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    id: String,
 }

@@ -34,31 +34,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    command: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    stdout: String,
-    exit_code: i32,
-}
-
 impl Definition for Exec {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.exec.median
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let out = ctx.api.exec(&i.command, &i.env).await?;
@@ -78,4 +57,22 @@ impl Definition for Exec {
             ..Done::default()
         })
     }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.exec.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    stdout: String,
+    exit_code: i32,
 }

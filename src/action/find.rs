@@ -4,22 +4,59 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::exec::ctx::{Ctx, StepError};
+use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Rejected;
 
-/// A candidate of a `find_*`: id, creation time, and why it cannot be used (if it cannot).
-pub(crate) struct Candidate {
-    pub id: String,
+/// A candidate of a `find_*`: what the cloud listed, its id and creation time, and why it
+/// cannot be used (if it cannot).
+pub(crate) struct Candidate<'a, T> {
+    pub item: &'a T,
+    pub id: &'a str,
     pub created: DateTime<Utc>,
     pub unusable: Option<String>,
 }
 
-/// Picks the newest usable candidate; every other one is rejected with its reason.
-pub(crate) fn choose<C>(
+/// What a `find_*` chose: the item, and the outputs every `find_*` gives of it.
+pub(crate) struct Chosen<'a, T> {
+    pub item: &'a T,
+    pub id: String,
+    /// RFC 3339 in UTC, to the second.
+    pub created: String,
+    /// Seconds from its creation to `t0` (the declared disaster, or the run's start).
+    pub age: i64,
+}
+
+/// The newest usable candidate, as the step's outputs (`outputs` makes them from it); every
+/// other candidate is rejected with its reason, and the chosen one's creation time is kept for
+/// the RPO.
+pub(crate) fn pick<'a, C, T, O: Default>(
     ctx: &Ctx<'_, '_, C>,
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate<'a, T>>,
     what: &'static str,
-) -> Result<(Candidate, Vec<Rejected>), StepError> {
+    outputs: impl FnOnce(Chosen<'a, T>) -> O,
+) -> Result<Done<O>, StepError> {
+    let (chosen, rejected) = choose(ctx, candidates, what)?;
+    let created = chosen.created;
+    let outputs = outputs(Chosen {
+        item: chosen.item,
+        id: chosen.id.to_string(),
+        created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        age: (ctx.t0 - created).num_seconds().max(0),
+    });
+    Ok(Done {
+        outputs,
+        rejected,
+        artifact_created: Some(created),
+        ..Done::default()
+    })
+}
+
+/// Sorts the candidates newest first and takes the first usable one.
+fn choose<'a, C, T>(
+    ctx: &Ctx<'_, '_, C>,
+    mut candidates: Vec<Candidate<'a, T>>,
+    what: &'static str,
+) -> Result<(Candidate<'a, T>, Vec<Rejected>), StepError> {
     candidates.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     for c in &mut candidates {
         if c.unusable.is_none() {
@@ -43,7 +80,7 @@ pub(crate) fn choose<C>(
             .unusable
             .unwrap_or_else(|| "older than the one chosen".to_string());
         rejected.push(Rejected {
-            id: c.id,
+            id: c.id.to_string(),
             created: c.created,
             reason,
         });
@@ -56,14 +93,4 @@ pub(crate) fn choose<C>(
 
 fn human_age(d: chrono::TimeDelta) -> String {
     crate::duration::human(d.num_seconds().max(0) as f64)
-}
-
-/// Seconds from `created` to `t0` (the declared disaster, or the run's start): the `age` output.
-pub(crate) fn age_secs(t0: DateTime<Utc>, created: DateTime<Utc>) -> i64 {
-    (t0 - created).num_seconds().max(0)
-}
-
-/// The `created` output: RFC 3339 in UTC, to the second.
-pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

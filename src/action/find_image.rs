@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Definition;
-use super::find::{Candidate, age_secs, choose, timestamp};
+use super::find::{Candidate, pick};
 use super::world::{CANDIDATES, Seed, hex_id, safe};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
@@ -36,38 +36,41 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    name: Option<String>,
-    #[serde(default)]
-    image_ids: Vec<String>,
-    #[serde(default)]
-    owners: Vec<String>,
-    /// Only images tagged Safe=True (rebooted or validated) unless the step says otherwise.
-    require_safe: Option<bool>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    id: String,
-    name: String,
-    created: String,
-    age: i64,
-}
-
 impl Definition for FindImage {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
 
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.describe.median
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let q = ImageQuery {
+            owners: i.owners,
+            tags: i.tags,
+            name: i.name,
+            ids: i.image_ids,
+        };
+        let require_safe = i.require_safe.unwrap_or(true);
+        let images = ctx.api.describe_images(&q).await?;
+        let candidates = images
+            .iter()
+            .map(|i| Candidate {
+                item: i,
+                id: &i.id,
+                created: i.created,
+                unusable: if i.state != "available" {
+                    Some(format!("not available ({})", i.state))
+                } else if require_safe && i.tags.get("Safe").map(String::as_str) != Some("True") {
+                    Some("not Safe (no Safe=True tag)".to_string())
+                } else {
+                    None
+                },
+            })
+            .collect();
+        pick(ctx, candidates, "image", |c| Outputs {
+            name: c.item.name.clone(),
+            id: c.id,
+            created: c.created,
+            age: c.age,
+        })
     }
 
     fn statements(b: &mut Builder, _: &Fields) {
@@ -105,45 +108,29 @@ impl Definition for FindImage {
         }
     }
 
-    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        let q = ImageQuery {
-            owners: i.owners,
-            tags: i.tags,
-            name: i.name,
-            ids: i.image_ids,
-        };
-        let require_safe = i.require_safe.unwrap_or(true);
-        let images = ctx.api.describe_images(&q).await?;
-        let candidates = images
-            .iter()
-            .map(|i| Candidate {
-                id: i.id.clone(),
-                created: i.created,
-                unusable: if i.state != "available" {
-                    Some(format!("not available ({})", i.state))
-                } else if require_safe && i.tags.get("Safe").map(String::as_str) != Some("True") {
-                    Some("not Safe (no Safe=True tag)".to_string())
-                } else {
-                    None
-                },
-            })
-            .collect();
-        let (chosen, rejected) = choose(ctx, candidates, "image")?;
-        let name = images
-            .iter()
-            .find(|i| i.id == chosen.id)
-            .map(|i| i.name.clone())
-            .unwrap_or_default();
-        Ok(Done {
-            outputs: Outputs {
-                created: timestamp(chosen.created),
-                age: age_secs(ctx.t0, chosen.created),
-                id: chosen.id,
-                name,
-            },
-            rejected,
-            artifact_created: Some(chosen.created),
-            ..Done::default()
-        })
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.describe.median
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    name: Option<String>,
+    #[serde(default)]
+    image_ids: Vec<String>,
+    #[serde(default)]
+    owners: Vec<String>,
+    /// Only images tagged Safe=True (rebooted or validated) unless the step says otherwise.
+    require_safe: Option<bool>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    id: String,
+    name: String,
+    created: String,
+    age: i64,
 }

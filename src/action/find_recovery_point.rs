@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Definition;
-use super::find::{Candidate, age_secs, choose, timestamp};
+use super::find::{Candidate, pick};
 use super::world::{Seed, hex_id};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
@@ -37,39 +37,40 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    vault: String,
-    resource: Option<String>,
-    resource_type: Option<String>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    arn: String,
-    created: String,
-    resource: Option<String>,
-    /// The AMI an EC2 recovery point is (none for EBS).
-    image_id: Option<String>,
-    /// The snapshot an EBS recovery point is (none for EC2).
-    snapshot_id: Option<String>,
-    age: i64,
-}
-
 impl Definition for FindRecoveryPoint {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
 
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    /// List the vault's points, then describe the chosen one.
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        2.0 * m.describe.median
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let q = RecoveryPointQuery {
+            vault: i.vault,
+            resource: i.resource,
+            resource_type: i.resource_type,
+        };
+        let points = ctx.api.list_recovery_points(&q).await?;
+        let points: Vec<_> = points
+            .into_iter()
+            .filter(|p| i.tags.iter().all(|(k, v)| p.tags.get(k) == Some(v)))
+            .collect();
+        let candidates = points
+            .iter()
+            .map(|p| Candidate {
+                item: p,
+                id: &p.arn,
+                created: p.created,
+                unusable: (p.status != "COMPLETED")
+                    .then(|| format!("not COMPLETED ({})", p.status)),
+            })
+            .collect();
+        pick(ctx, candidates, "recovery point", |c| Outputs {
+            resource: c.item.resource.clone(),
+            image_id: c.item.artifact("image"),
+            snapshot_id: c.item.artifact("snapshot"),
+            arn: c.id,
+            created: c.created,
+            age: c.age,
+        })
     }
 
     fn statements(b: &mut Builder, fields: &Fields) {
@@ -126,40 +127,30 @@ impl Definition for FindRecoveryPoint {
         }
     }
 
-    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        let q = RecoveryPointQuery {
-            vault: i.vault,
-            resource: i.resource,
-            resource_type: i.resource_type,
-        };
-        let points = ctx.api.list_recovery_points(&q).await?;
-        let points: Vec<_> = points
-            .into_iter()
-            .filter(|p| i.tags.iter().all(|(k, v)| p.tags.get(k) == Some(v)))
-            .collect();
-        let candidates = points
-            .iter()
-            .map(|p| Candidate {
-                id: p.arn.clone(),
-                created: p.created,
-                unusable: (p.status != "COMPLETED")
-                    .then(|| format!("not COMPLETED ({})", p.status)),
-            })
-            .collect();
-        let (chosen, rejected) = choose(ctx, candidates, "recovery point")?;
-        let point = points.iter().find(|p| p.arn == chosen.id);
-        Ok(Done {
-            outputs: Outputs {
-                created: timestamp(chosen.created),
-                age: age_secs(ctx.t0, chosen.created),
-                resource: point.map(|p| p.resource.clone()),
-                image_id: point.and_then(|p| p.artifact("image")),
-                snapshot_id: point.and_then(|p| p.artifact("snapshot")),
-                arn: chosen.id,
-            },
-            rejected,
-            artifact_created: Some(chosen.created),
-            ..Done::default()
-        })
+    /// List the vault's points, then describe the chosen one.
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        2.0 * m.describe.median
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    vault: String,
+    resource: Option<String>,
+    resource_type: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    arn: String,
+    created: String,
+    resource: String,
+    /// The AMI an EC2 recovery point is (none for EBS).
+    image_id: Option<String>,
+    /// The snapshot an EBS recovery point is (none for EC2).
+    snapshot_id: Option<String>,
+    age: i64,
 }

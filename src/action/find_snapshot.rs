@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Definition;
-use super::find::{Candidate, age_secs, choose, timestamp};
+use super::find::{Candidate, pick};
 use super::world::{CANDIDATES, Seed, hex_id};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
@@ -35,36 +35,34 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    volume: Option<String>,
-    #[serde(default)]
-    snapshot_ids: Vec<String>,
-    #[serde(default)]
-    owners: Vec<String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    id: String,
-    created: String,
-    size_gib: u32,
-    age: i64,
-}
-
 impl Definition for FindSnapshot {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
 
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.describe.median
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let q = SnapshotQuery {
+            owners: i.owners,
+            tags: i.tags,
+            volume: i.volume,
+            ids: i.snapshot_ids,
+        };
+        let snapshots = ctx.api.describe_snapshots(&q).await?;
+        let candidates = snapshots
+            .iter()
+            .map(|s| Candidate {
+                item: s,
+                id: &s.id,
+                created: s.created,
+                unusable: (s.state != "completed").then(|| format!("not completed ({})", s.state)),
+            })
+            .collect();
+        pick(ctx, candidates, "snapshot", |c| Outputs {
+            size_gib: c.item.size_gib,
+            id: c.id,
+            created: c.created,
+            age: c.age,
+        })
     }
 
     fn statements(b: &mut Builder, _: &Fields) {
@@ -97,37 +95,27 @@ impl Definition for FindSnapshot {
         }
     }
 
-    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        let q = SnapshotQuery {
-            owners: i.owners,
-            tags: i.tags,
-            volume: i.volume,
-            ids: i.snapshot_ids,
-        };
-        let snapshots = ctx.api.describe_snapshots(&q).await?;
-        let candidates = snapshots
-            .iter()
-            .map(|s| Candidate {
-                id: s.id.clone(),
-                created: s.created,
-                unusable: (s.state != "completed").then(|| format!("not completed ({})", s.state)),
-            })
-            .collect();
-        let (chosen, rejected) = choose(ctx, candidates, "snapshot")?;
-        let size_gib = snapshots
-            .iter()
-            .find(|s| s.id == chosen.id)
-            .map_or(0, |s| s.size_gib);
-        Ok(Done {
-            outputs: Outputs {
-                created: timestamp(chosen.created),
-                age: age_secs(ctx.t0, chosen.created),
-                id: chosen.id,
-                size_gib,
-            },
-            rejected,
-            artifact_created: Some(chosen.created),
-            ..Done::default()
-        })
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.describe.median
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    volume: Option<String>,
+    #[serde(default)]
+    snapshot_ids: Vec<String>,
+    #[serde(default)]
+    owners: Vec<String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    id: String,
+    created: String,
+    size_gib: u32,
+    age: i64,
 }

@@ -55,120 +55,12 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    image: String,
-    subnet: String,
-    instance_types: Vec<String>,
-    count: Option<u32>,
-    #[serde(default)]
-    security_groups: Vec<String>,
-    key_name: Option<String>,
-    instance_profile: Option<String>,
-    user_data: Option<String>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    volumes: Vec<Volume>,
-}
-
-/// One map of `volumes` (the checker checked its keys against `VOLUME_FIELDS`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Volume {
-    snapshot: String,
-    device: String,
-    #[serde(rename = "type")]
-    volume_type: Option<String>,
-    size_gib: Option<u32>,
-    iops: Option<u32>,
-    throughput: Option<u32>,
-    kms_key: Option<String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    instances: Vec<String>,
-    instance: Option<String>,
-    zone: String,
-    private_ips: Vec<String>,
-    /// The type launched.
-    instance_type: String,
-    /// The evidence of a capacity shortage: each type given up, with AWS's answer.
-    fallbacks: Vec<Value>,
-}
-
 impl Definition for Launch {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
     #[cfg(test)]
     const EVIDENCE: &'static [&'static str] = &["instance_type", "fallbacks"];
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.run_instances.median + m.pending_to_running.median
-    }
-
-    fn statements(b: &mut Builder, fields: &Fields) {
-        let scope = b.scope().clone();
-        // The instance poller, and the lookup by tag that adopts a launch a crash interrupted.
-        b.describe(&["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"]);
-        // What RunInstances creates must be tagged as rebound's in the same request.
-        let created = [scope.ec2("instance", ANY), scope.ec2("volume", ANY)];
-        b.allow(Sid::Launch, &["ec2:RunInstances"], created.clone())
-            .when(request_tagged());
-        // What it uses, by ARN where the runbook names it. Its network interface is created
-        // untagged, so it goes with these, without the tag condition.
-        let mut used = vec![scope.ec2("network-interface", ANY)];
-        let image = |id: &str| scope.ec2_shared("image", id);
-        used.extend(arns(literals(fields.get("image")), image));
-        used.extend(arns(literals(fields.get("subnet")), |id| {
-            scope.ec2("subnet", id)
-        }));
-        let mut groups = literals(fields.get("security_groups"));
-        if groups.is_empty() {
-            // Without groups, the instance joins its VPC's default group, which has no name
-            // here.
-            groups.push(None);
-        }
-        used.extend(arns(groups, |id| scope.ec2("security-group", id)));
-        let key_pair = |name: &str| scope.ec2("key-pair", name);
-        used.extend(arns(literals(fields.get("key_name")), key_pair));
-        let snapshot = |id: &str| scope.ec2_shared("snapshot", id);
-        used.extend(arns(volume_snapshots(fields), snapshot));
-        b.allow(Sid::LaunchReferences, &["ec2:RunInstances"], used);
-        b.tag_on_create("RunInstances", created.clone());
-        if let Some(profile) = fields.get("instance_profile") {
-            // EC2 checks PassRole on the profile's role, which the runbook does not name: this
-            // assumes the role has the profile's name, as the IAM console makes them.
-            let roles = arns(literals(Some(profile)), |p| scope.role(profile_name(p)));
-            b.allow(Sid::PassRoleToEc2, &["iam:PassRole"], roles)
-                .when(passed_to("ec2.amazonaws.com"));
-        }
-        // Root volumes carry the run's tags too, so teardown finds and deletes them (detaching
-        // one still attached) as well as the instances.
-        let deletes = [
-            "ec2:DeleteVolume",
-            "ec2:DetachVolume",
-            "ec2:TerminateInstances",
-        ];
-        b.teardown(&deletes, created);
-        // A `volumes` entry with a `kms_key` is encrypted with it at launch.
-        if let Some(Expr::List(items)) = fields.get("volumes") {
-            for v in items {
-                if let Expr::Map(m) = v {
-                    if let Some(key) = m.get("kms_key") {
-                        b.kms(key);
-                    }
-                }
-            }
-        }
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let types = i.instance_types;
@@ -254,6 +146,110 @@ impl Definition for Launch {
         };
         Ok(done)
     }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The instance poller, and the lookup by tag that adopts a launch a crash interrupted.
+        b.describe(&["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"]);
+        // What RunInstances creates must be tagged as rebound's in the same request.
+        let created = [scope.ec2("instance", ANY), scope.ec2("volume", ANY)];
+        b.allow(Sid::Launch, &["ec2:RunInstances"], created.clone())
+            .when(request_tagged());
+        // What it uses, by ARN where the runbook names it. Its network interface is created
+        // untagged, so it goes with these, without the tag condition.
+        let mut used = vec![scope.ec2("network-interface", ANY)];
+        let image = |id: &str| scope.ec2_shared("image", id);
+        used.extend(arns(literals(fields.get("image")), image));
+        used.extend(arns(literals(fields.get("subnet")), |id| {
+            scope.ec2("subnet", id)
+        }));
+        let mut groups = literals(fields.get("security_groups"));
+        if groups.is_empty() {
+            // Without groups, the instance joins its VPC's default group, which has no name
+            // here.
+            groups.push(None);
+        }
+        used.extend(arns(groups, |id| scope.ec2("security-group", id)));
+        let key_pair = |name: &str| scope.ec2("key-pair", name);
+        used.extend(arns(literals(fields.get("key_name")), key_pair));
+        let snapshot = |id: &str| scope.ec2_shared("snapshot", id);
+        used.extend(arns(volume_snapshots(fields), snapshot));
+        b.allow(Sid::LaunchReferences, &["ec2:RunInstances"], used);
+        b.tag_on_create("RunInstances", created.clone());
+        if let Some(profile) = fields.get("instance_profile") {
+            // EC2 checks PassRole on the profile's role, which the runbook does not name: this
+            // assumes the role has the profile's name, as the IAM console makes them.
+            let roles = arns(literals(Some(profile)), |p| scope.role(profile_name(p)));
+            b.allow(Sid::PassRoleToEc2, &["iam:PassRole"], roles)
+                .when(passed_to("ec2.amazonaws.com"));
+        }
+        // Root volumes carry the run's tags too, so teardown finds and deletes them (detaching
+        // one still attached) as well as the instances.
+        let deletes = [
+            "ec2:DeleteVolume",
+            "ec2:DetachVolume",
+            "ec2:TerminateInstances",
+        ];
+        b.teardown(&deletes, created);
+        // A `volumes` entry with a `kms_key` is encrypted with it at launch.
+        if let Some(Expr::List(items)) = fields.get("volumes") {
+            for v in items {
+                if let Expr::Map(m) = v {
+                    if let Some(key) = m.get("kms_key") {
+                        b.kms(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.run_instances.median + m.pending_to_running.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    image: String,
+    subnet: String,
+    instance_types: Vec<String>,
+    count: Option<u32>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    key_name: Option<String>,
+    instance_profile: Option<String>,
+    user_data: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    volumes: Vec<Volume>,
+}
+
+/// One map of `volumes` (the checker checked its keys against `VOLUME_FIELDS`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Volume {
+    snapshot: String,
+    device: String,
+    #[serde(rename = "type")]
+    volume_type: Option<String>,
+    size_gib: Option<u32>,
+    iops: Option<u32>,
+    throughput: Option<u32>,
+    kms_key: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    instances: Vec<String>,
+    instance: Option<String>,
+    zone: String,
+    private_ips: Vec<String>,
+    /// The type launched.
+    instance_type: String,
+    /// The evidence of a capacity shortage: each type given up, with AWS's answer.
+    fallbacks: Vec<Value>,
 }
 
 /// The resources in a launch's answer: its instances, in their zone.

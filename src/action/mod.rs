@@ -45,7 +45,7 @@ pub(crate) trait Definition {
     type Outputs: Serialize + Default;
 
     /// The action's name, fields and outputs.
-    fn schema() -> &'static ActionSchema;
+    const SCHEMA: &'static ActionSchema;
 
     /// Outputs kept for the report that a runbook cannot refer to (not in the schema); only the
     /// tests read the list, which keeps `Outputs` and the schema in step.
@@ -78,7 +78,7 @@ async fn run_typed<D: Definition, C: Cloud>(
     fields: Map<String, Value>,
 ) -> Result<Done, StepError> {
     let inputs: D::Inputs = serde_json::from_value(Value::Object(fields))
-        .map_err(|e| StepError::Failed(format!("the inputs of `{}`: {e}", D::schema().name)))?;
+        .map_err(|e| StepError::Failed(format!("the inputs of `{}`: {e}", D::SCHEMA.name)))?;
     Ok(D::run(ctx, inputs).await?.into_map())
 }
 
@@ -98,7 +98,7 @@ macro_rules! registry {
 
             pub fn schema(self) -> &'static ActionSchema {
                 match self {
-                    $(Action::$variant => <$module::$ty as Definition>::schema(),)*
+                    $(Action::$variant => <$module::$ty as Definition>::SCHEMA,)*
                 }
             }
 

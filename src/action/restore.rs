@@ -40,68 +40,10 @@ static SCHEMA: ActionSchema = ActionSchema {
     ],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    recovery_point: String,
-    role: String,
-    subnet: Option<String>,
-    instance_type: Option<String>,
-    #[serde(default)]
-    security_groups: Vec<String>,
-    /// Restore metadata as AWS Backup takes it; `subnet`, `instance_type` and
-    /// `security_groups` override their keys.
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    instances: Vec<String>,
-    instance: String,
-    zone: Option<String>,
-    job_id: String,
-}
-
 impl Definition for Restore {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.restore_job.median
-    }
-
-    fn statements(b: &mut Builder, fields: &Fields) {
-        let scope = b.scope().clone();
-        // The job poller, then the instance poller once the job has made its instance.
-        b.describe(&["backup:DescribeRestoreJob", "ec2:DescribeInstanceStatus"]);
-        let points = literals(fields.get("recovery_point"))
-            .into_iter()
-            .map(|p| p.unwrap_or(ANY).to_string());
-        b.allow(Sid::Restore, &["backup:StartRestoreJob"], points);
-        let roles = literals(fields.get("role"))
-            .into_iter()
-            .map(|r| r.map_or_else(|| scope.role(ANY), str::to_string));
-        b.allow(Sid::PassRoleToBackup, &["iam:PassRole"], roles)
-            .when(passed_to("backup.amazonaws.com"));
-        // AWS Backup makes the instance untagged; rebound tags it afterwards so that resume and
-        // teardown know it as the run's. That CreateTags belongs to no create call, so
-        // ec2:CreateAction cannot confine it: it is confined to writing the run's tags (the
-        // runbook's, rebound:run-id and rebound:step) instead. This is the one statement that
-        // can mark an existing instance as a run's, which teardown would then terminate.
-        let instances = scope.ec2("instance", ANY);
-        let mut keys: Vec<String> = b.run_tag_keys().to_vec();
-        keys.extend([RUN_TAG.to_string(), STEP_TAG.to_string()]);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let tagging = b.allow(Sid::TagRestored, &["ec2:CreateTags"], [instances.clone()]);
-        tagging.when(request_tagged());
-        tagging.when(condition("ForAllValues:StringEquals", "aws:TagKeys", &keys));
-        b.teardown(&["ec2:TerminateInstances"], [instances]);
-    }
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let mut metadata = i.metadata;
@@ -170,4 +112,59 @@ impl Definition for Restore {
         };
         Ok(done)
     }
+
+    fn statements(b: &mut Builder, fields: &Fields) {
+        let scope = b.scope().clone();
+        // The job poller, then the instance poller once the job has made its instance.
+        b.describe(&["backup:DescribeRestoreJob", "ec2:DescribeInstanceStatus"]);
+        let points = literals(fields.get("recovery_point"))
+            .into_iter()
+            .map(|p| p.unwrap_or(ANY).to_string());
+        b.allow(Sid::Restore, &["backup:StartRestoreJob"], points);
+        let roles = literals(fields.get("role"))
+            .into_iter()
+            .map(|r| r.map_or_else(|| scope.role(ANY), str::to_string));
+        b.allow(Sid::PassRoleToBackup, &["iam:PassRole"], roles)
+            .when(passed_to("backup.amazonaws.com"));
+        // AWS Backup makes the instance untagged; rebound tags it afterwards so that resume and
+        // teardown know it as the run's. That CreateTags belongs to no create call, so
+        // ec2:CreateAction cannot confine it: it is confined to writing the run's tags (the
+        // runbook's, rebound:run-id and rebound:step) instead. This is the one statement that
+        // can mark an existing instance as a run's, which teardown would then terminate.
+        let instances = scope.ec2("instance", ANY);
+        let mut keys: Vec<String> = b.run_tag_keys().to_vec();
+        keys.extend([RUN_TAG.to_string(), STEP_TAG.to_string()]);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let tagging = b.allow(Sid::TagRestored, &["ec2:CreateTags"], [instances.clone()]);
+        tagging.when(request_tagged());
+        tagging.when(condition("ForAllValues:StringEquals", "aws:TagKeys", &keys));
+        b.teardown(&["ec2:TerminateInstances"], [instances]);
+    }
+
+    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
+        m.restore_job.median
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    recovery_point: String,
+    role: String,
+    subnet: Option<String>,
+    instance_type: Option<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    /// Restore metadata as AWS Backup takes it; `subnet`, `instance_type` and
+    /// `security_groups` override their keys.
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    instances: Vec<String>,
+    instance: String,
+    zone: Option<String>,
+    job_id: String,
 }

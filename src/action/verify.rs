@@ -25,50 +25,25 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[("passed", Ty::Bool)],
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Inputs {
-    instances: Vec<String>,
-    #[serde(deserialize_with = "checks")]
-    checks: Vec<Check>,
-}
-
-/// The check strings, parsed (the checker refused malformed ones already).
-fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
-    Vec::<String>::deserialize(d)?
-        .iter()
-        .map(|c| Check::parse(c).map_err(serde::de::Error::custom))
-        .collect()
-}
-
-#[derive(Serialize, Default)]
-pub(crate) struct Outputs {
-    passed: bool,
-}
-
 impl Definition for Verify {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
     type Inputs = Inputs;
     type Outputs = Outputs;
 
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    /// The slowest of the checks, each counted from the instance being `running`.
-    fn expected_seconds(fields: &Fields, m: &LatencyModel) -> f64 {
-        let Some(Expr::List(checks)) = fields.get("checks") else {
-            return m.describe.median;
-        };
-        checks
-            .iter()
-            .filter_map(|c| Check::parse(c.as_str()?).ok())
-            .map(|c| match c {
-                Check::Running => m.describe.median,
-                Check::StatusOk => m.status_ok.median,
-                Check::Tcp { .. } | Check::Http { .. } => m.boot.median,
-                Check::Ssm { .. } => m.ssm_ready.median,
-            })
-            .fold(m.describe.median, f64::max)
+    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        let mut waits = Vec::new();
+        for id in &i.instances {
+            for check in &i.checks {
+                waits.push(verify_one(ctx, id, check));
+            }
+        }
+        let ready = try_join_all(waits).await?;
+        let mut done = Done::default();
+        for r in ready {
+            done.ready(r);
+        }
+        done.outputs = Outputs { passed: true };
+        Ok(done)
     }
 
     fn statements(b: &mut Builder, fields: &Fields) {
@@ -89,21 +64,43 @@ impl Definition for Verify {
         }
     }
 
-    async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        let mut waits = Vec::new();
-        for id in &i.instances {
-            for check in &i.checks {
-                waits.push(verify_one(ctx, id, check));
-            }
-        }
-        let ready = try_join_all(waits).await?;
-        let mut done = Done::default();
-        for r in ready {
-            done.ready(r);
-        }
-        done.outputs = Outputs { passed: true };
-        Ok(done)
+    /// The slowest of the checks, each counted from the instance being `running`.
+    fn expected_seconds(fields: &Fields, m: &LatencyModel) -> f64 {
+        let Some(Expr::List(checks)) = fields.get("checks") else {
+            return m.describe.median;
+        };
+        checks
+            .iter()
+            .filter_map(|c| Check::parse(c.as_str()?).ok())
+            .map(|c| match c {
+                Check::Running => m.describe.median,
+                Check::StatusOk => m.status_ok.median,
+                Check::Tcp { .. } | Check::Http { .. } => m.boot.median,
+                Check::Ssm { .. } => m.ssm_ready.median,
+            })
+            .fold(m.describe.median, f64::max)
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inputs {
+    instances: Vec<String>,
+    #[serde(deserialize_with = "checks")]
+    checks: Vec<Check>,
+}
+
+/// The check strings, parsed (the checker refused malformed ones already).
+fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|c| Check::parse(c).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[derive(Serialize, Default)]
+pub(crate) struct Outputs {
+    passed: bool,
 }
 
 /// One check of one instance; returns when it truly passed (simulator only).

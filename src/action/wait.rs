@@ -20,6 +20,24 @@ static SCHEMA: ActionSchema = ActionSchema {
     outputs: &[],
 };
 
+impl Definition for Wait {
+    const SCHEMA: &'static ActionSchema = &SCHEMA;
+    type Inputs = Inputs;
+    type Outputs = Outputs;
+
+    async fn run<C: Cloud>(_: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        tokio::time::sleep(Duration::from_secs(i.duration)).await;
+        Ok(Done::default())
+    }
+
+    fn expected_seconds(fields: &Fields, _: &LatencyModel) -> f64 {
+        match fields.get("duration") {
+            Some(Expr::Duration(d)) => d.as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Inputs {
@@ -29,24 +47,3 @@ pub(crate) struct Inputs {
 
 #[derive(Serialize, Default)]
 pub(crate) struct Outputs {}
-
-impl Definition for Wait {
-    type Inputs = Inputs;
-    type Outputs = Outputs;
-
-    fn schema() -> &'static ActionSchema {
-        &SCHEMA
-    }
-
-    fn expected_seconds(fields: &Fields, _: &LatencyModel) -> f64 {
-        match fields.get("duration") {
-            Some(Expr::Duration(d)) => d.as_secs_f64(),
-            _ => 0.0,
-        }
-    }
-
-    async fn run<C: Cloud>(_: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        tokio::time::sleep(Duration::from_secs(i.duration)).await;
-        Ok(Done::default())
-    }
-}

@@ -336,6 +336,24 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
 /// A runbook file argument.
 pub type RunbookPath = PathBuf;
 
+/// One runbook and the `--set` values to check it with: what `run`, `policy` and `simulate`
+/// take.
+#[derive(Debug, clap::Args)]
+pub struct RunbookArgs {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: RunbookPath,
+    #[command(flatten)]
+    pub sets: Sets,
+}
+
+impl RunbookArgs {
+    /// The runbook, read and checked with the `--set` values.
+    pub fn load(&self) -> Result<rebound::runbook::Runbook, Error> {
+        Ok(rebound::runbook::load(&self.file, &self.sets.sets)?)
+    }
+}
+
 /// Runs a parsed command line; the exit code on success, or the error to render.
 pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {

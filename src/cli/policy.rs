@@ -2,21 +2,17 @@
 //! and its drills' teardown, to attach to whatever rebound runs as (see `plan::policy`).
 
 use super::output;
-use super::{RunbookPath, Sets};
 use rebound::error::Error;
 use rebound::policy::{self, Scope};
-use rebound::runbook::{self, schema::Kind};
+use rebound::runbook::schema::Kind;
 
 /// What the ARNs name when the account or region is not known: any.
 const ANY: &str = "*";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Runbook file.
-    #[arg(value_name = "FILE")]
-    file: RunbookPath,
     #[command(flatten)]
-    sets: Sets,
+    runbook: super::RunbookArgs,
     /// The AWS account id the ARNs name (default: any account, `*`).
     #[arg(long, value_name = "ID", value_parser = parse_account)]
     account: Option<String>,
@@ -26,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    let rb = args.runbook.load()?;
     // The AWS backend refuses such a runbook before it starts: no policy would make it run.
     super::run::refuse_ssm(&rb)?;
     let region = args.region.clone().or_else(|| rb.region.clone());

@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::session::Session;
 use super::sim_inputs::SimArgs;
-use super::{RunbookPath, Sets};
 use rebound::error::Error;
 use rebound::exec::journal::{self, Header, Journal};
-use rebound::runbook::{self, Runbook};
+use rebound::runbook::Runbook;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -23,11 +22,8 @@ pub enum Backend {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Runbook file.
-    #[arg(value_name = "FILE")]
-    file: RunbookPath,
     #[command(flatten)]
-    sets: Sets,
+    runbook: super::RunbookArgs,
     /// Where to run.
     #[arg(long, value_enum, default_value = "sim")]
     backend: Backend,
@@ -64,7 +60,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    let mut rb = runbook::load(&args.file, &args.sets.sets)?;
+    let mut rb = args.runbook.load()?;
     rebound::runbook::secrets::read_env(&mut rb)?;
     if args.backend == Backend::Aws {
         refuse_ssm(&rb)?;
@@ -87,7 +83,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         runbook_file: rb.source.name.clone(),
         runbook: rb.name.clone(),
         runbook_text: rb.source.text.clone(),
-        sets: args.sets.sets.clone(),
+        sets: args.runbook.sets.sets.clone(),
         backend: match args.backend {
             Backend::Sim => rebound::cloud::Backend::Sim,
             Backend::Aws => rebound::cloud::Backend::Aws,

@@ -6,19 +6,14 @@ use std::fmt::Write as _;
 use chrono::Utc;
 
 use super::sim_inputs::SimArgs;
-use super::{RunbookPath, Sets};
 use rebound::duration::human;
 use rebound::error::Error;
 use rebound::ops::simulate::{self, Prediction, Spread};
-use rebound::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Runbook file.
-    #[arg(value_name = "FILE")]
-    file: RunbookPath,
     #[command(flatten)]
-    sets: Sets,
+    runbook: super::RunbookArgs,
     /// How many simulated runs.
     #[arg(long, default_value_t = 1000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -33,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let rb = runbook::load(&args.file, &args.sets.sets)?;
+    let rb = args.runbook.load()?;
     let inputs = args.sim.load()?;
     let profile = inputs.effective_profile();
     let world = inputs
