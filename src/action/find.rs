@@ -57,7 +57,7 @@ fn choose<'a, C, T>(
     mut candidates: Vec<Candidate<'a, T>>,
     what: &'static str,
 ) -> Result<(Candidate<'a, T>, Vec<Rejected>), StepError> {
-    candidates.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    candidates.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(b.id)));
     for c in &mut candidates {
         if c.unusable.is_none() {
             if let Some(rpo) = ctx.rpo {

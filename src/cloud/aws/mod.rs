@@ -166,6 +166,278 @@ fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
         .build()
 }
 
+/// A resource as `find` gives it, with nothing known but its id, state and tags.
+fn found(id: &str, state: &str, tags: Tags) -> Found {
+    Found {
+        id: id.to_string(),
+        state: state.to_string(),
+        tags,
+        zone: None,
+        private_ip: None,
+        instance_type: None,
+        attached_to: None,
+    }
+}
+
+/// The Describe calls behind `Cloud::describe` (what the pollers watch) and `Cloud::find`
+/// (reconciliation and teardown), one per kind.
+impl Aws {
+    /// Instances: state, zone and both status checks, from one DescribeInstanceStatus per 100 ids.
+    async fn observe_instances(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        // One call gives state, zone and both status checks; at most 100 ids a call.
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let answer = self
+                .ec2
+                .describe_instance_status()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .include_all_instances(true)
+                .send()
+                .await
+                .map_err(cloud_error)?;
+            for s in answer.instance_statuses() {
+                let Some(id) = s.instance_id() else { continue };
+                let state = s
+                    .instance_state()
+                    .and_then(|st| st.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
+                let ok = |x: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                    x.and_then(|x| x.status())
+                        .is_some_and(|st| st.as_str() == "ok")
+                };
+                out.push(Observed {
+                    status_ok: ok(s.system_status()) && ok(s.instance_status()),
+                    detail: s.availability_zone().map(str::to_string),
+                    ..Observed::new(id, &state)
+                });
+            }
+        }
+        Ok(out)
+    }
+    /// Volumes: state, `in-use` only once the attachment is `attached`.
+    async fn observe_volumes(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let answer = self
+            .ec2
+            .describe_volumes()
+            .set_volume_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(answer
+            .volumes()
+            .iter()
+            .filter_map(|v| {
+                let id = v.volume_id()?;
+                let attached = v
+                    .attachments()
+                    .iter()
+                    .any(|a| a.state().is_some_and(|s| s.as_str() == "attached"));
+                let state = match v.state().map(aws_sdk_ec2::types::VolumeState::as_str) {
+                    Some("in-use") if !attached => "attaching".to_string(),
+                    Some(s) => s.to_string(),
+                    None => String::new(),
+                };
+                Some(Observed::new(id, &state))
+            })
+            .collect())
+    }
+    /// Volumes: how far their initialization from the snapshot is.
+    async fn observe_volume_loads(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let answer = self
+            .ec2
+            .describe_volume_status()
+            .set_volume_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(answer
+            .volume_statuses()
+            .iter()
+            .filter_map(|v| {
+                Some(Observed::new(
+                    v.volume_id()?,
+                    convert::initialization_state(v),
+                ))
+            })
+            .collect())
+    }
+    /// Restore jobs: status, and the instance a finished job made.
+    async fn observe_restore_jobs(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let job = self
+                .backup
+                .describe_restore_job()
+                .restore_job_id(id)
+                .send()
+                .await
+                .map_err(cloud_error)?;
+            let instance = job
+                .created_resource_arn()
+                .and_then(|arn| arn.rsplit_once("instance/").map(|(_, i)| i.to_string()));
+            out.push(Observed {
+                detail: instance,
+                ..Observed::new(
+                    id,
+                    job.status()
+                        .map(aws_sdk_backup::types::RestoreJobStatus::as_str)
+                        .unwrap_or_default(),
+                )
+            });
+        }
+        Ok(out)
+    }
+    /// Images: state.
+    async fn observe_images(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let answer = self
+            .ec2
+            .describe_images()
+            .set_image_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(answer
+            .images()
+            .iter()
+            .filter_map(|i| {
+                Some(Observed::new(
+                    i.image_id()?,
+                    i.state()
+                        .map(aws_sdk_ec2::types::ImageState::as_str)
+                        .unwrap_or_default(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Instances, with their zone, private IP and type.
+    async fn find_instances(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
+        let mut out = Vec::new();
+        let pages = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        for page in pages {
+            for r in page.map_err(cloud_error)?.reservations() {
+                for i in r.instances() {
+                    let Some(id) = i.instance_id() else { continue };
+                    let state = i
+                        .state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_default();
+                    out.push(Found {
+                        zone: i
+                            .placement()
+                            .and_then(|p| p.availability_zone())
+                            .map(str::to_string),
+                        private_ip: i.private_ip_address().map(str::to_string),
+                        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+                        ..found(id, &state, convert::tags_of(i.tags()))
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Volumes, with their zone and the instance they are attached to.
+    async fn find_volumes(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
+        let mut out = Vec::new();
+        let pages = self
+            .ec2
+            .describe_volumes()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        for page in pages {
+            for v in page.map_err(cloud_error)?.volumes() {
+                let Some(id) = v.volume_id() else { continue };
+                let state = v
+                    .state()
+                    .map(aws_sdk_ec2::types::VolumeState::as_str)
+                    .unwrap_or_default();
+                out.push(Found {
+                    zone: v.availability_zone().map(str::to_string),
+                    attached_to: v
+                        .attachments()
+                        .iter()
+                        .find(|a| {
+                            a.state()
+                                .is_some_and(|s| matches!(s.as_str(), "attached" | "attaching"))
+                        })
+                        .and_then(|a| a.instance_id())
+                        .map(str::to_string),
+                    ..found(id, state, convert::tags_of(v.tags()))
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Images.
+    async fn find_images(
+        &self,
+        filters: Vec<Filter>,
+        owners: Option<Vec<String>>,
+    ) -> Result<Vec<Found>, CloudError> {
+        let mut out = Vec::new();
+        let answer = self
+            .ec2
+            .describe_images()
+            .set_owners(owners)
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        for i in answer.images() {
+            let Some(id) = i.image_id() else { continue };
+            let state = i
+                .state()
+                .map(aws_sdk_ec2::types::ImageState::as_str)
+                .unwrap_or_default();
+            out.push(found(id, state, convert::tags_of(i.tags())));
+        }
+        Ok(out)
+    }
+
+    /// Snapshots.
+    async fn find_snapshots(
+        &self,
+        filters: Vec<Filter>,
+        owners: Option<Vec<String>>,
+    ) -> Result<Vec<Found>, CloudError> {
+        let mut out = Vec::new();
+        let pages = self
+            .ec2
+            .describe_snapshots()
+            .set_owner_ids(owners)
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        for page in pages {
+            for s in page.map_err(cloud_error)?.snapshots() {
+                let Some(id) = s.snapshot_id() else { continue };
+                let state = s
+                    .state()
+                    .map(aws_sdk_ec2::types::SnapshotState::as_str)
+                    .unwrap_or_default();
+                out.push(found(id, state, convert::tags_of(s.tags())));
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Cloud for Aws {
     fn backend(&self) -> super::Backend {
         super::Backend::Aws
@@ -448,128 +720,12 @@ impl Cloud for Aws {
     }
 
     async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
-        let observed = Observed::new;
         match kind {
-            Polled::Instance => {
-                // One call gives state, zone and both status checks; at most 100 ids a call.
-                let mut out = Vec::new();
-                for chunk in ids.chunks(100) {
-                    let answer = self
-                        .ec2
-                        .describe_instance_status()
-                        .set_instance_ids(Some(chunk.to_vec()))
-                        .include_all_instances(true)
-                        .send()
-                        .await
-                        .map_err(cloud_error)?;
-                    for s in answer.instance_statuses() {
-                        let Some(id) = s.instance_id() else { continue };
-                        let state = s
-                            .instance_state()
-                            .and_then(|st| st.name())
-                            .map(|n| n.as_str().to_string())
-                            .unwrap_or_default();
-                        let ok = |x: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-                            x.and_then(|x| x.status())
-                                .is_some_and(|st| st.as_str() == "ok")
-                        };
-                        out.push(Observed {
-                            status_ok: ok(s.system_status()) && ok(s.instance_status()),
-                            detail: s.availability_zone().map(str::to_string),
-                            ..observed(id, &state)
-                        });
-                    }
-                }
-                Ok(out)
-            }
-            Polled::Volume => {
-                let answer = self
-                    .ec2
-                    .describe_volumes()
-                    .set_volume_ids(Some(ids.to_vec()))
-                    .send()
-                    .await
-                    .map_err(cloud_error)?;
-                Ok(answer
-                    .volumes()
-                    .iter()
-                    .filter_map(|v| {
-                        let id = v.volume_id()?;
-                        let attached = v
-                            .attachments()
-                            .iter()
-                            .any(|a| a.state().is_some_and(|s| s.as_str() == "attached"));
-                        let state = match v.state().map(aws_sdk_ec2::types::VolumeState::as_str) {
-                            Some("in-use") if !attached => "attaching".to_string(),
-                            Some(s) => s.to_string(),
-                            None => String::new(),
-                        };
-                        Some(observed(id, &state))
-                    })
-                    .collect())
-            }
-            Polled::VolumeLoad => {
-                let answer = self
-                    .ec2
-                    .describe_volume_status()
-                    .set_volume_ids(Some(ids.to_vec()))
-                    .send()
-                    .await
-                    .map_err(cloud_error)?;
-                Ok(answer
-                    .volume_statuses()
-                    .iter()
-                    .filter_map(|v| {
-                        Some(observed(v.volume_id()?, convert::initialization_state(v)))
-                    })
-                    .collect())
-            }
-            Polled::RestoreJob => {
-                let mut out = Vec::new();
-                for id in ids {
-                    let job = self
-                        .backup
-                        .describe_restore_job()
-                        .restore_job_id(id)
-                        .send()
-                        .await
-                        .map_err(cloud_error)?;
-                    let instance = job
-                        .created_resource_arn()
-                        .and_then(|arn| arn.rsplit_once("instance/").map(|(_, i)| i.to_string()));
-                    out.push(Observed {
-                        detail: instance,
-                        ..observed(
-                            id,
-                            job.status()
-                                .map(aws_sdk_backup::types::RestoreJobStatus::as_str)
-                                .unwrap_or_default(),
-                        )
-                    });
-                }
-                Ok(out)
-            }
-            Polled::Image => {
-                let answer = self
-                    .ec2
-                    .describe_images()
-                    .set_image_ids(Some(ids.to_vec()))
-                    .send()
-                    .await
-                    .map_err(cloud_error)?;
-                Ok(answer
-                    .images()
-                    .iter()
-                    .filter_map(|i| {
-                        Some(observed(
-                            i.image_id()?,
-                            i.state()
-                                .map(aws_sdk_ec2::types::ImageState::as_str)
-                                .unwrap_or_default(),
-                        ))
-                    })
-                    .collect())
-            }
+            Polled::Instance => self.observe_instances(ids).await,
+            Polled::Volume => self.observe_volumes(ids).await,
+            Polled::VolumeLoad => self.observe_volume_loads(ids).await,
+            Polled::RestoreJob => self.observe_restore_jobs(ids).await,
+            Polled::Image => self.observe_images(ids).await,
         }
     }
 
@@ -616,121 +772,12 @@ impl Cloud for Aws {
             // By tag, only what this account owns: anyone may tag a public image.
             Lookup::Tags(tags) => (tag_filters(tags), Some(vec!["self".to_string()])),
         };
-        let found = |id: &str, state: &str, tags: Tags| Found {
-            id: id.to_string(),
-            state: state.to_string(),
-            tags,
-            zone: None,
-            private_ip: None,
-            instance_type: None,
-            attached_to: None,
+        let mut out = match kind {
+            ResourceKind::Instance => self.find_instances(filters).await?,
+            ResourceKind::Volume => self.find_volumes(filters).await?,
+            ResourceKind::Image => self.find_images(filters, owners).await?,
+            ResourceKind::Snapshot => self.find_snapshots(filters, owners).await?,
         };
-        let mut out = Vec::new();
-        match kind {
-            ResourceKind::Instance => {
-                let pages = self
-                    .ec2
-                    .describe_instances()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .send()
-                    .collect::<Vec<_>>()
-                    .await;
-                for page in pages {
-                    for r in page.map_err(cloud_error)?.reservations() {
-                        for i in r.instances() {
-                            let Some(id) = i.instance_id() else { continue };
-                            let state = i
-                                .state()
-                                .and_then(|s| s.name())
-                                .map(|n| n.as_str().to_string())
-                                .unwrap_or_default();
-                            out.push(Found {
-                                zone: i
-                                    .placement()
-                                    .and_then(|p| p.availability_zone())
-                                    .map(str::to_string),
-                                private_ip: i.private_ip_address().map(str::to_string),
-                                instance_type: i.instance_type().map(|t| t.as_str().to_string()),
-                                ..found(id, &state, convert::tags_of(i.tags()))
-                            });
-                        }
-                    }
-                }
-            }
-            ResourceKind::Volume => {
-                let pages = self
-                    .ec2
-                    .describe_volumes()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .send()
-                    .collect::<Vec<_>>()
-                    .await;
-                for page in pages {
-                    for v in page.map_err(cloud_error)?.volumes() {
-                        let Some(id) = v.volume_id() else { continue };
-                        let state = v
-                            .state()
-                            .map(aws_sdk_ec2::types::VolumeState::as_str)
-                            .unwrap_or_default();
-                        out.push(Found {
-                            zone: v.availability_zone().map(str::to_string),
-                            attached_to: v
-                                .attachments()
-                                .iter()
-                                .find(|a| {
-                                    a.state().is_some_and(|s| {
-                                        matches!(s.as_str(), "attached" | "attaching")
-                                    })
-                                })
-                                .and_then(|a| a.instance_id())
-                                .map(str::to_string),
-                            ..found(id, state, convert::tags_of(v.tags()))
-                        });
-                    }
-                }
-            }
-            ResourceKind::Image => {
-                let answer = self
-                    .ec2
-                    .describe_images()
-                    .set_owners(owners)
-                    .set_filters(Some(filters))
-                    .send()
-                    .await
-                    .map_err(cloud_error)?;
-                for i in answer.images() {
-                    let Some(id) = i.image_id() else { continue };
-                    let state = i
-                        .state()
-                        .map(aws_sdk_ec2::types::ImageState::as_str)
-                        .unwrap_or_default();
-                    out.push(found(id, state, convert::tags_of(i.tags())));
-                }
-            }
-            ResourceKind::Snapshot => {
-                let pages = self
-                    .ec2
-                    .describe_snapshots()
-                    .set_owner_ids(owners)
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .send()
-                    .collect::<Vec<_>>()
-                    .await;
-                for page in pages {
-                    for s in page.map_err(cloud_error)?.snapshots() {
-                        let Some(id) = s.snapshot_id() else { continue };
-                        let state = s
-                            .state()
-                            .map(aws_sdk_ec2::types::SnapshotState::as_str)
-                            .unwrap_or_default();
-                        out.push(found(id, state, convert::tags_of(s.tags())));
-                    }
-                }
-            }
-        }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
