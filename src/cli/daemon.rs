@@ -120,152 +120,227 @@ fn load(files: &Listing, say: &dyn Fn(String)) -> BTreeMap<String, Scheduled> {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    // Absolute, so the daemon's memory knows `runbooks` and `./runbooks/` as one place.
-    let dir = args
-        .dir
-        .canonicalize()
-        .ok()
-        .filter(|d| d.is_dir())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "{} is not a directory of runbooks",
-                args.dir.display()
-            ))
-        })?;
-    let state_dir = args.state.dir()?;
-    std::fs::create_dir_all(&state_dir).map_err(|e| Error::Write {
-        path: state_dir.display().to_string(),
-        source: e,
-    })?;
-    let memory_path = state_dir.join("daemon.json");
-    let mut memory = Memory::read(&memory_path).map_err(|e| Error::Read {
-        path: memory_path.display().to_string(),
-        source: e,
-    })?;
-    let exe =
-        std::env::current_exe().map_err(Error::system("cannot find rebound's own executable"))?;
-    let clock = Clock {
-        start: Utc::now(),
-        speed: args.clock_speed,
-    };
-    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let say = |line: String| output::line(format_args!("daemon {}: {line}", stamp(clock.now())));
-    let tick = (Duration::from_secs(1) / args.clock_speed).max(Duration::from_millis(50));
-
+    let mut daemon = Daemon::open(args)?;
     super::runtime()?.block_on(async {
         let mut stop = stop_signals()?;
-        let mut seen: Option<Listing> = None;
-        let mut book: BTreeMap<String, Scheduled> = BTreeMap::new();
-        let mut running: HashMap<String, Child> = HashMap::new();
-        say(format!(
+        daemon.say(format!(
             "watching {} (missed times: {:?})",
-            dir.display(),
+            daemon.dir.display(),
             args.missed
         ));
+        let tick = (Duration::from_secs(1) / args.clock_speed).max(Duration::from_millis(50));
         // Nothing in the loop ends the daemon but a signal: drills in flight are never left
         // without it. What fails (a listing, a start, the memory) is said and tried again.
         loop {
-            let mut changed = false;
-            match listing(&dir) {
-                Ok(now_listing) if seen.as_ref() != Some(&now_listing) => {
-                    book = load(&now_listing, &say);
-                    // A runbook gone (or broken) starts from now when it comes back.
-                    memory.last.retain(|file, _| book.contains_key(file));
-                    changed = true;
-                    let names: Vec<&str> = book.values().map(|s| s.name.as_str()).collect();
-                    say(format!("scheduled: {}", names.join(", ")));
-                    seen = Some(now_listing);
-                }
-                Ok(_) => {}
-                Err(e) => say(format!(
-                    "cannot read {}: {}",
-                    dir.display(),
-                    e.render(Style::Plain).trim()
-                )),
-            }
-            running.retain(|file, child| {
-                let name = book.get(file).map_or(file.as_str(), |s| s.name.as_str());
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        say(format!("{name}: drill finished ({status})"));
-                        false
-                    }
-                    Ok(None) => true,
-                    Err(e) => {
-                        say(format!("{name}: drill lost: {e}"));
-                        false
-                    }
-                }
-            });
-            let now = clock.now();
-            for (file, s) in &book {
-                let cursor = memory.cursor(file, &s.schedule, now);
-                let busy = running.contains_key(file);
-                match decide(&s.schedule, cursor, now, busy, args.missed) {
-                    Decision::Wait { .. } => continue,
-                    Decision::Run { slot, missed } => {
-                        let report_dir = args.report_dir.as_ref().map(|d| {
-                            d.join(rebound::ops::export::slug(&s.name))
-                                .join(slot.format("%Y%m%dT%H%M%SZ").to_string())
-                        });
-                        match spawn(&exe, file, &state_dir, report_dir, args) {
-                            Ok(child) => {
-                                let folded = if missed > 0 {
-                                    format!(" ({missed} missed time(s) run once)")
-                                } else {
-                                    String::new()
-                                };
-                                say(format!(
-                                    "{}: drill for {} started, pid {}{folded}",
-                                    s.name,
-                                    stamp(slot),
-                                    child.id().unwrap_or(0)
-                                ));
-                                running.insert(file.clone(), child);
-                            }
-                            Err(e) => say(format!(
-                                "{}: drill for {} not started: {}",
-                                s.name,
-                                stamp(slot),
-                                e.render(Style::Plain).trim()
-                            )),
-                        }
-                    }
-                    Decision::Skip { slot, missed, busy } => {
-                        let why = if busy {
-                            "the previous drill is still running"
-                        } else {
-                            "missed while the daemon was down (--missed skip)"
-                        };
-                        say(format!(
-                            "{}: skipped {missed} time(s) up to {}: {why}",
-                            s.name,
-                            stamp(slot)
-                        ));
-                    }
-                }
-                memory.acted(file, now);
-                changed = true;
-            }
-            if changed {
-                if let Err(e) = memory.write(&memory_path) {
-                    say(format!("cannot write {}: {e}", memory_path.display()));
-                }
+            let reloaded = daemon.reload();
+            daemon.reap();
+            let acted = daemon.start_due();
+            if reloaded || acted {
+                daemon.remember();
             }
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
                 _ = stop.recv() => break,
             }
         }
-        say(format!(
+        daemon.stop_all(&mut stop).await;
+        Ok(0)
+    })
+}
+
+/// The daemon's state: the runbooks it schedules, the drills in flight, what it remembers
+/// across restarts (`ops::daemon::Memory`), and where things go.
+struct Daemon<'a> {
+    args: &'a Args,
+    /// Absolute, so the daemon's memory knows `runbooks` and `./runbooks/` as one place.
+    dir: PathBuf,
+    state_dir: PathBuf,
+    memory_path: PathBuf,
+    memory: Memory,
+    /// This executable: each drill is `rebound run FILE --drill` of the same build.
+    exe: PathBuf,
+    clock: Clock,
+    seen: Option<Listing>,
+    book: BTreeMap<String, Scheduled>,
+    running: HashMap<String, Child>,
+}
+
+impl<'a> Daemon<'a> {
+    fn open(args: &'a Args) -> Result<Daemon<'a>, Error> {
+        let dir = args
+            .dir
+            .canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} is not a directory of runbooks",
+                    args.dir.display()
+                ))
+            })?;
+        let state_dir = args.state.dir()?;
+        std::fs::create_dir_all(&state_dir).map_err(|e| Error::Write {
+            path: state_dir.display().to_string(),
+            source: e,
+        })?;
+        let memory_path = state_dir.join("daemon.json");
+        let memory = Memory::read(&memory_path).map_err(|e| Error::Read {
+            path: memory_path.display().to_string(),
+            source: e,
+        })?;
+        let exe = std::env::current_exe()
+            .map_err(Error::system("cannot find rebound's own executable"))?;
+        Ok(Daemon {
+            args,
+            dir,
+            state_dir,
+            memory_path,
+            memory,
+            exe,
+            clock: Clock {
+                start: Utc::now(),
+                speed: args.clock_speed,
+            },
+            seen: None,
+            book: BTreeMap::new(),
+            running: HashMap::new(),
+        })
+    }
+
+    /// A line of the daemon's log, stamped with its clock.
+    fn say(&self, line: String) {
+        output::line(format_args!("daemon {}: {line}", stamp(self.clock.now())));
+    }
+
+    /// The name a runbook file is known by in the log.
+    fn name<'f>(&'f self, file: &'f str) -> &'f str {
+        self.book.get(file).map_or(file, |s| s.name.as_str())
+    }
+
+    /// Re-reads DIR when a file in it changed; `true` when the schedules were reloaded.
+    fn reload(&mut self) -> bool {
+        match listing(&self.dir) {
+            Ok(now) if self.seen.as_ref() != Some(&now) => {
+                self.book = load(&now, &|line| self.say(line));
+                // A runbook gone (or broken) starts from now when it comes back.
+                let book = &self.book;
+                self.memory.last.retain(|file, _| book.contains_key(file));
+                let names: Vec<&str> = self.book.values().map(|s| s.name.as_str()).collect();
+                self.say(format!("scheduled: {}", names.join(", ")));
+                self.seen = Some(now);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                self.say(format!(
+                    "cannot read {}: {}",
+                    self.dir.display(),
+                    e.render(Style::Plain).trim()
+                ));
+                false
+            }
+        }
+    }
+
+    /// Forgets the drills that ended, saying how.
+    fn reap(&mut self) {
+        let mut ended = Vec::new();
+        self.running.retain(|file, child| match child.try_wait() {
+            Ok(Some(status)) => {
+                ended.push((file.clone(), format!("drill finished ({status})")));
+                false
+            }
+            Ok(None) => true,
+            Err(e) => {
+                ended.push((file.clone(), format!("drill lost: {e}")));
+                false
+            }
+        });
+        for (file, how) in ended {
+            self.say(format!("{}: {how}", self.name(&file)));
+        }
+    }
+
+    /// Starts, or skips, every drill that is due; `true` when any was.
+    fn start_due(&mut self) -> bool {
+        let now = self.clock.now();
+        let mut acted = false;
+        let files: Vec<String> = self.book.keys().cloned().collect();
+        for file in files {
+            let Some(s) = self.book.get(&file) else {
+                continue;
+            };
+            let cursor = self.memory.cursor(&file, &s.schedule, now);
+            let busy = self.running.contains_key(&file);
+            match decide(&s.schedule, cursor, now, busy, self.args.missed) {
+                Decision::Wait { .. } => continue,
+                Decision::Run { slot, missed } => self.start(&file, slot, missed),
+                Decision::Skip { slot, missed, busy } => {
+                    let why = if busy {
+                        "the previous drill is still running"
+                    } else {
+                        "missed while the daemon was down (--missed skip)"
+                    };
+                    self.say(format!(
+                        "{}: skipped {missed} time(s) up to {}: {why}",
+                        self.name(&file),
+                        stamp(slot)
+                    ));
+                }
+            }
+            self.memory.acted(&file, now);
+            acted = true;
+        }
+        acted
+    }
+
+    /// Starts the drill of `file` for the time `slot`.
+    fn start(&mut self, file: &str, slot: DateTime<Utc>, missed: usize) {
+        let name = self.name(file).to_string();
+        let report_dir = self.args.report_dir.as_ref().map(|d| {
+            d.join(rebound::ops::export::slug(&name))
+                .join(slot.format("%Y%m%dT%H%M%SZ").to_string())
+        });
+        match spawn(&self.exe, file, &self.state_dir, report_dir, self.args) {
+            Ok(child) => {
+                let folded = if missed > 0 {
+                    format!(" ({missed} missed time(s) run once)")
+                } else {
+                    String::new()
+                };
+                self.say(format!(
+                    "{name}: drill for {} started, pid {}{folded}",
+                    stamp(slot),
+                    child.id().unwrap_or(0)
+                ));
+                self.running.insert(file.to_string(), child);
+            }
+            Err(e) => self.say(format!(
+                "{name}: drill for {} not started: {}",
+                stamp(slot),
+                e.render(Style::Plain).trim()
+            )),
+        }
+    }
+
+    /// Writes what the daemon remembers; a failure is said, and tried again next time.
+    fn remember(&self) {
+        if let Err(e) = self.memory.write(&self.memory_path) {
+            self.say(format!("cannot write {}: {e}", self.memory_path.display()));
+        }
+    }
+
+    /// Passes the stop on to every drill in flight and waits while they tear down; asked
+    /// twice, every drill still running exits at once.
+    async fn stop_all(mut self, stop: &mut tokio::sync::mpsc::UnboundedReceiver<()>) {
+        self.say(format!(
             "stopping: {} drill(s) in flight asked to stop and tear down",
-            running.len()
+            self.running.len()
         ));
-        let mut pids: Vec<u32> = running.values().filter_map(Child::id).collect();
+        let mut pids: Vec<u32> = self.running.values().filter_map(Child::id).collect();
         pids.iter().copied().for_each(terminate);
         let mut forced = false;
-        for (file, mut child) in running {
-            let name = book.get(&file).map_or(file.as_str(), |s| s.name.as_str());
+        for (file, mut child) in std::mem::take(&mut self.running) {
             let pid = child.id();
             let status = loop {
                 tokio::select! {
@@ -280,14 +355,19 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             };
             // Reaped: its pid may be reused, so it is signalled no more.
             pids.retain(|p| Some(*p) != pid);
+            let name = self.name(&file);
             match status {
-                Ok(status) => say(format!("{name}: drill stopped ({status})")),
-                Err(e) => say(format!("{name}: drill lost: {e}")),
+                Ok(status) => self.say(format!("{name}: drill stopped ({status})")),
+                Err(e) => self.say(format!("{name}: drill lost: {e}")),
             }
         }
-        say("stopped".to_string());
-        Ok(0)
-    })
+        self.say("stopped".to_string());
+    }
+}
+
+/// A time as the daemon's log writes it.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Starts `rebound run FILE --drill` in its own process group, so a Ctrl-C at the daemon's

@@ -338,6 +338,79 @@ impl Sim {
         }
     }
 
+    /// The zone a launch lands in: its subnet's, once everything it names exists.
+    fn launch_zone(&self, r: &LaunchRequest) -> Result<String, CloudError> {
+        let st = self.state.borrow();
+        let world = &st.world;
+        if !world
+            .images
+            .iter()
+            .any(|i| i.id == r.image && i.state == "available")
+        {
+            return Err(Self::not_found("InvalidAMIID.NotFound", &r.image));
+        }
+        if let Some(sg) = r
+            .security_groups
+            .iter()
+            .find(|g| !world.security_groups.contains(g))
+        {
+            return Err(Self::not_found("InvalidGroup.NotFound", sg));
+        }
+        if let Some(v) = r
+            .volumes
+            .iter()
+            .find(|v| !world.snapshots.iter().any(|s| s.id == v.snapshot))
+        {
+            return Err(Self::not_found("InvalidSnapshot.NotFound", &v.snapshot));
+        }
+        match world.subnets.get(&r.subnet) {
+            Some(z) => Ok(z.clone()),
+            None => Err(Self::not_found("InvalidSubnetID.NotFound", &r.subnet)),
+        }
+    }
+
+    /// The profile's capacity fault for an instance type: EC2's answer when a zone has none.
+    fn capacity(&self, instance_type: &str, zone: &str) -> Result<(), CloudError> {
+        let p = self
+            .profile
+            .faults
+            .capacity
+            .get(instance_type)
+            .copied()
+            .unwrap_or(0.0);
+        if self.chance(p) {
+            return Err(CloudError::new(
+                "InsufficientInstanceCapacity",
+                format!("We currently do not have sufficient {instance_type} capacity in {zone}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One instance of a launch, with the volumes of its `volumes` attached from the moment it
+    /// runs: its id and private IP.
+    fn launch_one(&self, r: &LaunchRequest, zone: &str, now: Instant) -> (String, String) {
+        let failing = self.failing(&r.tags);
+        let id = self.new_instance(zone, &r.instance_type, now, failing, &r.tags);
+        let (running_at, ip) = self
+            .state
+            .borrow()
+            .instances
+            .get(&id)
+            .map_or((now, String::new()), |i| {
+                (i.running_at, i.private_ip.clone())
+            });
+        for v in &r.volumes {
+            let size = v.size_gib.unwrap_or(100);
+            let vol = self.new_volume(zone, size, None, now, false, &r.tags);
+            if let Some(volume) = self.state.borrow_mut().volumes.get_mut(&vol) {
+                volume.attached = Some((id.clone(), running_at));
+                volume.delete_on_termination = true;
+            }
+        }
+        (id, ip)
+    }
+
     fn not_found(code: &str, id: &str) -> CloudError {
         CloudError::new(code, format!("The ID '{id}' does not exist"))
     }
@@ -447,74 +520,10 @@ impl Cloud for Sim {
         if let Some(done) = self.state.borrow().launches.get(&r.client_token) {
             return Ok(done.clone());
         }
-        let zone = {
-            let st = self.state.borrow();
-            if !st
-                .world
-                .images
-                .iter()
-                .any(|i| i.id == r.image && i.state == "available")
-            {
-                return Err(Self::not_found("InvalidAMIID.NotFound", &r.image));
-            }
-            if let Some(sg) = r
-                .security_groups
-                .iter()
-                .find(|g| !st.world.security_groups.contains(g))
-            {
-                return Err(Self::not_found("InvalidGroup.NotFound", sg));
-            }
-            for v in &r.volumes {
-                if !st.world.snapshots.iter().any(|s| s.id == v.snapshot) {
-                    return Err(Self::not_found("InvalidSnapshot.NotFound", &v.snapshot));
-                }
-            }
-            match st.world.subnets.get(&r.subnet) {
-                Some(z) => z.clone(),
-                None => return Err(Self::not_found("InvalidSubnetID.NotFound", &r.subnet)),
-            }
-        };
-        let p = self
-            .profile
-            .faults
-            .capacity
-            .get(&r.instance_type)
-            .copied()
-            .unwrap_or(0.0);
-        if self.chance(p) {
-            return Err(CloudError::new(
-                "InsufficientInstanceCapacity",
-                format!(
-                    "We currently do not have sufficient {} capacity in {zone}.",
-                    r.instance_type
-                ),
-            ));
-        }
+        let zone = self.launch_zone(r)?;
+        self.capacity(&r.instance_type, &zone)?;
         let now = Instant::now();
-        let mut instances = Vec::new();
-        let mut private_ips = Vec::new();
-        for _ in 0..r.count {
-            let failing = self.failing(&r.tags);
-            let id = self.new_instance(&zone, &r.instance_type, now, failing, &r.tags);
-            let (running_at, ip) = self
-                .state
-                .borrow()
-                .instances
-                .get(&id)
-                .map_or((now, String::new()), |i| {
-                    (i.running_at, i.private_ip.clone())
-                });
-            private_ips.push(ip);
-            for v in &r.volumes {
-                let size = v.size_gib.unwrap_or(100);
-                let vol = self.new_volume(&zone, size, None, now, false, &r.tags);
-                if let Some(volume) = self.state.borrow_mut().volumes.get_mut(&vol) {
-                    volume.attached = Some((id.clone(), running_at));
-                    volume.delete_on_termination = true;
-                }
-            }
-            instances.push(id);
-        }
+        let (instances, private_ips) = (0..r.count).map(|_| self.launch_one(r, &zone, now)).unzip();
         let launched = Launched {
             instances,
             zone,
