@@ -234,33 +234,18 @@ impl Trend {
                 ("cleanups verified".to_string(), ratio(t.cleanups_verified)),
             ]));
             let head = ["", "target", "p50", "p95", "max", "met"];
+            // One row a measure: its target, its spread, how often it was met.
+            let row = |name: String, goal, spread: &Stats, met| {
+                let cells = [secs(spread.p50), secs(spread.p95), secs(spread.max)];
+                [vec![name, target(goal)], cells.to_vec(), vec![ratio(met)]].concat()
+            };
             let mut rows = vec![
-                vec![
-                    "RTO".to_string(),
-                    target(t.rto_target_seconds),
-                    secs(t.rto.p50),
-                    secs(t.rto.p95),
-                    secs(t.rto.max),
-                    ratio(t.rto_met),
-                ],
-                vec![
-                    "RPO".to_string(),
-                    target(t.rpo_target_seconds),
-                    secs(t.rpo.p50),
-                    secs(t.rpo.p95),
-                    secs(t.rpo.max),
-                    ratio(t.rpo_met),
-                ],
+                row("RTO".to_string(), t.rto_target_seconds, &t.rto, t.rto_met),
+                row("RPO".to_string(), t.rpo_target_seconds, &t.rpo, t.rpo_met),
             ];
             for p in &t.paths {
-                rows.push(vec![
-                    format!("path {}", p.name),
-                    target(p.rto_target_seconds),
-                    secs(p.rto.p50),
-                    secs(p.rto.p95),
-                    secs(p.rto.max),
-                    ratio(p.met),
-                ]);
+                let name = format!("path {}", p.name);
+                rows.push(row(name, p.rto_target_seconds, &p.rto, p.met));
             }
             blocks.push(Block::Table {
                 head: head.iter().map(|h| (*h).to_string()).collect(),

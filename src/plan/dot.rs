@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::Plan;
 use crate::duration::human;
-use crate::runbook::checked::{format_duration, quote};
+use crate::runbook::checked::{PathDef, format_duration, quote};
 
 pub fn render(plan: &Plan<'_>) -> String {
     let rb = plan.runbook;
@@ -30,30 +30,17 @@ pub fn render(plan: &Plan<'_>) -> String {
     let _ = writeln!(out, "digraph {} {{", quote(&rb.name));
     let _ = writeln!(out, "  rankdir=LR;");
     let _ = writeln!(out, "  node [shape=box, fontname=\"Helvetica\"];");
-    for (id, s) in steps.iter().enumerate() {
-        if s.path.is_none() {
-            let _ = writeln!(out, "  {}", node(id));
-        }
-    }
-    for (p, def) in rb.paths.iter().enumerate() {
+    let open = |def: &PathDef| {
         let target = def
             .rto
             .map_or(String::new(), |d| format!(" (rto {})", format_duration(d)));
-        let _ = writeln!(
-            out,
-            "  subgraph {} {{",
-            quote(&format!("cluster_{}", def.name))
-        );
-        let _ = writeln!(
-            out,
-            "    label={};",
+        format!(
+            "  subgraph {} {{\n    label={};",
+            quote(&format!("cluster_{}", def.name)),
             quote(&format!("path {}{target}", def.name))
-        );
-        for id in rb.path_steps(p) {
-            let _ = writeln!(out, "    {}", node(id));
-        }
-        let _ = writeln!(out, "  }}");
-    }
+        )
+    };
+    plan.write_groups(&mut out, &node, &open, "  }");
     for (id, s) in steps.iter().enumerate() {
         for &d in &s.deps {
             let on_chain = plan

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::Plan;
 use crate::duration::human;
-use crate::runbook::checked::format_duration;
+use crate::runbook::checked::{PathDef, format_duration};
 
 pub fn render(plan: &Plan<'_>) -> String {
     let rb = plan.runbook;
@@ -22,25 +22,13 @@ pub fn render(plan: &Plan<'_>) -> String {
         )
     };
     let mut out = String::from("flowchart LR\n");
-    for (id, s) in steps.iter().enumerate() {
-        if s.path.is_none() {
-            let _ = writeln!(out, "  {}", node(id));
-        }
-    }
-    for (p, def) in rb.paths.iter().enumerate() {
+    let open = |def: &PathDef| {
         let target = def
             .rto
             .map_or(String::new(), |d| format!(" · rto {}", format_duration(d)));
-        let _ = writeln!(
-            out,
-            "  subgraph p_{}[\"path {}{target}\"]",
-            def.name, def.name
-        );
-        for id in rb.path_steps(p) {
-            let _ = writeln!(out, "    {}", node(id));
-        }
-        let _ = writeln!(out, "  end");
-    }
+        format!("  subgraph p_{}[\"path {}{target}\"]", def.name, def.name)
+    };
+    plan.write_groups(&mut out, &node, &open, "  end");
     for s in steps {
         for &d in &s.deps {
             let _ = writeln!(out, "  s_{} --> s_{}", steps[d].name, s.name);

@@ -15,7 +15,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::cloud::latency::LatencyModel;
 use crate::runbook::Runbook;
-use crate::runbook::checked::StepId;
+use crate::runbook::checked::{PathDef, StepId};
 
 pub use critical::Critical;
 
@@ -83,6 +83,31 @@ impl<'r> Plan<'r> {
             levels[l].push(id);
         }
         levels
+    }
+
+    /// The steps as the graph views (dot, mermaid) lay them out: those outside paths, one
+    /// `node` line each, then each path as a group between `open` and `close`.
+    pub fn write_groups(
+        &self,
+        out: &mut String,
+        node: &dyn Fn(StepId) -> String,
+        open: &dyn Fn(&PathDef) -> String,
+        close: &str,
+    ) {
+        use std::fmt::Write as _;
+        let rb = self.runbook;
+        for (id, s) in rb.steps.iter().enumerate() {
+            if s.path.is_none() {
+                let _ = writeln!(out, "  {}", node(id));
+            }
+        }
+        for (p, def) in rb.paths.iter().enumerate() {
+            let _ = writeln!(out, "{}", open(def));
+            for id in rb.path_steps(p) {
+                let _ = writeln!(out, "    {}", node(id));
+            }
+            let _ = writeln!(out, "{close}");
+        }
     }
 
     /// Every `exec` step's command, in source order: what the runbook would run locally.

@@ -167,6 +167,19 @@ impl<'a> Checker<'a> {
         place: Place,
         deps: &mut Vec<(StepId, Span)>,
     ) -> Option<Expr> {
+        self.entries(entries, place, deps, |_, _| Some(inner))
+            .map(Expr::Map)
+    }
+
+    /// A map's entries, each checked against the type `ty_of` gives its key (`None`: the key
+    /// is not allowed, and `ty_of` said so); a key given twice is an error.
+    fn entries(
+        &mut self,
+        entries: &[ast::Entry],
+        place: Place,
+        deps: &mut Vec<(StepId, Span)>,
+        ty_of: impl Fn(&mut Self, &ast::Entry) -> Option<Ty>,
+    ) -> Option<BTreeMap<String, Expr>> {
         let mut out = BTreeMap::new();
         let mut ok = true;
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -175,14 +188,18 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
-            match self.value(&e.value, inner, place, deps) {
+            let Some(ty) = ty_of(self, e) else {
+                ok = false;
+                continue;
+            };
+            match self.value(&e.value, ty, place, deps) {
                 Some(x) => {
                     out.insert(e.key.value.clone(), x);
                 }
                 None => ok = false,
             }
         }
-        ok.then_some(Expr::Map(out))
+        ok.then_some(out)
     }
 
     /// Reports a map key seen before in the same map; `true` when it was.
@@ -222,39 +239,28 @@ impl<'a> Checker<'a> {
             self.error(wrong_type(v, Ty::Volumes));
             return None;
         };
-        let mut out = BTreeMap::new();
-        let mut ok = true;
-        let mut seen: HashMap<&str, Span> = HashMap::new();
-        for e in entries {
-            if self.repeated_key(&mut seen, e) {
-                ok = false;
-                continue;
+        let out = self.entries(entries, place, deps, |checker, e| {
+            if let Some(spec) = VOLUME_FIELDS.iter().find(|f| f.name == e.key.value) {
+                return Some(spec.ty);
             }
-            let Some(spec) = VOLUME_FIELDS.iter().find(|f| f.name == e.key.value) else {
-                let names = VOLUME_FIELDS.iter().map(|f| f.name);
-                let hint = did_you_mean(&e.key.value, names);
-                self.error(
-                    Diagnostic::new(
-                        Code::UnknownField,
-                        e.key.span,
-                        format!("unknown volume field `{}`", e.key.value),
-                    )
-                    .label("not a volume field")
-                    .maybe_hint(hint.or_else(|| {
-                        let all: Vec<&str> = VOLUME_FIELDS.iter().map(|f| f.name).collect();
-                        Some(format!("a volume takes {}", all.join(", ")))
-                    })),
-                );
-                ok = false;
-                continue;
-            };
-            match self.value(&e.value, spec.ty, place, deps) {
-                Some(x) => {
-                    out.insert(e.key.value.clone(), x);
-                }
-                None => ok = false,
-            }
-        }
+            let names = VOLUME_FIELDS.iter().map(|f| f.name);
+            let hint = did_you_mean(&e.key.value, names);
+            checker.error(
+                Diagnostic::new(
+                    Code::UnknownField,
+                    e.key.span,
+                    format!("unknown volume field `{}`", e.key.value),
+                )
+                .label("not a volume field")
+                .maybe_hint(hint.or_else(|| {
+                    let all: Vec<&str> = VOLUME_FIELDS.iter().map(|f| f.name).collect();
+                    Some(format!("a volume takes {}", all.join(", ")))
+                })),
+            );
+            None
+        });
+        let mut ok = out.is_some();
+        let out = out.unwrap_or_default();
         for spec in VOLUME_FIELDS.iter().filter(|f| f.required) {
             if !entries.iter().any(|e| e.key.value == spec.name) {
                 self.error(
