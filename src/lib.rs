@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod evidence;
 pub mod exec;
+pub mod identity;
 pub mod ops;
 pub mod plan;
 pub mod policy;

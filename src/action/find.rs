@@ -1,9 +1,12 @@
 //! The choice every `find_*` makes: the newest usable candidate, and every other one rejected
 //! with its reason (the report lists them), so that a responder sees why an artifact was not
-//! used.
+//! used. The runbook's `rpo` is a target, not a filter: in an outage the newest backup there
+//! is gets restored, and the report says by how much it missed the RPO (exit 3). A step that
+//! must refuse old artifacts says so with `max_age`.
 
 use chrono::{DateTime, Utc};
 
+use crate::duration::human;
 use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Rejected;
 
@@ -33,15 +36,27 @@ pub(crate) fn pick<'a, C, T, O: Default>(
     ctx: &Ctx<'_, '_, C>,
     candidates: Vec<Candidate<'a, T>>,
     what: &'static str,
+    max_age: Option<u64>,
     outputs: impl FnOnce(Chosen<'a, T>) -> O,
 ) -> Result<Done<O>, StepError> {
-    let (chosen, rejected) = choose(ctx, candidates, what)?;
+    let (chosen, rejected) = choose(ctx, candidates, what, max_age)?;
     let created = chosen.created;
+    let age = (ctx.t0 - created).num_seconds().max(0);
+    if let Some(rpo) = ctx.rpo.filter(|rpo| age.unsigned_abs() > rpo.as_secs()) {
+        // Restored all the same: the newest there is. The report says the RPO was missed.
+        (ctx.progress)(format!(
+            "{} is {} old, {} over the rpo of {}: the newest there is, so it is used",
+            chosen.id,
+            human(age as f64),
+            human((age.unsigned_abs() - rpo.as_secs()) as f64),
+            human(rpo.as_secs_f64())
+        ));
+    }
     let outputs = outputs(Chosen {
         item: chosen.item,
         id: chosen.id.to_string(),
         created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        age: (ctx.t0 - created).num_seconds().max(0),
+        age,
     });
     Ok(Done {
         outputs,
@@ -56,16 +71,20 @@ fn choose<'a, C, T>(
     ctx: &Ctx<'_, '_, C>,
     mut candidates: Vec<Candidate<'a, T>>,
     what: &'static str,
+    max_age: Option<u64>,
 ) -> Result<(Candidate<'a, T>, Vec<Rejected>), StepError> {
     candidates.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(b.id)));
     for c in &mut candidates {
-        if c.unusable.is_none() {
-            if let Some(rpo) = ctx.rpo {
-                let age = ctx.t0 - c.created;
-                if age.to_std().is_ok_and(|a| a > rpo) {
-                    c.unusable = Some(format!("older than the rpo: {} old", human_age(age)));
-                }
+        let age = (ctx.t0 - c.created).num_seconds().max(0);
+        match max_age {
+            Some(max) if c.unusable.is_none() && age.unsigned_abs() > max => {
+                c.unusable = Some(format!(
+                    "older than max_age ({}): {} old",
+                    human(max as f64),
+                    human(age as f64)
+                ));
             }
+            _ => {}
         }
     }
     let chosen = candidates.iter().position(|c| c.unusable.is_none());
@@ -89,8 +108,4 @@ fn choose<'a, C, T>(
         Some(p) => Ok((p, rejected)),
         None => Err(StepError::NothingUsable { what, rejected }),
     }
-}
-
-fn human_age(d: chrono::TimeDelta) -> String {
-    crate::duration::human(d.num_seconds().max(0) as f64)
 }

@@ -26,6 +26,7 @@ static SCHEMA: ActionSchema = ActionSchema {
         opt("image_ids", Ty::List(&Ty::Str(Kind::Image))),
         opt("owners", STRS),
         opt("require_safe", Ty::Bool),
+        opt("max_age", Ty::Duration),
     ],
     one_of: &["tags", "name", "image_ids"],
     outputs: &[
@@ -65,7 +66,7 @@ impl Definition for FindImage {
                 },
             })
             .collect();
-        pick(ctx, candidates, "image", |c| Outputs {
+        pick(ctx, candidates, "image", i.max_age, |c| Outputs {
             name: c.item.name.clone(),
             id: c.id,
             created: c.created,
@@ -125,6 +126,8 @@ pub(crate) struct Inputs {
     owners: Vec<String>,
     /// Only images tagged Safe=True (rebooted or validated) unless the step says otherwise.
     require_safe: Option<bool>,
+    /// Seconds: older candidates are refused (the runbook's `rpo` refuses none).
+    max_age: Option<u64>,
 }
 
 #[derive(Serialize, Default)]

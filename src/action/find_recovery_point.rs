@@ -25,6 +25,7 @@ static SCHEMA: ActionSchema = ActionSchema {
         opt("resource", STR),
         opt("resource_type", Ty::OneOf(&["EC2", "EBS"])),
         opt("tags", STR_MAP),
+        opt("max_age", Ty::Duration),
     ],
     one_of: &[],
     outputs: &[
@@ -63,7 +64,7 @@ impl Definition for FindRecoveryPoint {
                     .then(|| format!("not COMPLETED ({})", p.status)),
             })
             .collect();
-        pick(ctx, candidates, "recovery point", |c| Outputs {
+        pick(ctx, candidates, "recovery point", i.max_age, |c| Outputs {
             resource: c.item.resource.clone(),
             image_id: c.item.artifact("image"),
             snapshot_id: c.item.artifact("snapshot"),
@@ -141,6 +142,8 @@ pub(crate) struct Inputs {
     resource_type: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Seconds: older candidates are refused (the runbook's `rpo` refuses none).
+    max_age: Option<u64>,
 }
 
 #[derive(Serialize, Default)]

@@ -25,6 +25,7 @@ static SCHEMA: ActionSchema = ActionSchema {
         opt("volume", Ty::Str(Kind::Volume)),
         opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))),
         opt("owners", STRS),
+        opt("max_age", Ty::Duration),
     ],
     one_of: &["tags", "volume", "snapshot_ids"],
     outputs: &[
@@ -57,7 +58,7 @@ impl Definition for FindSnapshot {
                 unusable: (s.state != "completed").then(|| format!("not completed ({})", s.state)),
             })
             .collect();
-        pick(ctx, candidates, "snapshot", |c| Outputs {
+        pick(ctx, candidates, "snapshot", i.max_age, |c| Outputs {
             size_gib: c.item.size_gib,
             id: c.id,
             created: c.created,
@@ -110,6 +111,8 @@ pub(crate) struct Inputs {
     snapshot_ids: Vec<String>,
     #[serde(default)]
     owners: Vec<String>,
+    /// Seconds: older candidates are refused (the runbook's `rpo` refuses none).
+    max_age: Option<u64>,
 }
 
 #[derive(Serialize, Default)]

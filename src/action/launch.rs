@@ -194,10 +194,10 @@ impl Definition for Launch {
         // A `volumes` entry with a `kms_key` is encrypted with it at launch.
         if let Some(Expr::List(items)) = fields.get("volumes") {
             for v in items {
-                if let Expr::Map(m) = v {
-                    if let Some(key) = m.get("kms_key") {
-                        b.kms(key);
-                    }
+                if let Expr::Map(m) = v
+                    && let Some(key) = m.get("kms_key")
+                {
+                    b.kms(key);
                 }
             }
         }

@@ -83,7 +83,7 @@ pub(super) async fn ask(
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
-        let user = std::env::var("USER").unwrap_or_else(|_| "terminal user".to_string());
+        let user = rebound::identity::user();
         Ok(user)
     } else {
         Err("not approved".to_string())

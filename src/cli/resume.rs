@@ -11,7 +11,7 @@ use chrono::Utc;
 use super::session::Session;
 use rebound::cloud::Backend;
 use rebound::error::Error;
-use rebound::exec::journal::{Journal, Replay, RunState};
+use rebound::exec::journal::{Journal, Locked, Replay, RunState};
 use rebound::exec::{Outcome, Prior};
 use rebound::runbook::{self, Runbook};
 
@@ -31,11 +31,18 @@ pub struct Args {
     aws: super::AwsArgs,
 }
 
-/// The journal of `run` in `state`, read; its path too.
+/// The journal of `run` in `state`, locked for `command` (a live run is refused) and read
+/// under the lock.
 pub(super) fn open(
     state: &super::StateArgs,
     run: &str,
-) -> Result<(std::path::PathBuf, Replay), Error> {
+    command: &str,
+) -> Result<(Locked, Replay), Error> {
+    if !rebound::exec::journal::is_run_id(run) {
+        return Err(Error::Usage(format!(
+            "no run `{run}`: not a run id (YYYYMMDDTHHMMSSZ-xxxx, as `rebound runs` lists them)"
+        )));
+    }
     let dir = state.dir()?;
     let path = rebound::exec::journal::path_of(&dir, run);
     if !path.exists() {
@@ -44,6 +51,7 @@ pub(super) fn open(
             dir.display()
         )));
     }
+    let locked = Locked::take(&path, run, command)?;
     let replay = Replay::read(&path)?;
     if let Some((line, len)) = replay.torn {
         output::note(format_args!(
@@ -51,7 +59,7 @@ pub(super) fn open(
             path.display()
         ));
     }
-    Ok((path, replay))
+    Ok((locked, replay))
 }
 
 /// The journal's runbook, checked again exactly as the run had it.
@@ -74,7 +82,7 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    let (path, replay) = open(&args.state, &args.run)?;
+    let (locked, replay) = open(&args.state, &args.run, "resume")?;
     match replay.state {
         RunState::Running | RunState::Failed | RunState::Interrupted => {}
         done => {
@@ -109,7 +117,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .collect(),
         calls: replay.calls.clone(),
     };
-    let journal = Journal::reopen(&path, &replay, "resume")?;
+    let journal = Journal::reopen(locked, &replay, "resume")?;
     Session {
         rb: &rb,
         header: h,

@@ -65,12 +65,12 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     if args.backend == Backend::Aws {
         refuse_ssm(&rb)?;
     }
-    if let Some(t) = args.declared_at {
-        if t > Utc::now() {
-            return Err(Error::Usage(format!(
-                "--declared-at {t} is in the future; it is when the disaster was declared"
-            )));
-        }
+    if let Some(t) = args.declared_at
+        && t > Utc::now()
+    {
+        return Err(Error::Usage(format!(
+            "--declared-at {t} is in the future; it is when the disaster was declared"
+        )));
     }
     let sim = args.sim.load()?;
     let seed = args

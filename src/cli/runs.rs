@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use rebound::error::Error;
-use rebound::exec::journal;
+use rebound::exec::journal::{self, RunState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,7 +38,16 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         .map(|r| Row {
             run_id: r.header.run_id.clone(),
             runbook: r.header.runbook.clone(),
-            state: r.state.name(),
+            // No end record: a process holds the run now, or the one that did died.
+            state: match r.state {
+                RunState::Running
+                    if journal::is_live(&journal::path_of(&dir, &r.header.run_id)) =>
+                {
+                    "live"
+                }
+                RunState::Running => "interrupted",
+                other => other.name(),
+            },
             started_at: r
                 .header
                 .started_at

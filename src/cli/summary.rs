@@ -36,7 +36,7 @@ pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) ->
         } else {
             "recovery"
         },
-        outcome_word(r.outcome),
+        r.headline(),
         r.run_id
     );
     let width = rb
@@ -84,6 +84,17 @@ pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) ->
         secs(r.rpo.measured_seconds),
         met(r.rpo.met)
     );
+    for m in r.rpo_misses() {
+        let _ = writeln!(
+            out,
+            "  rpo missed: {} used {}, {} old: {} over the rpo of {}",
+            m.step,
+            m.artifact,
+            human(m.age_seconds as f64),
+            human((m.age_seconds - m.rpo_seconds) as f64),
+            human(m.rpo_seconds as f64)
+        );
+    }
     if !r.critical_path.is_empty() {
         let _ = writeln!(out, "\n  critical path: {}", r.critical_path.join(" -> "));
     }

@@ -19,9 +19,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    let (path, replay) = super::resume::open(&args.state, &args.run)?;
+    let (locked, replay) = super::resume::open(&args.state, &args.run, "teardown")?;
     let rb = super::resume::runbook_of(&replay)?;
-    let journal = Journal::reopen(&path, &replay, "teardown")?;
+    let journal = Journal::reopen(locked, &replay, "teardown")?;
     let outstanding = replay.outstanding();
     Session {
         rb: &rb,

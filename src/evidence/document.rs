@@ -98,7 +98,7 @@ impl Doc {
             super::report::Mode::Drill => "drill",
             super::report::Mode::Recovery => "recovery",
         };
-        let title = format!("{} {mode}: {}", r.runbook.name, r.outcome.name());
+        let title = format!("{} {mode}: {}", r.runbook.name, r.headline());
         let banner = r.simulated.then(|| {
             "Simulated run: a rehearsal on rebound's simulator, not evidence of recovery."
                 .to_string()

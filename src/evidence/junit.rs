@@ -64,6 +64,9 @@ pub fn render(r: &Report) -> String {
         r.rpo.met,
     ));
 
+    // What the run came to, missed targets and resources left included, for a CI page that
+    // shows only the suites' properties.
+    targets.add_property(quick_junit::Property::new("headline", r.headline()));
     let mut report = quick_junit::Report::new(format!("rebound {}", r.run_id));
     report.add_test_suite(steps);
     report.add_test_suite(targets);

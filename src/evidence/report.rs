@@ -64,14 +64,10 @@ pub struct RanBy {
 impl RanBy {
     /// The user and host running this process.
     pub fn here() -> RanBy {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "unknown".to_string());
-        RanBy { user, host }
+        RanBy {
+            user: crate::identity::user(),
+            host: crate::identity::host(),
+        }
     }
 }
 
@@ -164,6 +160,90 @@ pub struct Resource {
     pub deleted_at: Option<String>,
     /// `verified`, `failed`, `skipped`; null until teardown runs.
     pub teardown: Option<String>,
+}
+
+/// An artifact a `find_*` used that is older than the runbook's RPO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpoMiss {
+    pub step: String,
+    /// The image, snapshot or recovery point.
+    pub artifact: String,
+    pub age_seconds: u64,
+    pub rpo_seconds: u64,
+}
+
+impl Report {
+    /// Every artifact the run restored from that is older than the RPO, and so missed it: the
+    /// newest there was, restored all the same (the RPO is a target, not a filter).
+    pub fn rpo_misses(&self) -> Vec<RpoMiss> {
+        let Some(rpo) = self.rpo.target_seconds else {
+            return Vec::new();
+        };
+        self.steps
+            .iter()
+            .filter(|s| s.action.starts_with("find_") && s.outcome == Outcome::Succeeded)
+            .filter_map(|s| {
+                let age = s.outputs.get("age")?.as_u64()?;
+                let artifact = s.outputs.get("id").or_else(|| s.outputs.get("arn"))?;
+                let artifact = artifact.as_str()?.to_string();
+                (age > rpo).then(|| RpoMiss {
+                    step: s.name.clone(),
+                    artifact,
+                    age_seconds: age,
+                    rpo_seconds: rpo,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Report {
+    /// The outcome in words that hide nothing: `succeeded, RTO missed: ami 12m10s > 10m00s`,
+    /// `succeeded, 4 resources left: run rebound teardown RUN`. The summary, report.md,
+    /// report.html and junit.xml all lead with it.
+    pub fn headline(&self) -> String {
+        use crate::duration::human;
+        let mut parts = vec![self.outcome.name().to_string()];
+        for p in self.paths.iter().filter(|p| p.met == Some(false)) {
+            if let (Some(m), Some(t)) = (p.measured_seconds, p.rto_target_seconds) {
+                parts.push(format!(
+                    "RTO missed: {} {} > {}",
+                    p.name,
+                    human(m),
+                    human(t as f64)
+                ));
+            }
+        }
+        if self.rto.met == Some(false)
+            && let (Some(m), Some(t)) = (self.rto.measured_seconds, self.rto.target_seconds)
+        {
+            parts.push(format!(
+                "RTO missed: run {} > {}",
+                human(m),
+                human(t as f64)
+            ));
+        }
+        for m in self.rpo_misses() {
+            parts.push(format!(
+                "RPO missed: {} {} old > {}",
+                m.artifact,
+                human(m.age_seconds as f64),
+                human(m.rpo_seconds as f64)
+            ));
+        }
+        let left = self
+            .resources
+            .iter()
+            .filter(|r| matches!(r.teardown.as_deref(), Some("failed" | "skipped")))
+            .count();
+        if left > 0 {
+            parts.push(format!(
+                "{left} resources left: run rebound teardown {}",
+                self.run_id
+            ));
+        }
+        parts.join(", ")
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

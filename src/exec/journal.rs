@@ -171,6 +171,123 @@ pub enum JournalError {
     },
     #[error("{path}: empty journal (no run header)")]
     Empty { path: String },
+    /// The header names a run id that is not one, or another file's: a copied or forged
+    /// journal. Teardown filters the account by this id, so it is never trusted.
+    #[error(
+        "{path}: its header names run {run_id:?}, which is not this journal's run \
+         (a run id is YYYYMMDDTHHMMSSZ-xxxx and names its file); refusing to act on it"
+    )]
+    NotThisRun { path: String, run_id: String },
+    /// Another process holds the run: it is live. Two processes on one run would each make
+    /// what the other already made.
+    #[error("run {run_id} is live: {holder}; wait for it to end, or stop that process first")]
+    Live { run_id: String, holder: String },
+}
+
+/// Who holds a run's lock, as the holder writes it beside the journal (`RUN.holder`), so that
+/// a process refused the lock can say whom to ask. The lock itself is the journal file's own
+/// (`File::try_lock`): the kernel releases it when the holder dies, however it dies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    /// `run`, `resume` or `teardown`.
+    pub command: String,
+    pub since: DateTime<Utc>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`rebound {}` holds it, pid {} on {}, since {}",
+            self.command,
+            self.pid,
+            self.host,
+            self.since
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+}
+
+/// The holder's note beside a journal.
+fn holder_path(journal: &Path) -> PathBuf {
+    journal.with_extension("holder")
+}
+
+/// Takes the run's lock on `file` (the journal at `path`) for `command`. A live run is refused
+/// at once, naming its holder; a teardown waits for a teardown that holds the lock (two
+/// teardowns queue: the second finds what the first left).
+fn lock(
+    file: &std::fs::File,
+    path: &Path,
+    run_id: &str,
+    command: &str,
+) -> Result<(), JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(holder_path(path))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+            let both_teardowns =
+                command == "teardown" && holder.as_ref().is_some_and(|h| h.command == "teardown");
+            if !both_teardowns {
+                return Err(JournalError::Live {
+                    run_id: run_id.to_string(),
+                    holder: holder
+                        .map_or_else(|| "another process holds it".to_string(), |h| h.to_string()),
+                });
+            }
+            tracing::info!(run = run_id, "waiting for the teardown in progress to end");
+            file.lock().map_err(io)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let me = Holder {
+        pid: std::process::id(),
+        host: crate::identity::host(),
+        command: command.to_string(),
+        since: Utc::now(),
+    };
+    let text = serde_json::to_string(&me).unwrap_or_default();
+    crate::atomic_file::write(&holder_path(path), text.as_bytes()).map_err(io)
+}
+
+/// Whether a process holds the run of the journal at `path` now (`rebound runs`: `live`, not
+/// `interrupted`).
+pub fn is_live(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// A run's journal, opened for appending and locked for one process (`Journal::reopen`).
+pub struct Locked {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Locked {
+    /// Opens the journal at `path` of run `run_id` for `command` and takes the run's lock.
+    /// Taken before the journal is read, so that what is read is what no one else changes.
+    pub fn take(path: &Path, run_id: &str, command: &str) -> Result<Locked, JournalError> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        lock(&file, path, run_id, command)?;
+        Ok(Locked {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
 }
 
 /// The journal being written.
@@ -229,6 +346,8 @@ impl Journal {
             .write(true)
             .open(&fresh)
             .map_err(io)?;
+        // The run's lock, held until this process ends: the kernel releases it on any death.
+        lock(&file, path, &header.run_id, "run")?;
         let journal = Journal::on(file, path, HashMap::new(), header.backend != Backend::Sim);
         journal
             .append(&Entry::Run(Box::new(header.clone())))
@@ -241,16 +360,15 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Continues the journal of `replay` (read from `path`) in this process.
-    pub fn reopen(path: &Path, replay: &Replay, command: &str) -> Result<Journal, JournalError> {
+    /// Continues the journal of `replay` in this process, which holds the run's lock (`locked`,
+    /// taken before the journal was read).
+    pub fn reopen(locked: Locked, replay: &Replay, command: &str) -> Result<Journal, JournalError> {
+        let Locked { mut file, path } = locked;
+        let path = path.as_path();
         let io = |source| JournalError::Io {
             path: path.display().to_string(),
             source,
         };
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(io)?;
         if replay.torn.is_some() {
             // The torn line stays; a newline ends it so the next record starts clean. Reading
             // tolerates one bad line before a newline only where it is a torn tail, so mark it.
@@ -373,6 +491,15 @@ fn crash() -> ! {
     std::process::abort()
 }
 
+impl Drop for Journal {
+    /// The holder's note goes with the holder (the lock goes with the process).
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(holder_path(path));
+        }
+    }
+}
+
 /// A journal read back.
 #[derive(Debug, Clone)]
 pub struct Replay {
@@ -396,13 +523,23 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Reads the journal at `path`: its header's run id must be a run id and the file's name.
     pub fn read(path: &Path) -> Result<Replay, JournalError> {
         let display = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
             path: display.clone(),
             source,
         })?;
-        Replay::parse(&bytes, &display)
+        let replay = Replay::parse(&bytes, &display)?;
+        let run_id = &replay.header.run_id;
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        if !is_run_id(run_id) || stem != Some(run_id.as_str()) {
+            return Err(JournalError::NotThisRun {
+                path: display,
+                run_id: run_id.clone(),
+            });
+        }
+        Ok(replay)
     }
 
     /// Reads a journal's bytes; `path` names it in errors.
@@ -581,6 +718,22 @@ pub fn default_dir() -> Option<PathBuf> {
 }
 
 /// The journal of run `run_id` in `dir`.
+/// Whether `s` is a run id as `rebound run` makes them: `20261122T050000Z-1a2b`, the start
+/// time in UTC and four hex digits. Nothing else is: no wildcard, no path.
+pub fn is_run_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() == 21
+        && digits(0..8)
+        && b[8] == b'T'
+        && digits(9..15)
+        && b[15] == b'Z'
+        && b[16] == b'-'
+        && b[17..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
 pub fn path_of(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(format!("{run_id}.journal"))
 }
@@ -614,6 +767,22 @@ pub fn list(dir: &Path) -> (Vec<Replay>, Vec<JournalError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_times_and_four_hex_digits_and_nothing_else() {
+        assert!(is_run_id("20261122T050000Z-1a2b"));
+        for bad in [
+            "*",
+            "2026112?T050000Z-1a2b",
+            "20261122T050000Z-1a2B",
+            "20261122T050000Z-1a2b3",
+            "../20261122T050000Z",
+            "20261122T050000Z-*",
+            "",
+        ] {
+            assert!(!is_run_id(bad), "{bad:?}");
+        }
+    }
 
     fn header() -> Header {
         Header {

@@ -70,7 +70,10 @@ pub async fn teardown<C: Cloud>(
         let mut found: Vec<(String, Found)> = Vec::new();
         match api.find(kind, &Lookup::Tags(ours.clone())).await {
             Ok(list) => {
-                for f in list {
+                // EC2's tag filters read `*` and `?` as wildcards: only a resource whose tag is
+                // exactly this run's id is this run's, whatever the filter matched.
+                let exact = |f: &Found| f.tags.get(RUN_TAG).map(String::as_str) == Some(run_id);
+                for f in list.into_iter().filter(exact) {
                     let step = f.tags.get(STEP_TAG).cloned().unwrap_or_default();
                     found.push((step, f));
                 }

@@ -319,11 +319,11 @@ impl Printer<'_> {
 
     fn value(&mut self, v: &Value) {
         let prefix = self.column().saturating_sub(self.indent * INDENT.len());
-        if self.fits_inline(v, prefix) {
-            if let Some(s) = inline(v) {
-                self.out.push_str(&s);
-                return;
-            }
+        if self.fits_inline(v, prefix)
+            && let Some(s) = inline(v)
+        {
+            self.out.push_str(&s);
+            return;
         }
         match &v.kind {
             ValueKind::List(items) => {

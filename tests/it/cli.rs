@@ -651,3 +651,34 @@ fn a_corrupt_journal_fails_with_exit_1_not_as_bad_input() {
         )
         .run();
 }
+
+/// A backup older than the RPO is restored all the same, and the miss is the run's exit code
+/// and a line of its summary naming the artifact.
+#[test]
+fn a_backup_older_than_the_rpo_is_restored_and_the_miss_exits_3() {
+    Test::new()
+        .file(
+            "r.runbook",
+            "runbook \"r\" {\n  rpo = 1m\n  step img = find_image { tags = { App = \"web\" } }\n}\n",
+        )
+        .args(&["run", "r.runbook"])
+        .status(3)
+        .stdout("rpo missed: img used ami-")
+        .stdout("over the rpo of 1m00s")
+        .run();
+}
+
+/// `max_age` refuses what `rpo` does not: the step fails when every candidate is older.
+#[test]
+fn max_age_refuses_older_backups() {
+    Test::new()
+        .file(
+            "r.runbook",
+            "runbook \"r\" {\n  step img = find_image { tags = { App = \"web\" }, max_age = 1m }\n}\n",
+        )
+        .args(&["run", "r.runbook"])
+        .status(1)
+        .stdout("failed: img: no usable image")
+        .stdout("older than max_age (1m00s)")
+        .run();
+}

@@ -409,3 +409,30 @@ fn report_reads_runs_and_the_trend_from_the_history() {
     let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(listed[1]["run_id"], "run-1");
 }
+
+/// The headline says every miss and what is left, not only `succeeded`.
+#[test]
+fn the_headline_names_missed_targets_and_resources_left() {
+    let mut r = fixed_report();
+    assert_eq!(r.headline(), "succeeded");
+    r.paths[0].met = Some(false);
+    r.paths[0].rto_target_seconds = Some(600);
+    r.paths[0].measured_seconds = Some(730.0);
+    r.resources[0].teardown = Some("failed".to_string());
+    r.resources[1].teardown = Some("skipped".to_string());
+    let want = format!(
+        "succeeded, RTO missed: {} 12m10s > 10m00s, 2 resources left: run rebound teardown {}",
+        r.paths[0].name, r.run_id
+    );
+    assert_eq!(r.headline(), want);
+    assert!(
+        markdown::render(&r).contains(&want),
+        "report.md leads with it"
+    );
+    let escaped = want.replace('>', "&gt;");
+    assert!(
+        html::render(&r).contains(&escaped),
+        "report.html leads with it"
+    );
+    assert!(junit::render(&r).contains(&escaped), "junit.xml says it");
+}

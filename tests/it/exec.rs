@@ -573,9 +573,9 @@ fn a_failing_step_fault_fails_only_that_step() {
 
 #[test]
 fn a_find_that_finds_nothing_usable_still_reports_the_candidates() {
-    // A one-minute RPO: every default candidate is older.
+    // A one-minute `max_age`: every default candidate is older.
     let ran = run(
-        "runbook \"r\" {\n  rpo = 1m\n  step img = find_image { tags = { App = \"web\" } }\n}\n",
+        "runbook \"r\" {\n  step img = find_image { tags = { App = \"web\" }, max_age = 1m }\n}\n",
         Run::default(),
     );
     let img = ran.step("img");
@@ -584,9 +584,38 @@ fn a_find_that_finds_nothing_usable_still_reports_the_candidates() {
     assert!(
         img.rejected
             .iter()
-            .any(|r| r.reason.starts_with("older than the rpo")),
+            .any(|r| r.reason.starts_with("older than max_age (1m00s)")),
         "{:?}",
         img.rejected
+    );
+}
+
+/// In an outage the newest backup there is gets restored: an RPO older than every backup is
+/// missed and reported, not a reason to restore nothing.
+#[test]
+fn the_rpo_is_a_target_the_newest_backup_is_used_and_the_miss_measured() {
+    let ran = run(
+        "runbook \"r\" {\n  rpo = 1m\n  step img = find_image { tags = { App = \"web\" } }\n}\n",
+        Run::default(),
+    );
+    let img = ran.step("img");
+    assert_eq!(img.outcome, Some(Outcome::Succeeded), "{:?}", img.error);
+    let age = img.outputs["age"].as_u64().expect("age");
+    assert!(
+        age > 60,
+        "the newest default candidate is older than 1m: {age}"
+    );
+    assert!(
+        img.rejected.iter().all(|r| !r.reason.contains("rpo")),
+        "{:?}",
+        img.rejected
+    );
+    assert_eq!(ran.timings.rpo_met, Some(false));
+    assert!(ran.timings.rpo.is_some_and(|m| m >= age as f64));
+    assert!(
+        ran.events.iter().any(|e| matches!(e,
+            Event::Progress { message, .. } if message.contains("over the rpo of 1m00s"))),
+        "the live view says the RPO is missed as it happens"
     );
 }
 

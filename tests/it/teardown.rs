@@ -138,7 +138,7 @@ fn a_drill_killed_before_any_journal_record_on_the_simulator_resumes_to_the_same
             .expect("run");
         assert_eq!(out.status.signal(), Some(9), "cut {cut}: {}", show(&out));
         let listed = runs(dir.path());
-        assert_eq!(listed[0]["state"], "running", "cut {cut}");
+        assert_eq!(listed[0]["state"], "interrupted", "cut {cut}");
         let run = listed[0]["run_id"].as_str().expect("id").to_string();
         let out = in_dir(dir.path(), &["resume", &run, "--report-dir", "out"]);
         assert_eq!(out.status.code(), Some(0), "cut {cut}: {}", show(&out));
@@ -274,4 +274,79 @@ fn show(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// One process per run: while a run is live, a second process is refused at once, naming the
+/// holder; `runs` tells a live run from one whose process died; once it died, resume works.
+#[test]
+fn a_live_run_is_locked_and_a_dead_one_is_interrupted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let slow = "runbook \"slow\" {\n  step w = wait { duration = 30s }\n}\n";
+    std::fs::write(dir.path().join("slow.runbook"), slow).expect("write");
+    // On the wall clock, so the run is live for 30 s.
+    let mut live = common::rebound_in(dir.path())
+        .args(["run", "slow.runbook", "--realtime"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let listed = runs(dir.path());
+        if let Some(r) = listed.first() {
+            break r.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never journaled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(run["state"], "live", "{run}");
+    let id = run["run_id"].as_str().expect("id").to_string();
+    for command in ["resume", "teardown"] {
+        let out = in_dir(dir.path(), &[command, &id]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", show(&out));
+        assert!(
+            stderr.contains(&format!(
+                "run {id} is live: `rebound run` holds it, pid {}",
+                live.id()
+            )),
+            "{command}: {stderr}"
+        );
+    }
+    live.kill().expect("kill");
+    live.wait().expect("reap");
+    assert_eq!(runs(dir.path())[0]["state"], "interrupted");
+    let out = in_dir(dir.path(), &["resume", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(runs(dir.path())[0]["state"], "succeeded");
+}
+
+/// A journal whose header names another run (a copy, or a forgery with a wildcard for EC2's tag
+/// filter) is refused before anything is looked up or deleted.
+#[test]
+fn a_journal_naming_another_run_is_refused() {
+    let (_, dir) = Test::new()
+        .file("web.runbook", web())
+        .args(&["run", "web.runbook", "--seed", "3"])
+        .run();
+    let listed = runs(dir.path());
+    let id = listed[0]["run_id"].as_str().expect("id").to_string();
+    let state = dir.path().join("state");
+    let text = std::fs::read_to_string(state.join(format!("{id}.journal"))).expect("journal");
+    for (name, forged) in [
+        ("20200101T000000Z-0000", text.replacen(&id, "*", 1)),
+        ("20200101T000000Z-0001", text.clone()),
+    ] {
+        std::fs::write(state.join(format!("{name}.journal")), forged).expect("write");
+        let out = in_dir(dir.path(), &["teardown", name]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("which is not this journal's run"),
+            "{}",
+            show(&out)
+        );
+    }
 }

@@ -65,14 +65,14 @@ impl<'a> Checker<'a> {
             self.error(duplicate("param", &p.name, first_span));
             return;
         }
-        if let Some(v) = &p.default {
-            if let Some(span) = first_ref(v) {
-                self.error(
-                    Diagnostic::new(Code::WrongType, span, "a param's default must be a value")
-                        .label("a reference is not allowed here")
-                        .hint("write the value itself, in quotes if it is a string"),
-                );
-            }
+        if let Some(v) = &p.default
+            && let Some(span) = first_ref(v)
+        {
+            self.error(
+                Diagnostic::new(Code::WrongType, span, "a param's default must be a value")
+                    .label("a reference is not allowed here")
+                    .hint("write the value itself, in quotes if it is a string"),
+            );
         }
         self.param_order.push(&p.name.name);
         self.params.insert(

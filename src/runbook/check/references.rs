@@ -50,19 +50,19 @@ impl<'a> Checker<'a> {
             ..value
         };
         let expr = self.literal_value(&value, ty, place, deps);
-        if expr.is_none() {
-            if let Some(last) = self.errors.last_mut() {
-                let from = match origin {
-                    ParamOrigin::Default => "its default",
-                    ParamOrigin::Set => "--set",
-                    // A secret is never type-checked by value: it is always a string.
-                    ParamOrigin::Secret => "the environment",
-                };
-                last.related.push((
-                    head.span,
-                    format!("the value of param `{name}`, from {from}"),
-                ));
-            }
+        if expr.is_none()
+            && let Some(last) = self.errors.last_mut()
+        {
+            let from = match origin {
+                ParamOrigin::Default => "its default",
+                ParamOrigin::Set => "--set",
+                // A secret is never type-checked by value: it is always a string.
+                ParamOrigin::Secret => "the environment",
+            };
+            last.related.push((
+                head.span,
+                format!("the value of param `{name}`, from {from}"),
+            ));
         }
         expr
     }
@@ -243,22 +243,20 @@ fn output_mismatch(
         field.name,
         out_ty.describe()
     ));
-    if let (Ty::List(inner), Ty::Str(_)) = (out_ty, ty) {
-        if fits(**inner, ty) {
-            if let Some((single, _)) = action
-                .schema()
-                .outputs
-                .iter()
-                .find(|(_, t)| fits(*t, ty) && matches!(t, Ty::Str(_)))
-            {
-                d = d.hint(format!("use `{}.{single}` for one", head.name));
-            }
-        }
+    if let (Ty::List(inner), Ty::Str(_)) = (out_ty, ty)
+        && fits(**inner, ty)
+        && let Some((single, _)) = action
+            .schema()
+            .outputs
+            .iter()
+            .find(|(_, t)| fits(*t, ty) && matches!(t, Ty::Str(_)))
+    {
+        d = d.hint(format!("use `{}.{single}` for one", head.name));
     }
-    if let (Ty::Str(_), Ty::List(inner)) = (out_ty, ty) {
-        if fits(*out_ty, *inner) {
-            d = d.hint(format!("wrap it in a list: [{}.{}]", head.name, field.name));
-        }
+    if let (Ty::Str(_), Ty::List(inner)) = (out_ty, ty)
+        && fits(*out_ty, *inner)
+    {
+        d = d.hint(format!("wrap it in a list: [{}.{}]", head.name, field.name));
     }
     d
 }

@@ -223,11 +223,11 @@ impl<'a> Checker<'a> {
         };
         let mut ok = true;
         for (item, ast) in items.iter().zip(asts) {
-            if let Expr::Str(s) = item {
-                if let Err(why) = Check::parse(s) {
-                    self.error(invalid(ast, why, None));
-                    ok = false;
-                }
+            if let Expr::Str(s) = item
+                && let Err(why) = Check::parse(s)
+            {
+                self.error(invalid(ast, why, None));
+                ok = false;
             }
         }
         ok.then_some(())
