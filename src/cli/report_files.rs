@@ -1,10 +1,26 @@
 //! A run's report as files: report.json, report.md, report.html and junit.xml, each written
 //! whole or not at all, so that a reader never sees half a report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rebound::error::Error;
 use rebound::evidence::report::Report;
+
+/// Makes sure a run can write where it was told to, before it makes anything: `dir` is made if
+/// missing and a file is written in it and removed. A recovery that finds out only at its end
+/// that its report cannot be written has made resources with no end record.
+pub(super) fn check_writable(flag: &str, dir: &Path) -> Result<(), Error> {
+    let refused = |e: std::io::Error| {
+        Error::Usage(format!(
+            "{flag} {}: cannot write there ({e}); nothing was started",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(refused)?;
+    let probe = dir.join(format!(".rebound-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(refused)?;
+    std::fs::remove_file(&probe).map_err(refused)
+}
 
 /// Writes every rendering of `report` into `dir` (made if missing).
 pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {

@@ -82,6 +82,9 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    if let Some(reports) = &args.report_dir {
+        super::report_files::check_writable("--report-dir", reports)?;
+    }
     let (locked, replay) = open(&args.state, &args.run, "resume")?;
     match replay.state {
         RunState::Running | RunState::Failed | RunState::Interrupted => {}

@@ -73,6 +73,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         )));
     }
     let sim = args.sim.load()?;
+    let dir = args.state.dir()?;
+    super::report_files::check_writable("--state-dir", &dir)?;
+    if let Some(reports) = &args.report_dir {
+        super::report_files::check_writable("--report-dir", reports)?;
+    }
     let seed = args
         .seed
         .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
@@ -101,7 +106,6 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         aws_region: args.aws.region.clone().or_else(|| rb.region.clone()),
         aws_endpoint_url: args.aws.endpoint_url.clone(),
     };
-    let dir = args.state.dir()?;
     let path = journal::path_of(&dir, &run_id);
     let journal = Journal::create(&path, &header)?;
     Session {

@@ -682,3 +682,31 @@ fn max_age_refuses_older_backups() {
         .stdout("older than max_age (1m00s)")
         .run();
 }
+
+/// A report directory that cannot be written is found before anything is made: one line, exit
+/// 2, no journal, no history record.
+#[test]
+fn an_unwritable_report_dir_stops_the_run_before_it_starts() {
+    let (_, dir) = Test::new()
+        .file("g.runbook", GOOD)
+        .file("a-file", "not a directory")
+        .args(&["run", "g.runbook", "--report-dir", "a-file/out"])
+        .status(2)
+        .stdout_exact("")
+        .stderr("error: --report-dir a-file/out: cannot write there (")
+        .stderr("nothing was started")
+        .run();
+    let state = dir.path().join("state");
+    let journals = std::fs::read_dir(&state)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(journals, 0, "no journal was made");
+    assert!(
+        !dir.path().join("history.sqlite").exists(),
+        "no history record"
+    );
+}
