@@ -101,6 +101,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     rebound::runbook::secrets::read_env(&mut rb)?;
     if replay.header.backend == Backend::Aws {
         super::run::refuse_ssm(&rb)?;
+        let settings = super::session::settings(&args.aws, &replay.header, rb.role.clone());
+        super::aws_preflight(&settings)?;
     }
     let h = &replay.header;
     let offset = clock(&replay);

@@ -72,6 +72,10 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             "--declared-at {t} is in the future; it is when the disaster was declared"
         )));
     }
+    if args.backend == Backend::Aws {
+        let settings = args.aws.settings(rb.region.clone(), rb.role.clone());
+        super::aws_preflight(&settings)?;
+    }
     let sim = args.sim.load()?;
     let dir = args.state.dir()?;
     super::report_files::check_writable("--state-dir", &dir)?;

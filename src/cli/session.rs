@@ -54,6 +54,14 @@ pub struct Session<'a> {
     pub aws: &'a AwsArgs,
 }
 
+/// Where and as whom a run on AWS calls: this command line's flags, else the journal's.
+pub(super) fn settings(aws: &super::AwsArgs, h: &Header, role: Option<String>) -> aws::Settings {
+    let mut s = aws.settings(h.aws_region.clone(), role);
+    s.profile = s.profile.or_else(|| h.aws_profile.clone());
+    s.endpoint_url = s.endpoint_url.or_else(|| h.aws_endpoint_url.clone());
+    s
+}
+
 impl Session<'_> {
     /// The simulator's profile: the header's, with `latency` over it.
     fn profile(&self) -> Result<Profile, Error> {
@@ -91,13 +99,7 @@ impl Session<'_> {
     }
 
     fn settings(&self) -> aws::Settings {
-        let h = self.header;
-        let mut s = self
-            .aws
-            .settings(h.aws_region.clone(), self.rb.role.clone());
-        s.profile = s.profile.or_else(|| h.aws_profile.clone());
-        s.endpoint_url = s.endpoint_url.or_else(|| h.aws_endpoint_url.clone());
-        s
+        settings(self.aws, self.header, self.rb.role.clone())
     }
 
     fn runtime(&self, realtime: bool) -> Result<tokio::runtime::Runtime, Error> {

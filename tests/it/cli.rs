@@ -710,3 +710,51 @@ fn an_unwritable_report_dir_stops_the_run_before_it_starts() {
         "no history record"
     );
 }
+
+/// No credentials: one line naming STS and what to check, exit 2, and nothing made (no
+/// journal, no history record) instead of every step failing after its retries.
+#[test]
+fn without_aws_credentials_a_run_stops_before_anything_is_made() {
+    let (out, dir) = Test::new()
+        .file("g.runbook", GOOD)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_PROFILE", "rebound-test-no-such-profile")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Loopback: should credentials resolve anyway, no request leaves this machine.
+        .args(&[
+            "run",
+            "g.runbook",
+            "--backend",
+            "aws",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .status(2)
+        .stdout_exact("")
+        .stderr(
+            "error: AWS: cannot find out who the calls would be made as (STS GetCallerIdentity): ",
+        )
+        .stderr("nothing was started")
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        !stderr.contains("ConnectorError") && !stderr.contains(" { "),
+        "AWS's words, not Rust's Debug: {stderr}"
+    );
+    let journals = std::fs::read_dir(dir.path().join("state"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(journals, 0, "no journal was made");
+    assert!(
+        !dir.path().join("history.sqlite").exists(),
+        "no history record"
+    );
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -33,11 +33,24 @@ where
         }
         .to_string()
     });
-    let message = e
-        .message()
-        .map(str::to_string)
-        .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+    let message = e.message().map_or_else(|| causes(&e), str::to_string);
     CloudError::new(code, message)
+}
+
+/// An error and its causes, each as it displays itself, on one line: never `Debug`, which
+/// for a dispatch failure is a kilobyte of Rust structs.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let said = err.to_string().replace('\n', " ");
+        // The SDK repeats a cause in its parent's words; say each thing once.
+        if !said.is_empty() && !parts.iter().any(|p| p.contains(&said)) {
+            parts.push(said);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {

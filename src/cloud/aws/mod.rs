@@ -887,12 +887,30 @@ impl Aws {
 
     /// The account the credentials act in (STS GetCallerIdentity), for the report; `None`
     /// when STS cannot be asked.
+    /// Who the calls are made as: the caller's account and ARN, from STS GetCallerIdentity.
+    /// The first call a run on AWS makes, before anything is created: without credentials, or
+    /// with ones AWS refuses, it fails here, in seconds, with AWS's code and message on one line.
+    pub async fn identity(&self) -> Result<(String, String), CloudError> {
+        let Some(sts) = self.sts.as_ref() else {
+            return Err(CloudError::new("NoSts", "no STS client"));
+        };
+        let id = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok((
+            id.account().unwrap_or_default().to_string(),
+            id.arn().unwrap_or_default().to_string(),
+        ))
+    }
+
     pub async fn account(&self) -> Option<String> {
         let sts = self.sts.as_ref()?;
         match sts.get_caller_identity().send().await {
             Ok(id) => id.account().map(str::to_string),
             Err(e) => {
-                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&e), "cannot ask STS for the account id");
+                tracing::warn!(error = %cloud_error(e), "cannot ask STS for the account id");
                 None
             }
         }
