@@ -230,6 +230,24 @@ pub fn parse_age(s: &str) -> Result<u64, String> {
     }
 }
 
+/// How long teardown keeps at a resource, shared by `run`, `resume` and `teardown`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    /// Give up on a resource still there after this long (deleting, then seeing it gone);
+    /// what is left is reported and the command exits 4.
+    #[arg(long, value_name = "AGE", default_value = "10m", value_parser = parse_age)]
+    pub teardown_timeout: u64,
+}
+
+impl TeardownArgs {
+    pub fn limits(&self) -> rebound::exec::teardown::Limits {
+        rebound::exec::teardown::Limits {
+            deadline: std::time::Duration::from_secs(self.teardown_timeout),
+            ..rebound::exec::teardown::Limits::default()
+        }
+    }
+}
+
 /// How list commands (`runs`, `history`, `schedule`) print: a table for people, or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {

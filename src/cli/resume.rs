@@ -26,6 +26,8 @@ pub struct Args {
     #[command(flatten)]
     state: super::StateArgs,
     #[command(flatten)]
+    teardown: super::TeardownArgs,
+    #[command(flatten)]
     history: super::HistoryArgs,
     #[command(flatten)]
     aws: super::AwsArgs,
@@ -138,6 +140,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         history: &args.history,
         quiet,
         aws: &args.aws,
+        teardown: args.teardown.limits(),
     }
     .run(false)
 }

@@ -40,6 +40,8 @@ pub struct Args {
     #[command(flatten)]
     state: super::StateArgs,
     #[command(flatten)]
+    teardown: super::TeardownArgs,
+    #[command(flatten)]
     history: super::HistoryArgs,
     /// Most steps running at once.
     #[arg(long, default_value_t = 4096, value_name = "N")]
@@ -123,6 +125,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         history: &args.history,
         quiet,
         aws: &args.aws,
+        teardown: args.teardown.limits(),
     }
     .run(args.realtime)
 }

@@ -23,7 +23,7 @@ use rebound::exec::api::Api;
 use rebound::exec::journal::{Entry, Header, Journal, RunState};
 use rebound::exec::model::{Attachment, Created};
 use rebound::exec::model::{Fate, TornDown};
-use rebound::exec::teardown::{self, Limits};
+use rebound::exec::teardown;
 use rebound::exec::{self, Options, Outcome, Prior, RunRecord, timings};
 use rebound::plan::Plan;
 use rebound::runbook::Runbook;
@@ -52,6 +52,8 @@ pub struct Session<'a> {
     pub quiet: bool,
     /// Backend flags of this invocation; the header's where not given.
     pub aws: &'a AwsArgs,
+    /// How long teardown keeps at each resource.
+    pub teardown: teardown::Limits,
 }
 
 /// Where and as whom a run on AWS calls: this command line's flags, else the journal's.
@@ -113,17 +115,21 @@ impl Session<'_> {
         let runtime = self.runtime(realtime)?;
         let seed = self.header.seed.unwrap_or(0);
         runtime.block_on(async {
+            // The first thing the runtime does: a signal while the AWS configuration loads (SSO,
+            // an assumed role) stops the run cleanly instead of killing it.
+            let interrupted = interrupts(self.header.drill, &self.header.run_id);
             if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
                 let target = AwsTarget {
                     account: cloud.account().await,
                     region: cloud.region(),
                 };
-                self.go(&cloud, &profile.latency, Some(target)).await
+                self.go(&cloud, &profile.latency, Some(target), interrupted)
+                    .await
             } else {
                 let sim = Sim::new(world, profile.clone(), seed);
                 self.put_back(&sim);
-                self.go(&sim, &profile.latency, None).await
+                self.go(&sim, &profile.latency, None, interrupted).await
             }
         })
     }
@@ -193,7 +199,7 @@ impl Session<'_> {
             &api,
             &self.header.run_id,
             known,
-            Limits::default(),
+            self.teardown,
             self.journal,
             &at,
             &told,
@@ -207,6 +213,7 @@ impl Session<'_> {
         cloud: &C,
         model: &LatencyModel,
         target: Option<AwsTarget>,
+        interrupted: impl std::future::Future<Output = ()>,
     ) -> Result<u8, Error> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
@@ -228,7 +235,6 @@ impl Session<'_> {
             journal: self.journal,
             prior: self.prior.as_ref(),
         };
-        let interrupted = interrupts(self.header.drill, &self.header.run_id);
         let simulated = cloud.backend() == Backend::Sim;
         // On the simulator's virtual clock a step that waits for what never happens would spin
         // at full speed for ever: past a horizon no real recovery reaches, the run stops.

@@ -15,6 +15,8 @@ pub struct Args {
     #[command(flatten)]
     state: super::StateArgs,
     #[command(flatten)]
+    teardown: super::TeardownArgs,
+    #[command(flatten)]
     aws: super::AwsArgs,
 }
 
@@ -37,6 +39,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         },
         quiet,
         aws: &args.aws,
+        teardown: args.teardown.limits(),
     }
     .teardown(&outstanding, super::resume::clock(&replay))
 }

@@ -260,9 +260,17 @@ async fn remove<C: Cloud>(
                 deleted = true;
                 break;
             }
+            // NotFound right after a create is AWS's eventual consistency, not proof that the
+            // resource is gone: it is gone when a Describe no longer shows it.
             Err(e) if e.code.ends_with(".NotFound") || e.code == "InvalidID" => {
-                deleted = true;
-                break;
+                let shown = api.find(kind, &Lookup::Ids(vec![id.to_string()])).await;
+                if matches!(&shown, Ok(now) if now.first().is_none_or(Found::gone)) {
+                    deleted = true;
+                    break;
+                }
+                tracing::debug!(%kind, %id, attempt, "teardown: NotFound, but still described");
+                last_error = Some(e);
+                wait(limits.tick * attempt).await;
             }
             Err(e) => {
                 tracing::debug!(%kind, %id, code = %e.code, attempt, "teardown: delete failed");
@@ -278,8 +286,11 @@ async fn remove<C: Cloud>(
         let why = last_error.map_or_else(|| "not deleted".to_string(), |e| e.to_string());
         return fate(Fate::Failed, Some(why), None);
     }
-    // Described until gone.
+    // Described until gone. A resource still there and not on its way out (a delete AWS
+    // accepted before the id had propagated) is asked again every few looks.
+    let mut looks: u32 = 0;
     loop {
+        looks += 1;
         match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
             Ok(now) => match now.first() {
                 None => return fate(Fate::Verified, None, Some(at())),
@@ -295,6 +306,11 @@ async fn remove<C: Cloud>(
                         None,
                     );
                 }
+                Some(f) if looks.is_multiple_of(REDELETE_EVERY) && !leaving(&f.state) => {
+                    if let Err(e) = api.delete(kind, id).await {
+                        tracing::debug!(%kind, %id, code = %e.code, "teardown: delete again failed");
+                    }
+                }
                 Some(_) => {}
             },
             Err(e) if start.elapsed() > limits.deadline => {
@@ -304,6 +320,17 @@ async fn remove<C: Cloud>(
         }
         wait(limits.tick).await;
     }
+}
+
+/// Looks between deletes of a resource that is still there and not on its way out.
+const REDELETE_EVERY: u32 = 5;
+
+/// Whether a state means the resource is being removed (so deleting again would not help).
+fn leaving(state: &str) -> bool {
+    matches!(
+        state,
+        "shutting-down" | "terminated" | "deleting" | "deleted" | "deregistered"
+    )
 }
 
 async fn wait(d: Duration) {

@@ -531,3 +531,101 @@ fn a_bare_server_error_or_too_many_requests_is_retried() {
         );
     }
 }
+
+/// EC2 is eventually consistent: DeleteVolume can answer NotFound for a volume created a moment
+/// ago that Describe still shows. Teardown deletes again instead of taking the NotFound as
+/// "gone", and verifies it gone before it says so.
+#[test]
+fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone() {
+    use aws_sdk_ec2::operation::delete_volume::{DeleteVolumeError, DeleteVolumeOutput};
+    use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
+    use aws_sdk_ec2::types::{Tag, Volume, VolumeState};
+
+    use crate::cloud::{RUN_TAG, ResourceKind};
+    use crate::exec::api::Api;
+    use crate::exec::journal::Journal;
+    use crate::exec::model::{Created, Fate};
+    use crate::exec::teardown::{Limits, teardown};
+
+    const RUN: &str = "20261201T000000Z-0001";
+    let run_id = RUN;
+    let volume = |state: VolumeState| {
+        Volume::builder()
+            .volume_id("vol-0fresh")
+            .state(state)
+            .availability_zone("eu-west-1a")
+            .tags(Tag::builder().key(RUN_TAG).value(RUN).build())
+            .build()
+    };
+    let delete = mock!(aws_sdk_ec2::Client::delete_volume)
+        .sequence()
+        .error(|| {
+            DeleteVolumeError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidVolume.NotFound")
+                    .message("The volume 'vol-0fresh' does not exist.")
+                    .build(),
+            )
+        })
+        .output(|| DeleteVolumeOutput::builder().build())
+        .build();
+    // Found by tag; asked before each delete (is it attached?) and after the NotFound (still
+    // there): four looks; then gone.
+    let describe = mock!(aws_sdk_ec2::Client::describe_volumes)
+        .sequence()
+        .output(move || {
+            DescribeVolumesOutput::builder()
+                .volumes(volume(VolumeState::Available))
+                .build()
+        })
+        .times(4)
+        .output(|| DescribeVolumesOutput::builder().build())
+        .times(3)
+        .build();
+    let empty = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
+        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()
+    });
+    let no_images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
+        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
+    });
+    let no_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
+        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
+    });
+    let aws = Aws::from_clients(
+        mocked!(
+            aws_sdk_ec2,
+            &[&delete, &describe, &empty, &no_images, &no_snapshots]
+        ),
+        mocked!(aws_sdk_backup, &[]),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let journal = Journal::memory();
+    let known = [(
+        "disk".to_string(),
+        Created {
+            kind: ResourceKind::Volume,
+            id: "vol-0fresh".into(),
+            zone: Some("eu-west-1a".into()),
+        },
+    )];
+    let fates = runtime.block_on(async {
+        let api = Api::new(&aws);
+        teardown(
+            &api,
+            run_id,
+            &known,
+            Limits::default(),
+            &journal,
+            &|| 0.0,
+            &|_| {},
+        )
+        .await
+    });
+    assert_eq!(fates.len(), 1, "{fates:?}");
+    assert_eq!(fates[0].outcome, Fate::Verified, "{fates:?}");
+    assert_eq!(delete.num_calls(), 2, "the NotFound delete was made again");
+}
