@@ -31,6 +31,7 @@ impl Definition for Approve {
                 approved_by: by.clone(),
             },
             approved_by: Some(by),
+            approved_at: Some(chrono::Utc::now()),
             ..Done::default()
         })
     }

@@ -57,7 +57,11 @@ pub(super) async fn ask(
     bars: Option<indicatif::MultiProgress>,
 ) -> Result<String, String> {
     if approved {
-        return Ok("--approve".to_string());
+        return Ok(format!(
+            "--approve, given by {}@{}",
+            rebound::identity::user(),
+            rebound::identity::host()
+        ));
     }
     if !std::io::stdin().is_terminal() {
         return Err(

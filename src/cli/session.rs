@@ -120,9 +120,17 @@ impl Session<'_> {
             let interrupted = interrupts(self.header.drill, &self.header.run_id);
             if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
+                let (account, principal) = match cloud.identity().await {
+                    Ok((account, arn)) => (Some(account), Some(arn)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot ask STS who the calls are made as");
+                        (None, None)
+                    }
+                };
                 let target = AwsTarget {
-                    account: cloud.account().await,
+                    account,
                     region: cloud.region(),
+                    principal,
                 };
                 self.go(&cloud, &profile.latency, Some(target), interrupted)
                     .await

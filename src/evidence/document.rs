@@ -310,9 +310,12 @@ impl Doc {
 fn backend(r: &Report) -> String {
     match (&r.aws, r.seed) {
         (Some(aws), _) => format!(
-            "aws (account {}, region {})",
+            "aws (account {}, region {}{})",
             aws.account.as_deref().unwrap_or("unknown"),
-            aws.region.as_deref().unwrap_or("unknown")
+            aws.region.as_deref().unwrap_or("unknown"),
+            aws.principal
+                .as_deref()
+                .map_or(String::new(), |p| format!(", as {p}"))
         ),
         (None, Some(seed)) => format!("{} (seed {seed})", r.backend),
         (None, None) => r.backend.clone(),

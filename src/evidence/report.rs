@@ -76,6 +76,10 @@ pub struct AwsTarget {
     /// From STS GetCallerIdentity; null when it could not be asked.
     pub account: Option<String>,
     pub region: Option<String>,
+    /// Who the calls were made as: the caller's ARN (a role session names the person or the
+    /// pipeline that assumed it). Absent in reports written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,7 +376,9 @@ impl Report {
                     Some(Approval {
                         step: s.name.clone(),
                         by: r.approved_by.clone()?,
-                        at: at(r.finished_at),
+                        // When the person answered, on the wall clock; older records did not
+                        // keep it, and give the step's end.
+                        at: r.approved_at.map(rfc3339).or_else(|| at(r.finished_at)),
                     })
                 })
                 .collect(),

@@ -31,6 +31,8 @@ pub struct Done<O = Map<String, Value>> {
     pub artifact_created: Option<DateTime<Utc>>,
     /// `approve`: who approved.
     pub approved_by: Option<String>,
+    /// `approve`: when, on the wall clock (not the simulator's), the approval was given.
+    pub approved_at: Option<DateTime<Utc>>,
 }
 
 impl<O> Done<O> {
@@ -49,6 +51,7 @@ impl<O> Done<O> {
             loading: self.loading,
             artifact_created: self.artifact_created,
             approved_by: self.approved_by,
+            approved_at: self.approved_at,
         }
     }
 

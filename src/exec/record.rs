@@ -34,6 +34,8 @@ pub struct StepRecord {
     /// `find_*`: creation time of what was chosen.
     pub artifact_created: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,
+    /// `approve`: when the person (or the flag) approved, on the wall clock.
+    pub approved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

@@ -430,6 +430,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                     rec.rejected = done.rejected;
                     rec.artifact_created = done.artifact_created;
                     rec.approved_by = done.approved_by;
+                    rec.approved_at = done.approved_at;
                     rec.outputs = done.outputs.clone();
                     self.outputs.borrow_mut()[id] = Some(done.outputs);
                     (Outcome::Succeeded, None)

@@ -64,6 +64,14 @@ fn a_runbook_restores_from_the_newest_safe_image_and_snapshot() {
     let report: serde_json::Value = common::report(dir.path());
     assert_eq!(report["backend"], "aws");
     assert_eq!(report["rto"]["bound_seconds"], serde_json::Value::Null);
+    // Who the calls were made as, from STS (moto answers for its default user).
+    assert!(
+        report["aws"]["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("arn:aws:")),
+        "{}",
+        report["aws"]
+    );
     let run_id = report["run_id"].as_str().expect("run id");
 
     let left = moto.python("read_account.py", &[run_id]);

@@ -758,3 +758,34 @@ fn without_aws_credentials_a_run_stops_before_anything_is_made() {
         "no history record"
     );
 }
+
+/// An approval says who gave it (the flag, and the user who gave the flag) and when on the wall
+/// clock, even on the simulator's virtual one.
+#[test]
+fn an_approval_records_who_and_the_wall_clock_time() {
+    let before = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+    let (_, dir) = Test::new()
+        .env("USER", "oncall-ana")
+        .args(&[
+            "run",
+            &common::example("region-recovery"),
+            "--approve",
+            "--report-dir",
+            "out",
+        ])
+        .run();
+    let after = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
+    let r = common::report(dir.path());
+    let approval = &r["approvals"][0];
+    assert!(
+        approval["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("--approve, given by oncall-ana@")),
+        "{approval}"
+    );
+    let at: chrono::DateTime<chrono::Utc> = approval["at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("a time");
+    assert!(before <= at && at <= after, "{at} is not when the run was");
+}

@@ -905,17 +905,6 @@ impl Aws {
         ))
     }
 
-    pub async fn account(&self) -> Option<String> {
-        let sts = self.sts.as_ref()?;
-        match sts.get_caller_identity().send().await {
-            Ok(id) => id.account().map(str::to_string),
-            Err(e) => {
-                tracing::warn!(error = %cloud_error(e), "cannot ask STS for the account id");
-                None
-            }
-        }
-    }
-
     async fn private_ip(&self, instance: &str) -> Result<String, CloudError> {
         let out = self
             .ec2
