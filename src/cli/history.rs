@@ -32,6 +32,8 @@ pub struct Args {
 struct Row {
     seq: i64,
     run_id: String,
+    /// 1 for the run's first process; each `resume` one more.
+    attempt: u32,
     runbook: String,
     mode: String,
     backend: String,
@@ -65,6 +67,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         rows.push(Row {
             seq: r.seq,
             run_id: report.run_id,
+            attempt: report.attempt,
             runbook: report.runbook.name,
             mode: format!("{:?}", report.mode).to_lowercase(),
             backend: report.backend,
@@ -82,7 +85,11 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 out,
                 "{:>4} {:24} {:20} {:8} {:4} {:10} {:>9} {}{}",
                 r.seq,
-                r.run_id,
+                if r.attempt > 1 {
+                    format!("{} #{}", r.run_id, r.attempt)
+                } else {
+                    r.run_id.clone()
+                },
                 r.runbook,
                 r.mode,
                 r.backend,

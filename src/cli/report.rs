@@ -40,7 +40,8 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         .map(rebound::evidence::history::Stored::report)
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(run) = &args.run {
-        let Some(r) = reports.iter().find(|r| &r.run_id == run) else {
+        // The last attempt: what the run finally came to.
+        let Some(r) = reports.iter().rev().find(|r| &r.run_id == run) else {
             return Err(Error::Usage(format!(
                 "no run `{run}` in the history {place} (`rebound history` lists it)"
             )));

@@ -23,6 +23,15 @@ pub struct Args {
     /// Write report.json, report.md, report.html and junit.xml here.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<std::path::PathBuf>,
+    /// Approve every `approve` step in advance (recorded in the report, with who gave it).
+    /// A run started with `--approve` stays approved.
+    #[arg(long)]
+    approve: bool,
+    /// Simulator: go on on the wall clock instead of the virtual one (for demos). The seed,
+    /// world and profile are the run's, from its journal: a resumed rehearsal replays the
+    /// same account.
+    #[arg(long)]
+    realtime: bool,
     #[command(flatten)]
     state: super::StateArgs,
     #[command(flatten)]
@@ -141,6 +150,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         quiet,
         aws: &args.aws,
         teardown: args.teardown.limits(),
+        attempt: replay.next_attempt(),
+        approve: args.approve || h.approve,
     }
-    .run(false)
+    .run(args.realtime)
 }

@@ -126,6 +126,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         quiet,
         aws: &args.aws,
         teardown: args.teardown.limits(),
+        attempt: 1,
+        approve: args.approve,
     }
     .run(args.realtime)
 }

@@ -54,6 +54,10 @@ pub struct Session<'a> {
     pub aws: &'a AwsArgs,
     /// How long teardown keeps at each resource.
     pub teardown: teardown::Limits,
+    /// Which process of the run this is (1: `run`; each `resume` one more).
+    pub attempt: u32,
+    /// `--approve`: this command line's, or the run's.
+    pub approve: bool,
 }
 
 /// Where and as whom a run on AWS calls: this command line's flags, else the journal's.
@@ -226,7 +230,7 @@ impl Session<'_> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
         let progress = Progress::new(rb, self.quiet);
-        let approve_flag = self.header.approve;
+        let approve_flag = self.approve;
         let bars = progress.bars();
         let approve = move |message: &str| {
             let message = message.to_string();
@@ -301,7 +305,8 @@ impl Session<'_> {
         } else {
             Mode::Recovery
         };
-        let mut report = Report::new(rb, record, &timings, mode, self.header.approve);
+        let mut report = Report::new(rb, record, &timings, mode, self.approve);
+        report.attempt = self.attempt;
         report.seed = (record.backend == Backend::Sim)
             .then_some(self.header.seed)
             .flatten();

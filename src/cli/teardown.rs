@@ -40,6 +40,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         quiet,
         aws: &args.aws,
         teardown: args.teardown.limits(),
+        attempt: replay.next_attempt(),
+        approve: false,
     }
     .teardown(&outstanding, super::resume::clock(&replay))
 }

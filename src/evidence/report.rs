@@ -21,6 +21,11 @@ pub const SCHEMA: &str = "rebound.report/v1";
 pub struct Report {
     pub schema: String,
     pub run_id: String,
+    /// Which process of the run this is: 1 for `run`, 2 for the first `resume`, and so on.
+    /// Each attempt is its own history record. Left out when 1, so reports written before it
+    /// was kept read back, and digest, the same.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
     pub rebound_version: String,
     pub runbook: RunbookRef,
     pub backend: String,
@@ -250,6 +255,14 @@ impl Report {
     }
 }
 
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(n: &u32) -> bool {
+    *n == 1
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -314,6 +327,7 @@ impl Report {
         Report {
             schema: SCHEMA.to_string(),
             run_id: rec.run_id.clone(),
+            attempt: 1,
             rebound_version: env!("CARGO_PKG_VERSION").to_string(),
             runbook: RunbookRef {
                 name: rb.name.clone(),

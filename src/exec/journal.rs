@@ -523,6 +523,16 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// The attempt a `resume` of this journal is: the run was 1, each earlier resume one more.
+    pub fn next_attempt(&self) -> u32 {
+        let resumes = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Resumed { command, .. } if command == "resume"))
+            .count();
+        u32::try_from(resumes).unwrap_or(u32::MAX).saturating_add(2)
+    }
+
     /// Reads the journal at `path`: its header's run id must be a run id and the file's name.
     pub fn read(path: &Path) -> Result<Replay, JournalError> {
         let display = path.display().to_string();

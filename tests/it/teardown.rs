@@ -350,3 +350,53 @@ fn a_journal_naming_another_run_is_refused() {
         );
     }
 }
+
+/// Resume is run's equal: `--approve` on a resume approves; each attempt is its own history
+/// record, told apart by its attempt; `report RUN` shows the last one.
+#[test]
+fn a_resume_approves_and_each_attempt_is_its_own_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let example = common::example("region-recovery");
+    let out = in_dir(dir.path(), &["run", &example]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no one to approve: {}",
+        show(&out)
+    );
+    let id = runs(dir.path())[0]["run_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let out = in_dir(dir.path(), &["resume", &id, "--approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = in_dir(dir.path(), &["history", "--format", "json"]);
+    let history: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let attempts: Vec<(&str, u64, &str)> = history
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap_or_default(),
+                r["attempt"].as_u64().unwrap_or_default(),
+                r["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [(id.as_str(), 1, "failed"), (id.as_str(), 2, "succeeded")]
+    );
+    let out = in_dir(dir.path(), &["report", &id, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (report["attempt"].as_u64(), report["outcome"].as_str()),
+        (Some(2), Some("succeeded"))
+    );
+    assert!(
+        report["approvals"][0]["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("--approve, given by ")),
+        "{}",
+        report["approvals"]
+    );
+}
