@@ -140,11 +140,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         journal: &journal,
         prior: Some(prior),
         attachments: replay.attachments(),
-        earlier: replay
-            .created
-            .iter()
-            .map(|(s, c, _)| (s.clone(), c.clone()))
-            .collect(),
+        earlier: replay.created.clone(),
         report_dir: args.report_dir.clone(),
         history: &args.history,
         quiet,

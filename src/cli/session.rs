@@ -41,9 +41,9 @@ pub struct Session<'a> {
     pub journal: &'a Journal,
     /// Resuming: what earlier processes finished.
     pub prior: Option<Prior>,
-    /// Resources earlier processes created (the simulator puts them back; teardown counts
-    /// them).
-    pub earlier: Vec<(String, Created)>,
+    /// Resources earlier processes created, with when (run seconds): the simulator puts them
+    /// back; teardown counts them.
+    pub earlier: Vec<(String, Created, f64)>,
     /// Attachments earlier processes made (the simulator puts them back).
     pub attachments: Vec<Attachment>,
     pub report_dir: Option<PathBuf>,
@@ -180,10 +180,13 @@ impl Session<'_> {
     fn put_back(&self, sim: &Sim) {
         let mut tags = self.rb.tags.clone();
         tags.insert(RUN_TAG.into(), self.header.run_id.clone());
-        for (step, c) in &self.earlier {
+        // This process's clock starts where the run's last record left it.
+        let now = self.prior.as_ref().map_or(0.0, |p| p.offset);
+        for (step, c, at) in &self.earlier {
             let mut tags = tags.clone();
             tags.insert(STEP_TAG.into(), step.clone());
-            sim.restore(c.kind, &c.id, c.zone.as_deref(), &tags);
+            let age = std::time::Duration::from_secs_f64((now - at).clamp(0.0, 1e9));
+            sim.restore(c.kind, &c.id, c.zone.as_deref(), &tags, age);
         }
         for a in &self.attachments {
             sim.restore_attachment(&a.volume, &a.instance);
@@ -272,7 +275,11 @@ impl Session<'_> {
         progress.finish();
 
         let fates = if self.header.drill {
-            let mut known: Vec<(String, Created)> = self.earlier.clone();
+            let mut known: Vec<(String, Created)> = self
+                .earlier
+                .iter()
+                .map(|(s, c, _)| (s.clone(), c.clone()))
+                .collect();
             for (s, r) in rb.steps.iter().zip(&record.steps) {
                 for (c, _) in &r.created {
                     if !known.iter().any(|(_, k)| k.id == c.id) {

@@ -400,3 +400,46 @@ fn a_resume_approves_and_each_attempt_is_its_own_record() {
         report["approvals"]
     );
 }
+
+/// A resumed rehearsal waits out what was in flight: an instance launched just before the
+/// crash is still booting when the run resumes, so its status checks take the simulated
+/// minutes they take, not nothing.
+#[test]
+fn a_resumed_simulated_run_waits_for_what_was_still_booting() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let text = "runbook \"v\" {\n  step img = find_image { tags = { App = \"web\" } }\n  \
+                step host = launch { image = img.id, subnet = \"subnet-0abc\", instance_types = [\"m5.large\"] }\n  \
+                step ok = verify { instances = host.instances, checks = [\"status_ok\"] }\n}\n";
+    let mut checked = 0;
+    for cut in 5..=9 {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("v.runbook"), text).expect("write");
+        let out = common::rebound_in(dir.path())
+            .args(["run", "v.runbook", "--seed", "3"])
+            .env("REBOUND_CRASH_BEFORE_RECORD", cut.to_string())
+            .output()
+            .expect("run");
+        if out.status.signal() != Some(9) {
+            continue;
+        }
+        let id = runs(dir.path())[0]["run_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let out = in_dir(dir.path(), &["resume", &id, "--report-dir", "out"]);
+        assert_eq!(out.status.code(), Some(0), "cut {cut}: {}", show(&out));
+        let report = common::report(dir.path());
+        let steps = report["steps"].as_array().expect("steps");
+        let ok = steps.iter().find(|s| s["name"] == "ok").expect("ok");
+        let took = ok["duration_seconds"].as_f64().expect("duration");
+        assert!(
+            took > 20.0,
+            "cut {cut}: status checks passed {took} s after the resume: the restored instance was ready at once"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "only {checked} cuts fell between the launch and the verify"
+    );
+}

@@ -266,8 +266,33 @@ impl Sim {
     /// Puts back a resource an earlier process of the same run created (the simulated account
     /// lives in memory): an instance running, a volume available, an image available. Resume
     /// and teardown of a simulated run use it; the real account needs nothing of the kind.
-    pub fn restore(&self, kind: ResourceKind, id: &str, zone: Option<&str>, tags: &Tags) {
+    /// `age`: how long before this process's start the resource was created (run seconds), so
+    /// that an instance still booting when its run was interrupted goes on booting: a resumed
+    /// rehearsal waits out what was in flight, as the real account would.
+    pub fn restore(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        zone: Option<&str>,
+        tags: &Tags,
+        age: std::time::Duration,
+    ) {
         let now = Instant::now();
+        // An instance's timeline from its creation; one made longer ago than the clock reaches
+        // back is long ready.
+        let timeline = || match now.checked_sub(age) {
+            Some(created) => {
+                let m = &self.profile.latency;
+                let running_at = created + self.draw(m.pending_to_running);
+                (
+                    running_at,
+                    running_at + self.draw(m.status_ok),
+                    running_at + self.draw(m.boot),
+                    running_at + self.draw(m.ssm_ready),
+                )
+            }
+            None => (now, now, now, now),
+        };
         let mut st = self.state.borrow_mut();
         let zone = zone.map_or_else(|| format!("{}a", st.world.region), str::to_string);
         // New ids must not collide with the restored ones.
@@ -279,6 +304,9 @@ impl Sim {
         }
         match kind {
             ResourceKind::Instance => {
+                drop(st);
+                let (running_at, status_ok_at, boot_at, ssm_at) = timeline();
+                let mut st = self.state.borrow_mut();
                 st.instances.insert(
                     id.to_string(),
                     Instance {
@@ -288,10 +316,10 @@ impl Sim {
                         tags: tags.clone(),
                         terminated_at: None,
                         failing: false,
-                        running_at: now,
-                        status_ok_at: now,
-                        boot_at: now,
-                        ssm_at: now,
+                        running_at,
+                        status_ok_at,
+                        boot_at,
+                        ssm_at,
                     },
                 );
             }
