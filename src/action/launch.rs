@@ -136,6 +136,25 @@ impl Definition for Launch {
         for o in &observed {
             done.ready(o.ready_at);
         }
+        // What a responder needs next: which instances, at which addresses.
+        let at: Vec<String> = l
+            .instances
+            .iter()
+            .zip(
+                l.private_ips
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::repeat("")),
+            )
+            .map(|(id, ip)| {
+                if ip.is_empty() {
+                    id.clone()
+                } else {
+                    format!("{id} {ip}")
+                }
+            })
+            .collect();
+        (ctx.progress)(format!("running in {}: {}", l.zone, at.join(", ")));
         done.outputs = Outputs {
             instance: l.instances.first().cloned(),
             instances: l.instances,

@@ -101,6 +101,10 @@ impl Definition for Restore {
             .instances
             .wait(&instance, Want::State("running"), Duration::ZERO)
             .await?;
+        (ctx.progress)(format!(
+            "running: {instance} in {}",
+            running.detail.as_deref().unwrap_or("its zone")
+        ));
         let mut done = Done::default();
         done.ready(finished.ready_at);
         done.ready(running.ready_at);

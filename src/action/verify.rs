@@ -31,10 +31,27 @@ impl Definition for Verify {
     type Outputs = Outputs;
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        // Each check's progress as it passes (`status_ok 2/3`): a responder sees which
+        // instance holds the step up.
+        let passed: std::collections::HashMap<String, std::cell::Cell<usize>> = i
+            .checks
+            .iter()
+            .map(|c| (check_name(c), std::cell::Cell::new(0)))
+            .collect();
+        let total = i.instances.len();
         let mut waits = Vec::new();
         for id in &i.instances {
             for check in &i.checks {
-                waits.push(verify_one(ctx, id, check));
+                let passed = &passed;
+                waits.push(async move {
+                    let ready = verify_one(ctx, id, check).await?;
+                    let name = check_name(check);
+                    if let Some(n) = passed.get(&name) {
+                        n.set(n.get() + 1);
+                        (ctx.progress)(format!("{name} {}/{total}: {id} passed", n.get()));
+                    }
+                    Ok::<_, StepError>(ready)
+                });
             }
         }
         let ready = try_join_all(waits).await?;
@@ -101,6 +118,17 @@ fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
 #[derive(Serialize, Default)]
 pub(crate) struct Outputs {
     passed: bool,
+}
+
+/// A check as the runbook writes it (`status_ok`, `tcp:443`), for progress lines.
+fn check_name(c: &Check) -> String {
+    match c {
+        Check::Running => "running".to_string(),
+        Check::StatusOk => "status_ok".to_string(),
+        Check::Tcp { port } => format!("tcp:{port}"),
+        Check::Http { port, path } => format!("http:{port}{path}"),
+        Check::Ssm { .. } => "ssm".to_string(),
+    }
 }
 
 /// One check of one instance; returns when it truly passed (simulator only).

@@ -789,3 +789,15 @@ fn an_approval_records_who_and_the_wall_clock_time() {
         .expect("a time");
     assert!(before <= at && at <= after, "{at} is not when the run was");
 }
+
+/// The plain-line view says what a responder needs as it appears: the instances and their
+/// addresses, and each check's progress.
+#[test]
+fn the_live_view_shows_instances_addresses_and_check_progress() {
+    Test::new()
+        .args(&["run", &common::example("web-tier"), "--drill"])
+        .stderr(": running in us-east-1")
+        .stderr(" 10.0.")
+        .stderr("status_ok 1/")
+        .run();
+}
