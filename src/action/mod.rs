@@ -77,6 +77,14 @@ async fn run_typed<D: Definition, C: Cloud>(
     ctx: &Ctx<'_, '_, C>,
     fields: Map<String, Value>,
 ) -> Result<Done, StepError> {
+    // A required field whose value came back empty (an output that was null) is named.
+    let mut required = D::SCHEMA.fields.iter().filter(|f| f.required);
+    if let Some(f) = required.find(|f| fields.get(f.name).is_none_or(Value::is_null)) {
+        return Err(StepError::Failed(format!(
+            "`{}` has no value at run time (the output it names came back empty)",
+            f.name
+        )));
+    }
     let inputs: D::Inputs = serde_json::from_value(Value::Object(fields))
         .map_err(|e| StepError::Failed(format!("the inputs of `{}`: {e}", D::SCHEMA.name)))?;
     Ok(D::run(ctx, inputs).await?.into_map())

@@ -96,7 +96,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
                 r.outcome,
                 r.rto_seconds
                     .map_or("-".to_string(), rebound::duration::human),
-                &r.digest[..r.digest.len().min(12)],
+                r.digest.chars().take(12).collect::<String>(),
                 if r.simulated { "  (simulated)" } else { "" }
             );
         }

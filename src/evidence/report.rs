@@ -185,7 +185,9 @@ impl Report {
     /// Every artifact the run restored from that is older than the RPO, and so missed it: the
     /// newest there was, restored all the same (the RPO is a target, not a filter).
     pub fn rpo_misses(&self) -> Vec<RpoMiss> {
-        let Some(rpo) = self.rpo.target_seconds else {
+        // The run's own verdict decides (it counts only what its result rests on); this names
+        // the artifacts behind it.
+        let (Some(rpo), Some(false)) = (self.rpo.target_seconds, self.rpo.met) else {
             return Vec::new();
         };
         self.steps

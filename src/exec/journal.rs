@@ -228,7 +228,17 @@ fn lock(
         path: path.display().to_string(),
         source,
     };
-    match file.try_lock() {
+    // A `rebound runs` looking at the lock this very moment holds it for an instant: asked a
+    // few times before a run counts as held.
+    let mut tried = file.try_lock();
+    for _ in 0..5 {
+        if !matches!(tried, Err(std::fs::TryLockError::WouldBlock)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        tried = file.try_lock();
+    }
+    match tried {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(holder_path(path))
@@ -261,14 +271,26 @@ fn lock(
 /// Whether a process holds the run of the journal at `path` now (`rebound runs`: `live`, not
 /// `interrupted`).
 pub fn is_live(path: &Path) -> bool {
+    // A shared lock: two `runs` do not get in each other's way, and a holder's exclusive lock
+    // refuses it.
     std::fs::File::open(path)
-        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// A run's journal, opened for appending and locked for one process (`Journal::reopen`).
+/// Dropped without being reopened (a command that stopped early), it takes its holder's note
+/// with it.
 pub struct Locked {
-    file: std::fs::File,
+    file: Option<std::fs::File>,
     path: PathBuf,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(holder_path(&self.path));
+        }
+    }
 }
 
 impl Locked {
@@ -284,7 +306,7 @@ impl Locked {
             })?;
         lock(&file, path, run_id, command)?;
         Ok(Locked {
-            file,
+            file: Some(file),
             path: path.to_path_buf(),
         })
     }
@@ -352,7 +374,10 @@ impl Journal {
         journal
             .append(&Entry::Run(Box::new(header.clone())))
             .map_err(io)?;
-        std::fs::rename(&fresh, path).map_err(io)?;
+        // A link, not a rename: it fails, rather than replaces, when a journal of this id
+        // appeared in the meantime.
+        std::fs::hard_link(&fresh, path).map_err(io)?;
+        std::fs::remove_file(&fresh).map_err(io)?;
         if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
             // The rename itself reaches the disk.
             let _ = dir.sync_all();
@@ -362,9 +387,19 @@ impl Journal {
 
     /// Continues the journal of `replay` in this process, which holds the run's lock (`locked`,
     /// taken before the journal was read).
-    pub fn reopen(locked: Locked, replay: &Replay, command: &str) -> Result<Journal, JournalError> {
-        let Locked { mut file, path } = locked;
+    pub fn reopen(
+        mut locked: Locked,
+        replay: &Replay,
+        command: &str,
+    ) -> Result<Journal, JournalError> {
+        let path = locked.path.clone();
         let path = path.as_path();
+        let Some(mut file) = locked.file.take() else {
+            return Err(JournalError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other("the journal's lock was already handed on"),
+            });
+        };
         let io = |source| JournalError::Io {
             path: path.display().to_string(),
             source,

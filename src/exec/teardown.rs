@@ -120,13 +120,10 @@ pub async fn teardown<C: Cloud>(
                         &mut fates,
                         verdict(Fate::Failed, "could not be described".into()),
                     ),
-                    Some(None) => decide(
-                        &mut fates,
-                        TornDown {
-                            at: Some(at()),
-                            ..verdict(Fate::Verified, "already gone".into())
-                        },
-                    ),
+                    // Journaled but not described: gone, or made a moment ago and not yet
+                    // visible (EC2 is eventually consistent). It is deleted like the others,
+                    // and counts as gone only once it has stayed unseen for `UNSEEN_GRACE`.
+                    Some(None) => found.push((step.clone(), unseen(c, run_id))),
                     Some(Some(f)) if f.tags.get(RUN_TAG).map(String::as_str) != Some(run_id) => {
                         tracing::warn!(%kind, id = %c.id, "teardown refused: not tagged as this run's");
                         decide(
@@ -199,6 +196,27 @@ pub async fn teardown<C: Cloud>(
     fates
 }
 
+/// A resource the journal names that no Describe shows (yet): this run's by its journal, its
+/// state unknown. `remove` checks its live tags before it deletes it, once it can be seen.
+fn unseen(c: &Created, run_id: &str) -> Found {
+    Found {
+        id: c.id.clone(),
+        state: UNSEEN.to_string(),
+        tags: [(RUN_TAG.to_string(), run_id.to_string())].into(),
+        zone: c.zone.clone(),
+        private_ip: None,
+        instance_type: None,
+        attached_to: None,
+    }
+}
+
+/// The state of a resource no Describe has shown.
+const UNSEEN: &str = "unseen";
+
+/// How long a resource must stay unseen (NotFound, and described by no lookup) before
+/// teardown takes it as gone: new ids can be NotFound for seconds after their create.
+const UNSEEN_GRACE: Duration = Duration::from_secs(15);
+
 /// Which kind a found resource is of (the lists are per kind; this keeps `retain` simple).
 fn kind_of(f: &Found, known: &[(String, Created)]) -> ResourceKind {
     known
@@ -234,13 +252,52 @@ async fn remove<C: Cloud>(
     let id = found.id.as_str();
     let mut last_error: Option<CloudError> = None;
     let mut deleted = false;
+    // Since when nothing has shown the resource: gone once that lasts `UNSEEN_GRACE`.
+    let mut unseen_since: Option<tokio::time::Instant> = None;
+    let run_id = found.tags.get(RUN_TAG).cloned().unwrap_or_default();
     for attempt in 1..=DELETE_ATTEMPTS {
+        if found.state == UNSEEN {
+            match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
+                Ok(now) => match now.first() {
+                    None => {
+                        let since = *unseen_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= UNSEEN_GRACE {
+                            return fate(
+                                Fate::Verified,
+                                Some(format!("never seen for {} s: gone", UNSEEN_GRACE.as_secs())),
+                                Some(at()),
+                            );
+                        }
+                        wait(limits.tick * attempt).await;
+                        continue;
+                    }
+                    // Seen at last: only this run's, by its live tags, is deleted.
+                    Some(f) if f.tags.get(RUN_TAG) != Some(&run_id) => {
+                        return fate(
+                            Fate::Skipped,
+                            Some(format!(
+                                "refused: its live tags lack {RUN_TAG}={run_id}, so it is not this run's"
+                            )),
+                            None,
+                        );
+                    }
+                    Some(_) => {}
+                },
+                Err(e) => {
+                    last_error = Some(e);
+                    wait(limits.tick * attempt).await;
+                    continue;
+                }
+            }
+        }
         if kind == ResourceKind::Volume {
             // A volume still attached to an instance (one this run did not make, or one not
             // yet terminated) is detached first; it cannot be deleted in use.
             if let Ok(now) = api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
                 match now.first() {
-                    None => {
+                    // Seen at the start and not now: gone (with its instance, say). Never seen:
+                    // the grace above decides.
+                    None if found.state != UNSEEN => {
                         deleted = true;
                         break;
                     }
@@ -251,7 +308,7 @@ async fn remove<C: Cloud>(
                         wait(limits.tick * attempt).await;
                         continue;
                     }
-                    Some(_) => {}
+                    None | Some(_) => {}
                 }
             }
         }
@@ -264,7 +321,10 @@ async fn remove<C: Cloud>(
             // resource is gone: it is gone when a Describe no longer shows it.
             Err(e) if e.code.ends_with(".NotFound") || e.code == "InvalidID" => {
                 let shown = api.find(kind, &Lookup::Ids(vec![id.to_string()])).await;
-                if matches!(&shown, Ok(now) if now.first().is_none_or(Found::gone)) {
+                let missing = matches!(&shown, Ok(now) if now.first().is_none_or(Found::gone));
+                // What was seen and is now missing is gone; what was never seen waits out the
+                // grace (the loop's first look).
+                if missing && found.state != UNSEEN {
                     deleted = true;
                     break;
                 }

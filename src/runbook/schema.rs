@@ -216,9 +216,10 @@ pub(crate) const STR_MAP: Ty = Ty::Map(&STR);
 pub(crate) const INSTANCE: Ty = Ty::Str(Kind::Instance);
 pub(crate) const INSTANCES: Ty = Ty::List(&INSTANCE);
 pub(crate) const SECURITY_GROUPS: Ty = Ty::List(&Ty::Str(Kind::SecurityGroup));
+/// Sizes, IOPS, throughput: what AWS takes is a 32-bit integer.
 pub(crate) const POSITIVE: Ty = Ty::Int {
     min: 1,
-    max: i64::MAX,
+    max: u32::MAX as i64,
 };
 pub(crate) const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
 

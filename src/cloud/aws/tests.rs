@@ -629,3 +629,96 @@ fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone()
     assert_eq!(fates[0].outcome, Fate::Verified, "{fates:?}");
     assert_eq!(delete.num_calls(), 2, "the NotFound delete was made again");
 }
+
+/// A volume the journal names that no Describe shows yet (made the instant before a crash, its
+/// id not yet propagated) is not "already gone": teardown waits for it to appear, checks its
+/// live tags, and deletes it.
+#[test]
+fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
+    use aws_sdk_ec2::operation::delete_volume::DeleteVolumeOutput;
+    use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
+    use aws_sdk_ec2::types::{Tag, Volume, VolumeState};
+
+    use crate::cloud::{RUN_TAG, ResourceKind};
+    use crate::exec::api::Api;
+    use crate::exec::journal::Journal;
+    use crate::exec::model::{Created, Fate};
+    use crate::exec::teardown::{Limits, teardown};
+
+    const RUN: &str = "20261201T000000Z-0002";
+    let none = || DescribeVolumesOutput::builder().build();
+    let shown = || {
+        DescribeVolumesOutput::builder()
+            .volumes(
+                Volume::builder()
+                    .volume_id("vol-0new")
+                    .state(VolumeState::Available)
+                    .tags(Tag::builder().key(RUN_TAG).value(RUN).build())
+                    .build(),
+            )
+            .build()
+    };
+    // By tag, by id, and the first look of `remove`: not yet visible; then visible (the look,
+    // the attachment check); deleted; gone.
+    let describe = mock!(aws_sdk_ec2::Client::describe_volumes)
+        .sequence()
+        .output(none)
+        .times(3)
+        .output(shown)
+        .times(2)
+        .output(none)
+        .times(2)
+        .build();
+    let delete = mock!(aws_sdk_ec2::Client::delete_volume)
+        .then_output(|| DeleteVolumeOutput::builder().build());
+    let no_instances = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
+        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()
+    });
+    let no_images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
+        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
+    });
+    let no_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
+        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
+    });
+    let aws = Aws::from_clients(
+        mocked!(
+            aws_sdk_ec2,
+            &[&describe, &delete, &no_instances, &no_images, &no_snapshots]
+        ),
+        mocked!(aws_sdk_backup, &[]),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let journal = Journal::memory();
+    let known = [(
+        "disk".to_string(),
+        Created {
+            kind: ResourceKind::Volume,
+            id: "vol-0new".into(),
+            zone: Some("eu-west-1a".into()),
+        },
+    )];
+    let fates = runtime.block_on(async {
+        let api = Api::new(&aws);
+        teardown(
+            &api,
+            RUN,
+            &known,
+            Limits::default(),
+            &journal,
+            &|| 0.0,
+            &|_| {},
+        )
+        .await
+    });
+    assert_eq!(fates.len(), 1, "{fates:?}");
+    assert_eq!(fates[0].outcome, Fate::Verified, "{fates:?}");
+    assert_eq!(
+        delete.num_calls(),
+        1,
+        "deleted once it could be seen: {fates:?}"
+    );
+}
