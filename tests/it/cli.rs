@@ -696,19 +696,7 @@ fn an_unwritable_report_dir_stops_the_run_before_it_starts() {
         .stderr("error: --report-dir a-file/out: cannot write there (")
         .stderr("nothing was started")
         .run();
-    let state = dir.path().join("state");
-    let journals = std::fs::read_dir(&state)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(journals, 0, "no journal was made");
-    assert!(
-        !dir.path().join("history.sqlite").exists(),
-        "no history record"
-    );
+    nothing_was_made(dir.path());
 }
 
 /// No credentials: one line naming STS and what to check, exit 2, and nothing made (no
@@ -745,18 +733,7 @@ fn without_aws_credentials_a_run_stops_before_anything_is_made() {
         !stderr.contains("ConnectorError") && !stderr.contains(" { "),
         "AWS's words, not Rust's Debug: {stderr}"
     );
-    let journals = std::fs::read_dir(dir.path().join("state"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(journals, 0, "no journal was made");
-    assert!(
-        !dir.path().join("history.sqlite").exists(),
-        "no history record"
-    );
+    nothing_was_made(dir.path());
 }
 
 /// An approval says who gave it (the flag, and the user who gave the flag) and when on the wall
@@ -800,4 +777,17 @@ fn the_live_view_shows_instances_addresses_and_check_progress() {
         .stderr(" 10.0.")
         .stderr("status_ok 1/")
         .run();
+}
+
+/// A command that stopped before it started left no journal and no history record in `dir`.
+fn nothing_was_made(dir: &std::path::Path) {
+    let journals = std::fs::read_dir(dir.join("state"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(journals, 0, "no journal was made");
+    assert!(!dir.join("history.sqlite").exists(), "no history record");
 }

@@ -532,6 +532,49 @@ fn a_bare_server_error_or_too_many_requests_is_retried() {
     }
 }
 
+/// Teardown of `known` for run `run_id` on EC2 answering from `volumes` (and `delete`), with no
+/// instances, images or snapshots: what the two teardown tests below share.
+fn tear_volumes(
+    run_id: &str,
+    known: &[(String, crate::exec::model::Created)],
+    rules: &[&Rule],
+) -> Vec<crate::exec::model::TornDown> {
+    use crate::exec::api::Api;
+    use crate::exec::journal::Journal;
+    use crate::exec::teardown::{Limits, teardown};
+    let no_instances = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
+        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()
+    });
+    let no_images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
+        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
+    });
+    let no_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
+        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
+    });
+    let mut all: Vec<&Rule> = rules.to_vec();
+    all.extend([&no_instances, &no_images, &no_snapshots]);
+    let aws = Aws::from_clients(mocked!(aws_sdk_ec2, &all), mocked!(aws_sdk_backup, &[]));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let journal = Journal::memory();
+    runtime.block_on(async {
+        let api = Api::new(&aws);
+        teardown(
+            &api,
+            run_id,
+            known,
+            Limits::default(),
+            &journal,
+            &|| 0.0,
+            &|_| {},
+        )
+        .await
+    })
+}
+
 /// EC2 is eventually consistent: DeleteVolume can answer NotFound for a volume created a moment
 /// ago that Describe still shows. Teardown deletes again instead of taking the NotFound as
 /// "gone", and verifies it gone before it says so.
@@ -542,10 +585,7 @@ fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone()
     use aws_sdk_ec2::types::{Tag, Volume, VolumeState};
 
     use crate::cloud::{RUN_TAG, ResourceKind};
-    use crate::exec::api::Api;
-    use crate::exec::journal::Journal;
     use crate::exec::model::{Created, Fate};
-    use crate::exec::teardown::{Limits, teardown};
 
     const RUN: &str = "20261201T000000Z-0001";
     let run_id = RUN;
@@ -582,28 +622,6 @@ fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone()
         .output(|| DescribeVolumesOutput::builder().build())
         .times(3)
         .build();
-    let empty = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
-        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()
-    });
-    let no_images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
-        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
-    });
-    let no_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
-        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
-    });
-    let aws = Aws::from_clients(
-        mocked!(
-            aws_sdk_ec2,
-            &[&delete, &describe, &empty, &no_images, &no_snapshots]
-        ),
-        mocked!(aws_sdk_backup, &[]),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    let journal = Journal::memory();
     let known = [(
         "disk".to_string(),
         Created {
@@ -612,19 +630,7 @@ fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone()
             zone: Some("eu-west-1a".into()),
         },
     )];
-    let fates = runtime.block_on(async {
-        let api = Api::new(&aws);
-        teardown(
-            &api,
-            run_id,
-            &known,
-            Limits::default(),
-            &journal,
-            &|| 0.0,
-            &|_| {},
-        )
-        .await
-    });
+    let fates = tear_volumes(run_id, &known, &[&delete, &describe]);
     assert_eq!(fates.len(), 1, "{fates:?}");
     assert_eq!(fates[0].outcome, Fate::Verified, "{fates:?}");
     assert_eq!(delete.num_calls(), 2, "the NotFound delete was made again");
@@ -640,10 +646,7 @@ fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
     use aws_sdk_ec2::types::{Tag, Volume, VolumeState};
 
     use crate::cloud::{RUN_TAG, ResourceKind};
-    use crate::exec::api::Api;
-    use crate::exec::journal::Journal;
     use crate::exec::model::{Created, Fate};
-    use crate::exec::teardown::{Limits, teardown};
 
     const RUN: &str = "20261201T000000Z-0002";
     let none = || DescribeVolumesOutput::builder().build();
@@ -671,28 +674,6 @@ fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
         .build();
     let delete = mock!(aws_sdk_ec2::Client::delete_volume)
         .then_output(|| DeleteVolumeOutput::builder().build());
-    let no_instances = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
-        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()
-    });
-    let no_images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
-        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
-    });
-    let no_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
-        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
-    });
-    let aws = Aws::from_clients(
-        mocked!(
-            aws_sdk_ec2,
-            &[&describe, &delete, &no_instances, &no_images, &no_snapshots]
-        ),
-        mocked!(aws_sdk_backup, &[]),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    let journal = Journal::memory();
     let known = [(
         "disk".to_string(),
         Created {
@@ -701,19 +682,7 @@ fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
             zone: Some("eu-west-1a".into()),
         },
     )];
-    let fates = runtime.block_on(async {
-        let api = Api::new(&aws);
-        teardown(
-            &api,
-            RUN,
-            &known,
-            Limits::default(),
-            &journal,
-            &|| 0.0,
-            &|_| {},
-        )
-        .await
-    });
+    let fates = tear_volumes(RUN, &known, &[&describe, &delete]);
     assert_eq!(fates.len(), 1, "{fates:?}");
     assert_eq!(fates[0].outcome, Fate::Verified, "{fates:?}");
     assert_eq!(
