@@ -28,18 +28,18 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 
 /// What a record shows where a secret was.
-pub const PLACEHOLDER: &str = "<secret>";
+pub(crate) const PLACEHOLDER: &str = "<secret>";
 
 /// Secrets shorter than this are not scrubbed from text: replacing every `a` in a log would hide
 /// everything and protect nothing. The checker refuses shorter secret params.
-pub const MIN_LEN: usize = 8;
+pub(crate) const MIN_LEN: usize = 8;
 
 /// What every secret param's environment variable starts with.
-pub const ENV_PREFIX: &str = "REBOUND_SECRET_";
+pub(crate) const ENV_PREFIX: &str = "REBOUND_SECRET_";
 
 /// The environment variable a secret param is read from: `REBOUND_SECRET_` and the param's name
 /// in capitals (`dns_token` → `REBOUND_SECRET_DNS_TOKEN`).
-pub fn env_var(param: &str) -> String {
+pub(crate) fn env_var(param: &str) -> String {
     format!("{ENV_PREFIX}{}", param.to_ascii_uppercase())
 }
 
@@ -50,12 +50,12 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a value and registers it for scrubbing.
-    pub fn new(value: String) -> Secret {
+    pub(crate) fn new(value: String) -> Secret {
         register(&value);
         Secret(value)
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -81,7 +81,7 @@ static REGISTER: RwLock<Register> = RwLock::new(Register {
 });
 
 /// Registers a secret value, and the forms it travels in, for [`scrub`].
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }

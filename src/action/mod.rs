@@ -102,16 +102,16 @@ macro_rules! registry {
         }
 
         impl Action {
-            pub const ALL: [Action; [$(stringify!($variant)),*].len()] = [$(Action::$variant,)*];
+            pub(crate) const ALL: [Action; [$(stringify!($variant)),*].len()] = [$(Action::$variant,)*];
 
-            pub fn schema(self) -> &'static ActionSchema {
+            pub(crate) fn schema(self) -> &'static ActionSchema {
                 match self {
                     $(Action::$variant => <$module::$ty as Definition>::SCHEMA,)*
                 }
             }
 
             /// Expected seconds from a step's start to its finish.
-            pub fn expected_seconds(self, fields: &Fields, model: &LatencyModel) -> f64 {
+            pub(crate) fn expected_seconds(self, fields: &Fields, model: &LatencyModel) -> f64 {
                 match self {
                     $(Action::$variant => <$module::$ty>::expected_seconds(fields, model),)*
                 }
@@ -171,12 +171,12 @@ impl Action {
         self.schema().name
     }
 
-    pub fn from_name(name: &str) -> Option<Action> {
+    pub(crate) fn from_name(name: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// The output of this action with that name, if any.
-    pub fn output(self, name: &str) -> Option<&'static Ty> {
+    pub(crate) fn output(self, name: &str) -> Option<&'static Ty> {
         self.schema()
             .outputs
             .iter()

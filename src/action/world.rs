@@ -24,22 +24,22 @@ pub(crate) struct Seed<'a> {
 
 impl Seed<'_> {
     /// `minutes` before now.
-    pub fn ago(&self, minutes: i64) -> DateTime<Utc> {
+    pub(crate) fn ago(&self, minutes: i64) -> DateTime<Utc> {
         self.now - Duration::minutes(minutes)
     }
 
     /// A literal string field.
-    pub fn str(&self, name: &str) -> Option<&str> {
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
         self.fields.get(name).and_then(Expr::as_str)
     }
 
     /// A list field's literal strings; `None` when the step does not give the list.
-    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+    pub(crate) fn strings(&self, name: &str) -> Option<Vec<String>> {
         self.fields.get(name).and_then(Expr::strings)
     }
 
     /// A map field's literal entries (`tags`); empty when the step does not give it.
-    pub fn tags(&self, name: &str) -> Tags {
+    pub(crate) fn tags(&self, name: &str) -> Tags {
         self.fields.get(name).map(Expr::str_map).unwrap_or_default()
     }
 }

@@ -18,12 +18,12 @@ pub struct Dist {
 }
 
 impl Dist {
-    pub const fn new(median: f64, p99: f64) -> Dist {
+    pub(crate) const fn new(median: f64, p99: f64) -> Dist {
         Dist { median, p99 }
     }
 
     /// One draw, in seconds: log-normal with this median and 99th percentile.
-    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+    pub(crate) fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         if self.median <= 0.0 || self.p99 <= self.median {
             return self.median.max(0.0);
         }
@@ -34,7 +34,7 @@ impl Dist {
     /// The 10th percentile: nine draws in ten take longer. The pollers look first at this
     /// time: earlier looks are nearly always wasted calls, and a later one costs RTO for the
     /// resources that were quick.
-    pub fn p10(&self) -> f64 {
+    pub(crate) fn p10(&self) -> f64 {
         if self.median <= 0.0 || self.p99 <= self.median {
             return self.median.max(0.0);
         }

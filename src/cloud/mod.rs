@@ -63,7 +63,7 @@ pub struct CloudError {
 }
 
 impl CloudError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> CloudError {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> CloudError {
         CloudError {
             code: code.into(),
             message: message.into(),
@@ -71,7 +71,7 @@ impl CloudError {
     }
 
     /// Worth retrying as it is: throttling and server-side faults.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         let code = self.code.as_str();
         THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code)
     }
@@ -79,7 +79,7 @@ impl CloudError {
     /// The instance type cannot be had here now: try the next one. `InsufficientCapacity` is
     /// not among them: EC2's error reference (APIReference/errors-overview.html) gives it for
     /// import instance requests only, not for RunInstances.
-    pub fn is_capacity(&self) -> bool {
+    pub(crate) fn is_capacity(&self) -> bool {
         matches!(
             self.code.as_str(),
             "InsufficientInstanceCapacity" | "Unsupported" | "InstanceLimitExceeded"
@@ -115,7 +115,7 @@ pub enum Op {
 impl Op {
     /// The EC2 token bucket a call of this operation draws from. AWS Backup has quotas of its
     /// own; the filtered Describe bucket stands in for them.
-    pub fn limited(self) -> rate_limit::Limited {
+    pub(crate) fn limited(self) -> rate_limit::Limited {
         use rate_limit::Limited;
         match self {
             Op::RunInstances => Limited::RunInstances,
@@ -158,7 +158,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Backend::Sim => "sim",
             Backend::Aws => "aws",
@@ -173,7 +173,7 @@ impl fmt::Display for Backend {
 }
 
 /// Tags as AWS keeps them.
-pub type Tags = BTreeMap<String, String>;
+pub(crate) type Tags = BTreeMap<String, String>;
 
 /// The tag that makes a resource a run's: every create carries it, and teardown deletes nothing
 /// whose live tags lack it.
@@ -227,7 +227,7 @@ pub struct RecoveryPoint {
 impl RecoveryPoint {
     /// The AMI of an EC2 point or the snapshot of an EBS point, from the point's ARN
     /// (`arn:aws:ec2:REGION::image/ami-...`, `arn:aws:ec2:REGION::snapshot/snap-...`).
-    pub fn artifact(&self, kind: &str) -> Option<String> {
+    pub(crate) fn artifact(&self, kind: &str) -> Option<String> {
         self.arn
             .rsplit_once(&format!("{kind}/"))
             .map(|(_, id)| id.to_string())
@@ -348,7 +348,7 @@ pub struct Observed {
 
 impl Observed {
     /// A resource in `state`, with nothing else known.
-    pub fn new(id: &str, state: &str) -> Observed {
+    pub(crate) fn new(id: &str, state: &str) -> Observed {
         Observed {
             id: id.to_string(),
             state: state.to_string(),
@@ -383,7 +383,7 @@ pub enum Polled {
 
 impl Polled {
     /// AWS's error code for an id of this kind that does not exist.
-    pub fn not_found_code(self) -> &'static str {
+    pub(crate) fn not_found_code(self) -> &'static str {
         match self {
             Polled::Instance => "InvalidInstanceID.NotFound",
             Polled::Volume | Polled::VolumeLoad => "InvalidVolume.NotFound",
@@ -392,7 +392,7 @@ impl Polled {
         }
     }
 
-    pub fn describe_op(self) -> Op {
+    pub(crate) fn describe_op(self) -> Op {
         match self {
             Polled::Instance => Op::DescribeInstanceStatus,
             Polled::Volume => Op::DescribeVolumes,
@@ -414,14 +414,14 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 4] = [
+    pub(crate) const ALL: [ResourceKind; 4] = [
         ResourceKind::Instance,
         ResourceKind::Volume,
         ResourceKind::Image,
         ResourceKind::Snapshot,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ResourceKind::Instance => "instance",
             ResourceKind::Volume => "volume",
@@ -431,7 +431,7 @@ impl ResourceKind {
     }
 
     /// The call that deletes a resource of this kind.
-    pub fn delete_op(self) -> Op {
+    pub(crate) fn delete_op(self) -> Op {
         match self {
             ResourceKind::Instance => Op::TerminateInstances,
             ResourceKind::Volume => Op::DeleteVolume,
@@ -441,7 +441,7 @@ impl ResourceKind {
     }
 
     /// The Describe call that finds resources of this kind.
-    pub fn describe_op(self) -> Op {
+    pub(crate) fn describe_op(self) -> Op {
         match self {
             ResourceKind::Instance => Op::DescribeInstances,
             ResourceKind::Volume => Op::DescribeVolumes,
@@ -489,7 +489,7 @@ pub struct Found {
 
 impl Found {
     /// Whether the resource no longer exists (a terminated instance stays visible for a while).
-    pub fn gone(&self) -> bool {
+    pub(crate) fn gone(&self) -> bool {
         matches!(
             self.state.as_str(),
             "terminated" | "deleted" | "deregistered"

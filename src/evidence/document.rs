@@ -92,7 +92,7 @@ fn offset(t0: DateTime<Utc>, at: &Option<String>) -> Option<f64> {
 }
 
 impl Doc {
-    pub fn of(r: &Report) -> Doc {
+    pub(crate) fn of(r: &Report) -> Doc {
         let t0 = parse(&r.declared_at).unwrap_or_default();
         let mode = match r.mode {
             super::report::Mode::Drill => "drill",

@@ -71,7 +71,7 @@ pub fn render_doc(doc: &Doc) -> String {
 }
 
 /// Text safe in HTML content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

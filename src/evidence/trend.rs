@@ -84,7 +84,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 impl Stats {
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Stats {
+    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Stats {
         let mut v: Vec<f64> = values.into_iter().collect();
         v.sort_by(f64::total_cmp);
         Stats {

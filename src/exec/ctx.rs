@@ -20,7 +20,7 @@ use crate::cloud::{Cloud, CloudError, Lookup, Op, RUN_TAG, STEP_TAG, Tags};
 
 /// What a step gave, beyond its outputs.
 #[derive(Debug, Default)]
-pub struct Done<O = Map<String, Value>> {
+pub(crate) struct Done<O = Map<String, Value>> {
     pub outputs: O,
     pub rejected: Vec<Rejected>,
     /// When the cloud was truly done (simulator only); the step's finish otherwise.
@@ -37,7 +37,7 @@ pub struct Done<O = Map<String, Value>> {
 
 impl<O> Done<O> {
     /// The same, with its outputs as the executor keeps them: a JSON object.
-    pub fn into_map(self) -> Done
+    pub(crate) fn into_map(self) -> Done
     where
         O: Serialize,
     {
@@ -56,7 +56,7 @@ impl<O> Done<O> {
     }
 
     /// Notes when the cloud was truly done with one of the step's resources: the latest wins.
-    pub fn ready(&mut self, at: Option<Instant>) {
+    pub(crate) fn ready(&mut self, at: Option<Instant>) {
         if let Some(at) = at {
             self.ready_at = Some(self.ready_at.map_or(at, |r| r.max(at)));
         }
@@ -64,7 +64,7 @@ impl<O> Done<O> {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StepError {
+pub(crate) enum StepError {
     #[error("{0}")]
     Cloud(#[from] CloudError),
     #[error("timed out after {0:?}")]
@@ -93,16 +93,17 @@ fn list(rejected: &[Rejected]) -> String {
 
 impl StepError {
     /// Worth a step-level retry (`retries`).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, StepError::Cloud(e) if e.is_transient())
     }
 }
 
 /// Asks a person to approve; the CLI provides it (the executor knows no terminal).
-pub type Approve = dyn Fn(&str) -> futures::future::LocalBoxFuture<'static, Result<String, String>>;
+pub(crate) type Approve =
+    dyn Fn(&str) -> futures::future::LocalBoxFuture<'static, Result<String, String>>;
 
 /// Everything an action may use.
-pub struct Ctx<'a, 'c, C> {
+pub(crate) struct Ctx<'a, 'c, C> {
     pub api: &'a Api<'c, C>,
     pub pollers: &'a Pollers,
     pub model: &'a LatencyModel,
@@ -128,7 +129,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     /// An idempotency token from run, step and what else makes a call distinct: the same
     /// call re-issued (a step's retry, a resume) carries the same token, so it cannot create
     /// a second resource where AWS honours the token.
-    pub fn token(&self, extra: &str) -> String {
+    pub(crate) fn token(&self, extra: &str) -> String {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(format!("{}/{}/{extra}", self.run_id, self.step));
         let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
@@ -136,7 +137,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     }
 
     /// Tags that find what this step created: the run's id and the step's name.
-    pub fn mine(&self) -> Lookup {
+    pub(crate) fn mine(&self) -> Lookup {
         let mut tags = Tags::new();
         for k in [RUN_TAG, STEP_TAG] {
             if let Some(v) = self.tags.get(k) {
@@ -153,7 +154,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     /// - otherwise: intent journaled, call made, answer journaled.
     ///
     /// Either way `made` lists the resources in the answer, recorded as created.
-    pub async fn once<T, Adopt, Call_, Made>(
+    pub(crate) async fn once<T, Adopt, Call_, Made>(
         &self,
         op: Op,
         token: &str,
@@ -239,6 +240,6 @@ impl<C: Cloud> Ctx<'_, '_, C> {
 /// When a poller first looks: at the expected time's 10th percentile (`Dist::p10`), so that
 /// nine resources in ten are noticed within a tick of being ready, without the calls that
 /// looking from half the median made (they came to 1.6 Describe calls per instance on 8 tiers).
-pub fn first_look(expected: Dist) -> Duration {
+pub(crate) fn first_look(expected: Dist) -> Duration {
     Duration::from_secs_f64(expected.p10().clamp(0.0, 365.0 * 86_400.0))
 }

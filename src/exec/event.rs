@@ -4,7 +4,7 @@
 use crate::runbook::expr::StepId;
 
 /// Seconds since the run started, on the run's clock (virtual on the simulator).
-pub type At = f64;
+pub(crate) type At = f64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

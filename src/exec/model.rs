@@ -46,7 +46,7 @@ pub enum Fate {
 }
 
 impl Fate {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Fate::Verified => "verified",
             Fate::Failed => "failed",

@@ -17,7 +17,7 @@ use crate::cloud::{Cloud, CloudError, Observed, Polled};
 
 /// What a waiter waits for.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Want {
+pub(crate) enum Want {
     /// The resource's state is this (`running`, `available`, `in-use`, `COMPLETED`).
     State(&'static str),
     /// An instance's two status checks pass.
@@ -50,7 +50,7 @@ struct Waiter {
     tx: oneshot::Sender<Result<Observed, CloudError>>,
 }
 
-pub struct Poller {
+pub(crate) struct Poller {
     kind: Polled,
     tick: Duration,
     waiters: RefCell<Vec<Waiter>>,
@@ -64,7 +64,7 @@ const MISSING_GRACE: Duration = Duration::from_secs(15);
 const BATCH: usize = 100;
 
 impl Poller {
-    pub fn new(kind: Polled, tick: Duration) -> Poller {
+    pub(crate) fn new(kind: Polled, tick: Duration) -> Poller {
         Poller {
             kind,
             tick,
@@ -74,7 +74,7 @@ impl Poller {
     }
 
     /// Waits until `id` is as wanted; the first look is `first_look` from now.
-    pub async fn wait(
+    pub(crate) async fn wait(
         &self,
         id: &str,
         want: Want,
@@ -94,7 +94,7 @@ impl Poller {
     }
 
     /// Polls for as long as the run lasts (the executor drops this future at the end).
-    pub async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
+    pub(crate) async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
         loop {
             self.waiters.borrow_mut().retain(|w| !w.tx.is_closed());
             let next = self.waiters.borrow().iter().map(|w| w.due).min();
@@ -209,7 +209,7 @@ impl Poller {
 }
 
 /// The shared pollers, one per kind of resource.
-pub struct Pollers {
+pub(crate) struct Pollers {
     pub instances: Poller,
     pub volumes: Poller,
     pub jobs: Poller,
@@ -223,7 +223,7 @@ pub struct Pollers {
 const LOAD_TICK: Duration = Duration::from_secs(15);
 
 impl Pollers {
-    pub fn new(tick: Duration) -> Pollers {
+    pub(crate) fn new(tick: Duration) -> Pollers {
         Pollers {
             instances: Poller::new(Polled::Instance, tick),
             volumes: Poller::new(Polled::Volume, tick),
@@ -234,14 +234,14 @@ impl Pollers {
     }
 
     /// Waits until `volume` is fully loaded from its snapshot.
-    pub async fn loaded(&self, volume: &str) -> Result<Observed, CloudError> {
+    pub(crate) async fn loaded(&self, volume: &str) -> Result<Observed, CloudError> {
         self.loads
             .wait(volume, Want::State("completed"), LOAD_TICK)
             .await
     }
 
     /// Runs every poller until the future is dropped.
-    pub async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
+    pub(crate) async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
         futures::join!(
             self.instances.run(api),
             self.volumes.run(api),

@@ -57,7 +57,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Seconds from t0 to the run's start (0 unless the disaster was declared earlier).
-    pub fn offset(&self) -> f64 {
+    pub(crate) fn offset(&self) -> f64 {
         ((self.started - self.t0).num_milliseconds() as f64 / 1000.0).max(0.0)
     }
 

@@ -3,7 +3,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::cloud::Tags;
 use crate::runbook::Runbook;
 use crate::runbook::checked::Expr;
 
@@ -43,50 +42,12 @@ pub fn resolve(expr: &Expr, outputs: &[Option<Map<String, Value>>], secrets: Sec
     }
 }
 
-/// Typed access to a step's resolved fields.
+/// A step's fields as resolved when it starts (JSON); the action lowers them to its typed
+/// inputs (`crate::action`).
 pub struct Inputs(pub Map<String, Value>);
 
 impl Inputs {
     pub fn str(&self, name: &str) -> Option<String> {
         self.0.get(name).and_then(Value::as_str).map(str::to_string)
-    }
-
-    pub fn strs(&self, name: &str) -> Vec<String> {
-        match self.0.get(name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        }
-    }
-
-    pub fn u32(&self, name: &str) -> Option<u32> {
-        self.0
-            .get(name)
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-    }
-
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.0.get(name).and_then(Value::as_bool)
-    }
-
-    pub fn tags(&self, name: &str) -> Tags {
-        match self.0.get(name) {
-            Some(Value::Object(m)) => m
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect(),
-            _ => Tags::new(),
-        }
-    }
-
-    pub fn list(&self, name: &str) -> Vec<Value> {
-        match self.0.get(name) {
-            Some(Value::Array(items)) => items.clone(),
-            _ => Vec::new(),
-        }
     }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::runbook::schedule::Schedule;
 
 /// How late a time may be looked at and still count as on time.
-pub const LATE: Duration = Duration::seconds(60);
+pub(crate) const LATE: Duration = Duration::seconds(60);
 
 /// What to do with times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

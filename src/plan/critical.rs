@@ -19,7 +19,7 @@ pub struct Critical {
 
 impl Critical {
     /// `order` is a topological order of the steps; `expected` their durations.
-    pub fn new(runbook: &Runbook, order: &[StepId], expected: &[f64]) -> Critical {
+    pub(crate) fn new(runbook: &Runbook, order: &[StepId], expected: &[f64]) -> Critical {
         let steps = &runbook.steps;
         let mut finish = vec![0.0f64; steps.len()];
         for &id in order {

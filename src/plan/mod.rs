@@ -4,7 +4,7 @@
 //!
 //! Invariant: planning does no I/O and cannot fail; the checker has already rejected cycles.
 
-pub mod critical;
+pub(crate) mod critical;
 pub mod dot;
 pub mod json;
 pub mod mermaid;
@@ -87,7 +87,7 @@ impl<'r> Plan<'r> {
 
     /// The steps as the graph views (dot, mermaid) lay them out: those outside paths, one
     /// `node` line each, then each path as a group between `open` and `close`.
-    pub fn write_groups(
+    pub(crate) fn write_groups(
         &self,
         out: &mut String,
         node: &dyn Fn(StepId) -> String,
@@ -111,7 +111,7 @@ impl<'r> Plan<'r> {
     }
 
     /// Every `exec` step's command, in source order: what the runbook would run locally.
-    pub fn exec_commands(&self) -> Vec<(StepId, String)> {
+    pub(crate) fn exec_commands(&self) -> Vec<(StepId, String)> {
         use crate::action::Action;
         self.runbook
             .steps

@@ -15,7 +15,7 @@ use super::source::{Source, Span};
 use crate::action::Action;
 
 /// Index of a path in `Runbook::paths`.
-pub type PathId = usize;
+pub(crate) type PathId = usize;
 
 #[derive(Debug, Clone)]
 pub struct Runbook {
@@ -48,7 +48,7 @@ pub struct SecretParam {
 
 impl Runbook {
     /// The value of a secret param, once read.
-    pub fn secret(&self, name: &str) -> Option<&str> {
+    pub(crate) fn secret(&self, name: &str) -> Option<&str> {
         self.secrets
             .iter()
             .find(|s| s.name == name)
@@ -146,7 +146,7 @@ impl Expr {
     }
 
     /// The value as JSON; an output is `{"output": "step.field"}`.
-    pub fn to_json(&self, steps: &[Step]) -> serde_json::Value {
+    pub(crate) fn to_json(&self, steps: &[Step]) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
             Expr::Str(s) => J::String(s.clone()),
@@ -212,7 +212,7 @@ impl fmt::Display for DisplayExpr<'_> {
 }
 
 /// A string in runbook syntax, escaped.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -229,7 +229,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// A map key: bare when it is an identifier, quoted otherwise.
-pub fn quote_key(k: &str) -> String {
+pub(crate) fn quote_key(k: &str) -> String {
     let ident = k
         .chars()
         .next()
@@ -240,7 +240,7 @@ pub fn quote_key(k: &str) -> String {
 }
 
 /// `2h30m`, `90s` -> `1m30s`, `0s`.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let mut s = d.as_secs();
     if s == 0 {
         return "0s".to_string();

@@ -31,7 +31,7 @@ pub enum Error {
 
 impl Error {
     /// Problems found in `file`.
-    pub fn invalid(file: &Arc<Source>, diagnostics: Vec<Diagnostic>) -> Error {
+    pub(crate) fn invalid(file: &Arc<Source>, diagnostics: Vec<Diagnostic>) -> Error {
         Error::Invalid {
             file: Arc::clone(file),
             diagnostics,

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub type StepId = usize;
 
 /// A step's own fields (not `after`, `timeout` and the other common ones), by name.
-pub type Fields = BTreeMap<String, Expr>;
+pub(crate) type Fields = BTreeMap<String, Expr>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -30,7 +30,7 @@ pub enum Expr {
 
 impl Expr {
     /// The outputs this value reads, for dependencies.
-    pub fn outputs(&self, into: &mut Vec<StepId>) {
+    pub(crate) fn outputs(&self, into: &mut Vec<StepId>) {
         match self {
             Expr::Output { step, .. } => into.push(*step),
             Expr::List(items) => items.iter().for_each(|e| e.outputs(into)),
@@ -40,7 +40,7 @@ impl Expr {
     }
 
     /// The string, when this is a literal one.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Expr::Str(s) => Some(s),
             _ => None,
@@ -48,7 +48,7 @@ impl Expr {
     }
 
     /// The literal strings of a list; `None` when this is not a list.
-    pub fn strings(&self) -> Option<Vec<String>> {
+    pub(crate) fn strings(&self) -> Option<Vec<String>> {
         match self {
             Expr::List(items) => Some(
                 items
@@ -62,7 +62,7 @@ impl Expr {
     }
 
     /// The literal string entries of a map (`tags = { ... }`); empty when this is not a map.
-    pub fn str_map(&self) -> BTreeMap<String, String> {
+    pub(crate) fn str_map(&self) -> BTreeMap<String, String> {
         match self {
             Expr::Map(m) => m
                 .iter()

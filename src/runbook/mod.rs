@@ -7,7 +7,7 @@ pub mod ast;
 pub mod check;
 pub mod checked;
 pub mod diagnostic;
-pub mod error;
+pub(crate) mod error;
 pub mod expr;
 pub mod fmt;
 pub mod limits;

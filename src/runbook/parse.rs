@@ -22,7 +22,7 @@ use super::suggest::join_or;
 struct Grammar;
 
 /// Parses a whole source into an AST, or returns every problem found on the way.
-pub fn parse(source: &Arc<Source>) -> Result<File, Vec<Diagnostic>> {
+pub(crate) fn parse(source: &Arc<Source>) -> Result<File, Vec<Diagnostic>> {
     let scanned = scan::scan(source)?;
     // Lets a syntax error name the tokens (`}`, `,`, a newline) expected where parsing
     // stopped, not only the rules.
@@ -364,7 +364,7 @@ impl Lower<'_> {
 }
 
 /// Undoes the four escapes of the language.
-pub fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

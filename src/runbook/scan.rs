@@ -11,12 +11,12 @@ use super::source::{Source, Span};
 
 /// What the scan learnt about a source that parses further.
 #[derive(Debug, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// Every `# ...` comment, without its newline.
     pub comments: Vec<Span>,
 }
 
-pub fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
+pub(crate) fn scan(source: &Source) -> Result<Scan, Vec<Diagnostic>> {
     let bytes = source.text.as_bytes();
     let mut errors = Vec::new();
     let mut comments = Vec::new();

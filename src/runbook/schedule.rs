@@ -64,7 +64,7 @@ impl Schedule {
     }
 
     /// The cron's five fields.
-    pub fn fields(&self) -> Vec<&str> {
+    pub(crate) fn fields(&self) -> Vec<&str> {
         self.cron.split_whitespace().collect()
     }
 
@@ -90,7 +90,7 @@ impl Schedule {
 impl Schedule {
     /// How many times fall in `(after, until]`, and the last of them; walked lazily, so a
     /// daemon that looks every second pays for the times that passed, not for a fixed window.
-    pub fn due(
+    pub(crate) fn due(
         &self,
         after: DateTime<Utc>,
         until: DateTime<Utc>,

@@ -28,7 +28,7 @@ pub enum Kind {
 
 impl Kind {
     /// "an image id (ami-...)".
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Any => "a string",
             Kind::Image => "an image id (ami-...)",
@@ -67,7 +67,7 @@ impl Kind {
     }
 
     /// Whether a value known to be of kind `self` may go where `expected` is wanted.
-    pub fn fits(self, expected: Kind) -> bool {
+    pub(crate) fn fits(self, expected: Kind) -> bool {
         self == expected || self == Kind::Any || expected == Kind::Any
     }
 }
@@ -86,7 +86,7 @@ fn is_region(s: &str) -> bool {
 
 /// The type of a field, a setting or an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ty {
+pub(crate) enum Ty {
     Str(Kind),
     Int {
         min: i64,
@@ -110,7 +110,7 @@ pub enum Ty {
 
 impl Ty {
     /// "a list of instance ids (i-...)".
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Ty::Str(kind) => kind.describe().to_string(),
             Ty::Int { .. } => "an integer".to_string(),
@@ -143,7 +143,7 @@ fn plural(singular: &str) -> String {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct FieldSpec {
+pub(crate) struct FieldSpec {
     pub name: &'static str,
     pub ty: Ty,
     pub required: bool,
@@ -152,7 +152,7 @@ pub struct FieldSpec {
 
 /// Whether a field may carry a `param NAME secret` (crate::secret).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrecy {
+pub(crate) enum Secrecy {
     /// No: its value is recorded and shown.
     Plain,
     /// A secret param may stand in it (`exec`'s `env` values); the rest is recorded as is.
@@ -188,7 +188,7 @@ impl FieldSpec {
 }
 
 #[derive(Debug)]
-pub struct ActionSchema {
+pub(crate) struct ActionSchema {
     pub name: &'static str,
     pub fields: &'static [FieldSpec],
     /// At least one of these must be given (`find_image`: tags, name or image_ids).
@@ -198,14 +198,14 @@ pub struct ActionSchema {
 
 impl ActionSchema {
     /// This action's own field of that name, or a field every step takes.
-    pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
+    pub(crate) fn field(&self, name: &str) -> Option<&'static FieldSpec> {
         self.fields
             .iter()
             .chain(COMMON_FIELDS)
             .find(|f| f.name == name)
     }
 
-    pub fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+    pub(crate) fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.fields.iter().chain(COMMON_FIELDS).map(|f| f.name)
     }
 }
@@ -224,10 +224,10 @@ pub(crate) const POSITIVE: Ty = Ty::Int {
 pub(crate) const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
 
 /// EBS volume types.
-pub const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
+pub(crate) const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
 
 /// The fields every step takes, whatever its action.
-pub const COMMON_FIELDS: &[FieldSpec] = &[
+pub(crate) const COMMON_FIELDS: &[FieldSpec] = &[
     opt("after", Ty::Steps),
     opt("timeout", Ty::Duration),
     opt(
@@ -243,7 +243,7 @@ pub const COMMON_FIELDS: &[FieldSpec] = &[
 ];
 
 /// The settings of a `runbook` block.
-pub const RUNBOOK_SETTINGS: &[FieldSpec] = &[
+pub(crate) const RUNBOOK_SETTINGS: &[FieldSpec] = &[
     opt("description", STR),
     opt("region", Ty::Str(Kind::Region)),
     opt("rto", Ty::Duration),
@@ -255,10 +255,10 @@ pub const RUNBOOK_SETTINGS: &[FieldSpec] = &[
 ];
 
 /// The settings of a `path` block.
-pub const PATH_SETTINGS: &[FieldSpec] = &[opt("rto", Ty::Duration), opt("description", STR)];
+pub(crate) const PATH_SETTINGS: &[FieldSpec] = &[opt("rto", Ty::Duration), opt("description", STR)];
 
 /// The keys of one map in `launch`'s `volumes`.
-pub const VOLUME_FIELDS: &[FieldSpec] = &[
+pub(crate) const VOLUME_FIELDS: &[FieldSpec] = &[
     req("snapshot", Ty::Str(Kind::Snapshot)),
     req("device", STR),
     opt("type", Ty::OneOf(VOLUME_TYPES)),
@@ -281,7 +281,7 @@ pub enum Check {
 
 impl Check {
     /// Parses one check string; the error says what is wrong with it.
-    pub fn parse(s: &str) -> Result<Check, String> {
+    pub(crate) fn parse(s: &str) -> Result<Check, String> {
         let port = |p: &str| -> Result<u16, String> {
             match p
                 .parse::<u16>()

@@ -2,7 +2,10 @@
 //! be a typo rather than a different word.
 
 /// The candidate nearest to `name` by edit distance, when at most a third of it differs.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -14,7 +17,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `Some("did you mean `x`?")` when there is a near candidate.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
@@ -22,7 +25,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// `a`, `a or b`, `a, b or c`.
-pub fn join_or<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn join_or<S: AsRef<str>>(items: &[S]) -> String {
     match items {
         [] => String::new(),
         [one] => one.as_ref().to_string(),

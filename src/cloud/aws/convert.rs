@@ -12,7 +12,7 @@ use crate::cloud::{CloudError, ExecOutput, Tags};
 
 /// An SDK error as a `CloudError` with AWS's error code; a request that never got an answer
 /// (no connection, a timeout) is `DispatchFailure` or `Timeout`, both transient.
-pub fn cloud_error<E>(e: SdkError<E, HttpResponse>) -> CloudError
+pub(crate) fn cloud_error<E>(e: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -53,7 +53,7 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
+pub(crate) fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
     tags.iter()
         .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
         .collect()
@@ -63,7 +63,7 @@ pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
 /// updates it up to five minutes late, and the SDK this crate builds on (1.145, for Rust 1.85)
 /// predates `InitializationStatusDetails` with its progress and estimate, so the name/status
 /// pair of the volume status details is what is read.
-pub fn initialization_state(v: &aws_sdk_ec2::types::VolumeStatusItem) -> &str {
+pub(crate) fn initialization_state(v: &aws_sdk_ec2::types::VolumeStatusItem) -> &str {
     v.volume_status()
         .map(aws_sdk_ec2::types::VolumeStatusInfo::details)
         .unwrap_or_default()
@@ -76,7 +76,7 @@ pub fn initialization_state(v: &aws_sdk_ec2::types::VolumeStatusItem) -> &str {
         .unwrap_or("unreported")
 }
 
-pub fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
+pub(crate) fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -88,13 +88,13 @@ pub fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
 }
 
 /// EC2's `CreationDate` strings (`2026-11-20T03:00:00.000Z`).
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-pub fn smithy_time(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn smithy_time(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
@@ -102,7 +102,7 @@ pub fn smithy_time(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A TCP connection to the instance's private IP (the runner needs a route to the subnet).
-pub async fn tcp_open(ip: &str, port: u16) -> bool {
+pub(crate) async fn tcp_open(ip: &str, port: u16) -> bool {
     matches!(
         tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((ip, port))).await,
         Ok(Ok(_))
@@ -110,7 +110,7 @@ pub async fn tcp_open(ip: &str, port: u16) -> bool {
 }
 
 /// An HTTP/1.0 GET answered with a 2xx status.
-pub async fn http_ok(ip: &str, port: u16, path: &str) -> bool {
+pub(crate) async fn http_ok(ip: &str, port: u16, path: &str) -> bool {
     let get = async {
         let mut stream = tokio::net::TcpStream::connect((ip, port)).await.ok()?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: rebound\r\n\r\n");
@@ -131,7 +131,7 @@ pub async fn http_ok(ip: &str, port: u16, path: &str) -> bool {
 const MAX_OUTPUT: usize = 64 * 1024;
 
 /// Runs a local program (`exec`): its exit code and the first 64 KiB of its stdout.
-pub async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
+pub(crate) async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
     let Some((program, args)) = command.split_first() else {
         return Err(CloudError::new("InvalidCommand", "exec needs a program"));
     };

@@ -10,7 +10,7 @@
 //! history store, which the executor does not drive, keep the SDK's standard retry.
 
 mod convert;
-pub mod s3;
+pub(crate) mod s3;
 #[cfg(test)]
 mod tests;
 

@@ -11,21 +11,21 @@ use super::Settings;
 use super::convert::cloud_error;
 use crate::cloud::CloudError;
 
-pub struct Objects {
+pub(crate) struct Objects {
     client: aws_sdk_s3::Client,
     pub bucket: String,
 }
 
 /// One version of one object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Version {
+pub(crate) struct Version {
     pub key: String,
     pub version_id: String,
     pub last_modified: Option<DateTime<Utc>>,
 }
 
 impl Objects {
-    pub async fn connect(settings: &Settings, bucket: &str) -> Objects {
+    pub(crate) async fn connect(settings: &Settings, bucket: &str) -> Objects {
         let config = super::load(settings).await;
         // Path-style addressing: custom endpoints (moto, MinIO, VPC endpoints) rarely resolve
         // bucket subdomains.
@@ -40,7 +40,7 @@ impl Objects {
 
     /// Every version of every object under `prefix` that is not a delete marker, in key
     /// order, oldest first per key.
-    pub async fn versions(&self, prefix: &str) -> Result<Vec<Version>, CloudError> {
+    pub(crate) async fn versions(&self, prefix: &str) -> Result<Vec<Version>, CloudError> {
         let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (None, None);
         loop {
@@ -79,7 +79,7 @@ impl Objects {
         Ok(out)
     }
 
-    pub async fn get(&self, key: &str, version_id: &str) -> Result<String, CloudError> {
+    pub(crate) async fn get(&self, key: &str, version_id: &str) -> Result<String, CloudError> {
         let out = self
             .client
             .get_object()
@@ -100,7 +100,7 @@ impl Objects {
 
     /// Writes `key` once: refused (`PreconditionFailed`) if it exists, locked in compliance
     /// mode until `until`.
-    pub async fn put_locked(
+    pub(crate) async fn put_locked(
         &self,
         key: &str,
         body: String,

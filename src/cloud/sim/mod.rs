@@ -9,8 +9,8 @@
 //! when each resource truly reached its state and says so (`Observed::ready_at`), which is how
 //! a report gives the RTO bound that no orchestrator could beat.
 
-pub mod profile;
-pub mod world;
+pub(crate) mod profile;
+pub(crate) mod world;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -8,7 +8,7 @@
 //! chain rewritten by someone who recomputes every digest. Keep the history where it cannot be
 //! rewritten (a shared store with object lock) for that.
 
-pub mod s3;
+pub(crate) mod s3;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ impl History for Store {
 }
 
 /// Chains `report` to `last` (the newest record's digest, if any).
-pub fn chain(report: &mut Report, last: Option<String>) {
+pub(crate) fn chain(report: &mut Report, last: Option<String>) {
     report.previous_digest = last;
     report.digest = None;
     report.digest = Some(report.compute_digest());

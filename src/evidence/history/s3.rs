@@ -23,7 +23,7 @@ const APPEND_ATTEMPTS: u32 = 5;
 
 impl S3 {
     /// `location` is `s3://BUCKET/PREFIX`.
-    pub async fn open(
+    pub(crate) async fn open(
         location: &str,
         settings: &crate::cloud::aws::Settings,
         retention: chrono::Duration,

@@ -33,7 +33,7 @@ use crate::runbook::schema::RUNBOOK_SETTINGS;
 use crate::runbook::source::Source;
 
 /// Checks a parsed file with the `--set` values of this invocation.
-pub fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {
+pub(crate) fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {
     let mut checker = Checker {
         errors: one_runbook(file),
         ..Checker::default()
@@ -50,7 +50,7 @@ pub fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diag
 }
 
 /// A file holds exactly one runbook: the problems if it does not (also used by `fmt`).
-pub fn one_runbook(file: &File) -> Vec<Diagnostic> {
+pub(crate) fn one_runbook(file: &File) -> Vec<Diagnostic> {
     let Some(first) = file.runbooks.first() else {
         return vec![
             Diagnostic::new(
