@@ -450,14 +450,6 @@ pub fn digest_of(report: &Value) -> String {
     hex(&Sha256::digest(&text))
 }
 
-/// JSON with every object's keys sorted, whatever order serde_json keeps (its
-/// `preserve_order` feature may be on through another crate): one text per value.
-pub fn canonical(v: &Value) -> String {
-    let mut text = Vec::new();
-    write_canonical(v, &mut text, false);
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 /// Appends the canonical form of `v` to `out`, in one buffer (a report of 6,000 steps would
 /// otherwise build a string per value). `digest_null`: the top object's `digest` is written
 /// as null, present or not, which is the form a digest is taken of. Strings and numbers are

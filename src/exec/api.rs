@@ -66,10 +66,6 @@ impl<'c, C: Cloud> Api<'c, C> {
         self.total.borrow().clone()
     }
 
-    pub fn own(&self) -> Calls {
-        self.own.borrow().clone()
-    }
-
     /// This `Api`'s own count, shared, so it outlives a step that is cancelled.
     pub fn own_counter(&self) -> Rc<RefCell<Calls>> {
         Rc::clone(&self.own)

@@ -439,10 +439,6 @@ impl Journal {
         }
     }
 
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     /// Appends one record and waits for it to reach the disk.
     pub fn append(&self, entry: &Entry) -> std::io::Result<()> {
         match entry {

@@ -35,8 +35,9 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Every action allowed, sorted.
-    pub fn actions(&self) -> BTreeSet<&'static str> {
+    /// Every action allowed, sorted (the tests read the whole list).
+    #[cfg(test)]
+    pub(crate) fn actions(&self) -> BTreeSet<&'static str> {
         self.statement
             .iter()
             .flat_map(|s| s.action.iter().copied())

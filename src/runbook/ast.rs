@@ -31,16 +31,7 @@ pub enum Item {
     Step(Step),
 }
 
-impl Item {
-    pub fn span(&self) -> Span {
-        match self {
-            Item::Setting(f) => f.span,
-            Item::Param(p) => p.span,
-            Item::Path(p) => p.span,
-            Item::Step(s) => s.span,
-        }
-    }
-}
+impl Item {}
 
 /// `param NAME`, `param NAME = VALUE` or `param NAME secret`.
 #[derive(Debug, Clone)]
@@ -66,14 +57,7 @@ pub enum PathItem {
     Step(Step),
 }
 
-impl PathItem {
-    pub fn span(&self) -> Span {
-        match self {
-            PathItem::Setting(f) => f.span,
-            PathItem::Step(s) => s.span,
-        }
-    }
-}
+impl PathItem {}
 
 /// `step NAME = ACTION { fields }`.
 #[derive(Debug, Clone)]

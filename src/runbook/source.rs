@@ -93,18 +93,7 @@ pub struct Span {
     pub col: u32,
 }
 
-impl Span {
-    /// The smallest span covering both.
-    pub fn to(self, other: Span) -> Span {
-        if other.start < self.start {
-            return other.to(self);
-        }
-        Span {
-            end: self.end.max(other.end),
-            ..self
-        }
-    }
-}
+impl Span {}
 
 #[cfg(test)]
 mod tests {

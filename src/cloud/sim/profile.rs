@@ -73,9 +73,4 @@ impl Profile {
         }
         Ok(())
     }
-
-    /// Reads a profile from JSON.
-    pub fn from_json(text: &str) -> Result<Profile, serde_json::Error> {
-        serde_json::from_str(text)
-    }
 }
