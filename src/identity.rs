@@ -11,6 +11,11 @@ pub fn user() -> String {
         .unwrap_or_else(user_of_uid)
 }
 
+/// `user@host`: who, and where, for a record a person reads.
+pub fn user_at_host() -> String {
+    format!("{}@{}", user(), host())
+}
+
 /// The machine's name.
 pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -19,6 +19,7 @@ mod runs;
 mod schedule;
 mod schedule_export;
 mod session;
+mod signals;
 mod sim_inputs;
 mod simulate;
 mod summary;

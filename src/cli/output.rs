@@ -50,18 +50,20 @@ pub(crate) fn stdout() -> std::io::Stdout {
     std::io::stdout()
 }
 
-/// An `approve` step: approved in advance by `--approve`, or by a person at the terminal.
+/// How the report credits an approval `--approve` gave in advance.
+pub(super) fn given_by(who: &str) -> String {
+    format!("--approve, given by {who}")
+}
+
+/// An `approve` step: approved in advance (`approved`: by whom), or by a person at the
+/// terminal.
 pub(super) async fn ask(
     message: &str,
-    approved: bool,
+    approved: Option<String>,
     bars: Option<indicatif::MultiProgress>,
 ) -> Result<String, String> {
-    if approved {
-        return Ok(format!(
-            "--approve, given by {}@{}",
-            rebound::identity::user(),
-            rebound::identity::host()
-        ));
+    if let Some(by) = approved {
+        return Ok(by);
     }
     if !std::io::stdin().is_terminal() {
         return Err(

@@ -133,6 +133,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .collect(),
         calls: replay.calls.clone(),
     };
+    let start = super::signals::Start::new(h.backend == Backend::Sim && !args.realtime)?;
     let journal = Journal::reopen(locked, &replay, "resume")?;
     Session {
         rb: &rb,
@@ -147,7 +148,17 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         aws: &args.aws,
         teardown: args.teardown.limits(),
         attempt: replay.next_attempt(),
-        approve: args.approve || h.approve,
+        approve: if args.approve {
+            Some(super::output::given_by(&rebound::identity::user_at_host()))
+        } else if h.approve {
+            // Inherited: the person who started the run gave it, not whoever resumes.
+            Some(format!(
+                "--approve of `rebound run`, given by {}",
+                h.started_by.as_deref().unwrap_or("whoever started the run")
+            ))
+        } else {
+            None
+        },
     }
-    .run(args.realtime)
+    .run(start)
 }

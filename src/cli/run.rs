@@ -101,6 +101,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         },
         drill: args.drill,
         approve: args.approve,
+        started_by: Some(rebound::identity::user_at_host()),
         started_at: Utc::now(),
         declared_at: args.declared_at,
         parallelism: args.parallelism,
@@ -113,6 +114,9 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         aws_endpoint_url: args.aws.endpoint_url.clone(),
     };
     let path = journal::path_of(&dir, &run_id);
+    // Listening for Ctrl-C and SIGTERM before the journal exists: a signal from here on stops
+    // the run cleanly, never leaves a journal with a header only.
+    let start = super::signals::Start::new(args.backend == Backend::Sim && !args.realtime)?;
     let journal = Journal::create(&path, &header)?;
     Session {
         rb: &rb,
@@ -127,9 +131,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         aws: &args.aws,
         teardown: args.teardown.limits(),
         attempt: 1,
-        approve: args.approve,
+        approve: args
+            .approve
+            .then(|| super::output::given_by(&rebound::identity::user_at_host())),
     }
-    .run(args.realtime)
+    .run(start)
 }
 
 fn to_value<T: serde::Serialize>(t: &T) -> serde_json::Value {

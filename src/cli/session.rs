@@ -11,6 +11,7 @@ use futures::FutureExt as _;
 
 use super::AwsArgs;
 use super::progress::Progress;
+use super::signals::{Signals, Start};
 use rebound::cloud::Cloud;
 use rebound::cloud::aws;
 use rebound::cloud::latency::LatencyModel;
@@ -56,8 +57,9 @@ pub struct Session<'a> {
     pub teardown: teardown::Limits,
     /// Which process of the run this is (1: `run`; each `resume` one more).
     pub attempt: u32,
-    /// `--approve`: this command line's, or the run's.
-    pub approve: bool,
+    /// Approved in advance (`--approve`, this command line's or the run's): whose, as the
+    /// report records it.
+    pub approve: Option<String>,
 }
 
 /// Where and as whom a run on AWS calls: this command line's flags, else the journal's.
@@ -108,20 +110,17 @@ impl Session<'_> {
         settings(self.aws, self.header, self.rb.role.clone())
     }
 
-    fn runtime(&self, realtime: bool) -> Result<tokio::runtime::Runtime, Error> {
-        super::runtime_on(self.header.backend == Backend::Sim && !realtime)
-    }
-
-    /// Runs (or resumes) the run to its end; the exit code.
-    pub fn run(self, realtime: bool) -> Result<u8, Error> {
+    /// Runs (or resumes) the run to its end on `start`'s runtime, made (with its signal
+    /// listeners) before the journal was; the exit code.
+    pub fn run(self, start: Start) -> Result<u8, Error> {
         let profile = self.profile()?;
         let world = self.world()?;
-        let runtime = self.runtime(realtime)?;
         let seed = self.header.seed.unwrap_or(0);
+        let Start { runtime, signals } = start;
         runtime.block_on(async {
             // The first thing the runtime does: a signal while the AWS configuration loads (SSO,
-            // an assumed role) stops the run cleanly instead of killing it.
-            let interrupted = interrupts(self.header.drill, &self.header.run_id);
+            // an assumed role), or one kept from before, stops the run cleanly.
+            let interrupted = interrupts(self.header.drill, &self.header.run_id, signals);
             if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
                 let (account, principal) = match cloud.identity().await {
@@ -150,7 +149,7 @@ impl Session<'_> {
     pub fn teardown(self, known: &[(String, Created)], offset: f64) -> Result<u8, Error> {
         let profile = self.profile()?;
         let world = self.world()?;
-        let runtime = self.runtime(false)?;
+        let runtime = super::runtime_on(self.header.backend == Backend::Sim)?;
         let seed = self.header.seed.unwrap_or(0);
         let fates = runtime.block_on(async {
             if self.header.backend == Backend::Aws {
@@ -233,11 +232,12 @@ impl Session<'_> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
         let progress = Progress::new(rb, self.quiet);
-        let approve_flag = self.approve;
+        let approve_flag = self.approve.clone();
         let bars = progress.bars();
         let approve = move |message: &str| {
             let message = message.to_string();
             let bars = bars.clone();
+            let approve_flag = approve_flag.clone();
             async move { super::output::ask(&message, approve_flag, bars).await }.boxed_local()
         };
         let opts = Options {
@@ -312,7 +312,7 @@ impl Session<'_> {
         } else {
             Mode::Recovery
         };
-        let mut report = Report::new(rb, record, &timings, mode, self.approve);
+        let mut report = Report::new(rb, record, &timings, mode, self.approve.is_some());
         report.attempt = self.attempt;
         report.seed = (record.backend == Backend::Sim)
             .then_some(self.header.seed)
@@ -377,45 +377,30 @@ impl Session<'_> {
 /// The first Ctrl-C (or SIGTERM) stops new work, and the caller tears a drill down; a second
 /// exits at once, the journal consistent (every record is written whole), for `rebound
 /// resume` or `rebound teardown` to finish.
-fn interrupts(drill: bool, run_id: &str) -> impl std::future::Future<Output = ()> + use<> {
+fn interrupts(
+    drill: bool,
+    run_id: &str,
+    mut signals: Signals,
+) -> impl std::future::Future<Output = ()> + use<> {
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let run_id = run_id.to_string();
     tokio::spawn(async move {
-        if first_signal().await.is_err() {
-            return;
-        }
+        signals.next().await;
         let _ = tx.send(true);
         output::note(format_args!(
             "\ninterrupted: no new steps will start{}. Interrupt again to exit at once.",
             if drill { "; tearing down" } else { "" }
         ));
-        if first_signal().await.is_ok() {
-            output::note(format_args!(
-                "exiting now. The journal is consistent: `rebound resume {run_id}` continues, \
-                 `rebound teardown {run_id}` removes what the run made."
-            ));
-            std::process::exit(130);
-        }
+        signals.next().await;
+        output::note(format_args!(
+            "exiting now. The journal is consistent: `rebound resume {run_id}` continues, \
+             `rebound teardown {run_id}` removes what the run made."
+        ));
+        std::process::exit(130);
     });
     async move {
         if rx.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Ctrl-C or SIGTERM, whichever comes first.
-async fn first_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
     }
 }

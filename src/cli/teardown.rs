@@ -45,7 +45,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         aws: &args.aws,
         teardown: args.teardown.limits(),
         attempt: replay.next_attempt(),
-        approve: false,
+        approve: None,
     }
     .teardown(&outstanding, super::resume::clock(&replay))
 }

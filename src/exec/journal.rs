@@ -32,6 +32,27 @@ use crate::cloud::{Backend, Op};
 /// the crash-safety tests cut a run at every record in turn with it.
 pub const CRASH_ENV: &str = "REBOUND_CRASH_BEFORE_RECORD";
 
+/// Set to N, the process sends itself SIGTERM just after it wrote its Nth record: with 1, the
+/// signal-at-start test lands a SIGTERM the moment the journal exists.
+pub const TERM_ENV: &str = "REBOUND_TERM_AFTER_RECORD";
+
+/// The test hooks of [`CRASH_ENV`] and [`TERM_ENV`], read once per journal.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hooks {
+    kill_before: Option<u64>,
+    term_after: Option<u64>,
+}
+
+impl Hooks {
+    fn from_env() -> Hooks {
+        let n = |name| std::env::var(name).ok().and_then(|v| v.parse().ok());
+        Hooks {
+            kill_before: n(CRASH_ENV),
+            term_after: n(TERM_ENV),
+        }
+    }
+}
+
 /// What a run was started with: enough to resume or tear it down with nothing else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
@@ -48,6 +69,10 @@ pub struct Header {
     pub backend: Backend,
     pub drill: bool,
     pub approve: bool,
+    /// `user@host` of the process that started the run: an approval `--approve` gave in
+    /// advance is theirs, also in a resume that inherits it.
+    #[serde(default)]
+    pub started_by: Option<String>,
     pub started_at: DateTime<Utc>,
     pub declared_at: Option<DateTime<Utc>>,
     pub parallelism: usize,
@@ -321,7 +346,7 @@ pub struct Journal {
     /// simulated run has nothing real to lose; 6,000 steps then run in a second, not in five.
     durable: bool,
     written: Cell<u64>,
-    crash_before: Option<u64>,
+    hooks: Hooks,
     calls: RefCell<HashMap<String, Call>>,
     /// Ids of the resources journaled so far.
     resources: RefCell<std::collections::HashSet<String>>,
@@ -337,7 +362,7 @@ impl Journal {
             path: None,
             durable: false,
             written: Cell::new(0),
-            crash_before: None,
+            hooks: Hooks::default(),
             calls: RefCell::new(HashMap::new()),
             resources: RefCell::default(),
             failed: RefCell::new(None),
@@ -426,13 +451,12 @@ impl Journal {
         calls: HashMap<String, Call>,
         durable: bool,
     ) -> Journal {
-        let crash_before = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
         Journal {
             file: Some(RefCell::new(file)),
             path: Some(path.to_path_buf()),
             durable,
             written: Cell::new(0),
-            crash_before,
+            hooks: Hooks::from_env(),
             calls: RefCell::new(calls),
             resources: RefCell::default(),
             failed: RefCell::new(None),
@@ -468,8 +492,8 @@ impl Journal {
         };
         let n = self.written.get() + 1;
         self.written.set(n);
-        if self.crash_before == Some(n) {
-            crash();
+        if self.hooks.kill_before == Some(n) {
+            signal_self(libc::SIGKILL);
         }
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -486,6 +510,9 @@ impl Journal {
             self.failed
                 .borrow_mut()
                 .get_or_insert_with(|| e.to_string());
+        }
+        if self.hooks.term_after == Some(n) {
+            signal_self(libc::SIGTERM);
         }
         result
     }
@@ -513,13 +540,16 @@ impl Journal {
     }
 }
 
-/// The test hook: SIGKILL, as `kill -9` from outside would.
-fn crash() -> ! {
-    // SAFETY: kill(2) on our own pid; it does not return for SIGKILL.
+/// The test hooks: a signal to this process, as `kill` from outside would send it.
+fn signal_self(signal: libc::c_int) {
+    // SAFETY: kill(2) on our own pid, with a valid signal number; no memory is involved.
     unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
+        libc::kill(libc::getpid(), signal);
     }
-    std::process::abort()
+    if signal == libc::SIGKILL {
+        // Not reached: SIGKILL cannot be caught.
+        std::process::abort()
+    }
 }
 
 impl Drop for Journal {
@@ -836,6 +866,7 @@ mod tests {
             backend: Backend::Sim,
             drill: true,
             approve: false,
+            started_by: None,
             started_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             declared_at: None,
             parallelism: 1,

@@ -108,10 +108,15 @@ fn only_run(peer: &Peer, dir: &Path) -> String {
     runs[0]["run_id"].as_str().expect("run id").to_string()
 }
 
+fn journal_text(dir: &Path, run: &str) -> String {
+    std::fs::read_to_string(dir.join("state").join(format!("{run}.journal"))).expect("journal")
+}
+
 fn journal_records(dir: &Path, run: &str) -> usize {
-    let text =
-        std::fs::read_to_string(dir.join("state").join(format!("{run}.journal"))).expect("journal");
-    text.lines().filter(|l| !l.is_empty()).count()
+    journal_text(dir, run)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count()
 }
 
 fn show(out: &Output) -> String {
@@ -125,25 +130,26 @@ fn show(out: &Output) -> String {
 
 /// What an uninterrupted recovery of the runbook leaves, by step: two web instances, one host,
 /// a root volume per instance and the data volume, attached.
-fn expected_recovery(tagged: &Value) {
-    assert_eq!(tagged["instances"], 3, "{tagged}");
+#[track_caller]
+fn expected_recovery(tagged: &Value, what: &str) {
+    assert_eq!(tagged["instances"], 3, "{what}: {tagged}");
     assert_eq!(
         tagged["instances_by_step"]["web"].as_array().map(Vec::len),
         Some(2),
-        "{tagged}"
+        "{what}: {tagged}"
     );
     assert_eq!(
         tagged["instances_by_step"]["host"].as_array().map(Vec::len),
         Some(1),
-        "{tagged}"
+        "{what}: {tagged}"
     );
     assert_eq!(
         tagged["volumes_by_step"]["disk"].as_array().map(Vec::len),
         Some(1),
-        "{tagged}"
+        "{what}: {tagged}"
     );
-    assert_eq!(tagged["volumes"], 4, "{tagged}");
-    assert_eq!(tagged["attached"], 4, "{tagged}");
+    assert_eq!(tagged["volumes"], 4, "{what}: {tagged}");
+    assert_eq!(tagged["attached"], 4, "{what}: {tagged}");
 }
 
 fn nothing(tagged: &Value) {
@@ -165,7 +171,7 @@ fn every_cut_point(drill: bool) -> usize {
     if drill {
         nothing(&peer.tagged(&run));
     } else {
-        expected_recovery(&peer.tagged(&run));
+        expected_recovery(&peer.tagged(&run), "uninterrupted");
     }
 
     // Before the first record (the header) nothing has happened: no run to resume.
@@ -195,7 +201,14 @@ fn every_cut_point(drill: bool) -> usize {
         if drill {
             nothing(&tagged);
         } else {
-            expected_recovery(&tagged);
+            expected_recovery(
+                &tagged,
+                &format!(
+                    "cut {cut} of {records}, resumed\n{}\n--- journal:\n{}\n",
+                    show(&resumed),
+                    journal_text(dir.path(), &run)
+                ),
+            );
             // And a later teardown removes all of it.
             let torn = peer.moto.rebound(dir.path(), &["teardown", &run], &[]);
             assert_eq!(torn.status.code(), Some(0), "cut {cut}: {}", show(&torn));
@@ -274,7 +287,7 @@ fn a_torn_journal_line_is_tolerated_by_resume() {
     assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(stderr.contains("the last record was torn"), "{stderr}");
-    expected_recovery(&peer.tagged(&run));
+    expected_recovery(&peer.tagged(&run), "uninterrupted");
     // The journal reads cleanly afterwards too.
     let listed = runs(&peer, dir.path());
     assert_eq!(listed[0]["state"], "succeeded", "{listed:?}");

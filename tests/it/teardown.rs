@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -442,4 +443,89 @@ fn a_resumed_simulated_run_waits_for_what_was_still_booting() {
         checked >= 2,
         "only {checked} cuts fell between the launch and the verify"
     );
+}
+
+/// A SIGTERM the moment the journal exists (before, the kernel killed the process there and
+/// left a journal with its header only): the run stops before any step starts, says so, and
+/// ends its journal; a drill has nothing to tear down.
+#[test]
+fn sigterm_as_the_journal_is_created_stops_the_run_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("slow.runbook"), SLOW_DRILL).expect("write");
+    let out = common::rebound_in(dir.path())
+        .args(["run", "slow.runbook", "--drill"])
+        .env("REBOUND_TERM_AFTER_RECORD", "1")
+        .output()
+        .expect("run rebound");
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "killed by the signal\n{}",
+        show(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted: no new steps will start"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("slow (sim, drill): cancelled"), "{stdout}");
+    let runs = runs(dir.path());
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["state"], "torn_down", "{runs:?}");
+    let id = runs[0]["run_id"].as_str().expect("id");
+    let journal = std::fs::read_to_string(dir.path().join("state").join(format!("{id}.journal")))
+        .expect("journal");
+    assert!(
+        !journal.contains("\"kind\":\"instance\""),
+        "a step ran:\n{journal}"
+    );
+}
+
+/// `--approve` given to `rebound run` is the starter's approval: a resume by someone else that
+/// inherits it credits the person who gave it, and one that gives its own credits the resumer.
+#[test]
+fn an_inherited_approval_is_credited_to_whoever_gave_it() {
+    let gate = "runbook \"gate\" {\n  step hold = wait { duration = 10s }\n  \
+                step go = approve { message = \"restore?\", after = [hold] }\n}\n";
+    for (resume_flags, credit) in [
+        (&[][..], "--approve of `rebound run`, given by alice@"),
+        (&["--approve"][..], "--approve, given by bob@"),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("gate.runbook"), gate).expect("write");
+        // Killed after `hold`, before `go` asks.
+        let out = common::rebound_in(dir.path())
+            .args(["run", "gate.runbook", "--approve"])
+            .env("USER", "alice")
+            .env("REBOUND_CRASH_BEFORE_RECORD", "3")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
+        let id = runs(dir.path())[0]["run_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let out = common::rebound_in(dir.path())
+            .args(["resume", &id, "--report-dir", "rep"])
+            .args(resume_flags)
+            .env("USER", "bob")
+            .output()
+            .expect("resume");
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("rep/report.json")).expect("report"),
+        )
+        .expect("json");
+        let approvals = report["approvals"].as_array().expect("approvals");
+        assert_eq!(approvals.len(), 1, "{approvals:?}");
+        assert_eq!(approvals[0]["step"], "go");
+        assert!(
+            approvals[0]["by"]
+                .as_str()
+                .is_some_and(|b| b.starts_with(credit)),
+            "{resume_flags:?}: {approvals:?}"
+        );
+    }
 }

@@ -1,14 +1,12 @@
-//! moto in server mode on a free loopback port, for the tests that need a real AWS peer.
+//! moto in server mode on a loopback port the kernel picks, for the tests that need a real AWS peer.
 //! moto is installed by `./scripts/test` into target/moto-venv; without it these tests fail,
 //! loudly. The account is seeded and inspected with boto3 (a real AWS SDK) through the scripts
 //! in tests/peer, never through rebound.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// The moto virtual environment: `REBOUND_MOTO_VENV` or target/moto-venv.
 pub fn venv() -> PathBuf {
@@ -30,24 +28,26 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(venv().join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        use std::io::BufRead as _;
+        let mut child = Command::new(venv().join("bin/python"))
+            .arg(super::root().join("tests/peer/moto_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .expect("start moto's server");
+        // Its first line is the port the kernel gave it.
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("moto's stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read moto's port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto did not start: it said {line:?}"));
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("moto is not listening on port {port}: {e}"));
         Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
