@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ops;
 pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod runbook;
 pub mod secret;
 

@@ -23,7 +23,7 @@ static SCHEMA: ActionSchema = ActionSchema {
     fields: &[
         opt("tags", STR_MAP),
         opt("name", STR),
-        opt("image_ids", Ty::List(&Ty::Str(Kind::Image))),
+        opt("image_ids", Ty::List(&Ty::Str(Kind::Image))).candidates(),
         opt("owners", STRS),
         opt("require_safe", Ty::Bool),
         opt("max_age", Ty::Duration),

@@ -22,8 +22,8 @@ static SCHEMA: ActionSchema = ActionSchema {
     name: "find_snapshot",
     fields: &[
         opt("tags", STR_MAP),
-        opt("volume", Ty::Str(Kind::Volume)),
-        opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))),
+        opt("volume", Ty::Str(Kind::Volume)).candidates(),
+        opt("snapshot_ids", Ty::List(&Ty::Str(Kind::Snapshot))).candidates(),
         opt("owners", STRS),
         opt("max_age", Ty::Duration),
     ],

@@ -1,7 +1,8 @@
 //! The default simulated world of a runbook: made from the runbook's own references, so that any
 //! runbook rehearses on a fresh machine. Each action seeds what its steps will look for (the
 //! `find_*` actions: a few candidates, so that a rehearsal exercises the choice); every literal
-//! image, snapshot, subnet, security group and recovery point a step names is added as it is.
+//! image, snapshot, subnet, security group, key pair, instance profile and recovery point a
+//! step names is added as it is.
 //! Instances and volumes exist only once a run creates them: a literal instance or volume id
 //! fails with NotFound, as on AWS.
 
@@ -96,6 +97,14 @@ pub(crate) fn hex_id(name: &str, i: usize) -> String {
     hex[..17].to_string()
 }
 
+/// Adds `name` to a list the world models once a runbook names one.
+fn named(list: &mut Option<Vec<String>>, name: &str) {
+    let list = list.get_or_insert_default();
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_string());
+    }
+}
+
 /// Literal inventory a step names, created at `created`.
 fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
     match expr {
@@ -124,6 +133,10 @@ fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
             }
             "security_groups" if !w.security_groups.contains(s) => {
                 w.security_groups.push(s.clone());
+            }
+            "key_name" => named(&mut w.key_pairs, s),
+            "instance_profile" => {
+                named(&mut w.instance_profiles, s.rsplit('/').next().unwrap_or(s));
             }
             _ => {}
         },

@@ -345,32 +345,70 @@ impl AwsArgs {
     }
 }
 
-/// Before a run on AWS makes anything: the credentials resolve and STS answers who they are.
-/// One line, exit 2, in seconds, instead of every step failing after its retries.
-pub fn aws_preflight(settings: &rebound::cloud::aws::Settings) -> Result<(), Error> {
-    let identity = runtime()?.block_on(async {
-        rebound::cloud::aws::Aws::connect(settings)
-            .await
-            .identity()
-            .await
-    });
-    match identity {
-        Ok((account, arn)) => {
-            tracing::info!(%account, %arn, "acting as");
-            Ok(())
-        }
-        Err(e) => {
-            // AWS's own words on one line: the SDK's chain of causes can run to kilobytes.
-            let said = e.to_string();
-            let line = said.lines().next().unwrap_or_default();
-            let line: String = line.chars().take(400).collect();
-            Err(Error::Usage(format!(
-                "AWS: cannot find out who the calls would be made as (STS GetCallerIdentity): \
-                 {line}; check the credentials (--profile, AWS_PROFILE, the environment, SSO \
-                 login) and --region/--endpoint-url; nothing was started"
-            )))
-        }
-    }
+/// Where preflight asks: AWS as these settings reach it, or the simulator's world.
+pub enum Preflight<'a> {
+    Aws(&'a rebound::cloud::aws::Settings),
+    Sim(rebound::cloud::sim::World),
+}
+
+/// Before a run makes anything (`run`, `resume`): on AWS the credentials resolve and STS
+/// answers who they are; on either backend every subnet, security group, key pair, instance
+/// profile and literal id the runbook names exists. One line each, exit 2, in seconds, instead
+/// of a step failing after other paths have made their instances.
+pub fn preflight(rb: &rebound::runbook::Runbook, on: Preflight<'_>) -> Result<(), Error> {
+    use rebound::cloud::sim::{Profile, Sim};
+    let (missing, region) = match on {
+        Preflight::Aws(settings) => runtime()?.block_on(async {
+            let cloud = rebound::cloud::aws::Aws::connect(settings).await;
+            match cloud.identity().await {
+                Ok((account, arn)) => tracing::info!(%account, %arn, "acting as"),
+                Err(e) => {
+                    return Err(Error::Usage(format!(
+                        "AWS: cannot find out who the calls would be made as (STS \
+                         GetCallerIdentity): {}; check the credentials (--profile, AWS_PROFILE, \
+                         the environment, SSO login) and --region/--endpoint-url; nothing was \
+                         started",
+                        one_line(&e.to_string())
+                    )));
+                }
+            }
+            let missing = rebound::preflight::missing(&cloud, rb).await;
+            Ok((missing, cloud.region()))
+        })?,
+        Preflight::Sim(world) => runtime_on(true)?.block_on(async {
+            let region = Some(world.region.clone());
+            // The world only, without the profile's faults: preflight asks, it does not rehearse.
+            let sim = Sim::new(world, Profile::default(), 0);
+            (rebound::preflight::missing(&sim, rb).await, region)
+        }),
+    };
+    let missing = missing.map_err(|e| {
+        Error::Usage(format!(
+            "cannot check that what the runbook names exists: {}; nothing was started",
+            one_line(&e.to_string())
+        ))
+    })?;
+    let file = &rb.source.name;
+    let problems = missing
+        .iter()
+        .map(|r| {
+            Error::Usage(format!(
+                "{}; nothing was started",
+                r.problem(file, region.as_deref())
+            ))
+        })
+        .collect();
+    Error::of_all(problems, 0).map(|_| ())
+}
+
+/// AWS's own words on one line: the SDK's chain of causes can run to kilobytes.
+fn one_line(said: &str) -> String {
+    said.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(400)
+        .collect()
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {

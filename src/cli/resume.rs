@@ -113,7 +113,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     if replay.header.backend == Backend::Aws {
         super::run::refuse_ssm(&rb)?;
         let settings = super::session::settings(&args.aws, &replay.header, rb.role.clone());
-        super::aws_preflight(&settings)?;
+        super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }
     let h = &replay.header;
     let offset = clock(&replay);

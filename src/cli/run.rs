@@ -76,9 +76,15 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     }
     if args.backend == Backend::Aws {
         let settings = args.aws.settings(rb.region.clone(), rb.role.clone());
-        super::aws_preflight(&settings)?;
+        super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }
     let sim = args.sim.load()?;
+    if args.backend == Backend::Sim {
+        let world = sim.world.clone().unwrap_or_else(|| {
+            rebound::action::world::default_world(&rb, args.declared_at.unwrap_or_else(Utc::now))
+        });
+        super::preflight(&rb, super::Preflight::Sim(world))?;
+    }
     let dir = args.state.dir()?;
     super::report_files::check_writable("--state-dir", &dir)?;
     if let Some(reports) = &args.report_dir {

@@ -110,6 +110,11 @@ pub enum Op {
     DeregisterImage,
     DeleteSnapshot,
     CreateTags,
+    /// Preflight's questions of what a runbook names (`Named`).
+    DescribeSubnets,
+    DescribeSecurityGroups,
+    DescribeKeyPairs,
+    GetInstanceProfile,
 }
 
 impl Op {
@@ -137,7 +142,12 @@ impl Op {
             | Op::DescribeVolumes
             | Op::DescribeVolumeStatus
             | Op::StartRestoreJob
-            | Op::DescribeRestoreJob => Limited::DescribeFiltered,
+            | Op::DescribeRestoreJob
+            | Op::DescribeSubnets
+            | Op::DescribeSecurityGroups
+            | Op::DescribeKeyPairs
+            // IAM's own quota is per account, well above what one preflight asks.
+            | Op::GetInstanceProfile => Limited::DescribeFiltered,
         }
     }
 }
@@ -457,6 +467,47 @@ impl fmt::Display for ResourceKind {
     }
 }
 
+/// What a runbook names that a run uses and does not make: preflight asks whether each exists
+/// before anything is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Named {
+    Subnet,
+    SecurityGroup,
+    KeyPair,
+    InstanceProfile,
+    /// An instance, volume, image or snapshot the runbook names by id.
+    Resource(ResourceKind),
+}
+
+impl Named {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Named::Subnet => "subnet",
+            Named::SecurityGroup => "security group",
+            Named::KeyPair => "key pair",
+            Named::InstanceProfile => "instance profile",
+            Named::Resource(kind) => kind.name(),
+        }
+    }
+
+    /// The call that answers whether one exists.
+    pub(crate) fn describe_op(self) -> Op {
+        match self {
+            Named::Subnet => Op::DescribeSubnets,
+            Named::SecurityGroup => Op::DescribeSecurityGroups,
+            Named::KeyPair => Op::DescribeKeyPairs,
+            Named::InstanceProfile => Op::GetInstanceProfile,
+            Named::Resource(kind) => kind.describe_op(),
+        }
+    }
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which resources `find` looks for: these ids (missing ones are left out, not an error), or
 /// every one carrying all of these tags.
 #[derive(Debug, Clone, PartialEq)]
@@ -495,6 +546,19 @@ impl Found {
             "terminated" | "deleted" | "deregistered"
         )
     }
+}
+
+/// Of `ids`, in their order, those `found` holds that a run can still use (not gone, not
+/// shutting down): `existing` of the resource kinds, on every backend.
+pub(crate) fn live_ids(found: &[Found], ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .filter(|id| {
+            found
+                .iter()
+                .any(|f| &f.id == *id && !f.gone() && f.state != "shutting-down")
+        })
+        .cloned()
+        .collect()
 }
 
 /// Output of a local program (`exec`).
@@ -544,4 +608,8 @@ pub trait Cloud {
     /// Tags a resource made by someone else on the run's behalf (a restore job's instance),
     /// so that reconciliation and teardown know it as the run's.
     async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError>;
+    /// Which of `ids` exist now, in the order given: a subnet, group, key pair or instance
+    /// profile that is there; an instance, volume, image or snapshot that is not gone (a
+    /// terminated instance, a deregistered image do not exist for a run).
+    async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError>;
 }

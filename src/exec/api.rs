@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
     Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -191,6 +191,11 @@ impl<'c, C: Cloud> Api<'c, C> {
         lookup: &Lookup,
     ) -> Result<Vec<Found>, CloudError> {
         self.retrying(kind.describe_op(), || self.cloud.find(kind, lookup))
+            .await
+    }
+
+    pub async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError> {
+        self.retrying(kind.describe_op(), || self.cloud.existing(kind, ids))
             .await
     }
 

@@ -100,6 +100,7 @@ pub enum Sid {
     ImageSource,
     ImageSourceNamed,
     Teardown,
+    Preflight,
 }
 
 /// The account and region the ARNs name; `*` where not known.
@@ -118,6 +119,10 @@ impl Scope {
     /// Images and snapshots: their ARNs name no account.
     pub(crate) fn ec2_shared(&self, kind: &str, id: &str) -> String {
         format!("arn:aws:ec2:{}::{kind}/{id}", self.region)
+    }
+
+    pub(crate) fn instance_profile(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:instance-profile/{name}", self.account)
     }
 
     pub(crate) fn role(&self, name: &str) -> String {

@@ -11,6 +11,7 @@ pub mod builder;
 
 pub use builder::{Policy, Scope, Sid, Statement, VERSION};
 
+use crate::cloud::Named;
 use crate::runbook::checked::Runbook;
 use builder::{ANY, Builder};
 
@@ -32,9 +33,32 @@ pub fn build(rb: &Runbook, scope: &Scope) -> Policy {
     for step in &rb.steps {
         step.action.statements(&mut b, &step.fields);
     }
+    preflight(&mut b, rb);
     Policy {
         version: VERSION,
         statement: b.finish(),
+    }
+}
+
+/// Preflight asks whether what the runbook names exists before a run makes anything
+/// (`crate::preflight`); instances, volumes, images and snapshots are asked with the Describe
+/// calls every run has.
+fn preflight(b: &mut Builder, rb: &Runbook) {
+    let mut profiles = Vec::new();
+    for r in crate::preflight::named::references(rb) {
+        match r.kind {
+            Named::Subnet => b.describe(&["ec2:DescribeSubnets"]),
+            Named::SecurityGroup => b.describe(&["ec2:DescribeSecurityGroups"]),
+            Named::KeyPair => b.describe(&["ec2:DescribeKeyPairs"]),
+            Named::InstanceProfile => {
+                let name = r.id.rsplit('/').next().unwrap_or(&r.id);
+                profiles.push(b.scope().instance_profile(name));
+            }
+            Named::Resource(_) => {}
+        }
+    }
+    if !profiles.is_empty() {
+        b.allow(Sid::Preflight, &["iam:GetInstanceProfile"], profiles);
     }
 }
 

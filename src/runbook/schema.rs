@@ -16,6 +16,10 @@ pub enum Kind {
     SecurityGroup,
     Instance,
     Volume,
+    /// An EC2 key pair's name.
+    KeyPair,
+    /// An IAM instance profile's name (or ARN).
+    InstanceProfile,
     Zone,
     /// An AWS Backup recovery point ARN.
     RecoveryPoint,
@@ -37,6 +41,8 @@ impl Kind {
             Kind::SecurityGroup => "a security group id (sg-...)",
             Kind::Instance => "an instance id (i-...)",
             Kind::Volume => "a volume id (vol-...)",
+            Kind::KeyPair => "a key pair name",
+            Kind::InstanceProfile => "an instance profile name",
             Kind::Zone => "an availability zone (us-east-1a)",
             Kind::RecoveryPoint => "a recovery point ARN (arn:aws:...)",
             Kind::Role => "an IAM role ARN (arn:aws:iam::...)",
@@ -51,6 +57,7 @@ impl Kind {
         let prefixed = |p: &str| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty());
         match self {
             Kind::Any | Kind::Timestamp => true,
+            Kind::KeyPair | Kind::InstanceProfile => !s.is_empty(),
             Kind::Image => prefixed("ami-"),
             Kind::Snapshot => prefixed("snap-"),
             Kind::Subnet => prefixed("subnet-"),
@@ -148,6 +155,9 @@ pub(crate) struct FieldSpec {
     pub ty: Ty,
     pub required: bool,
     pub secrecy: Secrecy,
+    /// Ids to choose among (a find's `image_ids`, a snapshot's source `volume`): one that does
+    /// not exist is not chosen, so preflight does not require it to.
+    pub candidates: bool,
 }
 
 /// Whether a field may carry a `param NAME secret` (crate::secret).
@@ -168,6 +178,7 @@ pub(crate) const fn req(name: &'static str, ty: Ty) -> FieldSpec {
         ty,
         required: true,
         secrecy: Secrecy::Plain,
+        candidates: false,
     }
 }
 
@@ -177,12 +188,19 @@ pub(crate) const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
         ty,
         required: false,
         secrecy: Secrecy::Plain,
+        candidates: false,
     }
 }
 
 impl FieldSpec {
     pub(crate) const fn secret(mut self, secrecy: Secrecy) -> FieldSpec {
         self.secrecy = secrecy;
+        self
+    }
+
+    /// Marks the field's ids as ones to choose among (see `candidates`).
+    pub(crate) const fn candidates(mut self) -> FieldSpec {
+        self.candidates = true;
         self
     }
 }

@@ -17,6 +17,7 @@ mod history_s3;
 mod limits;
 mod plan;
 mod policy;
+mod preflight;
 mod schedule_export;
 mod secrets;
 mod simulate;

@@ -146,6 +146,15 @@ const EVERY_RUN: &[&str] = &[
     "ec2:DescribeVolumes",
 ];
 
+/// What preflight may ask before a run, by what the runbook names: its subnets, security
+/// groups, key pairs and instance profiles.
+const PREFLIGHT: &[&str] = &[
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeKeyPairs",
+    "iam:GetInstanceProfile",
+];
+
 /// The API calls, by operation, of a drill of the runbook on the simulator.
 fn drill_calls(path: &str, rb: &Runbook) -> Map<String, Value> {
     let dir = tempfile::tempdir().expect("a scratch directory");
@@ -201,6 +210,7 @@ fn the_policy_allows_every_call_a_drill_makes_and_nothing_the_steps_cannot_call(
             .iter()
             .flat_map(|s| may_call(s.action).iter().copied())
             .chain(EVERY_RUN.iter().copied())
+            .chain(PREFLIGHT.iter().copied())
             .collect();
         for action in &allowed {
             assert!(
@@ -295,7 +305,7 @@ fn pass_role_only_for_the_roles_a_runbook_names_and_only_to_their_service() {
             "backup.amazonaws.com",
         ),
     ] {
-        let passes = allowing(p, "iam:");
+        let passes = allowing(p, "iam:PassRole");
         assert_eq!(passes.len(), 1, "{p:#}");
         assert_eq!(passes[0]["Action"], json!(["iam:PassRole"]));
         assert_eq!(
@@ -376,4 +386,31 @@ fn volumes_and_instances_named_by_id_are_allowed_by_their_own_arn_only() {
         statements(&web).iter().all(|s| s["Sid"] != "AttachNamed"),
         "{web:#}"
     );
+}
+
+/// Preflight asks whether what the runbook names exists: the policy allows exactly those
+/// questions, an instance profile's on that profile only.
+#[test]
+fn preflight_may_ask_for_what_the_runbook_names_and_nothing_else() {
+    let p = policy_of_text(
+        r#"runbook "p" {
+  step web = launch { image = "ami-0abc", subnet = "subnet-0abc", instance_types = ["m5.large"], key_name = "ops", instance_profile = "web-profile" }
+}
+"#,
+    );
+    let get = allowing(&p, "iam:GetInstanceProfile");
+    assert_eq!(get.len(), 1, "{p:#}");
+    assert_eq!(get[0]["Action"], json!(["iam:GetInstanceProfile"]));
+    assert_eq!(
+        get[0]["Resource"],
+        json!([format!(
+            "arn:aws:iam::{ACCOUNT}:instance-profile/web-profile"
+        )])
+    );
+    let allowed = actions(&p);
+    for asked in ["ec2:DescribeSubnets", "ec2:DescribeKeyPairs"] {
+        assert!(allowed.contains(asked), "{asked}: {p:#}");
+    }
+    // No security group is named: the runbook's policy does not ask about any.
+    assert!(!allowed.contains("ec2:DescribeSecurityGroups"), "{p:#}");
 }

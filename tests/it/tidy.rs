@@ -52,6 +52,7 @@ const LAYERS: &[(&str, &str, &str)] = &[
     ("cloud",   "plan",     "backends know operations, not plans"),
     ("cloud",   "evidence", "evidence stores go through cloud::aws::s3, not the reverse"),
     ("policy",  "exec",     "a policy follows from the runbook alone, before any run"),
+    ("preflight::named", "exec", "what a runbook names follows from the runbook alone; policy reads it"),
     ("action",  "exec::scheduler", "actions use exec's services, never the scheduler that runs them"),
     ("action",  "plan",     "an action knows its own cost; the plan adds the costs up"),
     ("exec::api",     "plan", "the run services know steps, not plans"),

@@ -1,5 +1,6 @@
 """What a run left in the moto account, read through boto3 (not through rebound's report):
-the instances and volumes tagged with the run id, as JSON."""
+the instances and volumes tagged with the run id, and how many instances the account has in
+all (whoever made them), as JSON."""
 import json
 import sys
 
@@ -29,4 +30,5 @@ volumes = [
     for v in ec2.describe_volumes(Filters=run_filter)["Volumes"]
 ]
 images = len(ec2.describe_images(Owners=["self"])["Images"])
-print(json.dumps({"instances": instances, "volumes": volumes, "images": images}))
+all_instances = sum(len(r["Instances"]) for r in ec2.describe_instances()["Reservations"])
+print(json.dumps({"instances": instances, "volumes": volumes, "images": images, "all_instances": all_instances}))

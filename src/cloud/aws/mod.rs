@@ -27,7 +27,7 @@ use base64::Engine as _;
 use self::convert::{cloud_error, ec2_tags, parse_time, smithy_time};
 use super::{
     Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Observed, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Lookup, Named, Observed, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -47,6 +47,8 @@ pub struct Aws {
     region: Option<String>,
     ec2: aws_sdk_ec2::Client,
     backup: aws_sdk_backup::Client,
+    /// Preflight's question of a launch's instance profile; none in tests on mocked clients.
+    iam: Option<aws_sdk_iam::Client>,
     /// For the account id in reports; none in tests on mocked clients.
     sts: Option<aws_sdk_sts::Client>,
     /// Instance id to private IP, learnt from RunInstances, for network checks.
@@ -64,6 +66,7 @@ impl Aws {
             region: config.region().map(std::string::ToString::to_string),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             backup: aws_sdk_backup::Client::from_conf(backup.build()),
+            iam: Some(aws_sdk_iam::Client::new(&config)),
             sts: Some(aws_sdk_sts::Client::new(&config)),
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
@@ -448,17 +451,26 @@ impl Cloud for Aws {
         if let Some(name) = &q.name {
             filters.push(filter("name", [name.clone()]));
         }
-        let out = self
+        // Ids as a filter: with ImageIds one id that does not exist fails the whole call
+        // (InvalidAMIID.NotFound), where a find's candidates may include gone ones.
+        if !q.ids.is_empty() {
+            filters.push(filter("image-id", q.ids.iter().cloned()));
+        }
+        // DescribeImages pages (MaxResults, NextToken); the paginator follows every page.
+        let pages = self
             .ec2
             .describe_images()
             .set_owners((!q.owners.is_empty()).then(|| q.owners.clone()))
-            .set_image_ids((!q.ids.is_empty()).then(|| q.ids.clone()))
             .set_filters((!filters.is_empty()).then_some(filters))
+            .into_paginator()
             .send()
-            .await
-            .map_err(cloud_error)?;
-        Ok(out
-            .images()
+            .collect::<Vec<_>>()
+            .await;
+        let mut images = Vec::new();
+        for page in pages {
+            images.extend(page.map_err(cloud_error)?.images().iter().cloned());
+        }
+        Ok(images
             .iter()
             .filter_map(|i| {
                 Some(Image {
@@ -486,17 +498,25 @@ impl Cloud for Aws {
         } else {
             q.owners.clone()
         };
-        let out = self
+        // Ids as a filter, as for images (InvalidSnapshot.NotFound); by id, a snapshot shared
+        // with the account is found too, so no owner is asked for.
+        if !q.ids.is_empty() {
+            filters.push(filter("snapshot-id", q.ids.iter().cloned()));
+        }
+        let pages = self
             .ec2
             .describe_snapshots()
             .set_owner_ids((q.ids.is_empty()).then_some(owners))
-            .set_snapshot_ids((!q.ids.is_empty()).then(|| q.ids.clone()))
             .set_filters((!filters.is_empty()).then_some(filters))
+            .into_paginator()
             .send()
-            .await
-            .map_err(cloud_error)?;
-        Ok(out
-            .snapshots()
+            .collect::<Vec<_>>()
+            .await;
+        let mut snapshots = Vec::new();
+        for page in pages {
+            snapshots.extend(page.map_err(cloud_error)?.snapshots().iter().cloned());
+        }
+        Ok(snapshots
             .iter()
             .filter_map(|s| {
                 Some(Snapshot {
@@ -602,11 +622,16 @@ impl Cloud for Aws {
                 (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
             )
             .set_key_name(r.key_name.clone())
-            .set_iam_instance_profile(
-                r.instance_profile
-                    .as_ref()
-                    .map(|p| IamInstanceProfileSpecification::builder().name(p).build()),
-            )
+            .set_iam_instance_profile(r.instance_profile.as_ref().map(|p| {
+                // RunInstances takes the profile by name or by ARN, each in its own
+                // field: an ARN given as the name is refused.
+                let spec = IamInstanceProfileSpecification::builder();
+                if p.starts_with("arn:") {
+                    spec.arn(p).build()
+                } else {
+                    spec.name(p).build()
+                }
+            }))
             .set_user_data(
                 r.user_data
                     .as_ref()
@@ -792,6 +817,70 @@ impl Cloud for Aws {
         }
     }
 
+    async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Filters again: they answer what exists, where an id list fails the whole call on
+        // the first id that does not.
+        let by = |name: &str| filter(name, ids.iter().cloned());
+        let there: Vec<String> = match kind {
+            Named::Resource(kind) => {
+                let found = self.find(kind, &Lookup::Ids(ids.to_vec())).await?;
+                return Ok(super::live_ids(&found, ids));
+            }
+            Named::Subnet => {
+                let call = self.ec2.describe_subnets().filters(by("subnet-id"));
+                let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+                let mut there = Vec::new();
+                for page in pages {
+                    let page = page.map_err(cloud_error)?;
+                    there.extend(
+                        page.subnets()
+                            .iter()
+                            .filter_map(|s| s.subnet_id())
+                            .map(str::to_string),
+                    );
+                }
+                there
+            }
+            Named::SecurityGroup => {
+                let call = self.ec2.describe_security_groups().filters(by("group-id"));
+                let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+                let mut there = Vec::new();
+                for page in pages {
+                    let page = page.map_err(cloud_error)?;
+                    there.extend(
+                        page.security_groups()
+                            .iter()
+                            .filter_map(|g| g.group_id())
+                            .map(str::to_string),
+                    );
+                }
+                there
+            }
+            // DescribeKeyPairs does not page: it answers every key pair at once.
+            Named::KeyPair => self
+                .ec2
+                .describe_key_pairs()
+                .filters(by("key-name"))
+                .send()
+                .await
+                .map_err(cloud_error)?
+                .key_pairs()
+                .iter()
+                .filter_map(|k| k.key_name())
+                .map(str::to_string)
+                .collect(),
+            Named::InstanceProfile => self.instance_profiles(ids).await?,
+        };
+        Ok(ids
+            .iter()
+            .filter(|id| there.contains(id))
+            .cloned()
+            .collect())
+    }
+
     async fn tag(&self, _kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {
         let call = self.ec2.create_tags().resources(id);
         unit(call.set_tags(Some(ec2_tags(tags))).send().await)
@@ -863,6 +952,16 @@ impl Aws {
             .iter()
             .filter_map(|g| g.group_id().map(str::to_string))
             .collect();
+        let key_pairs = self
+            .ec2
+            .describe_key_pairs()
+            .send()
+            .await
+            .map_err(cloud_error)?
+            .key_pairs()
+            .iter()
+            .filter_map(|k| k.key_name().map(str::to_string))
+            .collect();
         Ok(super::sim::World {
             region: region.to_string(),
             images,
@@ -870,6 +969,10 @@ impl Aws {
             recovery_points,
             subnets,
             security_groups,
+            key_pairs: Some(key_pairs),
+            // Listing them needs IAM's ListInstanceProfiles; left out, the simulator takes
+            // every name.
+            instance_profiles: None,
         })
     }
 
@@ -880,13 +983,12 @@ impl Aws {
             region: Some("eu-west-1".to_string()),
             ec2,
             backup,
+            iam: None,
             sts: None,
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
     }
 
-    /// The account the credentials act in (STS GetCallerIdentity), for the report; `None`
-    /// when STS cannot be asked.
     /// Who the calls are made as: the caller's account and ARN, from STS GetCallerIdentity.
     /// The first call a run on AWS makes, before anything is created: without credentials, or
     /// with ones AWS refuses, it fails here, in seconds, with AWS's code and message on one line.
@@ -903,6 +1005,33 @@ impl Aws {
             id.account().unwrap_or_default().to_string(),
             id.arn().unwrap_or_default().to_string(),
         ))
+    }
+
+    /// The instance profiles of `names` (names, or ARNs as RunInstances also takes) that IAM
+    /// has: one GetInstanceProfile each, NoSuchEntity meaning it has not.
+    async fn instance_profiles(&self, names: &[String]) -> Result<Vec<String>, CloudError> {
+        let Some(iam) = &self.iam else {
+            return Err(CloudError::new("NoIam", "no IAM client"));
+        };
+        let mut there = Vec::new();
+        for given in names {
+            let name = given.rsplit('/').next().unwrap_or(given);
+            match iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => there.push(given.clone()),
+                Err(e) => {
+                    let e = cloud_error(e);
+                    if e.code != "NoSuchEntity" {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(there)
     }
 
     async fn private_ip(&self, instance: &str) -> Result<String, CloudError> {

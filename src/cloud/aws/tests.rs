@@ -272,6 +272,36 @@ fn launch_falls_back_on_capacity_and_sends_a_token_every_time() {
     assert_eq!(fallback.num_calls(), 1);
 }
 
+/// RunInstances takes an instance profile by name or by ARN, each in its own field.
+#[test]
+fn an_instance_profile_goes_by_name_or_by_arn() {
+    for (given, name, arn) in [
+        ("web", Some("web"), None),
+        (
+            "arn:aws:iam::123456789012:instance-profile/web",
+            None,
+            Some("arn:aws:iam::123456789012:instance-profile/web"),
+        ),
+    ] {
+        let launch = mock!(aws_sdk_ec2::Client::run_instances)
+            .match_requests(move |r| {
+                r.iam_instance_profile()
+                    .is_some_and(|p| p.name() == name && p.arn() == arn)
+            })
+            .then_output(|| launched("i-0profiled"));
+        let status = running(&["i-0profiled"]);
+        let extra = format!(", instance_profile = \"{given}\"");
+        let web = &launch_on(&[&launch, &status], r#"["m5.large"]"#, &extra);
+        assert_eq!(
+            web.outcome,
+            Some(Outcome::Succeeded),
+            "{given}: {:?}",
+            web.error
+        );
+        assert_eq!(launch.num_calls(), 1, "{given}");
+    }
+}
+
 #[test]
 fn throttling_then_success() {
     let throttled = mock!(aws_sdk_ec2::Client::run_instances)

@@ -27,7 +27,7 @@ use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
     Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
+    Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
     RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
@@ -383,6 +383,29 @@ impl Sim {
             .find(|g| !world.security_groups.contains(g))
         {
             return Err(Self::not_found("InvalidGroup.NotFound", sg));
+        }
+        if let Some(key) = r
+            .key_name
+            .as_ref()
+            .filter(|k| !world.has(Named::KeyPair, k))
+        {
+            return Err(CloudError::new(
+                "InvalidKeyPair.NotFound",
+                format!("The key pair '{key}' does not exist"),
+            ));
+        }
+        if let Some(p) = r
+            .instance_profile
+            .as_ref()
+            .filter(|p| !world.has(Named::InstanceProfile, p))
+        {
+            return Err(CloudError::new(
+                "InvalidParameterValue",
+                format!(
+                    "Value ({p}) for parameter iamInstanceProfile.name is invalid. \
+                     Invalid IAM Instance Profile name"
+                ),
+            ));
         }
         if let Some(v) = r
             .volumes
@@ -978,6 +1001,18 @@ impl Cloud for Sim {
             }
             None => Err(Self::not_found("InvalidID", id)),
         }
+    }
+
+    async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError> {
+        if let Named::Resource(kind) = kind {
+            let found = self.find(kind, &Lookup::Ids(ids.to_vec())).await?;
+            return Ok(super::live_ids(&found, ids));
+        }
+        self.call(kind.describe_op(), 0, self.profile.latency.describe)
+            .await?;
+        let st = self.state.borrow();
+        let w = &st.world;
+        Ok(ids.iter().filter(|id| w.has(kind, id)).cloned().collect())
     }
 
     async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {

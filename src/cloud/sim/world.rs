@@ -1,5 +1,5 @@
 //! The simulated account's inventory before the disaster: images, snapshots, recovery points,
-//! subnets and security groups. By default it is made from the runbook's own references
+//! subnets, security groups, and (when given) key pairs and instance profiles. By default it is made from the runbook's own references
 //! (`crate::action::world::default_world`: for every `find_*` the newest Safe candidate, 6 h
 //! old or half the runbook's RPO if that is less, an older Safe one of 3 d, a newer one that is
 //! not Safe and a newest one still pending); `--sim-world FILE` loads one instead (the JSON of
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{Image, RecoveryPoint, Snapshot, Tags};
+use crate::cloud::{Image, Named, RecoveryPoint, Snapshot, Tags};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -22,9 +22,31 @@ pub struct World {
     /// Subnet id to availability zone.
     pub subnets: BTreeMap<String, String>,
     pub security_groups: Vec<String>,
+    /// Key pair names; absent (`null`), the world does not model them and every name exists.
+    pub key_pairs: Option<Vec<String>>,
+    /// Instance profile names; absent, every name exists (as `key_pairs`).
+    pub instance_profiles: Option<Vec<String>>,
 }
 
 impl World {
+    /// Whether the world holds the subnet, group, key pair or instance profile `id` (a name or
+    /// ARN for a profile). Resources (instances, volumes, images, snapshots) are the
+    /// simulator's state, not asked here.
+    pub(crate) fn has(&self, kind: Named, id: &str) -> bool {
+        let listed = |names: &Option<Vec<String>>, id: &str| {
+            names.as_ref().is_none_or(|n| n.iter().any(|x| x == id))
+        };
+        match kind {
+            Named::Subnet => self.subnets.contains_key(id),
+            Named::SecurityGroup => self.security_groups.iter().any(|g| g == id),
+            Named::KeyPair => listed(&self.key_pairs, id),
+            Named::InstanceProfile => {
+                listed(&self.instance_profiles, id.rsplit('/').next().unwrap_or(id))
+            }
+            Named::Resource(_) => false,
+        }
+    }
+
     /// Adds an image owned by the account.
     pub(crate) fn add_image(
         &mut self,
