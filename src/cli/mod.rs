@@ -7,6 +7,7 @@ mod files;
 mod fmt;
 mod history;
 mod inventory;
+mod live;
 pub mod output;
 mod plan;
 mod policy;

@@ -116,7 +116,11 @@ impl Session<'_> {
         let profile = self.profile()?;
         let world = self.world()?;
         let seed = self.header.seed.unwrap_or(0);
-        let Start { runtime, signals } = start;
+        let Start {
+            runtime,
+            signals,
+            virtual_clock,
+        } = start;
         runtime.block_on(async {
             // The first thing the runtime does: a signal while the AWS configuration loads (SSO,
             // an assumed role), or one kept from before, stops the run cleanly.
@@ -135,12 +139,19 @@ impl Session<'_> {
                     region: cloud.region(),
                     principal,
                 };
-                self.go(&cloud, &profile.latency, Some(target), interrupted)
-                    .await
+                self.go(
+                    &cloud,
+                    &profile.latency,
+                    Some(target),
+                    interrupted,
+                    virtual_clock,
+                )
+                .await
             } else {
                 let sim = Sim::new(world, profile.clone(), seed);
                 self.put_back(&sim);
-                self.go(&sim, &profile.latency, None, interrupted).await
+                self.go(&sim, &profile.latency, None, interrupted, virtual_clock)
+                    .await
             }
         })
     }
@@ -228,10 +239,14 @@ impl Session<'_> {
         model: &LatencyModel,
         target: Option<AwsTarget>,
         interrupted: impl std::future::Future<Output = ()>,
+        virtual_clock: bool,
     ) -> Result<u8, Error> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
-        let progress = Progress::new(rb, self.quiet);
+        let t0_offset = self.header.declared_at.map_or(0.0, |t0| {
+            (self.header.started_at - t0).num_milliseconds() as f64 / 1000.0
+        });
+        let progress = Progress::new(rb, self.quiet, t0_offset, self.header.parallelism);
         let approve_flag = self.approve.clone();
         let bars = progress.bars();
         let approve = move |message: &str| {
@@ -271,7 +286,23 @@ impl Session<'_> {
             }
         };
         let draw = |e: &exec::Event| progress.event(e);
-        let mut record = exec::execute(&plan, cloud, &opts, &draw, stop).await;
+        // On the wall clock the elapsed times move between events too; on the virtual clock a
+        // tick would only cost (a simulated hour passes in milliseconds).
+        let offset = self.prior.as_ref().map_or(0.0, |p| p.offset);
+        let origin = tokio::time::Instant::now();
+        let ticking = async {
+            if virtual_clock {
+                return std::future::pending().await;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                progress.tick(offset + origin.elapsed().as_secs_f64());
+            }
+        };
+        let mut record = tokio::select! {
+            record = exec::execute(&plan, cloud, &opts, &draw, stop) => record,
+            () = ticking => unreachable!("the ticker never ends"),
+        };
         progress.finish();
 
         let fates = if self.header.drill {

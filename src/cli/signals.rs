@@ -12,6 +12,8 @@ use rebound::error::Error;
 pub struct Start {
     pub runtime: tokio::runtime::Runtime,
     pub signals: Signals,
+    /// The simulator's virtual clock (time jumps to the next timer), not the wall clock.
+    pub virtual_clock: bool,
 }
 
 impl Start {
@@ -22,7 +24,11 @@ impl Start {
             let _in = runtime.enter();
             Signals::listen().map_err(Error::system("cannot listen for Ctrl-C and SIGTERM"))?
         };
-        Ok(Start { runtime, signals })
+        Ok(Start {
+            runtime,
+            signals,
+            virtual_clock,
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use super::source::{Source, Span};
 use crate::action::Action;
 
 /// Index of a path in `Runbook::paths`.
-pub(crate) type PathId = usize;
+pub type PathId = usize;
 
 #[derive(Debug, Clone)]
 pub struct Runbook {

@@ -696,7 +696,7 @@ fn an_unwritable_report_dir_stops_the_run_before_it_starts() {
         .stderr("error: --report-dir a-file/out: cannot write there (")
         .stderr("nothing was started")
         .run();
-    nothing_was_made(dir.path());
+    common::nothing_was_made(dir.path());
 }
 
 /// No credentials: one line naming STS and what to check, exit 2, and nothing made (no
@@ -733,7 +733,7 @@ fn without_aws_credentials_a_run_stops_before_anything_is_made() {
         !stderr.contains("ConnectorError") && !stderr.contains(" { "),
         "AWS's words, not Rust's Debug: {stderr}"
     );
-    nothing_was_made(dir.path());
+    common::nothing_was_made(dir.path());
 }
 
 /// An approval says who gave it (the flag, and the user who gave the flag) and when on the wall
@@ -779,15 +779,24 @@ fn the_live_view_shows_instances_addresses_and_check_progress() {
         .run();
 }
 
-/// A command that stopped before it started left no journal and no history record in `dir`.
-fn nothing_was_made(dir: &std::path::Path) {
-    let journals = std::fs::read_dir(dir.join("state"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(journals, 0, "no journal was made");
-    assert!(!dir.join("history.sqlite").exists(), "no history record");
+/// After each step, where its path stands: steps done, the time since t0 against the path's
+/// RTO (missed, here: t0 was declared an hour before), and what it does or waits for, naming a
+/// step of another path it needs.
+#[test]
+fn the_live_view_says_where_each_path_stands_against_its_rto() {
+    let t0 = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    Test::new()
+        .args(&[
+            "run",
+            &common::example("region-recovery"),
+            "--approve",
+            "--declared-at",
+            &t0,
+        ])
+        .stderr("]   app 1/3 steps, 1h00m since t0: RTO 20m00s missed by 40m")
+        .stderr("; app waits for db_ok (path database)")
+        .stderr("]   database 5/5 steps, 1h")
+        .stderr("; done")
+        .status(3)
+        .run();
 }

@@ -47,13 +47,7 @@ error: pre.runbook:7:3: step `disk`, field `volume`: volume `vol-0gone` does not
 ",
         )
         .run();
-    assert!(
-        !dir.path().join("state").exists()
-            || std::fs::read_dir(dir.path().join("state"))
-                .map(|d| d.count() == 0)
-                .unwrap_or(true),
-        "a run was journaled"
-    );
+    common::nothing_was_made(dir.path());
 }
 
 #[test]
@@ -107,7 +101,7 @@ fn on_aws_each_missing_name_is_found_by_its_own_call_before_anything_is_made() {
         assert!(line.starts_with("error: gone.runbook:3:3: step `web`"), "{line}");
         assert!(line.contains(what), "{line}\nwanted: {what}");
     }
-    assert!(!dir.path().join("state").exists(), "a run was journaled");
+    common::nothing_was_made(dir.path());
     let account = moto.python("read_account.py", &["any"]);
     assert_eq!(
         account["all_instances"], 0,

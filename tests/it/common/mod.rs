@@ -182,3 +182,16 @@ pub fn report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("out/report.json")).expect("report.json");
     serde_json::from_str(&text).expect("report.json is JSON")
 }
+
+/// A command that stopped before it started left no journal and no history record in `dir`.
+pub fn nothing_was_made(dir: &std::path::Path) {
+    let journals = std::fs::read_dir(dir.join("state"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(journals, 0, "no journal was made");
+    assert!(!dir.join("history.sqlite").exists(), "no history record");
+}
