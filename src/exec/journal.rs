@@ -278,7 +278,12 @@ fn lock(
                         .map_or_else(|| "another process holds it".to_string(), |h| h.to_string()),
                 });
             }
-            tracing::info!(run = run_id, "waiting for the teardown in progress to end");
+            // Said at warn, which is shown by default: a responder must see why nothing happens.
+            let by = holder.map(|h| h.to_string()).unwrap_or_default();
+            tracing::warn!(
+                run = run_id,
+                "waiting for the teardown in progress to end ({by})"
+            );
             file.lock().map_err(io)?;
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),

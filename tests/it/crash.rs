@@ -292,3 +292,53 @@ fn a_torn_journal_line_is_tolerated_by_resume() {
     let listed = runs(&peer, dir.path());
     assert_eq!(listed[0]["state"], "succeeded", "{listed:?}");
 }
+
+/// Two `resume`s of one crashed run at once (before the run lock they made six instances and
+/// two data volumes where three and one were right): one finishes the run; the other is
+/// refused at once, naming the holder, or (if it came second) finds nothing to resume. The
+/// account holds what one recovery makes, and the history one record, the finishing attempt.
+#[test]
+fn two_resumes_at_once_recover_once() {
+    let peer = Peer::start();
+    let dir = peer.scratch();
+    // Killed mid-way: the images found, the launches intended.
+    let out = peer.run(dir.path(), false, Some(6));
+    assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
+    let run = only_run(&peer, dir.path());
+    let spawn = || {
+        peer.moto
+            .command(dir.path(), &["resume", &run], &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn resume")
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [
+        a.wait_with_output().expect("wait"),
+        b.wait_with_output().expect("wait"),
+    ];
+    let finished: Vec<&Output> = outs.iter().filter(|o| o.status.code() == Some(0)).collect();
+    assert_eq!(finished.len(), 1, "{}\n{}", show(&outs[0]), show(&outs[1]));
+    let other = outs
+        .iter()
+        .find(|o| o.status.code() != Some(0))
+        .expect("the other resume");
+    let said = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        (other.status.code() == Some(1) && said.contains("is live: `rebound resume` holds it"))
+            || (other.status.code() == Some(2) && said.contains("nothing to resume")),
+        "{}",
+        show(other)
+    );
+    expected_recovery(&peer.tagged(&run), "two resumes at once");
+    let history = peer
+        .moto
+        .rebound(dir.path(), &["history", "--format", "json"], &[]);
+    let records: Vec<Value> = serde_json::from_slice(&history.stdout).expect("history json");
+    let attempts: Vec<(Option<&str>, Option<u64>)> = records
+        .iter()
+        .map(|r| (r["run_id"].as_str(), r["attempt"].as_u64()))
+        .collect();
+    assert_eq!(attempts, [(Some(run.as_str()), Some(2))], "{records:?}");
+}

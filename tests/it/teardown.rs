@@ -529,3 +529,70 @@ fn an_inherited_approval_is_credited_to_whoever_gave_it() {
         );
     }
 }
+
+/// Two teardowns of one run queue: while a teardown holds the run (here a stand-in: the
+/// journal's lock taken with flock(1) and a holder's note saying `teardown`), a second
+/// teardown says it waits and starts only once the first let go; a resume is refused at once.
+#[test]
+fn a_teardown_waits_for_the_teardown_in_progress() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = in_dir(dir.path(), &["run", &common::example("web-tier")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let id = runs(dir.path())[0]["run_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let journal = dir.path().join("state").join(format!("{id}.journal"));
+    let mut first = Command::new("flock")
+        .arg(&journal)
+        .args(["sleep", "2"])
+        .spawn()
+        .expect("flock(1)");
+    let holder = serde_json::json!({
+        "pid": first.id(), "host": "elsewhere", "command": "teardown",
+        "since": "2026-12-01T00:00:00Z"
+    });
+    std::fs::write(journal.with_extension("holder"), holder.to_string()).expect("holder");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // `flock -n` fails while the lock is held.
+    while Command::new("flock")
+        .args(["-n".as_ref(), journal.as_os_str(), "true".as_ref()])
+        .status()
+        .expect("flock -n")
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flock never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let out = in_dir(dir.path(), &["resume", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`rebound teardown` holds it"),
+        "{}",
+        show(&out)
+    );
+
+    let out = in_dir(dir.path(), &["teardown", &id]);
+    assert!(
+        first.try_wait().expect("wait").is_some(),
+        "the second teardown did not wait for the first to let go"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "waiting for the teardown in progress to end (`rebound teardown` holds it, pid"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("teardown: 4 of 4 resources verified gone"),
+        "{}",
+        show(&out)
+    );
+    let _ = first.wait();
+}

@@ -81,20 +81,24 @@ impl Moto {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> std::process::Output {
+        self.command(dir, args, env).output().expect("run rebound")
+    }
+
+    /// The command `rebound` runs, to spawn it (several at once).
+    pub fn command(&self, dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut all: Vec<&str> = args.to_vec();
         if matches!(args.first(), Some(&"run" | &"resume" | &"teardown")) {
             all.extend(["--endpoint-url", &self.url]);
         }
-        Command::new(env!("CARGO_BIN_EXE_rebound"))
-            .args(&all)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
+        cmd.args(&all)
             .current_dir(dir)
             .envs(credentials())
             .env("NO_COLOR", "1")
             .env("REBOUND_STATE_DIR", dir.join("state"))
             .env("REBOUND_HISTORY", dir.join("history.sqlite"))
-            .envs(env.iter().copied())
-            .output()
-            .expect("run rebound")
+            .envs(env.iter().copied());
+        cmd
     }
 }
 
