@@ -32,6 +32,11 @@ pub struct Args {
     /// same account.
     #[arg(long)]
     realtime: bool,
+    /// How many steps may run at once in this attempt (default: the run's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: Option<u16>,
+    #[command(flatten)]
+    fixed: Fixed,
     #[command(flatten)]
     state: super::StateArgs,
     #[command(flatten)]
@@ -40,6 +45,72 @@ pub struct Args {
     history: super::HistoryArgs,
     #[command(flatten)]
     aws: super::AwsArgs,
+}
+
+/// Flags of `run` that a resume cannot change, accepted only to say why (clap's "unexpected
+/// argument" would not): the run keeps what its journal says.
+#[derive(Debug, clap::Args)]
+struct Fixed {
+    #[arg(long, hide = true)]
+    seed: Option<String>,
+    #[arg(long, hide = true)]
+    sim_world: Option<String>,
+    #[arg(long, hide = true)]
+    sim_profile: Option<String>,
+    #[arg(long, hide = true)]
+    latency: Option<String>,
+    #[arg(long, hide = true)]
+    drill: bool,
+    #[arg(long, hide = true)]
+    declared_at: Option<String>,
+    #[arg(long = "set", hide = true)]
+    sets: Vec<String>,
+    #[arg(long, hide = true)]
+    backend: Option<String>,
+}
+
+impl Fixed {
+    /// Each flag given, with why a resume keeps the run's own.
+    fn refused(&self, run: &str) -> Vec<Error> {
+        let rehearsal = "a resumed rehearsal replays the account of its journal: the seed, \
+                         world, profile and latency model stay the run's";
+        [
+            (self.seed.is_some(), "--seed", rehearsal),
+            (self.sim_world.is_some(), "--sim-world", rehearsal),
+            (self.sim_profile.is_some(), "--sim-profile", rehearsal),
+            (self.latency.is_some(), "--latency", rehearsal),
+            (
+                self.drill,
+                "--drill",
+                "a run is a drill or a recovery from its start; `rebound teardown RUN` removes \
+                 what a recovery made",
+            ),
+            (
+                self.declared_at.is_some(),
+                "--declared-at",
+                "t0 is the run's: its RTO counts from when the disaster was declared, once",
+            ),
+            (
+                !self.sets.is_empty(),
+                "--set",
+                "the runbook and its --set values are the journal's copy: a run restores one \
+                 thing",
+            ),
+            (
+                self.backend.is_some(),
+                "--backend",
+                "the backend (sim or aws) is the run's, from its journal",
+            ),
+        ]
+        .into_iter()
+        .filter(|(given, _, _)| *given)
+        .map(|(_, flag, why)| {
+            Error::Usage(format!(
+                "resume {run}: {flag} cannot change on a resume: {why}"
+            ))
+        })
+        .collect()
+    }
 }
 
 /// The journal of `run` in `state`, locked for `command` (a live run is refused) and read
@@ -93,6 +164,7 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
+    Error::of_all(args.fixed.refused(&args.run), 0)?;
     if let Some(reports) = &args.report_dir {
         super::report_files::check_writable("--report-dir", reports)?;
     }
@@ -115,7 +187,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         let settings = super::session::settings(&args.aws, &replay.header, rb.role.clone());
         super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }
-    let h = &replay.header;
+    let mut header = replay.header.clone();
+    if let Some(n) = args.parallelism {
+        header.parallelism = usize::from(n);
+    }
+    let h = &header;
     let offset = clock(&replay);
     let prior = Prior {
         started: h.started_at,

@@ -279,3 +279,49 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
     let report: serde_json::Value = common::report(dir.path());
     assert_eq!(report["steps"][0]["outputs"]["id"], seeded["safe_new"]);
 }
+
+/// In an outage the newest backup there is gets restored, however old: on AWS too, a Safe
+/// image older than the runbook's `rpo` is launched, and the miss is reported and exits 3.
+#[test]
+fn an_image_older_than_the_rpo_is_restored_and_the_miss_reported() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let subnet = seeded["subnet"].as_str().expect("subnet");
+    let dir = tempfile::tempdir().expect("dir");
+    // The seeded images are a few seconds old by now: older than a 1 s RPO.
+    let text = format!(
+        "runbook \"old\" {{\n  rpo = 1s\n  step image = find_image {{ owners = [\"self\"], tags = {{ App = \"web\" }} }}\n  \
+         step web = launch {{ image = image.id, subnet = \"{subnet}\", instance_types = [\"t3.micro\"] }}\n}}\n"
+    );
+    std::fs::write(dir.path().join("old.runbook"), text).expect("write");
+    let out = moto.rebound(
+        dir.path(),
+        &[
+            "run",
+            "old.runbook",
+            "--backend",
+            "aws",
+            "--report-dir",
+            "out",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let newest = seeded["safe_new"].as_str().expect("newest safe image");
+    assert!(
+        stdout.contains(&format!("rpo missed: image used {newest}")),
+        "{stdout}"
+    );
+    let report = common::report(dir.path());
+    let run_id = report["run_id"].as_str().expect("run id");
+    let left = moto.python("read_account.py", &[run_id]);
+    let instances = left["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 1, "{left}");
+    assert_eq!(instances[0]["image"], newest, "{left}");
+}

@@ -596,3 +596,49 @@ fn a_teardown_waits_for_the_teardown_in_progress() {
     );
     let _ = first.wait();
 }
+
+/// A resume takes every flag of `run` that may change between attempts (here
+/// `--parallelism`), and says why it keeps the run's own for the rest.
+#[test]
+fn resume_says_why_it_keeps_the_runs_seed_world_and_t0() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("slow.runbook"), SLOW_DRILL).expect("write");
+    let out = common::rebound_in(dir.path())
+        .args(["run", "slow.runbook", "--drill"])
+        .env("REBOUND_CRASH_BEFORE_RECORD", "4")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
+    let id = runs(dir.path())[0]["run_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let out = in_dir(
+        dir.path(),
+        &[
+            "resume",
+            &id,
+            "--seed",
+            "3",
+            "--declared-at",
+            "2026-11-30T00:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for said in [
+        format!(
+            "error: resume {id}: --seed cannot change on a resume: a resumed rehearsal replays the account of its journal"
+        ),
+        format!("error: resume {id}: --declared-at cannot change on a resume: t0 is the run's"),
+    ] {
+        assert!(stderr.contains(&said), "{stderr}");
+    }
+    assert_eq!(
+        runs(dir.path())[0]["state"],
+        "interrupted",
+        "the refusal touched the run"
+    );
+    let out = in_dir(dir.path(), &["resume", &id, "--parallelism", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
