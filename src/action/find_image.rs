@@ -43,8 +43,15 @@ impl Definition for FindImage {
     type Outputs = Outputs;
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
+        // Without `owners` (and without ids), only the account's own images: anyone may publish
+        // a public AMI with any name and tags, and a find must not launch a stranger's.
+        let owners = if i.owners.is_empty() && i.image_ids.is_empty() {
+            vec!["self".to_string()]
+        } else {
+            i.owners
+        };
         let q = ImageQuery {
-            owners: i.owners,
+            owners,
             tags: i.tags,
             name: i.name,
             ids: i.image_ids,

@@ -287,6 +287,23 @@ pub fn runtime_on(virtual_clock: bool) -> Result<tokio::runtime::Runtime, Error>
         .map_err(Error::system("cannot start the runtime"))
 }
 
+/// What `run` and `resume` both take: where the report, the journal and the history go, how
+/// long a drill's teardown keeps at it, and where on AWS.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Write report.json, report.md, report.html and junit.xml here.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {

@@ -20,9 +20,6 @@ pub struct Args {
     /// The run's id (`rebound runs` lists them).
     #[arg(value_name = "RUN")]
     run: String,
-    /// Write report.json, report.md, report.html and junit.xml here.
-    #[arg(long, value_name = "DIR")]
-    report_dir: Option<std::path::PathBuf>,
     /// Approve every `approve` step in advance (recorded in the report, with who gave it).
     /// A run started with `--approve` stays approved.
     #[arg(long)]
@@ -38,13 +35,7 @@ pub struct Args {
     #[command(flatten)]
     fixed: Fixed,
     #[command(flatten)]
-    state: super::StateArgs,
-    #[command(flatten)]
-    teardown: super::TeardownArgs,
-    #[command(flatten)]
-    history: super::HistoryArgs,
-    #[command(flatten)]
-    aws: super::AwsArgs,
+    session: super::SessionArgs,
 }
 
 /// Flags of `run` that a resume cannot change, accepted only to say why (clap's "unexpected
@@ -165,10 +156,10 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     Error::of_all(args.fixed.refused(&args.run), 0)?;
-    if let Some(reports) = &args.report_dir {
+    if let Some(reports) = &args.session.report_dir {
         super::report_files::check_writable("--report-dir", reports)?;
     }
-    let (locked, replay) = open(&args.state, &args.run, "resume")?;
+    let (locked, replay) = open(&args.session.state, &args.run, "resume")?;
     match replay.state {
         RunState::Running | RunState::Failed | RunState::Interrupted => {}
         done => {
@@ -184,7 +175,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     rebound::runbook::secrets::read_env(&mut rb)?;
     if replay.header.backend == Backend::Aws {
         super::run::refuse_ssm(&rb)?;
-        let settings = super::session::settings(&args.aws, &replay.header, rb.role.clone());
+        let settings = super::session::settings(&args.session.aws, &replay.header, rb.role.clone());
         super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }
     let mut header = replay.header.clone();
@@ -218,11 +209,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         prior: Some(prior),
         attachments: replay.attachments(),
         earlier: replay.created.clone(),
-        report_dir: args.report_dir.clone(),
-        history: &args.history,
+        report_dir: args.session.report_dir.clone(),
+        history: &args.session.history,
         quiet,
-        aws: &args.aws,
-        teardown: args.teardown.limits(),
+        aws: &args.session.aws,
+        teardown: args.session.teardown.limits(),
         attempt: replay.next_attempt(),
         approve: if args.approve {
             Some(super::output::given_by(&rebound::identity::user_at_host()))

@@ -1,9 +1,6 @@
 //! `rebound run FILE`: check, plan, execute on the chosen backend, draw progress, write the
 //! report, print the summary, and exit with README's code (0 recovered and every target
 //! met, 1 a critical step failed or the run was stopped, 3 a target was missed).
-
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 
 use super::session::Session;
@@ -34,15 +31,8 @@ pub struct Args {
     /// When the disaster was declared (RFC 3339): RTOs count from it.
     #[arg(long, value_name = "TIME")]
     declared_at: Option<DateTime<Utc>>,
-    /// Write report.json, report.md, report.html and junit.xml here.
-    #[arg(long, value_name = "DIR")]
-    report_dir: Option<PathBuf>,
     #[command(flatten)]
-    state: super::StateArgs,
-    #[command(flatten)]
-    teardown: super::TeardownArgs,
-    #[command(flatten)]
-    history: super::HistoryArgs,
+    session: super::SessionArgs,
     /// Most steps running at once.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     parallelism: usize,
@@ -57,8 +47,6 @@ pub struct Args {
     realtime: bool,
     #[command(flatten)]
     sim: SimArgs,
-    #[command(flatten)]
-    aws: super::AwsArgs,
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
@@ -75,7 +63,10 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         )));
     }
     if args.backend == Backend::Aws {
-        let settings = args.aws.settings(rb.region.clone(), rb.role.clone());
+        let settings = args
+            .session
+            .aws
+            .settings(rb.region.clone(), rb.role.clone());
         super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }
     let sim = args.sim.load()?;
@@ -85,9 +76,9 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         });
         super::preflight(&rb, super::Preflight::Sim(world))?;
     }
-    let dir = args.state.dir()?;
+    let dir = args.session.state.dir()?;
     super::report_files::check_writable("--state-dir", &dir)?;
-    if let Some(reports) = &args.report_dir {
+    if let Some(reports) = &args.session.report_dir {
         super::report_files::check_writable("--report-dir", reports)?;
     }
     let seed = args
@@ -115,9 +106,14 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         sim_world: sim.world.as_ref().map(to_value),
         sim_profile: sim.profile.as_ref().map(to_value),
         latency: sim.latency.as_ref().map(to_value),
-        aws_profile: args.aws.profile.clone(),
-        aws_region: args.aws.region.clone().or_else(|| rb.region.clone()),
-        aws_endpoint_url: args.aws.endpoint_url.clone(),
+        aws_profile: args.session.aws.profile.clone(),
+        aws_region: args
+            .session
+            .aws
+            .region
+            .clone()
+            .or_else(|| rb.region.clone()),
+        aws_endpoint_url: args.session.aws.endpoint_url.clone(),
     };
     let path = journal::path_of(&dir, &run_id);
     // Listening for Ctrl-C and SIGTERM before the journal exists: a signal from here on stops
@@ -131,11 +127,11 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         prior: None,
         attachments: Vec::new(),
         earlier: Vec::new(),
-        report_dir: args.report_dir.clone(),
-        history: &args.history,
+        report_dir: args.session.report_dir.clone(),
+        history: &args.session.history,
         quiet,
-        aws: &args.aws,
-        teardown: args.teardown.limits(),
+        aws: &args.session.aws,
+        teardown: args.session.teardown.limits(),
         attempt: 1,
         approve: args
             .approve

@@ -93,6 +93,9 @@ pub struct LatencyModel {
     pub approval: Dist,
     /// A local program run by `exec`.
     pub exec: Dist,
+    /// From a create's answer until Describe calls see the new id (EC2's eventual
+    /// consistency: until then a call naming it answers NotFound, and filters leave it out).
+    pub propagation: Dist,
 }
 
 impl Default for LatencyModel {
@@ -110,6 +113,7 @@ impl Default for LatencyModel {
             create_image: Dist::new(300.0, 900.0),
             approval: Dist::new(60.0, 600.0),
             exec: Dist::new(2.0, 10.0),
+            propagation: Dist::new(1.0, 5.0),
         }
     }
 }

@@ -76,13 +76,18 @@ impl CloudError {
         THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code)
     }
 
-    /// The instance type cannot be had here now: try the next one. `InsufficientCapacity` is
-    /// not among them: EC2's error reference (APIReference/errors-overview.html) gives it for
-    /// import instance requests only, not for RunInstances.
+    /// The instance type cannot be had here now: try the next one. `VcpuLimitExceeded` is the
+    /// account's vCPU quota for the type's family: a smaller type, or one of another family,
+    /// may still fit. `InsufficientCapacity` is not among them: EC2's error reference
+    /// (APIReference/errors-overview.html) gives it for import instance requests only, not for
+    /// RunInstances.
     pub(crate) fn is_capacity(&self) -> bool {
         matches!(
             self.code.as_str(),
-            "InsufficientInstanceCapacity" | "Unsupported" | "InstanceLimitExceeded"
+            "InsufficientInstanceCapacity"
+                | "Unsupported"
+                | "InstanceLimitExceeded"
+                | "VcpuLimitExceeded"
         )
     }
 }
@@ -348,6 +353,9 @@ pub struct Observed {
     pub state: String,
     /// Instances: both status checks pass.
     pub status_ok: bool,
+    /// Instances: a status check failed (`impaired`): waiting for both to pass may be waiting
+    /// for what never comes.
+    pub impaired: bool,
     /// Instances: the availability zone. Restore jobs: the instance created.
     pub detail: Option<String>,
     /// When the resource reached `state` (simulator only).
@@ -363,6 +371,7 @@ impl Observed {
             id: id.to_string(),
             state: state.to_string(),
             status_ok: false,
+            impaired: false,
             detail: None,
             ready_at: None,
             status_ok_at: None,
@@ -466,6 +475,14 @@ impl fmt::Display for ResourceKind {
         f.write_str(self.name())
     }
 }
+
+/// How long a resource just made may stay invisible to Describe calls (answered NotFound, or
+/// left out of an answer) before it counts as not existing. EC2 is eventually consistent: an id
+/// RunInstances or CreateVolume just returned can be `InvalidInstanceID.NotFound` /
+/// `InvalidVolume.NotFound` for a while (the EC2 API reference's "Eventual consistency";
+/// the SDK's own waiters retry those codes); usually seconds, rarely longer. The pollers and
+/// teardown both wait this long, and the simulator makes new ids invisible for a few seconds.
+pub(crate) const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a runbook names that a run uses and does not make: preflight asks whether each exists
 /// before anything is made.

@@ -26,7 +26,7 @@ use super::api::Calls;
 use super::event::At;
 use super::model::{Attachment, Created, Fate, TornDown};
 use super::record::StepRecord;
-use crate::cloud::{Backend, Op};
+use crate::cloud::{Backend, Op, ResourceKind};
 
 /// Set to N, the process kills itself with SIGKILL just before it appends its Nth record:
 /// the crash-safety tests cut a run at every record in turn with it.
@@ -165,6 +165,14 @@ pub enum Entry {
         /// The run's API calls so far, every process's (the report's total on resume).
         #[serde(default)]
         run_calls: Calls,
+    },
+    /// Teardown is about to delete a resource: if the process dies before its outcome is
+    /// written, the next teardown knows that a resource no Describe shows was deleted, and
+    /// does not wait for it as for one not yet propagated.
+    Deleting {
+        kind: ResourceKind,
+        id: String,
+        at: At,
     },
     Teardown(TornDown),
     End {
@@ -355,6 +363,9 @@ pub struct Journal {
     calls: RefCell<HashMap<String, Call>>,
     /// Ids of the resources journaled so far.
     resources: RefCell<std::collections::HashSet<String>>,
+    /// Ids a teardown of this run set out to delete (`Entry::Deleting`), this process's and
+    /// earlier ones'.
+    deleting: RefCell<std::collections::HashSet<String>>,
     /// The first write that failed: the run goes on, and says so at the end.
     failed: RefCell<Option<String>>,
 }
@@ -370,6 +381,7 @@ impl Journal {
             hooks: Hooks::default(),
             calls: RefCell::new(HashMap::new()),
             resources: RefCell::default(),
+            deleting: RefCell::default(),
             failed: RefCell::new(None),
         }
     }
@@ -441,6 +453,7 @@ impl Journal {
         }
         let durable = replay.header.backend != Backend::Sim;
         let journal = Journal::on(file, path, replay.tokens.clone(), durable);
+        journal.deleting.borrow_mut().extend(replay.deleting.iter().cloned());
         journal
             .append(&Entry::Resumed {
                 at: replay.last_at,
@@ -464,6 +477,7 @@ impl Journal {
             hooks: Hooks::from_env(),
             calls: RefCell::new(calls),
             resources: RefCell::default(),
+            deleting: RefCell::default(),
             failed: RefCell::new(None),
         }
     }
@@ -489,6 +503,9 @@ impl Journal {
                     Some(_) => calls.remove(token),
                     None => calls.insert(token.clone(), Call::Answered(answer.clone())),
                 };
+            }
+            Entry::Deleting { id, .. } => {
+                self.deleting.borrow_mut().insert(id.clone());
             }
             _ => {}
         }
@@ -535,6 +552,11 @@ impl Journal {
         self.failed.borrow().clone()
     }
 
+    /// Whether a teardown of this run set out to delete `id` (this process, or an earlier one).
+    pub fn deleting(&self, id: &str) -> bool {
+        self.deleting.borrow().contains(id)
+    }
+
     /// Whether a resource is in the journal already (in an answer).
     pub fn has(&self, id: &str) -> bool {
         self.resources.borrow().contains(id)
@@ -579,6 +601,8 @@ pub struct Replay {
     pub created: Vec<(String, Created, At)>,
     /// Teardown outcomes, the last per resource id.
     pub teardown: Vec<TornDown>,
+    /// The resources a teardown set out to delete.
+    pub deleting: std::collections::HashSet<String>,
     pub state: RunState,
     /// The latest run time in any record.
     pub last_at: At,
@@ -659,6 +683,7 @@ impl Replay {
             steps: HashMap::new(),
             created: Vec::new(),
             teardown: Vec::new(),
+            deleting: std::collections::HashSet::new(),
             state: RunState::Running,
             last_at: 0.0,
             calls: Calls::new(),
@@ -732,6 +757,10 @@ impl Replay {
             Entry::Teardown(t) => {
                 self.teardown.retain(|x| x.id != t.id);
                 self.teardown.push(t.clone());
+            }
+            Entry::Deleting { id, at: a, .. } => {
+                at(*a);
+                self.deleting.insert(id.clone());
             }
             Entry::End { state, at: a } => {
                 at(*a);

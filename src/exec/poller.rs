@@ -13,7 +13,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::api::Api;
-use crate::cloud::{Cloud, CloudError, Observed, Polled};
+use crate::cloud::{Cloud, CloudError, Observed, PROPAGATION, Polled};
 
 /// What a waiter waits for.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,8 +44,8 @@ struct Waiter {
     id: String,
     want: Want,
     due: Instant,
-    /// When a Describe first answered without this id (AWS is eventually consistent right
-    /// after a create, so a short absence is normal).
+    /// When a Describe first answered without this id, or NotFound for it (AWS is eventually
+    /// consistent right after a create, so a short absence is normal: `cloud::PROPAGATION`).
     missing_since: Option<Instant>,
     tx: oneshot::Sender<Result<Observed, CloudError>>,
 }
@@ -56,9 +56,6 @@ pub(crate) struct Poller {
     waiters: RefCell<Vec<Waiter>>,
     wake: Notify,
 }
-
-/// How long an id may be missing from Describe answers before it counts as not found.
-const MISSING_GRACE: Duration = Duration::from_secs(15);
 
 /// Ids per Describe call: DescribeInstanceStatus takes at most 100 explicit ids.
 const BATCH: usize = 100;
@@ -125,19 +122,18 @@ impl Poller {
                 match api.describe(self.kind, chunk).await {
                     Ok(observed) => self.deliver(chunk, &observed),
                     Err(e) if e.is_transient() => {}
-                    // One bad id fails a batched call on AWS: ask for each id alone, so the
-                    // error reaches only the step that waits for it.
+                    // One bad id (or one not yet visible) fails a batched call on AWS: ask for
+                    // each id alone, so the error reaches only the step that waits for it.
                     Err(_) if chunk.len() > 1 => {
                         for id in chunk {
                             let one = std::slice::from_ref(id);
                             match api.describe(self.kind, one).await {
                                 Ok(observed) => self.deliver(one, &observed),
-                                Err(e) if e.is_transient() => {}
-                                Err(e) => self.fail(one, &e),
+                                Err(e) => self.failed(one, &e),
                             }
                         }
                     }
-                    Err(e) => self.fail(chunk, &e),
+                    Err(e) => self.failed(chunk, &e),
                 }
             }
             let next_due = Instant::now() + self.tick;
@@ -151,6 +147,20 @@ impl Poller {
                 w.due = w.due.max(next_due);
             }
         }
+    }
+
+    /// A Describe of `ids` failed: transient errors wait for the next tick; NotFound for an id
+    /// just made is an absence (counted against `PROPAGATION`, as an id missing from an
+    /// answer); anything else fails their waits.
+    fn failed(&self, ids: &[String], e: &CloudError) {
+        if e.is_transient() {
+            return;
+        }
+        if e.code == self.kind.not_found_code() {
+            self.deliver(ids, &[]);
+            return;
+        }
+        self.fail(ids, e);
     }
 
     fn deliver(&self, ids: &[String], observed: &[Observed]) {
@@ -169,7 +179,7 @@ impl Poller {
             let Some(o) = answers.get(w.id.as_str()).copied() else {
                 let now = Instant::now();
                 let since = *w.missing_since.get_or_insert(now);
-                if now.duration_since(since) >= MISSING_GRACE {
+                if now.duration_since(since) >= PROPAGATION {
                     let _ = w.tx.send(Err(CloudError::new(
                         self.kind.not_found_code(),
                         format!("{} does not exist", w.id),
@@ -185,6 +195,11 @@ impl Poller {
             };
             if done {
                 let _ = w.tx.send(Ok(o.clone()));
+            } else if w.want == Want::StatusOk && o.impaired {
+                let _ = w.tx.send(Err(CloudError::new(
+                    "StatusCheckImpaired",
+                    format!("{}: a status check is impaired (EC2 found it broken)", o.id),
+                )));
             } else if is_dead(&o.state) {
                 let _ = w.tx.send(Err(CloudError::new(
                     "ResourceFailed",

@@ -120,6 +120,18 @@ pub async fn teardown<C: Cloud>(
                         &mut fates,
                         verdict(Fate::Failed, "could not be described".into()),
                     ),
+                    // Journaled, not described, and an earlier teardown set out to delete it
+                    // (and died before it wrote the outcome): gone.
+                    Some(None) if journal.deleting(&c.id) => decide(
+                        &mut fates,
+                        TornDown {
+                            at: Some(at()),
+                            ..verdict(
+                                Fate::Verified,
+                                "gone: an earlier teardown of this run deleted it".into(),
+                            )
+                        },
+                    ),
                     // Journaled but not described: gone, or made a moment ago and not yet
                     // visible (EC2 is eventually consistent). It is deleted like the others,
                     // and counts as gone only once it has stayed unseen for `UNSEEN_GRACE`.
@@ -186,7 +198,7 @@ pub async fn teardown<C: Cloud>(
         let mut jobs = Vec::new();
         for (kind, list) in &phase {
             for (step, f) in list {
-                jobs.push(remove(api, *kind, step, f, limits, at));
+                jobs.push(remove(api, *kind, step, f, limits, journal, at));
             }
         }
         for t in join_all(jobs).await {
@@ -215,7 +227,7 @@ const UNSEEN: &str = "unseen";
 
 /// How long a resource must stay unseen (NotFound, and described by no lookup) before
 /// teardown takes it as gone: new ids can be NotFound for seconds after their create.
-const UNSEEN_GRACE: Duration = Duration::from_secs(15);
+const UNSEEN_GRACE: Duration = crate::cloud::PROPAGATION;
 
 /// Which kind a found resource is of (the lists are per kind; this keeps `retain` simple).
 fn kind_of(f: &Found, known: &[(String, Created)]) -> ResourceKind {
@@ -238,6 +250,7 @@ async fn remove<C: Cloud>(
     step: &str,
     found: &Found,
     limits: Limits,
+    journal: &Journal,
     at: &dyn Fn() -> At,
 ) -> TornDown {
     let start = tokio::time::Instant::now();
@@ -255,41 +268,41 @@ async fn remove<C: Cloud>(
     // Since when nothing has shown the resource: gone once that lasts `UNSEEN_GRACE`.
     let mut unseen_since: Option<tokio::time::Instant> = None;
     let run_id = found.tags.get(RUN_TAG).cloned().unwrap_or_default();
-    for attempt in 1..=DELETE_ATTEMPTS {
-        if found.state == UNSEEN {
-            match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
-                Ok(now) => match now.first() {
-                    None => {
-                        let since = *unseen_since.get_or_insert_with(tokio::time::Instant::now);
-                        if since.elapsed() >= UNSEEN_GRACE {
-                            return fate(
-                                Fate::Verified,
-                                Some(format!("never seen for {} s: gone", UNSEEN_GRACE.as_secs())),
-                                Some(at()),
-                            );
-                        }
-                        wait(limits.tick * attempt).await;
-                        continue;
-                    }
-                    // Seen at last: only this run's, by its live tags, is deleted.
-                    Some(f) if f.tags.get(RUN_TAG) != Some(&run_id) => {
+    // A journaled resource no Describe has shown yet is waited for (new ids can be NotFound
+    // for a while), then only this run's, by its live tags, is deleted.
+    let mut seen = found.state != UNSEEN;
+    while !seen {
+        match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
+            Ok(now) => match now.first() {
+                None => {
+                    let since = *unseen_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= UNSEEN_GRACE {
                         return fate(
-                            Fate::Skipped,
-                            Some(format!(
-                                "refused: its live tags lack {RUN_TAG}={run_id}, so it is not this run's"
-                            )),
-                            None,
+                            Fate::Verified,
+                            Some(format!("never seen for {} s: gone", UNSEEN_GRACE.as_secs())),
+                            Some(at()),
                         );
                     }
-                    Some(_) => {}
-                },
-                Err(e) => {
-                    last_error = Some(e);
-                    wait(limits.tick * attempt).await;
-                    continue;
+                    wait(limits.tick).await;
                 }
+                Some(f) if f.tags.get(RUN_TAG) != Some(&run_id) => {
+                    return fate(
+                        Fate::Skipped,
+                        Some(format!(
+                            "refused: its live tags lack {RUN_TAG}={run_id}, so it is not this run's"
+                        )),
+                        None,
+                    );
+                }
+                Some(_) => seen = true,
+            },
+            Err(e) if start.elapsed() > limits.deadline => {
+                return fate(Fate::Failed, Some(format!("cannot look it up: {e}")), None);
             }
+            Err(_) => wait(limits.tick).await,
         }
+    }
+    for attempt in 1..=DELETE_ATTEMPTS {
         if kind == ResourceKind::Volume {
             // A volume still attached to an instance (one this run did not make, or one not
             // yet terminated) is detached first; it cannot be deleted in use.
@@ -297,7 +310,7 @@ async fn remove<C: Cloud>(
                 match now.first() {
                     // Seen at the start and not now: gone (with its instance, say). Never seen:
                     // the grace above decides.
-                    None if found.state != UNSEEN => {
+                    None if seen => {
                         deleted = true;
                         break;
                     }
@@ -312,6 +325,13 @@ async fn remove<C: Cloud>(
                 }
             }
         }
+        if !journal.deleting(id) {
+            journal.note(&Entry::Deleting {
+                kind,
+                id: id.to_string(),
+                at: at(),
+            });
+        }
         match api.delete(kind, id).await {
             Ok(()) => {
                 deleted = true;
@@ -324,7 +344,7 @@ async fn remove<C: Cloud>(
                 let missing = matches!(&shown, Ok(now) if now.first().is_none_or(Found::gone));
                 // What was seen and is now missing is gone; what was never seen waits out the
                 // grace (the loop's first look).
-                if missing && found.state != UNSEEN {
+                if missing && seen {
                     deleted = true;
                     break;
                 }

@@ -833,3 +833,68 @@ fn volume_loading_is_observed_while_the_run_lasts() {
     assert_eq!(ran.step("disk").loaded_at, None);
     assert!(ran.record.finished_at < 11.0 * 60.0);
 }
+
+/// EC2 is eventually consistent: new ids answer NotFound for a while. With every new instance
+/// and volume invisible for 20 s (past the pollers' first look), a launch, a volume and its
+/// attachment still succeed, and the waits took the invisibility in their stride.
+#[test]
+fn new_ids_that_answer_not_found_for_a_while_are_waited_for() {
+    let mut profile = Profile::default();
+    profile.latency.propagation = rebound::cloud::latency::Dist {
+        median: 20.0,
+        p99: 20.0,
+    };
+    let ran = run(
+        r#"runbook "ec" {
+  step img = find_image { tags = { App = "web" } }
+  step host = launch { image = img.id, subnet = "subnet-0a", instance_types = ["t3.micro"] }
+  step snap = find_snapshot { tags = { Volume = "data" } }
+  step disk = create_volume { snapshot = snap.id, zone = host.zone }
+  step mount = attach { volume = disk.id, instance = host.instance, device = "/dev/sdf" }
+}
+"#,
+        Run {
+            profile,
+            ..Run::default()
+        },
+    );
+    for step in ["host", "disk", "mount"] {
+        let r = ran.step(step);
+        assert_eq!(r.outcome, Some(Outcome::Succeeded), "{step}: {:?}", r.error);
+    }
+    // The instance was not seen before it propagated: running is noticed after 20 s.
+    assert!(
+        ran.step("host").finished_at.unwrap_or_default() >= 20.0,
+        "{:?}",
+        ran.step("host")
+    );
+}
+
+/// A status check that goes `impaired` fails the verify that waits for both to pass, at
+/// once, instead of leaving it to wait for what may never come.
+#[test]
+fn an_impaired_status_check_fails_the_verify() {
+    let profile = with_faults(Faults {
+        impaired_steps: vec!["host".to_string()],
+        ..Faults::default()
+    });
+    let ran = run(
+        r#"runbook "imp" {
+  step img = find_image { tags = { App = "web" } }
+  step host = launch { image = img.id, subnet = "subnet-0a", instance_types = ["t3.micro"] }
+  step ok = verify { instances = host.instances, checks = ["status_ok"] }
+}
+"#,
+        Run {
+            profile,
+            ..Run::default()
+        },
+    );
+    assert_eq!(ran.step("host").outcome, Some(Outcome::Succeeded));
+    let ok = ran.step("ok");
+    assert_eq!(ok.outcome, Some(Outcome::Failed), "{ok:?}");
+    let error = ok.error.as_deref().unwrap_or_default();
+    assert!(error.contains("StatusCheckImpaired"), "{error}");
+    // Failed when the checks were decided, not at some timeout.
+    assert!(ok.finished_at.unwrap_or_default() < 600.0, "{ok:?}");
+}

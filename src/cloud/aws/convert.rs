@@ -10,6 +10,22 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::cloud::{CloudError, ExecOutput, Tags};
 
+/// Every item of every page a paginator answered, or the first page's error: a listing is
+/// whole or it is an error, never the first page taken for the answer.
+pub(crate) fn paged<P, E, T>(
+    pages: Vec<Result<P, SdkError<E, HttpResponse>>>,
+    items: impl Fn(&P) -> Vec<T>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut out = Vec::new();
+    for page in pages {
+        out.extend(items(&page.map_err(cloud_error)?));
+    }
+    Ok(out)
+}
+
 /// An SDK error as a `CloudError` with AWS's error code; a request that never got an answer
 /// (no connection, a timeout) is `DispatchFailure` or `Timeout`, both transient.
 pub(crate) fn cloud_error<E>(e: SdkError<E, HttpResponse>) -> CloudError

@@ -24,7 +24,7 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine as _;
 
-use self::convert::{cloud_error, ec2_tags, parse_time, smithy_time};
+use self::convert::{cloud_error, ec2_tags, paged, parse_time, smithy_time};
 use super::{
     Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
     Lookup, Named, Observed, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
@@ -205,12 +205,14 @@ impl Aws {
                     .and_then(|st| st.name())
                     .map(|n| n.as_str().to_string())
                     .unwrap_or_default();
-                let ok = |x: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                let is = |x: Option<&aws_sdk_ec2::types::InstanceStatusSummary>, want: &str| {
                     x.and_then(|x| x.status())
-                        .is_some_and(|st| st.as_str() == "ok")
+                        .is_some_and(|st| st.as_str() == want)
                 };
+                let (system, instance) = (s.system_status(), s.instance_status());
                 out.push(Observed {
-                    status_ok: ok(s.system_status()) && ok(s.instance_status()),
+                    status_ok: is(system, "ok") && is(instance, "ok"),
+                    impaired: is(system, "impaired") || is(instance, "impaired"),
                     detail: s.availability_zone().map(str::to_string),
                     ..Observed::new(id, &state)
                 });
@@ -316,58 +318,48 @@ impl Aws {
 
     /// Instances, with their zone, private IP and type.
     async fn find_instances(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
-        let mut out = Vec::new();
-        let pages = self
-            .ec2
-            .describe_instances()
-            .set_filters(Some(filters))
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        for page in pages {
-            for r in page.map_err(cloud_error)?.reservations() {
-                for i in r.instances() {
-                    let Some(id) = i.instance_id() else { continue };
-                    let state = i
-                        .state()
-                        .and_then(|s| s.name())
-                        .map(|n| n.as_str().to_string())
-                        .unwrap_or_default();
-                    out.push(Found {
-                        zone: i
-                            .placement()
-                            .and_then(|p| p.availability_zone())
-                            .map(str::to_string),
-                        private_ip: i.private_ip_address().map(str::to_string),
-                        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
-                        ..found(id, &state, convert::tags_of(i.tags()))
-                    });
-                }
-            }
-        }
-        Ok(out)
+        let call = self.ec2.describe_instances().set_filters(Some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let instances = paged(pages, |p| {
+            p.reservations()
+                .iter()
+                .flat_map(|r| r.instances().iter().cloned())
+                .collect()
+        })?;
+        Ok(instances
+            .iter()
+            .filter_map(|i| {
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
+                Some(Found {
+                    zone: i
+                        .placement()
+                        .and_then(|p| p.availability_zone())
+                        .map(str::to_string),
+                    private_ip: i.private_ip_address().map(str::to_string),
+                    instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+                    ..found(i.instance_id()?, &state, convert::tags_of(i.tags()))
+                })
+            })
+            .collect())
     }
 
     /// Volumes, with their zone and the instance they are attached to.
     async fn find_volumes(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
-        let mut out = Vec::new();
-        let pages = self
-            .ec2
-            .describe_volumes()
-            .set_filters(Some(filters))
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        for page in pages {
-            for v in page.map_err(cloud_error)?.volumes() {
-                let Some(id) = v.volume_id() else { continue };
+        let call = self.ec2.describe_volumes().set_filters(Some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let volumes = paged(pages, |p| p.volumes().to_vec())?;
+        Ok(volumes
+            .iter()
+            .filter_map(|v| {
                 let state = v
                     .state()
                     .map(aws_sdk_ec2::types::VolumeState::as_str)
                     .unwrap_or_default();
-                out.push(Found {
+                Some(Found {
                     zone: v.availability_zone().map(str::to_string),
                     attached_to: v
                         .attachments()
@@ -378,11 +370,41 @@ impl Aws {
                         })
                         .and_then(|a| a.instance_id())
                         .map(str::to_string),
-                    ..found(id, state, convert::tags_of(v.tags()))
-                });
-            }
-        }
-        Ok(out)
+                    ..found(v.volume_id()?, state, convert::tags_of(v.tags()))
+                })
+            })
+            .collect())
+    }
+
+    /// Every image of `owners` (any owner: none given) that the filters match, all pages
+    /// (DescribeImages pages with MaxResults and NextToken): `find` and `describe_images`.
+    async fn list_images(
+        &self,
+        owners: Option<Vec<String>>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<aws_sdk_ec2::types::Image>, CloudError> {
+        let call = self
+            .ec2
+            .describe_images()
+            .set_owners(owners)
+            .set_filters((!filters.is_empty()).then_some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        paged(pages, |p| p.images().to_vec())
+    }
+
+    /// Every snapshot of `owners` that the filters match, all pages.
+    async fn list_snapshots(
+        &self,
+        owners: Option<Vec<String>>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, CloudError> {
+        let call = self
+            .ec2
+            .describe_snapshots()
+            .set_owner_ids(owners)
+            .set_filters((!filters.is_empty()).then_some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        paged(pages, |p| p.snapshots().to_vec())
     }
 
     /// Images.
@@ -391,24 +413,17 @@ impl Aws {
         filters: Vec<Filter>,
         owners: Option<Vec<String>>,
     ) -> Result<Vec<Found>, CloudError> {
-        let mut out = Vec::new();
-        let answer = self
-            .ec2
-            .describe_images()
-            .set_owners(owners)
-            .set_filters(Some(filters))
-            .send()
-            .await
-            .map_err(cloud_error)?;
-        for i in answer.images() {
-            let Some(id) = i.image_id() else { continue };
-            let state = i
-                .state()
-                .map(aws_sdk_ec2::types::ImageState::as_str)
-                .unwrap_or_default();
-            out.push(found(id, state, convert::tags_of(i.tags())));
-        }
-        Ok(out)
+        let images = self.list_images(owners, filters).await?;
+        Ok(images
+            .iter()
+            .filter_map(|i| {
+                let state = i
+                    .state()
+                    .map(aws_sdk_ec2::types::ImageState::as_str)
+                    .unwrap_or_default();
+                Some(found(i.image_id()?, state, convert::tags_of(i.tags())))
+            })
+            .collect())
     }
 
     /// Snapshots.
@@ -417,27 +432,17 @@ impl Aws {
         filters: Vec<Filter>,
         owners: Option<Vec<String>>,
     ) -> Result<Vec<Found>, CloudError> {
-        let mut out = Vec::new();
-        let pages = self
-            .ec2
-            .describe_snapshots()
-            .set_owner_ids(owners)
-            .set_filters(Some(filters))
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        for page in pages {
-            for s in page.map_err(cloud_error)?.snapshots() {
-                let Some(id) = s.snapshot_id() else { continue };
+        let snapshots = self.list_snapshots(owners, filters).await?;
+        Ok(snapshots
+            .iter()
+            .filter_map(|s| {
                 let state = s
                     .state()
                     .map(aws_sdk_ec2::types::SnapshotState::as_str)
                     .unwrap_or_default();
-                out.push(found(id, state, convert::tags_of(s.tags())));
-            }
-        }
-        Ok(out)
+                Some(found(s.snapshot_id()?, state, convert::tags_of(s.tags())))
+            })
+            .collect())
     }
 }
 
@@ -456,20 +461,8 @@ impl Cloud for Aws {
         if !q.ids.is_empty() {
             filters.push(filter("image-id", q.ids.iter().cloned()));
         }
-        // DescribeImages pages (MaxResults, NextToken); the paginator follows every page.
-        let pages = self
-            .ec2
-            .describe_images()
-            .set_owners((!q.owners.is_empty()).then(|| q.owners.clone()))
-            .set_filters((!filters.is_empty()).then_some(filters))
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut images = Vec::new();
-        for page in pages {
-            images.extend(page.map_err(cloud_error)?.images().iter().cloned());
-        }
+        let owners = (!q.owners.is_empty()).then(|| q.owners.clone());
+        let images = self.list_images(owners, filters).await?;
         Ok(images
             .iter()
             .filter_map(|i| {
@@ -503,19 +496,9 @@ impl Cloud for Aws {
         if !q.ids.is_empty() {
             filters.push(filter("snapshot-id", q.ids.iter().cloned()));
         }
-        let pages = self
-            .ec2
-            .describe_snapshots()
-            .set_owner_ids((q.ids.is_empty()).then_some(owners))
-            .set_filters((!filters.is_empty()).then_some(filters))
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut snapshots = Vec::new();
-        for page in pages {
-            snapshots.extend(page.map_err(cloud_error)?.snapshots().iter().cloned());
-        }
+        let snapshots = self
+            .list_snapshots(q.ids.is_empty().then_some(owners), filters)
+            .await?;
         Ok(snapshots
             .iter()
             .filter_map(|s| {
@@ -832,32 +815,22 @@ impl Cloud for Aws {
             Named::Subnet => {
                 let call = self.ec2.describe_subnets().filters(by("subnet-id"));
                 let pages = call.into_paginator().send().collect::<Vec<_>>().await;
-                let mut there = Vec::new();
-                for page in pages {
-                    let page = page.map_err(cloud_error)?;
-                    there.extend(
-                        page.subnets()
-                            .iter()
-                            .filter_map(|s| s.subnet_id())
-                            .map(str::to_string),
-                    );
-                }
-                there
+                paged(pages, |p| {
+                    p.subnets()
+                        .iter()
+                        .filter_map(|s| s.subnet_id().map(str::to_string))
+                        .collect()
+                })?
             }
             Named::SecurityGroup => {
                 let call = self.ec2.describe_security_groups().filters(by("group-id"));
                 let pages = call.into_paginator().send().collect::<Vec<_>>().await;
-                let mut there = Vec::new();
-                for page in pages {
-                    let page = page.map_err(cloud_error)?;
-                    there.extend(
-                        page.security_groups()
-                            .iter()
-                            .filter_map(|g| g.group_id())
-                            .map(str::to_string),
-                    );
-                }
-                there
+                paged(pages, |p| {
+                    p.security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect()
+                })?
             }
             // DescribeKeyPairs does not page: it answers every key pair at once.
             Named::KeyPair => self
@@ -901,57 +874,58 @@ impl Aws {
     /// owns, the recovery points of every backup vault, subnets and security groups. With it,
     /// `rebound run --sim-world` rehearses a runbook offline against what really exists.
     pub async fn inventory(&self, region: &str) -> Result<super::sim::World, CloudError> {
+        // The account's own, written as owned by `self`, as the simulator's `Owners` reads it.
         let images = self
             .describe_images(&ImageQuery {
                 owners: vec!["self".to_string()],
                 ..ImageQuery::default()
             })
-            .await?;
+            .await?
+            .into_iter()
+            .map(|i| Image {
+                owner: "self".to_string(),
+                ..i
+            })
+            .collect();
         let snapshots = self.describe_snapshots(&SnapshotQuery::default()).await?;
         let mut recovery_points = Vec::new();
-        let vaults = self
-            .backup
-            .list_backup_vaults()
-            .send()
-            .await
-            .map_err(cloud_error)?;
-        for vault in vaults.backup_vault_list() {
-            let Some(name) = vault.backup_vault_name() else {
-                continue;
-            };
+        let pages = self.backup.list_backup_vaults().into_paginator().send();
+        let vaults = paged(pages.collect::<Vec<_>>().await, |p| {
+            p.backup_vault_list()
+                .iter()
+                .filter_map(|v| v.backup_vault_name().map(str::to_string))
+                .collect()
+        })?;
+        for name in vaults {
             recovery_points.extend(
                 self.list_recovery_points(&RecoveryPointQuery {
-                    vault: name.to_string(),
+                    vault: name,
                     ..RecoveryPointQuery::default()
                 })
                 .await?,
             );
         }
-        let subnets = self
-            .ec2
-            .describe_subnets()
-            .send()
-            .await
-            .map_err(cloud_error)?
-            .subnets()
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    s.subnet_id()?.to_string(),
-                    s.availability_zone()?.to_string(),
-                ))
-            })
-            .collect();
-        let security_groups = self
-            .ec2
-            .describe_security_groups()
-            .send()
-            .await
-            .map_err(cloud_error)?
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_string))
-            .collect();
+        let pages = self.ec2.describe_subnets().into_paginator().send();
+        let subnets = paged(pages.collect::<Vec<_>>().await, |p| {
+            p.subnets()
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s.subnet_id()?.to_string(),
+                        s.availability_zone()?.to_string(),
+                    ))
+                })
+                .collect()
+        })?
+        .into_iter()
+        .collect();
+        let pages = self.ec2.describe_security_groups().into_paginator().send();
+        let security_groups = paged(pages.collect::<Vec<_>>().await, |p| {
+            p.security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(str::to_string))
+                .collect()
+        })?;
         let key_pairs = self
             .ec2
             .describe_key_pairs()

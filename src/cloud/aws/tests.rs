@@ -370,6 +370,7 @@ const CODES: &[(&str, Handled)] = &[
     // This instance type cannot be had now.
     ("InsufficientInstanceCapacity", Handled::FellBack),
     ("InstanceLimitExceeded", Handled::FellBack),
+    ("VcpuLimitExceeded", Handled::FellBack),
     ("Unsupported", Handled::FellBack),
     // The request is wrong: neither time nor another type helps.
     ("UnauthorizedOperation", Handled::Failed),

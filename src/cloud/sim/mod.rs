@@ -69,10 +69,14 @@ struct Instance {
     terminated_at: Option<Instant>,
     /// A `fail_steps` fault: terminated instead of running.
     failing: bool,
+    /// An `impaired_steps` fault: status checks end `impaired`, at `status_ok_at`.
+    impaired: bool,
     running_at: Instant,
     status_ok_at: Instant,
     boot_at: Instant,
     ssm_at: Instant,
+    /// Until then a call naming it answers NotFound and filters leave it out.
+    visible_at: Instant,
 }
 
 struct Volume {
@@ -86,6 +90,8 @@ struct Volume {
     available_at: Instant,
     loaded_at: Instant,
     attached: Option<(String, Instant)>,
+    /// As an instance's.
+    visible_at: Instant,
 }
 
 impl Instance {
@@ -212,10 +218,14 @@ impl Sim {
             tags: tags.clone(),
             terminated_at: None,
             failing,
+            impaired: tags
+                .get("rebound:step")
+                .is_some_and(|s| self.profile.faults.impaired_steps.contains(s)),
             running_at,
             status_ok_at: running_at + self.draw(m.status_ok),
             boot_at: running_at + self.draw(m.boot),
             ssm_at: running_at + self.draw(m.ssm_ready),
+            visible_at: now + self.draw(m.propagation),
         };
         let id = self.id("i");
         self.state
@@ -247,6 +257,7 @@ impl Sim {
         let loaded_at =
             available_at + Duration::from_secs_f64(f64::from(size_gib) * 1024.0 / rate_mib);
         let id = self.id("vol");
+        let visible_at = now + self.draw(self.profile.latency.propagation);
         self.state.borrow_mut().volumes.insert(
             id.clone(),
             Volume {
@@ -258,6 +269,7 @@ impl Sim {
                 available_at,
                 loaded_at,
                 attached: None,
+                visible_at,
             },
         );
         id
@@ -316,10 +328,12 @@ impl Sim {
                         tags: tags.clone(),
                         terminated_at: None,
                         failing: false,
+                        impaired: false,
                         running_at,
                         status_ok_at,
                         boot_at,
                         ssm_at,
+                        visible_at: now,
                     },
                 );
             }
@@ -335,6 +349,7 @@ impl Sim {
                         available_at: now,
                         loaded_at: now,
                         attached: None,
+                        visible_at: now,
                     },
                 );
             }
@@ -502,6 +517,12 @@ impl Cloud for Sim {
             .images
             .iter()
             .filter(|i| q.ids.is_empty() || q.ids.contains(&i.id))
+            // `Owners`, as EC2 reads it: `self` is the account's own, which an image of a world
+            // file with no `owner` is.
+            .filter(|i| {
+                let owner = if i.owner.is_empty() { "self" } else { &i.owner };
+                q.owners.is_empty() || q.owners.iter().any(|o| o == owner)
+            })
             .filter(|i| matches_tags(&i.tags, &q.tags))
             .filter(|i| q.name.as_ref().is_none_or(|g| glob(g, &i.name)))
             .map(|i| {
@@ -654,7 +675,7 @@ impl Cloud for Sim {
         let now = Instant::now();
         let in_use_at = now + self.draw(self.profile.latency.attach_volume);
         let mut st = self.state.borrow_mut();
-        let Some(inst) = st.instances.get(instance) else {
+        let Some(inst) = st.instances.get(instance).filter(|i| i.visible_at <= now) else {
             return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
         };
         let (inst_zone, running) = (inst.zone.clone(), inst.running_at <= now);
@@ -667,7 +688,7 @@ impl Cloud for Sim {
         let Some(vol) = st
             .volumes
             .get_mut(volume)
-            .filter(|v| v.deleted_at.is_none())
+            .filter(|v| v.deleted_at.is_none() && v.visible_at <= now)
         else {
             return Err(Self::not_found("InvalidVolume.NotFound", volume));
         };
@@ -769,6 +790,20 @@ impl Cloud for Sim {
             .await?;
         let now = Instant::now();
         let st = self.state.borrow();
+        // A call naming ids fails as a whole on the first one EC2 cannot see: one not made, one
+        // deleted, or one made a moment ago that has not propagated yet.
+        let seen = |id: &str| match kind {
+            Polled::Instance => st.instances.get(id).is_some_and(|i| i.visible_at <= now),
+            Polled::Volume | Polled::VolumeLoad => st
+                .volumes
+                .get(id)
+                .is_some_and(|v| v.visible_at <= now && !v.deleted(now)),
+            Polled::RestoreJob | Polled::Image => true,
+        };
+        let unseen = ids.iter().find(|id| !seen(id));
+        if let Some(id) = unseen {
+            return Err(Self::not_found(kind.not_found_code(), id));
+        }
         let observed = Observed::new;
         let out = ids
             .iter()
@@ -778,11 +813,14 @@ impl Cloud for Sim {
                     if state != "running" {
                         return observed(id, state);
                     }
+                    // The checks are decided at `status_ok_at`: ok, or impaired.
+                    let checked = i.status_ok_at <= now;
                     Observed {
                         detail: Some(i.zone.clone()),
-                        status_ok: i.status_ok_at <= now,
+                        status_ok: checked && !i.impaired,
+                        impaired: checked && i.impaired,
                         ready_at: Some(i.running_at),
-                        status_ok_at: (i.status_ok_at <= now).then_some(i.status_ok_at),
+                        status_ok_at: (checked && !i.impaired).then_some(i.status_ok_at),
                         ..observed(id, state)
                     }
                 }),
@@ -871,10 +909,11 @@ impl Cloud for Sim {
             attached_to: None,
         };
         let mut out: Vec<Found> = match kind {
+            // Filters leave out what has not propagated yet.
             ResourceKind::Instance => st
                 .instances
                 .iter()
-                .filter(|(id, i)| wanted(id, &i.tags))
+                .filter(|(id, i)| i.visible_at <= now && wanted(id, &i.tags))
                 .map(|(id, i)| Found {
                     zone: Some(i.zone.clone()),
                     private_ip: Some(i.private_ip.clone()),
@@ -885,7 +924,7 @@ impl Cloud for Sim {
             ResourceKind::Volume => st
                 .volumes
                 .iter()
-                .filter(|(id, v)| !v.deleted(now) && wanted(id, &v.tags))
+                .filter(|(id, v)| v.visible_at <= now && !v.deleted(now) && wanted(id, &v.tags))
                 .map(|(id, v)| Found {
                     zone: Some(v.zone.clone()),
                     attached_to: v.attached.as_ref().map(|(i, _)| i.clone()),
@@ -926,7 +965,7 @@ impl Cloud for Sim {
         match kind {
             ResourceKind::Instance => {
                 let gone_at = now + self.draw(self.profile.latency.pending_to_running);
-                let Some(i) = st.instances.get_mut(id) else {
+                let Some(i) = st.instances.get_mut(id).filter(|i| i.visible_at <= now) else {
                     return Err(Self::not_found("InvalidInstanceID.NotFound", id));
                 };
                 i.terminated_at.get_or_insert(gone_at);
@@ -942,7 +981,11 @@ impl Cloud for Sim {
                 Ok(())
             }
             ResourceKind::Volume => {
-                let Some(v) = st.volumes.get_mut(id).filter(|v| v.deleted_at.is_none()) else {
+                let Some(v) = st
+                    .volumes
+                    .get_mut(id)
+                    .filter(|v| v.deleted_at.is_none() && v.visible_at <= now)
+                else {
                     return Err(Self::not_found("InvalidVolume.NotFound", id));
                 };
                 if v.attached.is_some() {

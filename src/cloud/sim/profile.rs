@@ -34,6 +34,8 @@ pub struct Faults {
     /// Steps (by name, matched through the `rebound:step` tag of what they create) whose
     /// instances are terminated during launch and whose volumes end in `error`.
     pub fail_steps: Vec<String>,
+    /// Steps whose instances run but whose status checks go `impaired` instead of `ok`.
+    pub impaired_steps: Vec<String>,
     /// The first this many delete calls of a teardown fail with `IncorrectState` (not
     /// transient: teardown itself must try again).
     pub failed_deletes: u32,
