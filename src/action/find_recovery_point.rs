@@ -10,7 +10,7 @@ use super::find::{Candidate, pick};
 use super::world::{Seed, hex_id};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
-use crate::cloud::{Cloud, RecoveryPoint, RecoveryPointQuery, Tags};
+use crate::cloud::{Cloud, ImageQuery, RecoveryPoint, RecoveryPointQuery, SnapshotQuery, Tags};
 use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::policy::builder::{Builder, Sid, arns, literals};
 use crate::runbook::expr::Fields;
@@ -50,10 +50,7 @@ impl Definition for FindRecoveryPoint {
             resource_type: i.resource_type,
         };
         let points = ctx.api.list_recovery_points(&q).await?;
-        let points: Vec<_> = points
-            .into_iter()
-            .filter(|p| i.tags.iter().all(|(k, v)| p.tags.get(k) == Some(v)))
-            .collect();
+        let points = with_tags(ctx, points, &i.tags).await?;
         let candidates = points
             .iter()
             .map(|p| Candidate {
@@ -75,6 +72,8 @@ impl Definition for FindRecoveryPoint {
     }
 
     fn statements(b: &mut Builder, fields: &Fields) {
+        // Tags are asked of the points' images and snapshots: DescribeImages and
+        // DescribeSnapshots, which every run may call (teardown's lookups).
         let scope = b.scope().clone();
         let vaults = arns(literals(fields.get("vault")), |v| scope.vault(v));
         let list = &["backup:ListRecoveryPointsByBackupVault"];
@@ -109,11 +108,11 @@ impl Definition for FindRecoveryPoint {
             let created = step.ago(minutes);
             let (arn, rtype) = if ebs {
                 let snap = format!("snap-{id}");
-                w.add_snapshot(&snap, created, "completed", Tags::new(), None);
+                w.add_snapshot(&snap, created, "completed", tags.clone(), None);
                 (format!("arn:aws:ec2:{}::snapshot/{snap}", w.region), "EBS")
             } else {
                 let ami = format!("ami-{id}");
-                w.add_image(&ami, "backup", created, "available", Tags::new());
+                w.add_image(&ami, "backup", created, "available", tags.clone());
                 (format!("arn:aws:ec2:{}::image/{ami}", w.region), "EC2")
             };
             w.recovery_points.push(RecoveryPoint {
@@ -123,15 +122,64 @@ impl Definition for FindRecoveryPoint {
                 status: status.to_string(),
                 resource: resource.clone(),
                 resource_type: rtype.to_string(),
-                tags: tags.clone(),
             });
         }
     }
 
-    /// List the vault's points, then describe the chosen one.
+    /// List the vault's points, then (with `tags`) describe their images or snapshots.
     fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
         2.0 * m.describe.median
     }
+}
+
+/// The points whose image (EC2) or snapshot (EBS) carries every one of `tags`: a listing of a
+/// vault has no tags, and the tags a backup rule gives its recovery points are on the AMI or
+/// snapshot it made. One DescribeImages and one DescribeSnapshots by id, only when tags are
+/// asked for.
+async fn with_tags<C: Cloud>(
+    ctx: &Ctx<'_, '_, C>,
+    points: Vec<RecoveryPoint>,
+    tags: &Tags,
+) -> Result<Vec<RecoveryPoint>, StepError> {
+    if tags.is_empty() {
+        return Ok(points);
+    }
+    let ids =
+        |kind: &str| -> Vec<String> { points.iter().filter_map(|p| p.artifact(kind)).collect() };
+    let (images, snapshots) = (ids("image"), ids("snapshot"));
+    let mut tagged: BTreeMap<String, Tags> = BTreeMap::new();
+    if !images.is_empty() {
+        let q = ImageQuery {
+            ids: images,
+            ..ImageQuery::default()
+        };
+        tagged.extend(
+            ctx.api
+                .describe_images(&q)
+                .await?
+                .into_iter()
+                .map(|i| (i.id, i.tags)),
+        );
+    }
+    if !snapshots.is_empty() {
+        let q = SnapshotQuery {
+            ids: snapshots,
+            ..SnapshotQuery::default()
+        };
+        tagged.extend(
+            ctx.api
+                .describe_snapshots(&q)
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s.tags)),
+        );
+    }
+    let matches = |p: &RecoveryPoint| {
+        let artifact = p.artifact("image").or_else(|| p.artifact("snapshot"));
+        let have = artifact.and_then(|a| tagged.get(&a));
+        have.is_some_and(|have| tags.iter().all(|(k, v)| have.get(k) == Some(v)))
+    };
+    Ok(points.into_iter().filter(matches).collect())
 }
 
 #[derive(Deserialize)]

@@ -128,7 +128,6 @@ fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
                     status: "COMPLETED".to_string(),
                     resource: String::new(),
                     resource_type: "EC2".to_string(),
-                    tags: Tags::new(),
                 });
             }
             "security_groups" if !w.security_groups.contains(s) => {

@@ -233,10 +233,10 @@ pub struct RecoveryPoint {
     pub status: String,
     /// The ARN of the backed-up resource.
     pub resource: String,
-    /// `EC2` or `EBS`.
+    /// `EC2` or `EBS`. A point carries no tags here: ListRecoveryPointsByBackupVault answers
+    /// none, and AWS Backup's ListTags does not serve EC2 and EBS points (they lack "full
+    /// Backup management"); their tags are their image's or snapshot's.
     pub resource_type: String,
-    #[serde(default)]
-    pub tags: Tags,
 }
 
 impl RecoveryPoint {

@@ -453,7 +453,10 @@ impl Journal {
         }
         let durable = replay.header.backend != Backend::Sim;
         let journal = Journal::on(file, path, replay.tokens.clone(), durable);
-        journal.deleting.borrow_mut().extend(replay.deleting.iter().cloned());
+        journal
+            .deleting
+            .borrow_mut()
+            .extend(replay.deleting.iter().cloned());
         journal
             .append(&Entry::Resumed {
                 at: replay.last_at,

@@ -552,7 +552,6 @@ impl Cloud for Aws {
                         .unwrap_or_default(),
                     resource: p.resource_arn().unwrap_or_default().to_string(),
                     resource_type: p.resource_type().unwrap_or_default().to_string(),
-                    tags: Tags::new(),
                 });
             }
             match out.next_token() {

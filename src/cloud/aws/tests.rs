@@ -722,3 +722,65 @@ fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
         "deleted once it could be seen: {fates:?}"
     );
 }
+
+/// A vault's listing has no tags: `find_recovery_point { tags }` asks the points' AMIs for
+/// theirs (DescribeImages by id) and picks the newest whose AMI carries them.
+#[test]
+fn recovery_point_tags_are_read_from_their_images() {
+    let list =
+        mock!(aws_sdk_backup::Client::list_recovery_points_by_backup_vault).then_output(|| {
+            let point = |arn: &str, created: i64| {
+                RecoveryPointByBackupVault::builder()
+                    .recovery_point_arn(arn)
+                    .status(RecoveryPointStatus::Completed)
+                    .creation_date(time(created))
+                    .resource_type("EC2")
+                    .build()
+            };
+            ListRecoveryPointsByBackupVaultOutput::builder()
+                .recovery_points(point(
+                    "arn:aws:ec2:eu-west-1::image/ami-0billing",
+                    1_700_000_000,
+                ))
+                .recovery_points(point(
+                    "arn:aws:ec2:eu-west-1::image/ami-0other",
+                    1_700_086_400,
+                ))
+                .build()
+        });
+    use aws_sdk_ec2::types::Tag;
+    let images = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| {
+            r.filters().iter().any(|f| {
+                f.name() == Some("image-id")
+                    && f.values() == ["ami-0billing".to_string(), "ami-0other".to_string()]
+            })
+        })
+        .then_output(|| {
+            let image = |id: &str, app: &str| {
+                aws_sdk_ec2::types::Image::builder()
+                    .image_id(id)
+                    .state(aws_sdk_ec2::types::ImageState::Available)
+                    .creation_date("2023-11-14T22:13:20.000Z")
+                    .tags(Tag::builder().key("App").value(app).build())
+                    .build()
+            };
+            aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder()
+                .images(image("ami-0billing", "billing"))
+                .images(image("ami-0other", "web"))
+                .build()
+        });
+    let backup = mocked!(aws_sdk_backup, &[&list]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&images]);
+    let (rb, record) = run(
+        r#"runbook "b" {
+  step point = find_recovery_point { vault = "nightly", resource_type = "EC2", tags = { App = "billing" } }
+}
+"#,
+        Aws::from_clients(ec2, backup),
+    );
+    let point = &record.steps[rb.step_named("point").expect("step")];
+    assert_eq!(point.outcome, Some(Outcome::Succeeded), "{:?}", point.error);
+    assert_eq!(point.outputs["image_id"], "ami-0billing");
+    assert_eq!(images.num_calls(), 1);
+}
