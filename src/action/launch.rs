@@ -198,7 +198,9 @@ impl Definition for Launch {
         if let Some(profile) = fields.get("instance_profile") {
             // EC2 checks PassRole on the profile's role, which the runbook does not name: this
             // assumes the role has the profile's name, as the IAM console makes them.
-            let roles = arns(literals(Some(profile)), |p| scope.role(profile_name(p)));
+            let roles = arns(literals(Some(profile)), |p| {
+                scope.role(crate::cloud::instance_profile_name(p))
+            });
             b.allow(Sid::PassRoleToEc2, &["iam:PassRole"], roles)
                 .when(passed_to("ec2.amazonaws.com"));
         }
@@ -319,9 +321,4 @@ fn volume_snapshots(fields: &Fields) -> Vec<Option<&str>> {
             .collect(),
         Some(_) => vec![None],
     }
-}
-
-/// `web` of `web`, of `path/web`, or of an instance-profile ARN.
-fn profile_name(profile: &str) -> &str {
-    profile.rsplit('/').next().unwrap_or(profile)
 }

@@ -135,7 +135,10 @@ fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
             }
             "key_name" => named(&mut w.key_pairs, s),
             "instance_profile" => {
-                named(&mut w.instance_profiles, s.rsplit('/').next().unwrap_or(s));
+                named(
+                    &mut w.instance_profiles,
+                    crate::cloud::instance_profile_name(s),
+                );
             }
             _ => {}
         },

@@ -375,7 +375,7 @@ pub enum Preflight<'a> {
 /// of a step failing after other paths have made their instances.
 pub fn preflight(rb: &rebound::runbook::Runbook, on: Preflight<'_>) -> Result<(), Error> {
     use rebound::cloud::sim::{Profile, Sim};
-    let (missing, region) = match on {
+    let (findings, region) = match on {
         Preflight::Aws(settings) => runtime()?.block_on(async {
             let cloud = rebound::cloud::aws::Aws::connect(settings).await;
             match cloud.identity().await {
@@ -390,24 +390,27 @@ pub fn preflight(rb: &rebound::runbook::Runbook, on: Preflight<'_>) -> Result<()
                     )));
                 }
             }
-            let missing = rebound::preflight::missing(&cloud, rb).await;
-            Ok((missing, cloud.region()))
+            let findings = rebound::preflight::check(&cloud, rb).await;
+            Ok((findings, cloud.region()))
         })?,
         Preflight::Sim(world) => runtime_on(true)?.block_on(async {
             let region = Some(world.region.clone());
             // The world only, without the profile's faults: preflight asks, it does not rehearse.
             let sim = Sim::new(world, Profile::default(), 0);
-            (rebound::preflight::missing(&sim, rb).await, region)
+            (rebound::preflight::check(&sim, rb).await, region)
         }),
     };
-    let missing = missing.map_err(|e| {
-        Error::Usage(format!(
-            "cannot check that what the runbook names exists: {}; nothing was started",
+    for (kind, e) in &findings.unasked {
+        output::note(format_args!(
+            "warning: cannot check that the {kind}s the runbook names exist ({}: {}); going on \
+             (`rebound policy` allows the question)",
+            kind.describe_op(),
             one_line(&e.to_string())
-        ))
-    })?;
+        ));
+    }
     let file = &rb.source.name;
-    let problems = missing
+    let problems = findings
+        .missing
         .iter()
         .map(|r| {
             Error::Usage(format!(

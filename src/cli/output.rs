@@ -55,6 +55,14 @@ pub(super) fn given_by(who: &str) -> String {
     format!("--approve, given by {who}")
 }
 
+/// How the report credits an approval a resume inherited from the run's `--approve`.
+pub(super) fn inherited_from(who: Option<&str>) -> String {
+    format!(
+        "--approve of `rebound run`, given by {}",
+        who.unwrap_or("whoever started the run")
+    )
+}
+
 /// An `approve` step: approved in advance (`approved`: by whom), or by a person at the
 /// terminal.
 pub(super) async fn ask(
@@ -79,9 +87,16 @@ pub(super) async fn ask(
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map(|_| line)
         };
-        // The bars stay hidden while the person reads and answers.
+        // The bars are hidden while the person reads and answers. Not `suspend`: it holds the
+        // bars' lock until the answer, and every redraw of the run (the ticker's, other steps'
+        // events) would wait for it on the runtime's one thread, stopping the other paths.
         match bars {
-            Some(bars) => bars.suspend(prompt),
+            Some(bars) => {
+                bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+                let answer = prompt();
+                bars.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                answer
+            }
             None => prompt(),
         }
     })

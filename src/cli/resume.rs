@@ -219,10 +219,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             Some(super::output::given_by(&rebound::identity::user_at_host()))
         } else if h.approve {
             // Inherited: the person who started the run gave it, not whoever resumes.
-            Some(format!(
-                "--approve of `rebound run`, given by {}",
-                h.started_by.as_deref().unwrap_or("whoever started the run")
-            ))
+            Some(super::output::inherited_from(h.started_by.as_deref()))
         } else {
             None
         },

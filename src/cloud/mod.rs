@@ -123,6 +123,17 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether a resend of the call is safe by itself: it carries an idempotency token
+    /// (RunInstances and CreateVolume a ClientToken, StartRestoreJob an IdempotencyToken).
+    /// AttachVolume and CreateImage take none: after an answer was lost, a resend fails
+    /// (`VolumeInUse`, `InvalidAMIName.Duplicate`) although the first call worked.
+    pub(crate) fn has_token(self) -> bool {
+        matches!(
+            self,
+            Op::RunInstances | Op::CreateVolume | Op::StartRestoreJob
+        )
+    }
+
     /// The EC2 token bucket a call of this operation draws from. AWS Backup has quotas of its
     /// own; the filtered Describe bucket stands in for them.
     pub(crate) fn limited(self) -> rate_limit::Limited {
@@ -484,6 +495,12 @@ impl fmt::Display for ResourceKind {
 /// teardown both wait this long, and the simulator makes new ids invisible for a few seconds.
 pub(crate) const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// An instance profile's name: `web` of `web`, of `path/web`, or of its ARN
+/// (`arn:aws:iam::ACCOUNT:instance-profile/path/web`), as IAM's GetInstanceProfile takes it.
+pub(crate) fn instance_profile_name(profile: &str) -> &str {
+    profile.rsplit('/').next().unwrap_or(profile)
+}
+
 /// What a runbook names that a run uses and does not make: preflight asks whether each exists
 /// before anything is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -508,7 +525,7 @@ impl Named {
     }
 
     /// The call that answers whether one exists.
-    pub(crate) fn describe_op(self) -> Op {
+    pub fn describe_op(self) -> Op {
         match self {
             Named::Subnet => Op::DescribeSubnets,
             Named::SecurityGroup => Op::DescribeSecurityGroups,

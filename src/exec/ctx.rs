@@ -164,7 +164,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     ) -> Result<T, StepError>
     where
         T: Serialize + DeserializeOwned,
-        Adopt: AsyncFnOnce() -> Result<Option<T>, CloudError>,
+        Adopt: AsyncFn() -> Result<Option<T>, CloudError>,
         Call_: AsyncFnOnce() -> Result<T, CloudError>,
         Made: Fn(&T) -> Vec<Created>,
     {
@@ -222,6 +222,19 @@ impl<C: Cloud> Ctx<'_, '_, C> {
                 Ok(t)
             }
             Err(e) => {
+                // Without a token, the failure may be the resend's, after a first call that
+                // worked and whose answer was lost: what the call would have made is looked for.
+                if !op.has_token()
+                    && let Ok(Some(t)) = adopt().await
+                {
+                    (self.progress)(format!(
+                        "{op}: {}: made by an attempt whose answer was lost; adopted",
+                        e.code
+                    ));
+                    self.journal.note(&answer(&t));
+                    record(&t);
+                    return Ok(t);
+                }
                 self.journal.note(&Entry::Answer {
                     step: self.step.to_string(),
                     op,

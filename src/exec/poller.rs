@@ -44,6 +44,9 @@ struct Waiter {
     id: String,
     want: Want,
     due: Instant,
+    /// Since when its status checks have said `impaired` (they may recover: EC2 runs them
+    /// every minute).
+    impaired_since: Option<Instant>,
     /// When a Describe first answered without this id, or NotFound for it (AWS is eventually
     /// consistent right after a create, so a short absence is normal: `cloud::PROPAGATION`).
     missing_since: Option<Instant>,
@@ -56,6 +59,10 @@ pub(crate) struct Poller {
     waiters: RefCell<Vec<Waiter>>,
     wake: Notify,
 }
+
+/// How long a status check may stay `impaired` before a wait for both to pass fails: three of
+/// EC2's one-minute evaluations, room for one that recovers.
+const IMPAIRED_GRACE: Duration = Duration::from_secs(180);
 
 /// Ids per Describe call: DescribeInstanceStatus takes at most 100 explicit ids.
 const BATCH: usize = 100;
@@ -83,6 +90,7 @@ impl Poller {
             want,
             due: Instant::now() + first_look,
             missing_since: None,
+            impaired_since: None,
             tx,
         });
         self.wake.notify_one();
@@ -118,22 +126,20 @@ impl Poller {
                 .collect();
             due.sort_unstable();
             due.dedup();
-            for chunk in due.chunks(BATCH) {
-                match api.describe(self.kind, chunk).await {
-                    Ok(observed) => self.deliver(chunk, &observed),
+            let mut batches: Vec<&[String]> = due.chunks(BATCH).collect();
+            while let Some(batch) = batches.pop() {
+                match api.describe(self.kind, batch).await {
+                    Ok(observed) => self.deliver(batch, &observed),
                     Err(e) if e.is_transient() => {}
-                    // One bad id (or one not yet visible) fails a batched call on AWS: ask for
-                    // each id alone, so the error reaches only the step that waits for it.
-                    Err(_) if chunk.len() > 1 => {
-                        for id in chunk {
-                            let one = std::slice::from_ref(id);
-                            match api.describe(self.kind, one).await {
-                                Ok(observed) => self.deliver(one, &observed),
-                                Err(e) => self.failed(one, &e),
-                            }
-                        }
+                    // One bad id (or one not yet visible) fails a batched call on AWS: the
+                    // batch is halved until the error reaches only the ids it is about, a few
+                    // calls for one such id among a hundred, not a hundred.
+                    Err(_) if batch.len() > 1 => {
+                        let (a, b) = batch.split_at(batch.len() / 2);
+                        batches.push(a);
+                        batches.push(b);
                     }
-                    Err(e) => self.failed(chunk, &e),
+                    Err(e) => self.failed(batch, &e),
                 }
             }
             let next_due = Instant::now() + self.tick;
@@ -193,12 +199,23 @@ impl Poller {
                 Want::State(s) => o.state == *s,
                 Want::StatusOk => o.status_ok,
             };
+            if !o.impaired {
+                w.impaired_since = None;
+            }
             if done {
                 let _ = w.tx.send(Ok(o.clone()));
-            } else if w.want == Want::StatusOk && o.impaired {
+            } else if w.want == Want::StatusOk
+                && o.impaired
+                && Instant::now().duration_since(*w.impaired_since.get_or_insert_with(Instant::now))
+                    >= IMPAIRED_GRACE
+            {
                 let _ = w.tx.send(Err(CloudError::new(
                     "StatusCheckImpaired",
-                    format!("{}: a status check is impaired (EC2 found it broken)", o.id),
+                    format!(
+                        "{}: a status check has been impaired for {} min (EC2 finds it broken)",
+                        o.id,
+                        IMPAIRED_GRACE.as_secs() / 60
+                    ),
                 )));
             } else if is_dead(&o.state) {
                 let _ = w.tx.send(Err(CloudError::new(

@@ -276,7 +276,7 @@ async fn remove<C: Cloud>(
             Ok(now) => match now.first() {
                 None => {
                     let since = *unseen_since.get_or_insert_with(tokio::time::Instant::now);
-                    if since.elapsed() >= UNSEEN_GRACE {
+                    if since.elapsed() >= UNSEEN_GRACE.min(limits.deadline) {
                         return fate(
                             Fate::Verified,
                             Some(format!("never seen for {} s: gone", UNSEEN_GRACE.as_secs())),

@@ -50,9 +50,12 @@ fn preflight(b: &mut Builder, rb: &Runbook) {
             Named::Subnet => b.describe(&["ec2:DescribeSubnets"]),
             Named::SecurityGroup => b.describe(&["ec2:DescribeSecurityGroups"]),
             Named::KeyPair => b.describe(&["ec2:DescribeKeyPairs"]),
+            // By its own ARN when given one; by name, with or without an IAM path.
+            Named::InstanceProfile if r.id.starts_with("arn:") => profiles.push(r.id.clone()),
             Named::InstanceProfile => {
-                let name = r.id.rsplit('/').next().unwrap_or(&r.id);
+                let name = crate::cloud::instance_profile_name(&r.id);
                 profiles.push(b.scope().instance_profile(name));
+                profiles.push(b.scope().instance_profile(&format!("*/{name}")));
             }
             Named::Resource(_) => {}
         }

@@ -17,9 +17,18 @@ use crate::cloud::{Cloud, CloudError, Named};
 use crate::exec::api::Api;
 use crate::runbook::checked::Runbook;
 
-/// The references of `rb` that do not exist in `cloud`, in step order: one call per kind of
-/// thing named (not one per id), through the executor's pacing and retries.
-pub async fn missing<C: Cloud>(cloud: &C, rb: &Runbook) -> Result<Vec<Reference>, CloudError> {
+/// What preflight found: the references that do not exist, and the kinds it could not ask
+/// about (a policy without `ec2:DescribeKeyPairs`, say), with why.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub missing: Vec<Reference>,
+    pub unasked: Vec<(Named, CloudError)>,
+}
+
+/// What of `rb`'s references `cloud` lacks, in step order: one call per kind of thing named
+/// (not one per id), through the executor's pacing and retries. A kind that cannot be asked
+/// about is not a missing resource: it is reported apart, and the run may go on.
+pub async fn check<C: Cloud>(cloud: &C, rb: &Runbook) -> Findings {
     let refs = named::references(rb);
     let mut by_kind: BTreeMap<Named, Vec<String>> = BTreeMap::new();
     for r in &refs {
@@ -29,17 +38,20 @@ pub async fn missing<C: Cloud>(cloud: &C, rb: &Runbook) -> Result<Vec<Reference>
         }
     }
     let api = Api::new(cloud);
+    let mut findings = Findings::default();
     let mut there: Vec<(Named, String)> = Vec::new();
     for (kind, ids) in by_kind {
-        there.extend(
-            api.existing(kind, &ids)
-                .await?
-                .into_iter()
-                .map(|id| (kind, id)),
-        );
+        match api.existing(kind, &ids).await {
+            Ok(found) => there.extend(found.into_iter().map(|id| (kind, id))),
+            Err(e) => findings.unasked.push((kind, e)),
+        }
     }
-    Ok(refs
+    findings.missing = refs
         .into_iter()
-        .filter(|r| !there.iter().any(|(k, id)| *k == r.kind && *id == r.id))
-        .collect())
+        .filter(|r| {
+            !findings.unasked.iter().any(|(k, _)| *k == r.kind)
+                && !there.iter().any(|(k, id)| *k == r.kind && *id == r.id)
+        })
+        .collect();
+    findings
 }

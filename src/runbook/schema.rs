@@ -42,7 +42,7 @@ impl Kind {
             Kind::Instance => "an instance id (i-...)",
             Kind::Volume => "a volume id (vol-...)",
             Kind::KeyPair => "a key pair name",
-            Kind::InstanceProfile => "an instance profile name",
+            Kind::InstanceProfile => "an instance profile name or ARN",
             Kind::Zone => "an availability zone (us-east-1a)",
             Kind::RecoveryPoint => "a recovery point ARN (arn:aws:...)",
             Kind::Role => "an IAM role ARN (arn:aws:iam::...)",

@@ -898,3 +898,43 @@ fn an_impaired_status_check_fails_the_verify() {
     // Failed when the checks were decided, not at some timeout.
     assert!(ok.finished_at.unwrap_or_default() < 600.0, "{ok:?}");
 }
+
+/// AttachVolume and CreateImage take no idempotency token: when the answer of one that worked
+/// is lost (every answer, here), the resend fails (`VolumeInUse`, `InvalidAMIName.Duplicate`)
+/// and the step adopts what the first call made instead of failing or making it twice.
+#[test]
+fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
+    let profile = with_faults(Faults {
+        lost_answer_rate: 1.0,
+        ..Faults::default()
+    });
+    let ran = run(
+        r#"runbook "lost" {
+  step img = find_image { tags = { App = "web" } }
+  step host = launch { image = img.id, subnet = "subnet-0a", instance_types = ["t3.micro"] }
+  step snap = find_snapshot { tags = { Volume = "data" } }
+  step disk = create_volume { snapshot = snap.id, zone = host.zone }
+  step mount = attach { volume = disk.id, instance = host.instance, device = "/dev/sdf" }
+  step copy = create_image { instance = host.instance, after = [mount] }
+}
+"#,
+        Run {
+            profile,
+            ..Run::default()
+        },
+    );
+    for step in ["host", "disk", "mount", "copy"] {
+        let r = ran.step(step);
+        assert_eq!(r.outcome, Some(Outcome::Succeeded), "{step}: {:?}", r.error);
+    }
+    let adopted = |step: &str| {
+        ran.events.iter().any(|e| {
+            matches!(e, Event::Progress { step: s, message, .. }
+                if ran.rb.steps[*s].name == step && message.contains("answer was lost; adopted"))
+        })
+    };
+    assert!(adopted("mount"), "the attachment was not adopted");
+    assert!(adopted("copy"), "the image was not adopted");
+    let images: Vec<_> = ran.step("copy").created.iter().collect();
+    assert_eq!(images.len(), 1, "{images:?}");
+}

@@ -389,7 +389,7 @@ fn volumes_and_instances_named_by_id_are_allowed_by_their_own_arn_only() {
 }
 
 /// Preflight asks whether what the runbook names exists: the policy allows exactly those
-/// questions, an instance profile's on that profile only.
+/// questions, an instance profile's on that profile only (with or without an IAM path).
 #[test]
 fn preflight_may_ask_for_what_the_runbook_names_and_nothing_else() {
     let p = policy_of_text(
@@ -403,9 +403,10 @@ fn preflight_may_ask_for_what_the_runbook_names_and_nothing_else() {
     assert_eq!(get[0]["Action"], json!(["iam:GetInstanceProfile"]));
     assert_eq!(
         get[0]["Resource"],
-        json!([format!(
-            "arn:aws:iam::{ACCOUNT}:instance-profile/web-profile"
-        )])
+        json!([
+            format!("arn:aws:iam::{ACCOUNT}:instance-profile/*/web-profile"),
+            format!("arn:aws:iam::{ACCOUNT}:instance-profile/web-profile"),
+        ])
     );
     let allowed = actions(&p);
     for asked in ["ec2:DescribeSubnets", "ec2:DescribeKeyPairs"] {

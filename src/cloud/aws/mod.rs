@@ -5,8 +5,8 @@
 //!
 //! Waiting, pacing and retries are not here: the executor's shared pollers call `describe`
 //! with every id in flight, its client-side token buckets pace every call, and it alone retries
-//! (`exec::api`, on the codes `CloudError::is_transient` names). The EC2 and Backup clients are
-//! built with the SDK's retries off, so that a call is never retried twice over; STS and the S3
+//! (`exec::api`, on the codes `CloudError::is_transient` names). The EC2, Backup and IAM
+//! clients are built with the SDK's retries off, so that a call is never retried twice over; STS and the S3
 //! history store, which the executor does not drive, keep the SDK's standard retry.
 
 mod convert;
@@ -66,7 +66,11 @@ impl Aws {
             region: config.region().map(std::string::ToString::to_string),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             backup: aws_sdk_backup::Client::from_conf(backup.build()),
-            iam: Some(aws_sdk_iam::Client::new(&config)),
+            iam: Some(aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+                    .build(),
+            )),
             sts: Some(aws_sdk_sts::Client::new(&config)),
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
@@ -988,7 +992,7 @@ impl Aws {
         };
         let mut there = Vec::new();
         for given in names {
-            let name = given.rsplit('/').next().unwrap_or(given);
+            let name = super::instance_profile_name(given);
             match iam
                 .get_instance_profile()
                 .instance_profile_name(name)

@@ -784,3 +784,67 @@ fn recovery_point_tags_are_read_from_their_images() {
     assert_eq!(point.outputs["image_id"], "ami-0billing");
     assert_eq!(images.num_calls(), 1);
 }
+
+/// Preflight on AWS: a kind the caller may not ask about (a policy without
+/// `ec2:DescribeKeyPairs`) is reported apart, not as missing, and the rest is still asked.
+#[test]
+fn preflight_tells_what_it_could_not_ask_from_what_is_missing() {
+    use aws_sdk_ec2::operation::describe_key_pairs::DescribeKeyPairsError;
+    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
+        DescribeSubnetsOutput::builder()
+            .subnets(
+                aws_sdk_ec2::types::Subnet::builder()
+                    .subnet_id("subnet-0live")
+                    .build(),
+            )
+            .build()
+    });
+    let keys = mock!(aws_sdk_ec2::Client::describe_key_pairs).then_error(|| {
+        DescribeKeyPairsError::generic(
+            ErrorMetadata::builder()
+                .code("UnauthorizedOperation")
+                .message("You are not authorized to perform this operation.")
+                .build(),
+        )
+    });
+    let images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
+        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder().build()
+    });
+    let ec2 = mocked!(aws_sdk_ec2, &[&subnets, &keys, &images]);
+    let backup = mocked!(aws_sdk_backup, &[]);
+    let aws = Aws::from_clients(ec2, backup);
+    let rb = runbook::check_source(
+        &Source::new(
+            "p.runbook",
+            "runbook \"p\" {\n  step a = launch { image = \"ami-0a\", subnet = \"subnet-0live\", instance_types = [\"m5.large\"], key_name = \"ops\" }\n  \
+             step b = launch { image = \"ami-0a\", subnet = \"subnet-0gone\", instance_types = [\"m5.large\"] }\n}\n",
+        ),
+        &[],
+    )
+    .expect("checks");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let found = runtime.block_on(crate::preflight::check(&aws, &rb));
+    let missing: Vec<(&str, &str)> = found
+        .missing
+        .iter()
+        .map(|r| (r.step.as_str(), r.id.as_str()))
+        .filter(|(_, id)| id.starts_with("subnet-"))
+        .collect();
+    assert_eq!(missing, [("b", "subnet-0gone")]);
+    let unasked: Vec<(String, &str)> = found
+        .unasked
+        .iter()
+        .map(|(k, e)| (k.to_string(), e.code.as_str()))
+        .filter(|(k, _)| k == "key pair")
+        .collect();
+    assert_eq!(unasked, [("key pair".to_string(), "UnauthorizedOperation")]);
+    assert!(
+        !found.missing.iter().any(|r| r.id == "ops"),
+        "a key pair that could not be asked about was called missing"
+    );
+}

@@ -182,7 +182,7 @@ impl Sim {
         Ok(())
     }
 
-    /// The `lost_answer_rate` fault, after a create took effect.
+    /// The `lost_answer_rate` fault, after a create (or an attachment) took effect.
     fn lose_answer(&self) -> Result<(), CloudError> {
         if self.chance(self.profile.faults.lost_answer_rate) {
             return Err(CloudError::new(
@@ -700,15 +700,12 @@ impl Cloud for Sim {
                 ),
             ));
         }
-        match &vol.attached {
-            Some((i, _)) if i == instance => return Ok(()),
-            Some(_) => {
-                return Err(CloudError::new(
-                    "VolumeInUse",
-                    format!("{volume} is already attached"),
-                ));
-            }
-            None => {}
+        // Attached already, to this instance or another: EC2 refuses a second attach.
+        if vol.attached.is_some() {
+            return Err(CloudError::new(
+                "VolumeInUse",
+                format!("{volume} is already attached to an instance"),
+            ));
         }
         if vol.available_at > now || !running {
             return Err(CloudError::new(
@@ -717,7 +714,9 @@ impl Cloud for Sim {
             ));
         }
         vol.attached = Some((instance.to_string(), in_use_at));
-        Ok(())
+        drop(st);
+        // AttachVolume takes no ClientToken: a lost answer is resent blind.
+        self.lose_answer()
     }
 
     async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
@@ -769,6 +768,22 @@ impl Cloud for Sim {
         if !self.state.borrow().instances.contains_key(&r.instance) {
             return Err(Self::not_found("InvalidInstanceID.NotFound", &r.instance));
         }
+        if self
+            .state
+            .borrow()
+            .world
+            .images
+            .iter()
+            .any(|i| i.name == r.name && i.owner == "self")
+        {
+            return Err(CloudError::new(
+                "InvalidAMIName.Duplicate",
+                format!(
+                    "AMI name {} is already in use by an AMI of this account",
+                    r.name
+                ),
+            ));
+        }
         let now = Instant::now();
         let ready = now + self.draw(self.profile.latency.create_image);
         let id = self.id("ami");
@@ -782,6 +797,9 @@ impl Cloud for Sim {
             owner: "self".to_string(),
             tags: r.tags.clone(),
         });
+        drop(st);
+        // CreateImage takes no ClientToken either.
+        self.lose_answer()?;
         Ok(id)
     }
 

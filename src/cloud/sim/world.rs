@@ -40,9 +40,10 @@ impl World {
             Named::Subnet => self.subnets.contains_key(id),
             Named::SecurityGroup => self.security_groups.iter().any(|g| g == id),
             Named::KeyPair => listed(&self.key_pairs, id),
-            Named::InstanceProfile => {
-                listed(&self.instance_profiles, id.rsplit('/').next().unwrap_or(id))
-            }
+            Named::InstanceProfile => listed(
+                &self.instance_profiles,
+                crate::cloud::instance_profile_name(id),
+            ),
             Named::Resource(_) => false,
         }
     }
