@@ -2,8 +2,12 @@
 //! journal records in turn (`REBOUND_CRASH_BEFORE_RECORD`), then `rebound resume` finishes it.
 //! Whatever the cut point, the account ends as an uninterrupted run leaves it: the same
 //! resources, none twice (counted by tag through boto3), and a drill leaves nothing at all.
-//! moto does not honour ClientToken, so what keeps a resume from duplicating here is the
-//! journal and reconciliation by tag alone.
+//! The harness's moto behaves as EC2 does where plain moto is kinder: a new id is unseen by
+//! Describe calls (and tag filters) for a second, and RunInstances and CreateVolume honour
+//! ClientToken. A resume right after a crash therefore cannot find by tag what the killed
+//! process made a moment before; what keeps it from making it twice is the journal's intent
+//! and the same token re-issued, as on AWS. (With tokens ignored, as plain moto ignores them,
+//! this test made a third web instance: a lookup by tag alone is not enough.)
 
 use crate::common;
 
