@@ -91,6 +91,14 @@ impl<'r> Live<'r> {
             .collect()
     }
 
+    /// Whether every step of the path has ended.
+    pub fn path_done(&self, path: Option<PathId>) -> bool {
+        let steps = self.steps.borrow();
+        self.members(path)
+            .iter()
+            .all(|&s| matches!(steps[s], State::Done(..)))
+    }
+
     /// `3/5 steps, 4m10s of RTO 10m; running web_ok (verify: status_ok 2/3)`.
     pub fn path_line(&self, path: Option<PathId>) -> String {
         let steps = self.steps.borrow();

@@ -432,6 +432,16 @@ fn one_line(said: &str) -> String {
         .collect()
 }
 
+/// `--parallelism N` of `run` and `resume`: at least one step at a time.
+pub fn parse_parallelism(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a number of steps, 1 or more, found `{s}`"
+        )),
+    }
+}
+
 fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),

@@ -150,14 +150,17 @@ impl Lines<'_> {
     fn event(&self, e: &Event) {
         let changed = self.live.apply(e);
         output::note(format_args!("{}", line(self.rb, e)));
-        // A finished step: where its path stands now.
+        // A finished step: where its path stands now, and the run once a path is done.
         if let (&Event::Finished { at, .. }, Some(path)) = (e, changed) {
+            let line = self.live.path_line(path);
             output::note(format_args!(
-                "[+{:>7}]   {} {}",
+                "[+{:>7}]   {} {line}",
                 human(at),
                 self.live.path_name(path),
-                self.live.path_line(path)
             ));
+            if self.live.path_done(path) {
+                output::note(format_args!("[+{:>7}] {}", human(at), self.live.run_line()));
+            }
         }
     }
 

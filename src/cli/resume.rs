@@ -30,8 +30,8 @@ pub struct Args {
     #[arg(long)]
     realtime: bool,
     /// How many steps may run at once in this attempt (default: the run's).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    parallelism: Option<u16>,
+    #[arg(long, value_name = "N", value_parser = super::parse_parallelism)]
+    parallelism: Option<usize>,
     #[command(flatten)]
     fixed: Fixed,
     #[command(flatten)]
@@ -61,8 +61,9 @@ struct Fixed {
 }
 
 impl Fixed {
-    /// Each flag given, with why a resume keeps the run's own.
-    fn refused(&self, run: &str) -> Vec<Error> {
+    /// Each flag given that would change what the run's journal says, with why a resume keeps
+    /// the run's own (`--drill` of a drill, `--backend` of its backend, change nothing).
+    fn refused(&self, run: &str, header: &rebound::exec::journal::Header) -> Vec<Error> {
         let rehearsal = "a resumed rehearsal replays the account of its journal: the seed, \
                          world, profile and latency model stay the run's";
         [
@@ -71,7 +72,7 @@ impl Fixed {
             (self.sim_profile.is_some(), "--sim-profile", rehearsal),
             (self.latency.is_some(), "--latency", rehearsal),
             (
-                self.drill,
+                self.drill && !header.drill,
                 "--drill",
                 "a run is a drill or a recovery from its start; `rebound teardown RUN` removes \
                  what a recovery made",
@@ -88,7 +89,9 @@ impl Fixed {
                  thing",
             ),
             (
-                self.backend.is_some(),
+                self.backend
+                    .as_deref()
+                    .is_some_and(|b| b != header.backend.to_string()),
                 "--backend",
                 "the backend (sim or aws) is the run's, from its journal",
             ),
@@ -155,11 +158,11 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    Error::of_all(args.fixed.refused(&args.run), 0)?;
     if let Some(reports) = &args.session.report_dir {
         super::report_files::check_writable("--report-dir", reports)?;
     }
     let (locked, replay) = open(&args.session.state, &args.run, "resume")?;
+    Error::of_all(args.fixed.refused(&args.run, &replay.header), 0)?;
     match replay.state {
         RunState::Running | RunState::Failed | RunState::Interrupted => {}
         done => {
@@ -180,7 +183,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     }
     let mut header = replay.header.clone();
     if let Some(n) = args.parallelism {
-        header.parallelism = usize::from(n);
+        header.parallelism = n;
     }
     let h = &header;
     let offset = clock(&replay);

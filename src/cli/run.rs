@@ -34,7 +34,7 @@ pub struct Args {
     #[command(flatten)]
     session: super::SessionArgs,
     /// Most steps running at once.
-    #[arg(long, default_value_t = 4096, value_name = "N")]
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = super::parse_parallelism)]
     parallelism: usize,
     /// Approve every `approve` step in advance (recorded in the report).
     #[arg(long)]

@@ -797,6 +797,7 @@ fn the_live_view_says_where_each_path_stands_against_its_rto() {
         .stderr("; app waits for db_ok (path database)")
         .stderr("]   database 5/5 steps, 1h")
         .stderr("; done")
+        .stderr("] run: 1h00m since t0: RTO 30m00s missed by 30m")
         .status(3)
         .run();
 }

@@ -639,6 +639,46 @@ fn resume_says_why_it_keeps_the_runs_seed_world_and_t0() {
         "interrupted",
         "the refusal touched the run"
     );
+    // `--drill` of a drill changes nothing, so it is taken; no step at a time is bad input.
+    let out = in_dir(dir.path(), &["resume", &id, "--parallelism", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = in_dir(
+        dir.path(),
+        &["resume", &id, "--parallelism", "1", "--drill"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// `resume --parallelism 1` runs the attempt one step at a time: three independent steps
+/// queue for the one slot, which the live view says, where the run's own bound ran them
+/// together.
+#[test]
+fn resume_parallelism_bounds_the_attempt() {
+    let dir = tempfile::tempdir().expect("dir");
+    let three = "runbook \"three\" {\n  step a = wait { duration = 10s }\n  \
+                 step b = wait { duration = 10s }\n  step c = wait { duration = 10s }\n}\n";
+    std::fs::write(dir.path().join("three.runbook"), three).expect("write");
+    // Killed right after the header: nothing ran.
+    let out = common::rebound_in(dir.path())
+        .args(["run", "three.runbook"])
+        .env("REBOUND_CRASH_BEFORE_RECORD", "2")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
+    let id = runs(dir.path())[0]["run_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let out = in_dir(dir.path(), &["resume", &id, "--parallelism", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ready, waiting for a free slot (--parallelism 1)"),
+        "{stderr}"
+    );
+    // One at a time: 30 s of waits, not 10.
+    let report = in_dir(dir.path(), &["report", &id, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&report.stdout).expect("json");
+    let rto = report["rto"]["measured_seconds"].as_f64().expect("rto");
+    assert!(rto >= 30.0, "{rto}");
 }
