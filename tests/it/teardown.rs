@@ -255,6 +255,25 @@ fn a_second_ctrl_c_exits_at_once_and_teardown_finishes_the_job() {
     );
 }
 
+/// Runs `rebound ARGS` in `dir`, killed (SIGKILL) just before its journal record `cut`, with
+/// `env` besides; the id of the run it left.
+#[track_caller]
+fn killed_run(dir: &Path, args: &[&str], cut: usize, env: &[(&str, &str)]) -> String {
+    let out = common::rebound_in(dir)
+        .args(args)
+        .env("REBOUND_CRASH_BEFORE_RECORD", cut.to_string())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run rebound");
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "not killed before record {cut}: {}",
+        show(&out)
+    );
+    runs(dir)[0]["run_id"].as_str().expect("run id").to_string()
+}
+
 fn in_dir(dir: &Path, args: &[&str]) -> std::process::Output {
     common::rebound_in(dir)
         .args(args)
@@ -496,17 +515,12 @@ fn an_inherited_approval_is_credited_to_whoever_gave_it() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("gate.runbook"), gate).expect("write");
         // Killed after `hold`, before `go` asks.
-        let out = common::rebound_in(dir.path())
-            .args(["run", "gate.runbook", "--approve"])
-            .env("USER", "alice")
-            .env("REBOUND_CRASH_BEFORE_RECORD", "3")
-            .output()
-            .expect("run");
-        assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
-        let id = runs(dir.path())[0]["run_id"]
-            .as_str()
-            .expect("id")
-            .to_string();
+        let id = killed_run(
+            dir.path(),
+            &["run", "gate.runbook", "--approve"],
+            3,
+            &[("USER", "alice")],
+        );
         let out = common::rebound_in(dir.path())
             .args(["resume", &id, "--report-dir", "rep"])
             .args(resume_flags)
@@ -603,16 +617,7 @@ fn a_teardown_waits_for_the_teardown_in_progress() {
 fn resume_says_why_it_keeps_the_runs_seed_world_and_t0() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("slow.runbook"), SLOW_DRILL).expect("write");
-    let out = common::rebound_in(dir.path())
-        .args(["run", "slow.runbook", "--drill"])
-        .env("REBOUND_CRASH_BEFORE_RECORD", "4")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
-    let id = runs(dir.path())[0]["run_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = killed_run(dir.path(), &["run", "slow.runbook", "--drill"], 4, &[]);
     let out = in_dir(
         dir.path(),
         &[
@@ -659,16 +664,7 @@ fn resume_parallelism_bounds_the_attempt() {
                  step b = wait { duration = 10s }\n  step c = wait { duration = 10s }\n}\n";
     std::fs::write(dir.path().join("three.runbook"), three).expect("write");
     // Killed right after the header: nothing ran.
-    let out = common::rebound_in(dir.path())
-        .args(["run", "three.runbook"])
-        .env("REBOUND_CRASH_BEFORE_RECORD", "2")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.signal(), Some(9), "{}", show(&out));
-    let id = runs(dir.path())[0]["run_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = killed_run(dir.path(), &["run", "three.runbook"], 2, &[]);
     let out = in_dir(dir.path(), &["resume", &id, "--parallelism", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
