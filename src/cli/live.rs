@@ -29,6 +29,9 @@ pub struct Live<'r> {
     t0_offset: f64,
     parallelism: usize,
     steps: RefCell<Vec<State>>,
+    /// The steps of each path, then those outside paths: computed once, since every event
+    /// asks for a path's (a run of thousands of steps must not scan them all each time).
+    members: Vec<Vec<StepId>>,
     /// Run seconds now: the last event's, or the clock's when it ticks.
     now: Cell<f64>,
 }
@@ -40,6 +43,14 @@ impl<'r> Live<'r> {
             t0_offset,
             parallelism,
             steps: RefCell::new(vec![State::Pending; rb.steps.len()]),
+            members: (0..=rb.paths.len())
+                .map(|p| {
+                    let path = (p < rb.paths.len()).then_some(p);
+                    (0..rb.steps.len())
+                        .filter(|&s| rb.steps[s].path == path)
+                        .collect()
+                })
+                .collect(),
             now: Cell::new(0.0),
         }
     }
@@ -75,7 +86,7 @@ impl<'r> Live<'r> {
     /// The paths to show: each path, then the steps outside paths if there are any.
     pub fn paths(&self) -> Vec<Option<PathId>> {
         let mut out: Vec<Option<PathId>> = (0..self.rb.paths.len()).map(Some).collect();
-        if self.rb.steps.iter().any(|s| s.path.is_none()) {
+        if !self.members(None).is_empty() {
             out.push(None);
         }
         out
@@ -85,10 +96,8 @@ impl<'r> Live<'r> {
         path.map_or("(shared)", |p| self.rb.paths[p].name.as_str())
     }
 
-    fn members(&self, path: Option<PathId>) -> Vec<StepId> {
-        (0..self.rb.steps.len())
-            .filter(|&s| self.rb.steps[s].path == path)
-            .collect()
+    fn members(&self, path: Option<PathId>) -> &[StepId] {
+        &self.members[path.unwrap_or(self.rb.paths.len())]
     }
 
     /// Whether every step of the path has ended.
@@ -129,7 +138,7 @@ impl<'r> Live<'r> {
                 n => format!("done, {n} not succeeded"),
             }
         } else {
-            self.doing(&steps, &members)
+            self.doing(&steps, members)
         };
         format!("{}/{} steps, {clock}; {doing}", done.len(), members.len())
     }
