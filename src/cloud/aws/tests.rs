@@ -848,3 +848,48 @@ fn preflight_tells_what_it_could_not_ask_from_what_is_missing() {
         "a key pair that could not be asked about was called missing"
     );
 }
+
+/// DescribeInstanceStatus saying a status check is `impaired` (and staying so): the verify
+/// that waits for both checks fails, once it has lasted the grace, instead of waiting forever.
+#[test]
+fn an_impaired_status_check_read_from_ec2_fails_the_verify() {
+    let launch = mock!(aws_sdk_ec2::Client::run_instances).then_output(|| launched("i-0sick"));
+    let status = mock!(aws_sdk_ec2::Client::describe_instance_status).then_output(|| {
+        let impaired = InstanceStatusSummary::builder()
+            .status(SummaryStatus::Impaired)
+            .build();
+        DescribeInstanceStatusOutput::builder()
+            .instance_statuses(
+                InstanceStatus::builder()
+                    .instance_id("i-0sick")
+                    .availability_zone("eu-west-1a")
+                    .instance_state(
+                        InstanceState::builder()
+                            .name(InstanceStateName::Running)
+                            .build(),
+                    )
+                    .system_status(impaired)
+                    .instance_status(
+                        InstanceStatusSummary::builder()
+                            .status(SummaryStatus::Ok)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let ec2 = mocked!(aws_sdk_ec2, &[&launch, &status]);
+    let backup = mocked!(aws_sdk_backup, &[]);
+    let (rb, record) = run(
+        r#"runbook "s" {
+  step web = launch { image = "ami-0123", subnet = "subnet-0123", instance_types = ["m5.large"] }
+  step ok = verify { instances = web.instances, checks = ["status_ok"] }
+}
+"#,
+        Aws::from_clients(ec2, backup),
+    );
+    let ok = &record.steps[rb.step_named("ok").expect("step")];
+    assert_eq!(ok.outcome, Some(Outcome::Failed), "{ok:?}");
+    let error = ok.error.as_deref().unwrap_or_default();
+    assert!(error.contains("StatusCheckImpaired"), "{error}");
+}
