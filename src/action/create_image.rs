@@ -56,13 +56,7 @@ impl Definition for CreateImage {
                 &ctx.token("image"),
                 async || adopt_one(ctx, ResourceKind::Image).await,
                 async || ctx.api.create_image(&request).await,
-                |id: &String| {
-                    vec![Created {
-                        kind: ResourceKind::Image,
-                        id: id.clone(),
-                        zone: None,
-                    }]
-                },
+                |id: &String| vec![Created::new(ResourceKind::Image, id, None)],
             )
             .await?;
         let look = first_look(ctx.model.create_image);

@@ -58,11 +58,11 @@ impl Definition for CreateVolume {
                 async || adopt_one(ctx, ResourceKind::Volume).await,
                 async || ctx.api.create_volume(&request).await,
                 |id: &String| {
-                    vec![Created {
-                        kind: ResourceKind::Volume,
-                        id: id.clone(),
-                        zone: Some(request.zone.clone()),
-                    }]
+                    vec![Created::new(
+                        ResourceKind::Volume,
+                        id,
+                        Some(request.zone.clone()),
+                    )]
                 },
             )
             .await?;

@@ -277,11 +277,7 @@ pub(crate) struct Outputs {
 fn made(l: &Launched) -> Vec<Created> {
     l.instances
         .iter()
-        .map(|id| Created {
-            kind: ResourceKind::Instance,
-            id: id.clone(),
-            zone: Some(l.zone.clone()),
-        })
+        .map(|id| Created::new(ResourceKind::Instance, id, Some(l.zone.clone())))
         .collect()
 }
 

@@ -10,6 +10,9 @@
 
 mod approve;
 mod attach;
+mod copy;
+mod copy_image;
+mod copy_snapshot;
 mod create_image;
 mod create_volume;
 mod exec;
@@ -161,6 +164,8 @@ registry! {
     Attach => attach::Attach,
     Verify => verify::Verify,
     CreateImage => create_image::CreateImage,
+    CopyImage => copy_image::CopyImage,
+    CopySnapshot => copy_snapshot::CopySnapshot,
     Approve => approve::Approve,
     Exec => exec::Exec,
     Wait => wait::Wait,

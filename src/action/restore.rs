@@ -91,11 +91,7 @@ impl Definition for Restore {
         ctx.api
             .tag(ResourceKind::Instance, &instance, &ctx.tags)
             .await?;
-        (ctx.created)(Created {
-            kind: ResourceKind::Instance,
-            id: instance.clone(),
-            zone: None,
-        });
+        (ctx.created)(Created::new(ResourceKind::Instance, &instance, None));
         let running = ctx
             .pollers
             .instances

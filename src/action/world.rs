@@ -72,9 +72,15 @@ pub fn default_world(rb: &Runbook, now: DateTime<Utc>) -> World {
             now,
             ages,
         };
-        step.action.seed(&mut w, &seed);
+        // What a step looks for is in its own region; what a copy copies, in its source's.
+        let here = step.region.as_deref().or(rb.region.as_deref());
+        step.action.seed(w.region_mut(here), &seed);
         for (field, expr) in &step.fields {
-            literals(&mut w, field, expr, seed.ago(ages[0]));
+            let region = match step.action.schema().field(field).and_then(|f| f.region_of) {
+                Some(of) => step.field(of).and_then(Expr::as_str),
+                None => here,
+            };
+            literals(w.region_mut(region), field, expr, seed.ago(ages[0]));
         }
     }
     w

@@ -36,7 +36,9 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         .map_err(Error::system("cannot start the runtime"))?;
     let world = runtime.block_on(async {
         let aws = Aws::connect(&settings).await;
-        let region = aws.region().unwrap_or_else(|| "us-east-1".to_string());
+        let region = aws
+            .configured_region()
+            .unwrap_or_else(|| "us-east-1".to_string());
         aws.inventory(&region).await
     });
     let world = world?;

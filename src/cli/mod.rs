@@ -366,7 +366,7 @@ impl AwsArgs {
 /// Where preflight asks: AWS as these settings reach it, or the simulator's world.
 pub enum Preflight<'a> {
     Aws(&'a rebound::cloud::aws::Settings),
-    Sim(rebound::cloud::sim::World),
+    Sim(Box<rebound::cloud::sim::World>),
 }
 
 /// Before a run makes anything (`run`, `resume`): on AWS the credentials resolve and STS
@@ -390,14 +390,18 @@ pub fn preflight(rb: &rebound::runbook::Runbook, on: Preflight<'_>) -> Result<()
                     )));
                 }
             }
-            let findings = rebound::preflight::check(&cloud, rb).await;
-            Ok((findings, cloud.region()))
+            let region = cloud.configured_region();
+            let clouds = rebound::cloud::Regions::new(cloud, &rb.regions());
+            Ok((rebound::preflight::check(&clouds, rb).await, region))
         })?,
         Preflight::Sim(world) => runtime_on(true)?.block_on(async {
             let region = Some(world.region.clone());
             // The world only, without the profile's faults: preflight asks, it does not rehearse.
-            let sim = Sim::new(world, Profile::default(), 0);
-            (rebound::preflight::check(&sim, rb).await, region)
+            let sims = rebound::cloud::Regions::new(
+                Sim::new(*world, Profile::default(), 0),
+                &rb.regions(),
+            );
+            (rebound::preflight::check(&sims, rb).await, region)
         }),
     };
     for (kind, e) in &findings.unasked {

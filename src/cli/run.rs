@@ -74,7 +74,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         let world = sim.world.clone().unwrap_or_else(|| {
             rebound::action::world::default_world(&rb, args.declared_at.unwrap_or_else(Utc::now))
         });
-        super::preflight(&rb, super::Preflight::Sim(world))?;
+        super::preflight(&rb, super::Preflight::Sim(Box::new(world)))?;
     }
     let dir = args.session.state.dir()?;
     super::report_files::check_writable("--state-dir", &dir)?;

@@ -16,7 +16,7 @@ use rebound::cloud::Cloud;
 use rebound::cloud::aws;
 use rebound::cloud::latency::LatencyModel;
 use rebound::cloud::sim::{Profile, Sim, World};
-use rebound::cloud::{Backend, RUN_TAG, STEP_TAG};
+use rebound::cloud::{Backend, RUN_TAG, Regions, STEP_TAG};
 use rebound::error::Error;
 use rebound::evidence::history::History as _;
 use rebound::evidence::report::{AwsTarget, Mode, Report};
@@ -136,11 +136,12 @@ impl Session<'_> {
                 };
                 let target = AwsTarget {
                     account,
-                    region: cloud.region(),
+                    region: cloud.configured_region(),
                     principal,
                 };
+                let clouds = Regions::new(cloud, &self.regions(&[]));
                 self.go(
-                    &cloud,
+                    &clouds,
                     &profile.latency,
                     Some(target),
                     interrupted,
@@ -148,9 +149,9 @@ impl Session<'_> {
                 )
                 .await
             } else {
-                let sim = Sim::new(world, profile.clone(), seed);
-                self.put_back(&sim);
-                self.go(&sim, &profile.latency, None, interrupted, virtual_clock)
+                let sims = Regions::new(Sim::new(world, profile.clone(), seed), &self.regions(&[]));
+                self.put_back(&sims);
+                self.go(&sims, &profile.latency, None, interrupted, virtual_clock)
                     .await
             }
         })
@@ -165,11 +166,13 @@ impl Session<'_> {
         let fates = runtime.block_on(async {
             if self.header.backend == Backend::Aws {
                 let cloud = aws::Aws::connect(&self.settings()).await;
-                self.tear(&cloud, known, offset).await.0
+                let clouds = Regions::new(cloud, &self.regions(known));
+                self.tear(&clouds, known, offset).await.0
             } else {
                 let sim = Sim::new(world, profile.clone(), seed);
-                self.put_back(&sim);
-                self.tear(&sim, known, offset).await.0
+                let sims = Regions::new(sim, &self.regions(known));
+                self.put_back(&sims);
+                self.tear(&sims, known, offset).await.0
             }
         });
         output::text(super::summary::teardown_table(&fates));
@@ -185,9 +188,25 @@ impl Session<'_> {
         Ok(if left { LEFT_BEHIND } else { 0 })
     }
 
+    /// Every region the run acts in beyond its own: those its steps name, and any a resource
+    /// of the run (earlier processes', or `known`) is in.
+    fn regions(&self, known: &[(String, Created)]) -> Vec<String> {
+        let mut regions = self.rb.regions();
+        let resources = self.earlier.iter().map(|(_, c, _)| c);
+        for r in resources
+            .chain(known.iter().map(|(_, c)| c))
+            .filter_map(|c| c.region.as_ref())
+        {
+            if !regions.contains(r) {
+                regions.push(r.clone());
+            }
+        }
+        regions
+    }
+
     /// The simulated account lives in memory: what earlier processes of the run created is put
-    /// back before this one goes on.
-    fn put_back(&self, sim: &Sim) {
+    /// back, each in its region, before this one goes on.
+    fn put_back(&self, sims: &Regions<Sim>) {
         let mut tags = self.rb.tags.clone();
         tags.insert(RUN_TAG.into(), self.header.run_id.clone());
         // This process's clock starts where the run's last record left it.
@@ -196,10 +215,14 @@ impl Session<'_> {
             let mut tags = tags.clone();
             tags.insert(STEP_TAG.into(), step.clone());
             let age = std::time::Duration::from_secs_f64((now - at).clamp(0.0, 1e9));
+            let sim = sims.get(sims.index(c.region.as_deref()));
             sim.restore(c.kind, &c.id, c.zone.as_deref(), &tags, age);
         }
+        // An attachment is within one region: its volume's.
         for a in &self.attachments {
-            sim.restore_attachment(&a.volume, &a.instance);
+            for (_, sim) in sims.iter() {
+                sim.restore_attachment(&a.volume, &a.instance);
+            }
         }
     }
 
@@ -207,11 +230,11 @@ impl Session<'_> {
     /// the fates and the calls it made.
     async fn tear<C: Cloud>(
         &self,
-        cloud: &C,
+        clouds: &Regions<C>,
         known: &[(String, Created)],
         offset: f64,
     ) -> (Vec<TornDown>, exec::api::Calls) {
-        let api = Api::new(cloud);
+        let apis = Api::for_regions(clouds);
         let origin = tokio::time::Instant::now();
         let at = move || offset + origin.elapsed().as_secs_f64();
         let quiet = self.quiet;
@@ -221,7 +244,7 @@ impl Session<'_> {
             }
         };
         let fates = teardown::teardown(
-            &api,
+            &apis,
             &self.header.run_id,
             known,
             self.teardown,
@@ -230,12 +253,12 @@ impl Session<'_> {
             &told,
         )
         .await;
-        (fates, api.total())
+        (fates, apis[0].total())
     }
 
     async fn go<C: Cloud>(
         &self,
-        cloud: &C,
+        clouds: &Regions<C>,
         model: &LatencyModel,
         target: Option<AwsTarget>,
         interrupted: impl std::future::Future<Output = ()>,
@@ -265,7 +288,7 @@ impl Session<'_> {
             journal: self.journal,
             prior: self.prior.as_ref(),
         };
-        let simulated = cloud.backend() == Backend::Sim;
+        let simulated = clouds.first().backend() == Backend::Sim;
         // On the simulator's virtual clock a step that waits for what never happens would spin
         // at full speed for ever: past a horizon no real recovery reaches, the run stops.
         let horizon = async move {
@@ -300,7 +323,7 @@ impl Session<'_> {
             }
         };
         let mut record = tokio::select! {
-            record = exec::execute(&plan, cloud, &opts, &draw, stop) => record,
+            record = exec::execute(&plan, clouds, &opts, &draw, stop) => record,
             () = ticking => unreachable!("the ticker never ends"),
         };
         progress.finish();
@@ -318,7 +341,7 @@ impl Session<'_> {
                     }
                 }
             }
-            let (fates, calls) = self.tear(cloud, &known, record.finished_at).await;
+            let (fates, calls) = self.tear(clouds, &known, record.finished_at).await;
             for (op, n) in calls {
                 *record.api_calls.entry(op).or_default() += n;
             }

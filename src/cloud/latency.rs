@@ -89,6 +89,11 @@ pub struct LatencyModel {
     pub restore_job: Dist,
     /// CreateImage until the image is `available`.
     pub create_image: Dist,
+    /// CopyImage from another region until the copy is `available` (its snapshots are copied
+    /// whole: minutes for a small root volume, an hour or more for a large one).
+    pub copy_image: Dist,
+    /// CopySnapshot from another region until the copy is `completed`.
+    pub copy_snapshot: Dist,
     /// A person answering an `approve` prompt.
     pub approval: Dist,
     /// A local program run by `exec`.
@@ -111,6 +116,8 @@ impl Default for LatencyModel {
             attach_volume: Dist::new(2.0, 4.0),
             restore_job: Dist::new(600.0, 2400.0),
             create_image: Dist::new(300.0, 900.0),
+            copy_image: Dist::new(900.0, 3600.0),
+            copy_snapshot: Dist::new(600.0, 2700.0),
             approval: Dist::new(60.0, 600.0),
             exec: Dist::new(2.0, 10.0),
             propagation: Dist::new(1.0, 5.0),

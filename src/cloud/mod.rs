@@ -109,6 +109,9 @@ pub enum Op {
     StartRestoreJob,
     DescribeRestoreJob,
     CreateImage,
+    /// Called in the destination region, naming the source region.
+    CopyImage,
+    CopySnapshot,
     TerminateInstances,
     DetachVolume,
     DeleteVolume,
@@ -124,13 +127,14 @@ pub enum Op {
 
 impl Op {
     /// Whether a resend of the call is safe by itself: it carries an idempotency token
-    /// (RunInstances and CreateVolume a ClientToken, StartRestoreJob an IdempotencyToken).
-    /// AttachVolume and CreateImage take none: after an answer was lost, a resend fails
-    /// (`VolumeInUse`, `InvalidAMIName.Duplicate`) although the first call worked.
+    /// (RunInstances, CreateVolume and CopyImage a ClientToken, StartRestoreJob an
+    /// IdempotencyToken). AttachVolume, CreateImage and CopySnapshot take none: after an answer
+    /// was lost, a resend fails (`VolumeInUse`, `InvalidAMIName.Duplicate`) or makes a second
+    /// copy, although the first call worked.
     pub(crate) fn has_token(self) -> bool {
         matches!(
             self,
-            Op::RunInstances | Op::CreateVolume | Op::StartRestoreJob
+            Op::RunInstances | Op::CreateVolume | Op::StartRestoreJob | Op::CopyImage
         )
     }
 
@@ -142,13 +146,13 @@ impl Op {
             Op::RunInstances => Limited::RunInstances,
             Op::CreateVolume => Limited::CreateVolume,
             Op::AttachVolume => Limited::AttachVolume,
-            Op::CreateImage => Limited::CopyImage,
+            Op::CreateImage | Op::CopyImage => Limited::CopyImage,
             Op::TerminateInstances => Limited::TerminateInstances,
             Op::DetachVolume => Limited::DetachVolume,
             Op::DeleteVolume => Limited::DeleteVolume,
-            // Deregistering an image and deleting a snapshot share the unlisted mutating
-            // bucket; CreateSnapshot's is the closest of the listed ones.
-            Op::DeregisterImage | Op::DeleteSnapshot => Limited::CreateSnapshot,
+            // Deregistering an image, deleting a snapshot and copying one share the unlisted
+            // mutating bucket; CreateSnapshot's is the closest of the listed ones.
+            Op::DeregisterImage | Op::DeleteSnapshot | Op::CopySnapshot => Limited::CreateSnapshot,
             Op::CreateTags => Limited::CreateTags,
             Op::DescribeImages
             | Op::DescribeSnapshots
@@ -347,6 +351,23 @@ pub struct RestoreRequest {
     pub idempotency_token: String,
 }
 
+/// A copy, made in the region the call is sent to, of an image or a snapshot in another
+/// (CopyImage, CopySnapshot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyRequest {
+    /// The image or snapshot id in `source_region`.
+    pub source: String,
+    pub source_region: String,
+    /// The copy's name (an image's; AWS requires one) or description (a snapshot's).
+    pub name: String,
+    /// Encrypt the copy with this KMS key (it must be in the destination region).
+    pub kms_key: Option<String>,
+    /// The copy's tags, and its snapshots' (CopyImage's TagSpecifications).
+    pub tags: Tags,
+    /// CopyImage's ClientToken; CopySnapshot takes none.
+    pub client_token: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRequest {
     pub instance: String,
@@ -406,6 +427,8 @@ pub enum Polled {
     Volume,
     RestoreJob,
     Image,
+    /// A snapshot being copied: `pending`, then `completed`.
+    Snapshot,
     /// A volume's initialization from its snapshot: `initializing`, then `completed` once
     /// every block is loaded (DescribeVolumeStatus's `initialization-state`).
     VolumeLoad,
@@ -419,6 +442,7 @@ impl Polled {
             Polled::Volume | Polled::VolumeLoad => "InvalidVolume.NotFound",
             Polled::RestoreJob => "ResourceNotFoundException",
             Polled::Image => "InvalidAMIID.NotFound",
+            Polled::Snapshot => "InvalidSnapshot.NotFound",
         }
     }
 
@@ -428,6 +452,7 @@ impl Polled {
             Polled::Volume => Op::DescribeVolumes,
             Polled::RestoreJob => Op::DescribeRestoreJob,
             Polled::Image => Op::DescribeImages,
+            Polled::Snapshot => Op::DescribeSnapshots,
             Polled::VolumeLoad => Op::DescribeVolumeStatus,
         }
     }
@@ -609,6 +634,13 @@ pub struct ExecOutput {
 pub trait Cloud {
     /// Which backend this is, for the journal and the report.
     fn backend(&self) -> Backend;
+    /// The region every call is sent to.
+    fn region(&self) -> String;
+    /// The same account in another region: its own clients (or simulated state) and token
+    /// buckets, as AWS's are per region. A run holds one per region its steps name (`Regions`).
+    fn in_region(&self, region: &str) -> Self
+    where
+        Self: Sized;
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError>;
     async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError>;
     async fn list_recovery_points(
@@ -625,6 +657,10 @@ pub trait Cloud {
     ) -> Result<(), CloudError>;
     async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError>;
     async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError>;
+    /// CopyImage into this region; the new image's id (`pending` until copied).
+    async fn copy_image(&self, r: &CopyRequest) -> Result<String, CloudError>;
+    /// CopySnapshot into this region; the new snapshot's id (`pending` until copied).
+    async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError>;
     /// One batched Describe of many resources of one kind (the shared poller's call).
     async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError>;
     /// A network or SSM check of one instance (`tcp:`, `http:`, `ssm:`).
@@ -646,4 +682,64 @@ pub trait Cloud {
     /// profile that is there; an instance, volume, image or snapshot that is not gone (a
     /// terminated instance, a deregistered image do not exist for a run).
     async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError>;
+}
+
+/// The account in every region a run acts in, one `Cloud` each: the run's own region (where a
+/// step without `region` runs) first, then each region a step names.
+pub struct Regions<C> {
+    clouds: Vec<(String, C)>,
+}
+
+impl<C: Cloud> Regions<C> {
+    /// `home`, and `home.in_region(r)` for each of `others` not already there.
+    pub fn new(home: C, others: &[String]) -> Regions<C> {
+        let mut clouds = vec![(home.region(), home)];
+        for r in others {
+            if !clouds.iter().any(|(have, _)| have == r) {
+                let cloud = clouds[0].1.in_region(r);
+                clouds.push((r.clone(), cloud));
+            }
+        }
+        Regions { clouds }
+    }
+
+    /// The run's own region.
+    pub fn home(&self) -> &str {
+        &self.clouds[0].0
+    }
+
+    /// The home region's cloud.
+    pub fn first(&self) -> &C {
+        &self.clouds[0].1
+    }
+
+    /// Where `region` is in `iter()`: 0 (home) for `None`, for the home region's name, and for
+    /// a region not held (the checker and `new` make sure every step's region is).
+    pub fn index(&self, region: Option<&str>) -> usize {
+        region
+            .and_then(|r| self.clouds.iter().position(|(have, _)| have == r))
+            .unwrap_or(0)
+    }
+
+    /// The region's name, by its place in `iter()`.
+    pub fn name(&self, index: usize) -> &str {
+        &self.clouds[index].0
+    }
+
+    /// The region's cloud, by its place in `iter()`.
+    pub fn get(&self, index: usize) -> &C {
+        &self.clouds[index].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &C)> {
+        self.clouds.iter().map(|(r, c)| (r.as_str(), c))
+    }
+
+    pub fn len(&self) -> usize {
+        self.clouds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clouds.is_empty()
+    }
 }

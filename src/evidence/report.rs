@@ -162,6 +162,9 @@ pub struct StepReport {
 pub struct Resource {
     pub kind: String,
     pub id: String,
+    /// The region it is in, when not the run's own (`aws.region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub step: String,
     /// Null for a resource teardown found by its tags that no record of the run names (made
     /// in the instant before a crash).
@@ -319,6 +322,7 @@ impl Report {
                 r.created.iter().map(move |(c, when)| Resource {
                     kind: c.kind.name().to_string(),
                     id: c.id.clone(),
+                    region: c.region.clone(),
                     step: s.name.clone(),
                     created_at: Some(rfc3339(rec.wall(*when))),
                     deleted_at: None,
@@ -421,6 +425,7 @@ impl Report {
                 None => self.resources.push(Resource {
                     kind: t.kind.name().to_string(),
                     id: t.id.clone(),
+                    region: t.region.clone(),
                     step: t.step.clone(),
                     created_at: None,
                     deleted_at,

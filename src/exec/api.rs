@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
-    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
+    LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint,
+    RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
@@ -49,6 +49,25 @@ impl<'c, C: Cloud> Api<'c, C> {
             buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
             origin: Instant::now(),
         }
+    }
+
+    /// One `Api` per region of `regions`, in its order: each its own token buckets (EC2's are
+    /// per account and region), one count of the run's calls for all.
+    pub fn for_regions(regions: &'c crate::cloud::Regions<C>) -> Vec<Api<'c, C>> {
+        let first = Api::new(regions.first());
+        let mut apis: Vec<Api<'c, C>> = regions
+            .iter()
+            .skip(1)
+            .map(|(_, cloud)| Api {
+                cloud,
+                total: Rc::clone(&first.total),
+                own: Rc::new(RefCell::new(Calls::new())),
+                buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
+                origin: first.origin,
+            })
+            .collect();
+        apis.insert(0, first);
+        apis
     }
 
     /// An `Api` for one step: its own count, added to the run's too.
@@ -173,6 +192,16 @@ impl<'c, C: Cloud> Api<'c, C> {
 
     pub async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
         self.retrying(Op::CreateImage, || self.cloud.create_image(r))
+            .await
+    }
+
+    pub async fn copy_image(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        self.retrying(Op::CopyImage, || self.cloud.copy_image(r))
+            .await
+    }
+
+    pub async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        self.retrying(Op::CopySnapshot, || self.cloud.copy_snapshot(r))
             .await
     }
 

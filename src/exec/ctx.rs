@@ -106,6 +106,9 @@ pub(crate) type Approve =
 pub(crate) struct Ctx<'a, 'c, C> {
     pub api: &'a Api<'c, C>,
     pub pollers: &'a Pollers,
+    /// The step's region when it is not the run's own (`api` calls there): what it makes is
+    /// journaled with it, so that teardown looks there.
+    pub region: Option<&'a str>,
     pub model: &'a LatencyModel,
     /// The step's name (its tokens and tags carry it).
     pub step: &'a str,
@@ -168,6 +171,15 @@ impl<C: Cloud> Ctx<'_, '_, C> {
         Call_: AsyncFnOnce() -> Result<T, CloudError>,
         Made: Fn(&T) -> Vec<Created>,
     {
+        let made = |t: &T| -> Vec<Created> {
+            made(t)
+                .into_iter()
+                .map(|c| match self.region {
+                    Some(r) => c.in_region(r),
+                    None => c,
+                })
+                .collect()
+        };
         let record = |t: &T| {
             for c in made(t) {
                 (self.created)(c);

@@ -25,6 +25,33 @@ pub struct Created {
     /// Instances and volumes: the availability zone (the simulator rebuilds from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// The region it is in; `None` in journals written before runs spanned regions: the run's
+    /// own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl Created {
+    /// A resource of `kind` made in the step's region (the executor fills the region in).
+    pub(crate) fn new(kind: ResourceKind, id: &str, zone: Option<String>) -> Created {
+        Created {
+            kind,
+            id: id.to_string(),
+            zone,
+            region: None,
+        }
+    }
+
+    /// In `region`, unless it says where it is already.
+    pub(crate) fn in_region(mut self, region: &str) -> Created {
+        self.region.get_or_insert_with(|| region.to_string());
+        self
+    }
+
+    /// Whether it is in `region`, the run's own being `home`.
+    pub(crate) fn is_in(&self, region: &str, home: &str) -> bool {
+        self.region.as_deref().unwrap_or(home) == region
+    }
 }
 
 /// An attachment made (the journaled answer of AttachVolume).
@@ -60,6 +87,9 @@ impl Fate {
 pub struct TornDown {
     pub kind: ResourceKind,
     pub id: String,
+    /// The region it was in (`None`: the run's own, in journals of one region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub step: String,
     pub outcome: Fate,
     /// Why, for anything but a plain verified deletion.
@@ -71,14 +101,11 @@ pub struct TornDown {
 impl std::fmt::Display for TornDown {
     /// `instance i-0abc (web): verified`, then `: why` when there is a why.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} ({}): {}",
-            self.kind,
-            self.id,
-            self.step,
-            self.outcome.name()
-        )?;
+        write!(f, "{} {}", self.kind, self.id)?;
+        if let Some(region) = &self.region {
+            write!(f, " in {region}")?;
+        }
+        write!(f, " ({}): {}", self.step, self.outcome.name())?;
         match &self.detail {
             Some(d) => write!(f, ": {d}"),
             None => Ok(()),

@@ -246,6 +246,7 @@ pub(crate) struct Pollers {
     pub volumes: Poller,
     pub jobs: Poller,
     pub images: Poller,
+    pub snapshots: Poller,
     /// Volumes loading from their snapshots: watched after their steps finished, slowly (AWS
     /// updates the state up to five minutes late), for as long as the run lasts.
     pub loads: Poller,
@@ -261,6 +262,7 @@ impl Pollers {
             volumes: Poller::new(Polled::Volume, tick),
             jobs: Poller::new(Polled::RestoreJob, tick),
             images: Poller::new(Polled::Image, tick),
+            snapshots: Poller::new(Polled::Snapshot, tick),
             loads: Poller::new(Polled::VolumeLoad, tick.max(LOAD_TICK)),
         }
     }
@@ -279,6 +281,7 @@ impl Pollers {
             self.volumes.run(api),
             self.jobs.run(api),
             self.images.run(api),
+            self.snapshots.run(api),
             self.loads.run(api)
         );
     }

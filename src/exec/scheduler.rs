@@ -30,7 +30,7 @@ use super::poller::Pollers;
 use super::record::{RunRecord, StepRecord};
 use super::value::{Inputs, Secrets, resolve};
 use crate::cloud::latency::LatencyModel;
-use crate::cloud::{Cloud, RUN_TAG, STEP_TAG, Tags};
+use crate::cloud::{Cloud, RUN_TAG, Regions, STEP_TAG, Tags};
 use crate::plan::Plan;
 use crate::runbook::checked::{Runbook, Step, StepId, Strategy};
 use crate::runbook::schema::Secrecy;
@@ -67,19 +67,25 @@ pub struct Prior {
     pub calls: Calls,
 }
 
-/// Runs every step of `plan` on `cloud`, telling `events` as it goes, until the strategy is
-/// satisfied, a critical failure leaves nothing to do, or `stop` completes (Ctrl-C).
+/// Runs every step of `plan` in its region of `clouds`, telling `events` as it goes, until
+/// the strategy is satisfied, a critical failure leaves nothing to do, or `stop` completes
+/// (Ctrl-C).
 pub async fn execute<C: Cloud>(
     plan: &Plan<'_>,
-    cloud: &C,
+    clouds: &Regions<C>,
     opts: &Options<'_>,
     events: &dyn Fn(&Event),
     stop: impl Future<Output = ()>,
 ) -> RunRecord {
-    let scheduler = Scheduler::new(plan, cloud, opts, events);
+    let scheduler = Scheduler::new(plan, clouds, opts, events);
+    let pollers = scheduler
+        .pollers
+        .iter()
+        .zip(&scheduler.apis)
+        .map(|(p, api)| p.run(api));
     let interrupted = tokio::select! {
         interrupted = scheduler.drive(stop) => interrupted,
-        () = scheduler.pollers.run(&scheduler.api) => false,
+        _ = futures::future::join_all(pollers) => false,
     };
     scheduler.end(interrupted)
 }
@@ -88,11 +94,14 @@ pub async fn execute<C: Cloud>(
 /// outputs that feed later steps, and the run's clock.
 struct Scheduler<'a, 'c, C> {
     rb: &'a Runbook,
-    cloud: &'c C,
+    clouds: &'c Regions<C>,
     opts: &'a Options<'a>,
     events: &'a dyn Fn(&Event),
-    api: Api<'c, C>,
-    pollers: Pollers,
+    /// By region, in the order of `clouds`: the paced door to it, and its pollers.
+    apis: Vec<Api<'c, C>>,
+    pollers: Vec<Pollers>,
+    /// Each step's region, as an index into `apis`.
+    region: Vec<usize>,
     /// When this process started the run, on tokio's clock, and the run seconds it took over
     /// at (a resume continues the earlier processes' clock).
     origin: Instant,
@@ -117,7 +126,7 @@ struct Scheduler<'a, 'c, C> {
 impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
     fn new(
         plan: &'a Plan<'a>,
-        cloud: &'c C,
+        clouds: &'c Regions<C>,
         opts: &'a Options<'a>,
         events: &'a dyn Fn(&Event),
     ) -> Scheduler<'a, 'c, C> {
@@ -139,11 +148,16 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
         tags.insert(RUN_TAG.into(), opts.run_id.clone());
         Scheduler {
             rb,
-            cloud,
+            clouds,
             opts,
             events,
-            api: Api::new(cloud),
-            pollers: Pollers::new(opts.tick),
+            apis: Api::for_regions(clouds),
+            pollers: (0..clouds.len()).map(|_| Pollers::new(opts.tick)).collect(),
+            region: rb
+                .steps
+                .iter()
+                .map(|s| clouds.index(s.region.as_deref()))
+                .collect(),
             origin: Instant::now(),
             offset: opts.prior.map_or(0.0, |p| p.offset),
             started,
@@ -190,7 +204,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
     /// Every process's calls: the earlier ones' and this one's.
     fn run_calls(&self) -> Calls {
         let mut total = self.opts.prior.map(|p| p.calls.clone()).unwrap_or_default();
-        for (op, n) in self.api.total() {
+        for (op, n) in self.apis[0].total() {
             *total.entry(op).or_default() += n;
         }
         total
@@ -253,7 +267,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                 Some((id, result)) = running.next() => {
                     let finished = self.at();
                     if let Some(volume) = result.as_ref().ok().and_then(|d| d.loading.clone()) {
-                        let pollers = &self.pollers;
+                        let pollers = &self.pollers[self.region[id]];
                         loading.push(async move { (id, pollers.loaded(&volume).await) });
                     }
                     let ok = self.finish(id, result, finished);
@@ -322,7 +336,8 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
         let (inputs, shown) = self.inputs(id);
         let mut tags = self.tags.clone();
         tags.insert(STEP_TAG.into(), step.name.clone());
-        let api = self.api.for_step();
+        let here = self.region[id];
+        let api = self.apis[here].for_step();
         self.step_calls.borrow_mut()[id] = Some(api.own_counter());
         self.records.borrow_mut()[id].inputs = shown.0;
         async move {
@@ -337,7 +352,8 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
             let at = || self.at();
             let ctx = Ctx {
                 api: &api,
-                pollers: &self.pollers,
+                pollers: &self.pollers[here],
+                region: (here > 0).then(|| self.clouds.name(here)),
                 model: &self.opts.model,
                 step: &step.name,
                 run_id: &self.opts.run_id,
@@ -401,6 +417,13 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
     /// Records a resource the moment the cloud answers, so that a step that then fails or is
     /// cancelled still accounts for what it made.
     fn created(&self, id: StepId, c: Created) {
+        // A resource outside the run's own region says where it is: teardown goes there.
+        let here = self.region[id];
+        let c = if here == 0 {
+            c
+        } else {
+            c.in_region(self.clouds.name(here))
+        };
         let mut r = self.records.borrow_mut();
         if r[id].created.iter().any(|(have, _)| have.id == c.id) {
             return;
@@ -555,7 +578,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
         }
         RunRecord {
             run_id: self.opts.run_id.clone(),
-            backend: self.cloud.backend(),
+            backend: self.clouds.first().backend(),
             started: self.started,
             t0: self.t0,
             finished_at: end,

@@ -45,10 +45,11 @@ impl Default for Limits {
 /// Attempts at one deletion before waiting for the verify deadline instead.
 const DELETE_ATTEMPTS: u32 = 8;
 
-/// Tears down run `run_id`: `known` is what its journal (or record) says it created, by step.
-/// Every fate is journaled and told to `told` as it is decided.
+/// Tears down run `run_id` in every region of `apis` (one per region, the run's own first, as
+/// `Api::for_regions` makes them), the regions at once: `known` is what its journal (or record)
+/// says it created, by step. Every fate is journaled and told to `told` as it is decided.
 pub async fn teardown<C: Cloud>(
-    api: &Api<'_, C>,
+    apis: &[Api<'_, C>],
     run_id: &str,
     known: &[(String, Created)],
     limits: Limits,
@@ -56,8 +57,59 @@ pub async fn teardown<C: Cloud>(
     at: &dyn Fn() -> At,
     told: &dyn Fn(&TornDown),
 ) -> Vec<TornDown> {
+    let Some(home) = apis.first().map(|a| a.cloud.region()) else {
+        return Vec::new();
+    };
+    let regions = apis.iter().map(|api| {
+        let region = api.cloud.region();
+        let here: Vec<(String, Created)> = known
+            .iter()
+            .filter(|(_, c)| c.is_in(&region, &home))
+            .cloned()
+            .collect();
+        let of = Of {
+            run_id,
+            limits,
+            journal,
+            at,
+            told,
+        };
+        let label = (region != home).then_some(region);
+        async move { in_region(api, label, &here, of).await }
+    });
+    join_all(regions).await.into_iter().flatten().collect()
+}
+
+/// What every region's teardown shares: the run, the limits, where fates go.
+#[derive(Clone, Copy)]
+struct Of<'a> {
+    run_id: &'a str,
+    limits: Limits,
+    journal: &'a Journal,
+    at: &'a dyn Fn() -> At,
+    told: &'a dyn Fn(&TornDown),
+}
+
+/// Teardown in one region (`label`: its name, `None` for the run's own).
+async fn in_region<C: Cloud>(
+    api: &Api<'_, C>,
+    label: Option<String>,
+    known: &[(String, Created)],
+    of: Of<'_>,
+) -> Vec<TornDown> {
+    let Of {
+        run_id,
+        limits,
+        journal,
+        at,
+        told,
+    } = of;
     let mut fates: Vec<TornDown> = Vec::new();
     let decide = |fates: &mut Vec<TornDown>, t: TornDown| {
+        let t = TornDown {
+            region: label.clone(),
+            ..t
+        };
         journal.note(&Entry::Teardown(t.clone()));
         told(&t);
         fates.push(t);
@@ -84,6 +136,7 @@ pub async fn teardown<C: Cloud>(
                 TornDown {
                     kind,
                     id: "*".to_string(),
+                    region: None,
                     step: String::new(),
                     outcome: Fate::Failed,
                     detail: Some(format!(
@@ -110,6 +163,7 @@ pub async fn teardown<C: Cloud>(
                 let verdict = |outcome, detail: String| TornDown {
                     kind,
                     id: c.id.clone(),
+                    region: None,
                     step: step.clone(),
                     outcome,
                     detail: Some(detail),
@@ -165,6 +219,7 @@ pub async fn teardown<C: Cloud>(
                     TornDown {
                         kind,
                         id: f.id.clone(),
+                        region: None,
                         step: step.clone(),
                         outcome: Fate::Verified,
                         detail: Some(format!("already {}", f.state)),
@@ -257,6 +312,7 @@ async fn remove<C: Cloud>(
     let fate = |outcome, detail: Option<String>, when: Option<At>| TornDown {
         kind,
         id: found.id.clone(),
+        region: None,
         step: step.to_string(),
         outcome,
         detail,

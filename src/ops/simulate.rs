@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use serde::Serialize;
 
+use crate::cloud::Regions;
 use crate::cloud::sim::{Profile, Sim, World};
 use crate::evidence::trend::percentile;
 use crate::exec::journal::Journal;
@@ -118,7 +119,9 @@ pub async fn simulate(
             journal: &journal,
             prior: None,
         };
-        let record = exec::execute(&plan, &sim, &opts, &|_| {}, tokio::time::sleep(HORIZON)).await;
+        let clouds = Regions::new(sim, &rb.regions());
+        let record =
+            exec::execute(&plan, &clouds, &opts, &|_| {}, tokio::time::sleep(HORIZON)).await;
         let t = timings::compute(rb, &record);
         run_rtos.push(t.rto.filter(|_| t.outcome == Outcome::Succeeded));
         for (p, timing) in t.paths.iter().enumerate() {

@@ -99,6 +99,10 @@ pub enum Sid {
     Image,
     ImageSource,
     ImageSourceNamed,
+    /// CopyImage and CopySnapshot: the copy, in the step's region.
+    Copy,
+    /// ... and its source, in the source region.
+    CopySource,
     Teardown,
     Preflight,
 }
@@ -161,6 +165,16 @@ impl Builder {
     /// The account and region the ARNs name.
     pub(crate) fn scope(&self) -> &Scope {
         &self.scope
+    }
+
+    /// Runs `f` with the ARNs naming `region` (the scope's own for `None`).
+    pub(crate) fn in_region(&mut self, region: Option<&str>, f: impl FnOnce(&mut Builder)) {
+        let Some(region) = region else {
+            return f(self);
+        };
+        let own = std::mem::replace(&mut self.scope.region, region.to_string());
+        f(self);
+        self.scope.region = own;
     }
 
     /// The runbook's own tag keys.

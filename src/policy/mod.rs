@@ -31,7 +31,11 @@ pub fn build(rb: &Runbook, scope: &Scope) -> Policy {
         "ec2:DescribeVolumes",
     ]);
     for step in &rb.steps {
-        step.action.statements(&mut b, &step.fields);
+        // A step in a region of its own is allowed there.
+        let region = step.region.clone();
+        b.in_region(region.as_deref(), |b| {
+            step.action.statements(b, &step.fields);
+        });
     }
     preflight(&mut b, rb);
     Policy {

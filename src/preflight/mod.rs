@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 pub use named::Reference;
 
-use crate::cloud::{Cloud, CloudError, Named};
+use crate::cloud::{Cloud, CloudError, Named, Regions};
 use crate::exec::api::Api;
 use crate::runbook::checked::Runbook;
 
@@ -25,32 +25,40 @@ pub struct Findings {
     pub unasked: Vec<(Named, CloudError)>,
 }
 
-/// What of `rb`'s references `cloud` lacks, in step order: one call per kind of thing named
-/// (not one per id), through the executor's pacing and retries. A kind that cannot be asked
-/// about is not a missing resource: it is reported apart, and the run may go on.
-pub async fn check<C: Cloud>(cloud: &C, rb: &Runbook) -> Findings {
+/// What of `rb`'s references the account lacks, in step order: each asked in its region, one
+/// call per region and kind of thing named (not one per id), through the executor's pacing and
+/// retries. A kind that cannot be asked about is not a missing resource: it is reported apart,
+/// and the run may go on.
+pub async fn check<C: Cloud>(clouds: &Regions<C>, rb: &Runbook) -> Findings {
     let refs = named::references(rb);
-    let mut by_kind: BTreeMap<Named, Vec<String>> = BTreeMap::new();
+    let place = |r: &Reference| (clouds.index(r.region.as_deref()), r.kind);
+    let mut asked: BTreeMap<(usize, Named), Vec<String>> = BTreeMap::new();
     for r in &refs {
-        let ids = by_kind.entry(r.kind).or_default();
+        let ids = asked.entry(place(r)).or_default();
         if !ids.contains(&r.id) {
             ids.push(r.id.clone());
         }
     }
-    let api = Api::new(cloud);
+    let apis = Api::for_regions(clouds);
     let mut findings = Findings::default();
-    let mut there: Vec<(Named, String)> = Vec::new();
-    for (kind, ids) in by_kind {
-        match api.existing(kind, &ids).await {
-            Ok(found) => there.extend(found.into_iter().map(|id| (kind, id))),
-            Err(e) => findings.unasked.push((kind, e)),
+    let mut unasked: Vec<(usize, Named)> = Vec::new();
+    let mut there: Vec<((usize, Named), String)> = Vec::new();
+    for ((region, kind), ids) in asked {
+        match apis[region].existing(kind, &ids).await {
+            Ok(found) => there.extend(found.into_iter().map(|id| ((region, kind), id))),
+            Err(e) => {
+                unasked.push((region, kind));
+                if !findings.unasked.iter().any(|(k, _)| *k == kind) {
+                    findings.unasked.push((kind, e));
+                }
+            }
         }
     }
     findings.missing = refs
         .into_iter()
         .filter(|r| {
-            !findings.unasked.iter().any(|(k, _)| *k == r.kind)
-                && !there.iter().any(|(k, id)| *k == r.kind && *id == r.id)
+            !unasked.contains(&place(r))
+                && !there.iter().any(|(p, id)| *p == place(r) && *id == r.id)
         })
         .collect();
     findings

@@ -16,6 +16,9 @@ pub struct Reference {
     pub id: String,
     pub step: String,
     pub field: &'static str,
+    /// The region it must be in: the step's (`None`: the run's own), or for a copy's source
+    /// its `source_region`.
+    pub region: Option<String>,
     /// The step's `step ... { }`, for file:line:col.
     pub span: Span,
 }
@@ -28,31 +31,48 @@ pub fn references(rb: &Runbook) -> Vec<Reference> {
             if spec.candidates {
                 continue;
             }
+            let region = match spec.region_of {
+                Some(of) => step.field(of).and_then(Expr::as_str),
+                None => step.region.as_deref(),
+            };
             if let Some(expr) = step.field(spec.name) {
-                named(step, spec.name, spec.ty, expr, &mut out);
+                let at = At {
+                    step,
+                    field: spec.name,
+                    region,
+                };
+                named(&at, spec.ty, expr, &mut out);
             }
         }
     }
     out
 }
 
-/// The literals of `expr`, a value of type `ty` in `step`'s field `field`.
-fn named(step: &Step, field: &'static str, ty: Ty, expr: &Expr, out: &mut Vec<Reference>) {
+/// Where a literal is: its step, field and region.
+struct At<'a> {
+    step: &'a Step,
+    field: &'static str,
+    region: Option<&'a str>,
+}
+
+/// The literals of `expr`, a value of type `ty` at `at`.
+fn named(at: &At<'_>, ty: Ty, expr: &Expr, out: &mut Vec<Reference>) {
     match (ty, expr) {
         (Ty::Str(kind), Expr::Str(id)) => {
             if let Some(kind) = kind_of(kind) {
                 out.push(Reference {
                     kind,
                     id: id.clone(),
-                    step: step.name.clone(),
-                    field,
-                    span: step.span,
+                    step: at.step.name.clone(),
+                    field: at.field,
+                    region: at.region.map(str::to_string),
+                    span: at.step.span,
                 });
             }
         }
         (Ty::List(inner), Expr::List(items)) => {
             for item in items {
-                named(step, field, *inner, item, out);
+                named(at, *inner, item, out);
             }
         }
         (Ty::Volumes, Expr::List(items)) => {
@@ -60,7 +80,7 @@ fn named(step: &Step, field: &'static str, ty: Ty, expr: &Expr, out: &mut Vec<Re
                 let Expr::Map(volume) = item else { continue };
                 for spec in VOLUME_FIELDS {
                     if let Some(e) = volume.get(spec.name) {
-                        named(step, field, spec.ty, e, out);
+                        named(at, spec.ty, e, out);
                     }
                 }
             }
@@ -91,8 +111,10 @@ fn kind_of(kind: Kind) -> Option<Named> {
 }
 
 impl Reference {
-    /// The one line a responder reads: where, what, and that it is not there.
-    pub fn problem(&self, file: &str, region: Option<&str>) -> String {
+    /// The one line a responder reads: where, what, and that it is not there (in its region,
+    /// else the run's, `home`).
+    pub fn problem(&self, file: &str, home: Option<&str>) -> String {
+        let region = self.region.as_deref().or(home);
         let in_region = region.map(|r| format!(" in {r}")).unwrap_or_default();
         format!(
             "{file}:{}:{}: step `{}`, field `{}`: {} `{}` does not exist{in_region} ({} found none)",

@@ -56,6 +56,17 @@ impl Runbook {
             .map(crate::secret::Secret::expose)
     }
 
+    /// The regions steps name for themselves (`region`), each once, in order of first use.
+    pub fn regions(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.steps.iter().filter_map(|s| s.region.as_ref()) {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+
     pub fn step_named(&self, name: &str) -> Option<StepId> {
         self.steps.iter().position(|s| s.name == name)
     }

@@ -38,6 +38,9 @@ pub enum Code {
     Duplicate,
     Cycle,
     CrossPath,
+    /// A step uses an image, snapshot, subnet, group, instance, volume or zone of another
+    /// region.
+    CrossRegion,
     MissingParamValue,
     /// A secret param used where its value would be shown or sent somewhere other than an
     /// `exec` env or a `user_data`, or given with `--set`.
@@ -45,7 +48,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::Unreadable,
         Code::UnterminatedString,
         Code::TooDeep,
@@ -64,6 +67,7 @@ impl Code {
         Code::Duplicate,
         Code::Cycle,
         Code::CrossPath,
+        Code::CrossRegion,
         Code::MissingParamValue,
         Code::Secret,
     ];
@@ -88,6 +92,7 @@ impl Code {
             Code::Duplicate => "duplicate",
             Code::Cycle => "cycle",
             Code::CrossPath => "cross-path",
+            Code::CrossRegion => "cross-region",
             Code::MissingParamValue => "missing-param-value",
             Code::Secret => "secret",
         }

@@ -158,6 +158,9 @@ pub(crate) struct FieldSpec {
     /// Ids to choose among (a find's `image_ids`, a snapshot's source `volume`): one that does
     /// not exist is not chosen, so preflight does not require it to.
     pub candidates: bool,
+    /// The field whose region the ids of this one are in (`copy_image`'s `image` is in its
+    /// `source_region`); `None`: the step's own region, as for every other field.
+    pub region_of: Option<&'static str>,
 }
 
 /// Whether a field may carry a `param NAME secret` (crate::secret).
@@ -179,6 +182,7 @@ pub(crate) const fn req(name: &'static str, ty: Ty) -> FieldSpec {
         required: true,
         secrecy: Secrecy::Plain,
         candidates: false,
+        region_of: None,
     }
 }
 
@@ -189,6 +193,7 @@ pub(crate) const fn opt(name: &'static str, ty: Ty) -> FieldSpec {
         required: false,
         secrecy: Secrecy::Plain,
         candidates: false,
+        region_of: None,
     }
 }
 
@@ -201,6 +206,12 @@ impl FieldSpec {
     /// Marks the field's ids as ones to choose among (see `candidates`).
     pub(crate) const fn candidates(mut self) -> FieldSpec {
         self.candidates = true;
+        self
+    }
+
+    /// Marks the field's ids as being in the region another field names (see `region_of`).
+    pub(crate) const fn in_region_of(mut self, field: &'static str) -> FieldSpec {
+        self.region_of = Some(field);
         self
     }
 }

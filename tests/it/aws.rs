@@ -325,3 +325,132 @@ fn an_image_older_than_the_rpo_is_restored_and_the_miss_reported() {
     assert_eq!(instances.len(), 1, "{left}");
     assert_eq!(instances[0]["image"], newest, "{left}");
 }
+
+/// A recovery whose steps run in two regions: the newest Safe image and data snapshot are found
+/// in us-east-1, a host is launched there, and both are copied into us-west-2 (the runbook's
+/// region), where the web tier comes up from the copies. Then `rebound teardown`, another
+/// process, finds everything from the journal and deletes it in both regions.
+#[test]
+fn a_recovery_across_two_regions_copies_launches_and_is_torn_down_in_both() {
+    let moto = Moto::start();
+    let east = moto.python("seed_account.py", &[]);
+    let west = moto.python("seed_region.py", &["us-west-2"]);
+    let (east_subnet, west_subnet) = (east["subnet"].as_str(), west["subnet"].as_str());
+    let runbook = format!(
+        r#"runbook "two-regions" {{
+  region = "us-west-2"
+  tags   = {{ Owner = "tests" }}
+
+  step golden = find_image {{ region = "us-east-1", owners = ["self"], tags = {{ App = "web" }} }}
+  step data = find_snapshot {{ region = "us-east-1", tags = {{ Volume = "web-data" }} }}
+  step stay = launch {{
+    region = "us-east-1", image = golden.id, subnet = "{}", instance_types = ["t3.micro"]
+  }}
+  step image = copy_image {{ image = golden.id, source_region = "us-east-1" }}
+  step snap = copy_snapshot {{ snapshot = data.id, source_region = "us-east-1" }}
+  step web = launch {{ image = image.id, subnet = "{}", instance_types = ["t3.micro"] }}
+  step disk = create_volume {{ snapshot = snap.id, zone = web.zone }}
+  step mount = attach {{ volume = disk.id, instance = web.instance, device = "/dev/sdf" }}
+}}
+"#,
+        east_subnet.expect("east subnet"),
+        west_subnet.expect("west subnet")
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("two.runbook"), runbook).expect("write");
+    std::fs::write(dir.path().join("fast.json"), common::moto::FAST).expect("write");
+    let out = moto.rebound(
+        dir.path(),
+        &[
+            "run",
+            "two.runbook",
+            "--backend",
+            "aws",
+            "--latency",
+            "fast.json",
+            "--report-dir",
+            "out",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    let report = common::report(dir.path());
+    let run_id = report["run_id"].as_str().expect("run id").to_string();
+    // The report names the region of what is not in the run's own.
+    let regions: Vec<(&str, &str)> = report["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| Some((r["step"].as_str()?, r["region"].as_str()?)))
+        .collect();
+    assert_eq!(regions, [("stay", "us-east-1")], "{}", report["resources"]);
+
+    // Read through boto3, region by region.
+    let in_east = moto.python("read_account.py", &[&run_id, "us-east-1"]);
+    let in_west = moto.python("read_account.py", &[&run_id, "us-west-2"]);
+    let east_instances = in_east["instances"].as_array().expect("instances");
+    assert_eq!(east_instances.len(), 1, "the host in us-east-1: {in_east}");
+    assert_eq!(east_instances[0]["image"], east["safe_new"]);
+    assert_eq!(east_instances[0]["tags"]["rebound:step"], "stay");
+    // The copies are in us-west-2, tagged as the run's; the web host runs the copied image and
+    // mounts a volume of the copied snapshot.
+    let copies = in_west["run_images"].as_array().expect("images");
+    assert_eq!(copies.len(), 1, "one copied image: {in_west}");
+    assert_eq!(copies[0]["tags"]["rebound:step"], "image");
+    let snapshots = in_west["run_snapshots"].as_array().expect("snapshots");
+    assert_eq!(snapshots.len(), 1, "one copied snapshot: {in_west}");
+    let west_instances = in_west["instances"].as_array().expect("instances");
+    assert_eq!(west_instances.len(), 1, "{in_west}");
+    assert_eq!(west_instances[0]["image"], copies[0]["id"]);
+    assert!(
+        west_instances[0]["zone"]
+            .as_str()
+            .is_some_and(|z| z.starts_with("us-west-2")),
+        "{in_west}"
+    );
+    let disk = in_west["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["attachments"][0]["device"] == "/dev/sdf")
+        .cloned()
+        .expect("the data volume");
+    assert_eq!(disk["snapshot"], snapshots[0], "{disk}");
+    assert_eq!(disk["attachments"][0]["instance"], west_instances[0]["id"]);
+    // The source region keeps its originals: nothing was made there but the host.
+    assert_eq!(in_east["run_images"].as_array().map(Vec::len), Some(0));
+    assert_eq!(in_east["images"], east["images_before"]);
+
+    // Teardown from the journal, in another process: both regions.
+    let torn = moto.rebound(dir.path(), &["teardown", &run_id], &[]);
+    let told = String::from_utf8_lossy(&torn.stderr);
+    assert_eq!(torn.status.code(), Some(0), "{told}");
+    assert!(
+        told.contains(&format!(
+            "instance {} in us-east-1 (stay): verified",
+            east_instances[0]["id"].as_str().unwrap_or("?")
+        )),
+        "{told}"
+    );
+    for region in ["us-east-1", "us-west-2"] {
+        let left = moto.python("read_account.py", &[&run_id, region]);
+        let live = left["instances"]
+            .as_array()
+            .expect("instances")
+            .iter()
+            .filter(|i| i["state"] != "terminated")
+            .count();
+        assert_eq!(live, 0, "{region}: {left}");
+        assert_eq!(
+            left["run_images"].as_array().map(Vec::len),
+            Some(0),
+            "{region}: {left}"
+        );
+        assert_eq!(
+            left["run_snapshots"].as_array().map(Vec::len),
+            Some(0),
+            "{region}: {left}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use common::moto::Moto;
+use common::moto::{FAST, Moto};
 use serde_json::{Value, json};
 
 fn runbook(subnet: &str) -> String {
@@ -42,12 +42,6 @@ fn runbook(subnet: &str) -> String {
 }
 
 /// moto answers at once: the pollers may look at once too.
-const FAST: &str = r#"{
-  "pending_to_running": { "median": 0.05, "p99": 0.1 },
-  "create_volume": { "median": 0.05, "p99": 0.1 },
-  "attach_volume": { "median": 0.05, "p99": 0.1 }
-}"#;
-
 struct Peer {
     moto: Moto,
     subnet: String,

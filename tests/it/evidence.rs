@@ -59,9 +59,10 @@ fn fixed_report() -> Report {
             profile.clone(),
             7,
         );
+        let sims = rebound::cloud::Regions::new(sim, &rb.regions());
         exec::execute(
             &plan,
-            &sim,
+            &sims,
             &opts,
             &|_| *events.borrow_mut() += 1,
             std::future::pending(),

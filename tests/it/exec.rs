@@ -106,9 +106,10 @@ fn run(text: &str, how: Run) -> Ran {
                 None => std::future::pending().await,
             }
         };
+        let sims = rebound::cloud::Regions::new(sim, &rb.regions());
         exec::execute(
             &plan,
-            &sim,
+            &sims,
             &opts,
             &|e| events.borrow_mut().push(e.clone()),
             stop,

@@ -74,6 +74,44 @@ fn a_recovery_keeps_what_it_made_until_teardown_is_asked_for() {
     assert_eq!(runs(dir.path())[0]["state"], "torn_down");
 }
 
+/// What a recovery made in a region other than its own is journaled with that region; a later
+/// `rebound teardown` puts it back there (the simulator keeps one state per region) and deletes
+/// it there.
+#[test]
+fn teardown_of_a_recovery_in_two_regions_deletes_each_resource_in_its_own() {
+    let runbook = r#"runbook "two" {
+  region = "us-west-2"
+  step golden = find_image { region = "us-east-1", tags = { App = "web" } }
+  step stay = launch {
+    region = "us-east-1", image = golden.id, subnet = "subnet-0e", instance_types = ["m5.large"]
+  }
+  step copy = copy_image { image = golden.id, source_region = "us-east-1" }
+  step web = launch { image = copy.id, subnet = "subnet-0w", instance_types = ["m5.large"] }
+}
+"#;
+    let (_, dir) = Test::new()
+        .file("two.runbook", runbook)
+        .args(&["run", "two.runbook", "--seed", "5"])
+        .stdout("kept (a recovery keeps what it restored): 3 resources")
+        .run();
+    let listed = runs(dir.path());
+    let run = listed[0]["run_id"].as_str().expect("id").to_string();
+    let out = in_dir(dir.path(), &["teardown", &run]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let told = String::from_utf8_lossy(&out.stderr);
+    let in_east: Vec<&str> = told
+        .lines()
+        .filter(|l| l.contains(" in us-east-1 "))
+        .collect();
+    assert_eq!(in_east.len(), 1, "{told}");
+    assert!(in_east[0].contains("(stay): verified"), "{told}");
+    assert!(
+        told.contains("(copy): verified") && told.contains("(web): verified"),
+        "{told}"
+    );
+    assert_eq!(runs(dir.path())[0]["state"], "torn_down");
+}
+
 #[test]
 fn runs_are_listed_newest_first_and_resume_refuses_what_it_cannot_do() {
     let (_, dir) = Test::new()

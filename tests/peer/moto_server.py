@@ -9,7 +9,8 @@ id RunInstances or CreateVolume just returned answers NotFound for a while to ca
 moto knows every id at once; here each new instance and volume is unseen by those three
 Describe calls for MOTO_PROPAGATION_SECONDS (default 1) after it was made, by patching moto's
 models (moto's own lookups inside other calls still see it). And ClientToken is honoured by
-RunInstances and CreateVolume, as EC2 honours it: plain moto makes a second instance."""
+RunInstances, CreateVolume and CopyImage, as EC2 honours it: plain moto makes a second
+instance; and CopyImage applies its TagSpecifications, which plain moto drops."""
 import logging
 import os
 import sys
@@ -19,6 +20,8 @@ import time
 from moto.ec2.exceptions import InvalidInstanceIdError, InvalidVolumeIdError
 from moto.ec2.models.elastic_block_store import EBSBackend, Volume
 from moto.ec2.models.instances import Instance, InstanceBackend
+from moto.core.responses import ActionResult
+from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
 from moto.server import ThreadedMotoServer
@@ -138,6 +141,27 @@ def with_token(handler):
     return wrapped
 
 
+def copy_image(self):
+    # CopyImage as EC2 answers it: the ClientToken honoured (plain moto makes a second copy),
+    # and the TagSpecifications applied to the copy (plain moto drops them, and a copy untagged
+    # is one teardown may not delete). The copy's state is moto's: available at once.
+    def make():
+        image = self.ec2_backend.copy_image(
+            self._get_param("SourceImageId"),
+            self._get_param("SourceRegion"),
+            self._get_param("Name"),
+            self._get_param("Description"),
+        )
+        tags = self._parse_tag_specification().get("image", {})
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        return image.id
+
+    image_id = once(self._get_param("ClientToken"), make)
+    return ActionResult({"ImageId": image_id})
+
+
+AmisResponse.copy_image = copy_image
 InstanceBackend.run_instances = tokened_run_instances
 EBSBackend.create_volume = tokened_create_volume
 ElasticBlockStore.create_volume = with_token(ElasticBlockStore.create_volume)

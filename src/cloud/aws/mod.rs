@@ -26,9 +26,9 @@ use base64::Engine as _;
 
 use self::convert::{cloud_error, ec2_tags, paged, parse_time, smithy_time};
 use super::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Named, Observed, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
-    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
+    LaunchRequest, Launched, Lookup, Named, Observed, Polled, Probe, RecoveryPoint,
+    RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
@@ -45,6 +45,9 @@ pub struct Settings {
 pub struct Aws {
     /// The region the clients were configured with.
     region: Option<String>,
+    /// What the clients were made from, for the same account's clients in another region;
+    /// none in tests on mocked clients.
+    config: Option<aws_config::SdkConfig>,
     ec2: aws_sdk_ec2::Client,
     backup: aws_sdk_backup::Client,
     /// Preflight's question of a launch's instance profile; none in tests on mocked clients.
@@ -59,11 +62,25 @@ impl Aws {
     /// Loads credentials and region from the default chain and the settings.
     pub async fn connect(settings: &Settings) -> Aws {
         let config = load(settings).await;
+        let region = config.region().map(std::string::ToString::to_string);
+        Aws::on(config, region)
+    }
+
+    /// Clients of `config` in `region` (the configuration's own when `None`): the same
+    /// credentials, profile and endpoints, another region's service endpoints.
+    fn on(config: aws_config::SdkConfig, region: Option<String>) -> Aws {
+        let config = match &region {
+            Some(r) => config
+                .into_builder()
+                .region(aws_config::Region::new(r.clone()))
+                .build(),
+            None => config,
+        };
         let no_retry = aws_sdk_ec2::config::retry::RetryConfig::disabled();
         let ec2 = aws_sdk_ec2::config::Builder::from(&config).retry_config(no_retry.clone());
         let backup = aws_sdk_backup::config::Builder::from(&config).retry_config(no_retry);
         Aws {
-            region: config.region().map(std::string::ToString::to_string),
+            region,
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             backup: aws_sdk_backup::Client::from_conf(backup.build()),
             iam: Some(aws_sdk_iam::Client::from_conf(
@@ -73,6 +90,7 @@ impl Aws {
             )),
             sts: Some(aws_sdk_sts::Client::new(&config)),
             private_ips: std::cell::RefCell::new(HashMap::new()),
+            config: Some(config),
         }
     }
 }
@@ -297,6 +315,28 @@ impl Aws {
         }
         Ok(out)
     }
+    /// Snapshots: state (`pending`, `completed`, `error`).
+    async fn observe_snapshots(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
+        let answer = self
+            .ec2
+            .describe_snapshots()
+            .set_snapshot_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(answer
+            .snapshots()
+            .iter()
+            .filter_map(|s| {
+                Some(Observed::new(
+                    s.snapshot_id()?,
+                    s.state()
+                        .map(aws_sdk_ec2::types::SnapshotState::as_str)
+                        .unwrap_or_default(),
+                ))
+            })
+            .collect())
+    }
     /// Images: state.
     async fn observe_images(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         let answer = self
@@ -453,6 +493,26 @@ impl Aws {
 impl Cloud for Aws {
     fn backend(&self) -> super::Backend {
         super::Backend::Aws
+    }
+
+    fn region(&self) -> String {
+        self.region.clone().unwrap_or_default()
+    }
+
+    fn in_region(&self, region: &str) -> Aws {
+        match &self.config {
+            Some(config) => Aws::on(config.clone(), Some(region.to_string())),
+            // Mocked clients answer for every region.
+            None => Aws {
+                region: Some(region.to_string()),
+                config: None,
+                ec2: self.ec2.clone(),
+                backup: self.backup.clone(),
+                iam: self.iam.clone(),
+                sts: self.sts.clone(),
+                private_ips: std::cell::RefCell::new(HashMap::new()),
+            },
+        }
     }
 
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
@@ -730,8 +790,48 @@ impl Cloud for Aws {
             .ok_or_else(|| CloudError::new("InvalidResponse", "CreateImage returned no image id"))
     }
 
+    async fn copy_image(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        let out = self
+            .ec2
+            .copy_image()
+            .source_image_id(&r.source)
+            .source_region(&r.source_region)
+            .name(&r.name)
+            .set_encrypted(r.kms_key.is_some().then_some(true))
+            .set_kms_key_id(r.kms_key.clone())
+            .client_token(&r.client_token)
+            // The copy and its snapshots carry the run's tags, so teardown finds both.
+            .tag_specifications(tag_spec(ResourceType::Image, &r.tags))
+            .tag_specifications(tag_spec(ResourceType::Snapshot, &r.tags))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        out.image_id()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new("InvalidResponse", "CopyImage returned no image id"))
+    }
+
+    async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        let out = self
+            .ec2
+            .copy_snapshot()
+            .source_snapshot_id(&r.source)
+            .source_region(&r.source_region)
+            .description(&r.name)
+            .set_encrypted(r.kms_key.is_some().then_some(true))
+            .set_kms_key_id(r.kms_key.clone())
+            .tag_specifications(tag_spec(ResourceType::Snapshot, &r.tags))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        out.snapshot_id().map(str::to_string).ok_or_else(|| {
+            CloudError::new("InvalidResponse", "CopySnapshot returned no snapshot id")
+        })
+    }
+
     async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         match kind {
+            Polled::Snapshot => self.observe_snapshots(ids).await,
             Polled::Instance => self.observe_instances(ids).await,
             Polled::Volume => self.observe_volumes(ids).await,
             Polled::VolumeLoad => self.observe_volume_loads(ids).await,
@@ -868,8 +968,8 @@ impl Cloud for Aws {
 }
 
 impl Aws {
-    /// The region the clients call.
-    pub fn region(&self) -> Option<String> {
+    /// The region the clients call, if the settings or the default chain gave one.
+    pub fn configured_region(&self) -> Option<String> {
         self.region.clone()
     }
 
@@ -941,6 +1041,7 @@ impl Aws {
             .collect();
         Ok(super::sim::World {
             region: region.to_string(),
+            regions: std::collections::BTreeMap::new(),
             images,
             snapshots,
             recovery_points,
@@ -958,6 +1059,7 @@ impl Aws {
     pub(crate) fn from_clients(ec2: aws_sdk_ec2::Client, backup: aws_sdk_backup::Client) -> Aws {
         Aws {
             region: Some("eu-west-1".to_string()),
+            config: None,
             ec2,
             backup,
             iam: None,

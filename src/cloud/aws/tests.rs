@@ -119,9 +119,10 @@ fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
         .build()
         .expect("runtime");
     let events = RefCell::new(Vec::new());
+    let clouds = crate::cloud::Regions::new(aws, &rb.regions());
     let record = runtime.block_on(exec::execute(
         &plan,
-        &aws,
+        &clouds,
         &opts,
         &|e: &Event| events.borrow_mut().push(e.clone()),
         std::future::pending(),
@@ -594,7 +595,7 @@ fn tear_volumes(
     runtime.block_on(async {
         let api = Api::new(&aws);
         teardown(
-            &api,
+            std::slice::from_ref(&api),
             run_id,
             known,
             Limits::default(),
@@ -655,11 +656,11 @@ fn a_not_found_delete_of_a_volume_still_described_is_retried_not_taken_as_gone()
         .build();
     let known = [(
         "disk".to_string(),
-        Created {
-            kind: ResourceKind::Volume,
-            id: "vol-0fresh".into(),
-            zone: Some("eu-west-1a".into()),
-        },
+        Created::new(
+            ResourceKind::Volume,
+            "vol-0fresh",
+            Some("eu-west-1a".to_string()),
+        ),
     )];
     let fates = tear_volumes(run_id, &known, &[&delete, &describe]);
     assert_eq!(fates.len(), 1, "{fates:?}");
@@ -707,11 +708,11 @@ fn a_journaled_volume_not_yet_visible_is_waited_for_and_deleted() {
         .then_output(|| DeleteVolumeOutput::builder().build());
     let known = [(
         "disk".to_string(),
-        Created {
-            kind: ResourceKind::Volume,
-            id: "vol-0new".into(),
-            zone: Some("eu-west-1a".into()),
-        },
+        Created::new(
+            ResourceKind::Volume,
+            "vol-0new",
+            Some("eu-west-1a".to_string()),
+        ),
     )];
     let fates = tear_volumes(RUN, &known, &[&describe, &delete]);
     assert_eq!(fates.len(), 1, "{fates:?}");
@@ -828,7 +829,10 @@ fn preflight_tells_what_it_could_not_ask_from_what_is_missing() {
         .start_paused(true)
         .build()
         .expect("runtime");
-    let found = runtime.block_on(crate::preflight::check(&aws, &rb));
+    let found = runtime.block_on(crate::preflight::check(
+        &crate::cloud::Regions::new(aws, &[]),
+        &rb,
+    ));
     let missing: Vec<(&str, &str)> = found
         .missing
         .iter()

@@ -12,8 +12,9 @@
 pub(crate) mod profile;
 pub(crate) mod world;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::time::Duration;
 
 use rand::{Rng as _, SeedableRng as _};
@@ -26,21 +27,51 @@ pub use world::World;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
-    Cloud, CloudError, ExecOutput, Found, Image, ImageQuery, ImageRequest, LaunchRequest, Launched,
-    Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind,
-    RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
+    LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint,
+    RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
 /// Simulated ids count up from here (`i-00000000d15a57e0001`).
 const ID_BASE: u64 = 0x0d15_a57e_0000;
 
+/// The simulated account in one region. Its regions share the profile, the random draws and
+/// the id counter (ids are unique across regions, as AWS's are in practice), and each has its
+/// own inventory, resources, tokens and token buckets, as AWS's regions do.
 pub struct Sim {
-    profile: Profile,
+    profile: Rc<Profile>,
     origin: Instant,
-    rng: RefCell<ChaCha8Rng>,
-    buckets: RefCell<Buckets>,
+    rng: Rc<RefCell<ChaCha8Rng>>,
+    account: Rc<Account>,
+    here: Rc<Regional>,
+}
+
+/// What the regions of the simulated account share.
+struct Account {
+    /// The last id handed out.
+    next: Cell<u64>,
+    regions: RefCell<BTreeMap<String, Rc<Regional>>>,
+    /// The world's inventories of regions not yet asked for (`World::regions`).
+    worlds: RefCell<BTreeMap<String, World>>,
+}
+
+/// One region of the simulated account.
+struct Regional {
     state: RefCell<State>,
+    buckets: RefCell<Buckets>,
+}
+
+impl Regional {
+    fn new(world: World) -> Rc<Regional> {
+        Rc::new(Regional {
+            state: RefCell::new(State {
+                world,
+                ..State::default()
+            }),
+            buckets: RefCell::new(Buckets::new(0.0)),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -49,15 +80,17 @@ struct State {
     instances: HashMap<String, Instance>,
     volumes: HashMap<String, Volume>,
     jobs: HashMap<String, Job>,
-    /// Images being created: ready time.
+    /// Images being created or copied: ready time.
     new_images: HashMap<String, Instant>,
+    /// Snapshots being copied: ready time.
+    new_snapshots: HashMap<String, Instant>,
     /// ClientToken / IdempotencyToken to what the first call created.
     launches: HashMap<String, Launched>,
     created_volumes: HashMap<String, String>,
     started_jobs: HashMap<String, String>,
+    copied_images: HashMap<String, String>,
     /// Delete calls answered so far (the `failed_deletes` fault).
     deletes: u32,
-    next: u64,
 }
 
 struct Instance {
@@ -131,18 +164,45 @@ struct Job {
 }
 
 impl Sim {
-    pub fn new(world: World, profile: Profile, seed: u64) -> Sim {
+    /// The account in the world's region; its other regions (`World::regions`) are had through
+    /// `Cloud::in_region`.
+    pub fn new(mut world: World, profile: Profile, seed: u64) -> Sim {
         let origin = Instant::now();
+        let worlds = std::mem::take(&mut world.regions);
+        let region = world.region.clone();
+        let here = Regional::new(world);
         Sim {
-            profile,
+            profile: Rc::new(profile),
             origin,
-            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
-            buckets: RefCell::new(Buckets::new(0.0)),
-            state: RefCell::new(State {
-                world,
-                ..State::default()
+            rng: Rc::new(RefCell::new(ChaCha8Rng::seed_from_u64(seed))),
+            account: Rc::new(Account {
+                next: Cell::new(0),
+                regions: RefCell::new(BTreeMap::from([(region, Rc::clone(&here))])),
+                worlds: RefCell::new(worlds),
             }),
+            here,
         }
+    }
+
+    /// The state of another region of the account (made on first use).
+    fn regional(&self, region: &str) -> Rc<Regional> {
+        let mut regions = self.account.regions.borrow_mut();
+        let made = regions.entry(region.to_string()).or_insert_with(|| {
+            let world = self
+                .account
+                .worlds
+                .borrow_mut()
+                .remove(region)
+                .unwrap_or_else(|| World {
+                    region: region.to_string(),
+                    ..World::default()
+                });
+            Regional::new(World {
+                region: region.to_string(),
+                ..world
+            })
+        });
+        Rc::clone(made)
     }
 
     fn draw(&self, d: Dist) -> Duration {
@@ -163,7 +223,7 @@ impl Sim {
         let now = Instant::now().duration_since(self.origin).as_secs_f64();
         let faults = &self.profile.faults;
         if self.chance(faults.throttle_rate)
-            || !self.buckets.borrow_mut().try_call(op, instances, now)
+            || !self.here.buckets.borrow_mut().try_call(op, instances, now)
         {
             tokio::time::sleep(self.draw(self.profile.latency.describe)).await;
             return Err(CloudError::new(
@@ -194,9 +254,9 @@ impl Sim {
     }
 
     fn id(&self, prefix: &str) -> String {
-        let mut st = self.state.borrow_mut();
-        st.next += 1;
-        format!("{prefix}-{:017x}", ID_BASE + st.next)
+        let next = self.account.next.get() + 1;
+        self.account.next.set(next);
+        format!("{prefix}-{:017x}", ID_BASE + next)
     }
 
     /// A new instance in `zone`, pending now.
@@ -210,7 +270,7 @@ impl Sim {
     ) -> String {
         let m = &self.profile.latency;
         let running_at = now + self.draw(m.pending_to_running);
-        let n = self.state.borrow().next + 1;
+        let n = self.account.next.get() + 1;
         let instance = Instance {
             zone: zone.to_string(),
             instance_type: instance_type.to_string(),
@@ -228,7 +288,8 @@ impl Sim {
             visible_at: now + self.draw(m.propagation),
         };
         let id = self.id("i");
-        self.state
+        self.here
+            .state
             .borrow_mut()
             .instances
             .insert(id.clone(), instance);
@@ -258,7 +319,7 @@ impl Sim {
             available_at + Duration::from_secs_f64(f64::from(size_gib) * 1024.0 / rate_mib);
         let id = self.id("vol");
         let visible_at = now + self.draw(self.profile.latency.propagation);
-        self.state.borrow_mut().volumes.insert(
+        self.here.state.borrow_mut().volumes.insert(
             id.clone(),
             Volume {
                 zone: zone.to_string(),
@@ -305,20 +366,21 @@ impl Sim {
             }
             None => (now, now, now, now),
         };
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         let zone = zone.map_or_else(|| format!("{}a", st.world.region), str::to_string);
         // New ids must not collide with the restored ones.
         if let Some(n) = id
             .rsplit_once('-')
             .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok())
         {
-            st.next = st.next.max(n.saturating_sub(ID_BASE));
+            let next = &self.account.next;
+            next.set(next.get().max(n.saturating_sub(ID_BASE)));
         }
         match kind {
             ResourceKind::Instance => {
                 drop(st);
                 let (running_at, status_ok_at, boot_at, ssm_at) = timeline();
-                let mut st = self.state.borrow_mut();
+                let mut st = self.here.state.borrow_mut();
                 st.instances.insert(
                     id.to_string(),
                     Instance {
@@ -376,14 +438,14 @@ impl Sim {
     /// Puts back an attachment an earlier process made.
     pub fn restore_attachment(&self, volume: &str, instance: &str) {
         let now = Instant::now();
-        if let Some(v) = self.state.borrow_mut().volumes.get_mut(volume) {
+        if let Some(v) = self.here.state.borrow_mut().volumes.get_mut(volume) {
             v.attached = Some((instance.to_string(), now));
         }
     }
 
     /// The zone a launch lands in: its subnet's, once everything it names exists.
     fn launch_zone(&self, r: &LaunchRequest) -> Result<String, CloudError> {
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         let world = &st.world;
         if !world
             .images
@@ -459,6 +521,7 @@ impl Sim {
         let failing = self.failing(&r.tags);
         let id = self.new_instance(zone, &r.instance_type, now, failing, &r.tags);
         let (running_at, ip) = self
+            .here
             .state
             .borrow()
             .instances
@@ -469,12 +532,51 @@ impl Sim {
         for v in &r.volumes {
             let size = v.size_gib.unwrap_or(100);
             let vol = self.new_volume(zone, size, None, now, false, &r.tags);
-            if let Some(volume) = self.state.borrow_mut().volumes.get_mut(&vol) {
+            if let Some(volume) = self.here.state.borrow_mut().volumes.get_mut(&vol) {
                 volume.attached = Some((id.clone(), running_at));
                 volume.delete_on_termination = true;
             }
         }
         (id, ip)
+    }
+
+    /// AMI names are unique per account and region.
+    fn unique_name(&self, name: &str) -> Result<(), CloudError> {
+        let st = self.here.state.borrow();
+        if st
+            .world
+            .images
+            .iter()
+            .any(|i| i.name == name && i.owner == "self")
+        {
+            return Err(CloudError::new(
+                "InvalidAMIName.Duplicate",
+                format!("AMI name {name} is already in use by an AMI of this account"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An image of the account made (or copied) now, `pending` until `ready`.
+    fn new_image(
+        &self,
+        name: &str,
+        created: chrono::DateTime<chrono::Utc>,
+        tags: &Tags,
+        ready: Instant,
+    ) -> String {
+        let id = self.id("ami");
+        let mut st = self.here.state.borrow_mut();
+        st.new_images.insert(id.clone(), ready);
+        st.world.images.push(Image {
+            id: id.clone(),
+            name: name.to_string(),
+            created,
+            state: "available".to_string(),
+            owner: "self".to_string(),
+            tags: tags.clone(),
+        });
+        id
     }
 
     fn not_found(code: &str, id: &str) -> CloudError {
@@ -507,11 +609,25 @@ impl Cloud for Sim {
         crate::cloud::Backend::Sim
     }
 
+    fn region(&self) -> String {
+        self.here.state.borrow().world.region.clone()
+    }
+
+    fn in_region(&self, region: &str) -> Sim {
+        Sim {
+            profile: Rc::clone(&self.profile),
+            origin: self.origin,
+            rng: Rc::clone(&self.rng),
+            account: Rc::clone(&self.account),
+            here: self.regional(region),
+        }
+    }
+
     async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
         self.call(Op::DescribeImages, 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         Ok(st
             .world
             .images
@@ -538,7 +654,8 @@ impl Cloud for Sim {
     async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
         self.call(Op::DescribeSnapshots, 0, self.profile.latency.describe)
             .await?;
-        let st = self.state.borrow();
+        let now = Instant::now();
+        let st = self.here.state.borrow();
         Ok(st
             .world
             .snapshots
@@ -546,7 +663,13 @@ impl Cloud for Sim {
             .filter(|s| q.ids.is_empty() || q.ids.contains(&s.id))
             .filter(|s| matches_tags(&s.tags, &q.tags))
             .filter(|s| q.volume.is_none() || s.volume == q.volume)
-            .cloned()
+            .map(|s| {
+                let mut s = s.clone();
+                if st.new_snapshots.get(&s.id).is_some_and(|t| *t > now) {
+                    s.state = "pending".to_string();
+                }
+                s
+            })
             .collect())
     }
 
@@ -560,7 +683,7 @@ impl Cloud for Sim {
             self.profile.latency.describe,
         )
         .await?;
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
             return Err(CloudError::new(
                 "ResourceNotFoundException",
@@ -589,7 +712,7 @@ impl Cloud for Sim {
             self.profile.latency.run_instances,
         )
         .await?;
-        if let Some(done) = self.state.borrow().launches.get(&r.client_token) {
+        if let Some(done) = self.here.state.borrow().launches.get(&r.client_token) {
             return Ok(done.clone());
         }
         let zone = self.launch_zone(r)?;
@@ -602,7 +725,8 @@ impl Cloud for Sim {
             private_ips,
             instance_type: r.instance_type.clone(),
         };
-        self.state
+        self.here
+            .state
             .borrow_mut()
             .launches
             .insert(r.client_token.clone(), launched.clone());
@@ -613,11 +737,17 @@ impl Cloud for Sim {
     async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
         self.call(Op::CreateVolume, 0, self.profile.latency.describe)
             .await?;
-        if let Some(id) = self.state.borrow().created_volumes.get(&r.client_token) {
+        if let Some(id) = self
+            .here
+            .state
+            .borrow()
+            .created_volumes
+            .get(&r.client_token)
+        {
             return Ok(id.clone());
         }
         let size = {
-            let st = self.state.borrow();
+            let st = self.here.state.borrow();
             let Some(snap) = st.world.snapshots.iter().find(|s| s.id == r.snapshot) else {
                 return Err(Self::not_found("InvalidSnapshot.NotFound", &r.snapshot));
             };
@@ -656,7 +786,8 @@ impl Cloud for Sim {
             failing,
             &r.tags,
         );
-        self.state
+        self.here
+            .state
             .borrow_mut()
             .created_volumes
             .insert(r.client_token.clone(), id.clone());
@@ -674,7 +805,7 @@ impl Cloud for Sim {
             .await?;
         let now = Instant::now();
         let in_use_at = now + self.draw(self.profile.latency.attach_volume);
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         let Some(inst) = st.instances.get(instance).filter(|i| i.visible_at <= now) else {
             return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
         };
@@ -722,11 +853,17 @@ impl Cloud for Sim {
     async fn start_restore_job(&self, r: &RestoreRequest) -> Result<String, CloudError> {
         self.call(Op::StartRestoreJob, 0, self.profile.latency.describe)
             .await?;
-        if let Some(id) = self.state.borrow().started_jobs.get(&r.idempotency_token) {
+        if let Some(id) = self
+            .here
+            .state
+            .borrow()
+            .started_jobs
+            .get(&r.idempotency_token)
+        {
             return Ok(id.clone());
         }
         let zone = {
-            let st = self.state.borrow();
+            let st = self.here.state.borrow();
             if !st
                 .world
                 .recovery_points
@@ -755,7 +892,7 @@ impl Cloud for Sim {
             .id("restore-job")
             .to_uppercase()
             .replace("RESTORE-JOB-", "");
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         st.jobs.insert(id.clone(), Job { done_at, instance });
         st.started_jobs
             .insert(r.idempotency_token.clone(), id.clone());
@@ -765,40 +902,92 @@ impl Cloud for Sim {
     async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
         self.call(Op::CreateImage, 0, self.profile.latency.describe)
             .await?;
-        if !self.state.borrow().instances.contains_key(&r.instance) {
+        if !self.here.state.borrow().instances.contains_key(&r.instance) {
             return Err(Self::not_found("InvalidInstanceID.NotFound", &r.instance));
         }
-        if self
-            .state
-            .borrow()
-            .world
-            .images
-            .iter()
-            .any(|i| i.name == r.name && i.owner == "self")
-        {
-            return Err(CloudError::new(
-                "InvalidAMIName.Duplicate",
-                format!(
-                    "AMI name {} is already in use by an AMI of this account",
-                    r.name
-                ),
-            ));
+        self.unique_name(&r.name)?;
+        let ready = Instant::now() + self.draw(self.profile.latency.create_image);
+        let id = self.new_image(&r.name, chrono::Utc::now(), &r.tags, ready);
+        // CreateImage takes no ClientToken either.
+        self.lose_answer()?;
+        Ok(id)
+    }
+
+    async fn copy_image(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        self.call(Op::CopyImage, 0, self.profile.latency.describe)
+            .await?;
+        if let Some(id) = self.here.state.borrow().copied_images.get(&r.client_token) {
+            return Ok(id.clone());
         }
-        let now = Instant::now();
-        let ready = now + self.draw(self.profile.latency.create_image);
-        let id = self.id("ami");
-        let mut st = self.state.borrow_mut();
-        st.new_images.insert(id.clone(), ready);
-        st.world.images.push(Image {
+        let source = self.regional(&r.source_region);
+        let image = {
+            let st = source.state.borrow();
+            let pending = st
+                .new_images
+                .get(&r.source)
+                .is_some_and(|t| *t > Instant::now());
+            match st.world.images.iter().find(|i| i.id == r.source) {
+                None => return Err(Self::not_found("InvalidAMIID.NotFound", &r.source)),
+                Some(i) if pending || i.state != "available" => {
+                    return Err(CloudError::new(
+                        "IncorrectState",
+                        format!("Image {} in {} is not available", r.source, r.source_region),
+                    ));
+                }
+                Some(i) => i.clone(),
+            }
+        };
+        self.unique_name(&r.name)?;
+        let ready = Instant::now() + self.draw(self.profile.latency.copy_image);
+        let id = self.new_image(&r.name, image.created, &r.tags, ready);
+        self.here
+            .state
+            .borrow_mut()
+            .copied_images
+            .insert(r.client_token.clone(), id.clone());
+        self.lose_answer()?;
+        Ok(id)
+    }
+
+    async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError> {
+        self.call(Op::CopySnapshot, 0, self.profile.latency.describe)
+            .await?;
+        let source = self.regional(&r.source_region);
+        let snapshot = {
+            let st = source.state.borrow();
+            let pending = st
+                .new_snapshots
+                .get(&r.source)
+                .is_some_and(|t| *t > Instant::now());
+            match st.world.snapshots.iter().find(|s| s.id == r.source) {
+                None => return Err(Self::not_found("InvalidSnapshot.NotFound", &r.source)),
+                Some(s) if pending || s.state != "completed" => {
+                    return Err(CloudError::new(
+                        "IncorrectState",
+                        format!(
+                            "Snapshot {} in {} is not completed",
+                            r.source, r.source_region
+                        ),
+                    ));
+                }
+                Some(s) => s.clone(),
+            }
+        };
+        let ready = Instant::now() + self.draw(self.profile.latency.copy_snapshot);
+        let id = self.id("snap");
+        let mut st = self.here.state.borrow_mut();
+        st.new_snapshots.insert(id.clone(), ready);
+        st.world.snapshots.push(Snapshot {
             id: id.clone(),
-            name: r.name.clone(),
-            created: chrono::Utc::now(),
-            state: "available".to_string(),
+            state: "completed".to_string(),
+            // A copy's volume id is arbitrary (EC2's reference says not to use it).
+            volume: None,
             owner: "self".to_string(),
             tags: r.tags.clone(),
+            ..snapshot
         });
         drop(st);
-        // CreateImage takes no ClientToken either.
+        // CopySnapshot takes no ClientToken: a lost answer leaves a copy the step must adopt.
         self.lose_answer()?;
         Ok(id)
     }
@@ -807,7 +996,7 @@ impl Cloud for Sim {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         // A call naming ids fails as a whole on the first one EC2 cannot see: one not made, one
         // deleted, or one made a moment ago that has not propagated yet.
         let seen = |id: &str| match kind {
@@ -816,7 +1005,7 @@ impl Cloud for Sim {
                 .volumes
                 .get(id)
                 .is_some_and(|v| v.visible_at <= now && !v.deleted(now)),
-            Polled::RestoreJob | Polled::Image => true,
+            Polled::RestoreJob | Polled::Image | Polled::Snapshot => true,
         };
         let unseen = ids.iter().find(|id| !seen(id));
         if let Some(id) = unseen {
@@ -877,6 +1066,14 @@ impl Cloud for Sim {
                         ..observed(id, if pending { "pending" } else { &i.state })
                     }
                 }),
+                Polled::Snapshot => st.world.snapshots.iter().find(|s| &s.id == id).map(|s| {
+                    let ready = st.new_snapshots.get(id).copied();
+                    let pending = ready.is_some_and(|t| t > now);
+                    Observed {
+                        ready_at: if pending { None } else { ready },
+                        ..observed(id, if pending { "pending" } else { &s.state })
+                    }
+                }),
             })
             .collect();
         Ok(out)
@@ -886,7 +1083,7 @@ impl Cloud for Sim {
         // A probe is a network round trip from the runner, not an API call.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = Instant::now();
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         let Some(i) = st.instances.get(instance) else {
             return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
         };
@@ -912,7 +1109,7 @@ impl Cloud for Sim {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         let wanted = |id: &str, tags: &Tags| match lookup {
             Lookup::Ids(ids) => ids.iter().any(|i| i == id),
             Lookup::Tags(want) => matches_tags(tags, want),
@@ -971,7 +1168,7 @@ impl Cloud for Sim {
     async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError> {
         self.call(kind.delete_op(), 0, self.profile.latency.describe)
             .await?;
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         st.deletes += 1;
         if st.deletes <= self.profile.faults.failed_deletes {
             return Err(CloudError::new(
@@ -1037,7 +1234,7 @@ impl Cloud for Sim {
     async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {
         self.call(Op::CreateTags, 0, self.profile.latency.describe)
             .await?;
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         let st = &mut *st;
         let have = match kind {
             ResourceKind::Instance => st.instances.get_mut(id).map(|i| &mut i.tags),
@@ -1071,7 +1268,7 @@ impl Cloud for Sim {
         }
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
-        let st = self.state.borrow();
+        let st = self.here.state.borrow();
         let w = &st.world;
         Ok(ids.iter().filter(|id| w.has(kind, id)).cloned().collect())
     }
@@ -1079,7 +1276,7 @@ impl Cloud for Sim {
     async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
         self.call(Op::DetachVolume, 0, self.profile.latency.describe)
             .await?;
-        let mut st = self.state.borrow_mut();
+        let mut st = self.here.state.borrow_mut();
         match st
             .volumes
             .get_mut(volume)

@@ -26,9 +26,28 @@ pub struct World {
     pub key_pairs: Option<Vec<String>>,
     /// Instance profile names; absent, every name exists (as `key_pairs`).
     pub instance_profiles: Option<Vec<String>>,
+    /// The inventories of the account's other regions, by region: a runbook whose steps name
+    /// another region finds (and copies from) what is there. Each is a world of its own; its
+    /// `regions` are not read.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, World>,
 }
 
 impl World {
+    /// The inventory of `region` (this world's own for `None` or its own region), made empty
+    /// on first use.
+    pub(crate) fn region_mut(&mut self, region: Option<&str>) -> &mut World {
+        match region {
+            Some(r) if r != self.region => {
+                self.regions.entry(r.to_string()).or_insert_with(|| World {
+                    region: r.to_string(),
+                    ..World::default()
+                })
+            }
+            _ => self,
+        }
+    }
+
     /// Whether the world holds the subnet, group, key pair or instance profile `id` (a name or
     /// ARN for a profile). Resources (instances, volumes, images, snapshots) are the
     /// simulator's state, not asked here.

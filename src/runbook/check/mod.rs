@@ -9,13 +9,15 @@
 //! `run` below is the list of phases, in the order their diagnostics come out; each phase is a
 //! file of its own, with its own `impl Checker`: `names` (declarations), `sets` (`--set`
 //! values), `settings` (runbook and path settings), `steps` (one step each), `values` and
-//! `references` (a field's value against its type), `graph` (the dependencies between steps).
+//! `references` (a field's value against its type), `regions` (what a step uses is in its
+//! region), `graph` (the dependencies between steps).
 //! The phases import this file's types and helpers; this file imports none of them, so the
 //! modules form no cycle.
 
 mod graph;
 mod names;
 mod references;
+mod regions;
 mod sets;
 mod settings;
 mod steps;
@@ -137,6 +139,8 @@ impl<'a> Checker<'a> {
         let path_defs = self.paths(&paths);
 
         let (steps, dep_spans) = self.check_steps();
+        let region = string_of(runbook_settings.get("region"));
+        self.cross_region(&steps, region.as_deref());
         if strategy == Strategy::First {
             self.cross_path(&dep_spans, &path_defs);
         }
@@ -146,7 +150,7 @@ impl<'a> Checker<'a> {
             name: rb.name.value.clone(),
             source: Arc::clone(source),
             description: string_of(runbook_settings.get("description")),
-            region: string_of(runbook_settings.get("region")),
+            region,
             rto: duration_of(runbook_settings.get("rto")),
             rpo: duration_of(runbook_settings.get("rpo")),
             schedule: string_of(runbook_settings.get("schedule")),
