@@ -1,6 +1,8 @@
 //! `rebound inventory export --out FILE`: the account's images, snapshots, recovery points,
 //! subnets and security groups, written as a simulator world (JSON), so a runbook can be
-//! rehearsed offline against the real inventory: `rebound run FILE --sim-world FILE`.
+//! rehearsed offline against the real inventory: `rebound run FILE --sim-world FILE`. With
+//! `--also-region`, other regions' inventories go into the world's `regions`, for a runbook
+//! whose steps run there.
 
 use super::output;
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ pub enum Command {
     /// Write the account's inventory as a simulator world.
     #[command(
         after_help = "Examples:\n  rebound inventory export --region eu-west-1 --out world.json\n  \
+                            rebound inventory export --region us-west-2 --also-region us-east-1 --out world.json\n  \
                             rebound run runbooks/web-tier.runbook --sim-world world.json"
     )]
     Export(ExportArgs),
@@ -23,6 +26,9 @@ pub struct ExportArgs {
     /// Where to write the world (JSON).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Another region to export too (repeatable), into the world's `regions`.
+    #[arg(long, value_name = "REGION", value_parser = super::policy::parse_region)]
+    also_region: Vec<String>,
     #[command(flatten)]
     aws: super::AwsArgs,
 }
@@ -39,7 +45,14 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         let region = aws
             .configured_region()
             .unwrap_or_else(|| "us-east-1".to_string());
-        aws.inventory(&region).await
+        let mut world = aws.inventory(&region).await?;
+        for other in args.also_region.iter().filter(|r| **r != region) {
+            let there = rebound::cloud::Cloud::in_region(&aws, other);
+            world
+                .regions
+                .insert(other.clone(), there.inventory(other).await?);
+        }
+        Ok::<_, rebound::cloud::CloudError>(world)
     });
     let world = world?;
     let text = serde_json::to_string_pretty(&world).unwrap_or_default();
@@ -47,13 +60,15 @@ pub fn run(command: &Command) -> Result<u8, Error> {
         path: args.out.display().to_string(),
         source: e,
     })?;
-    output::line(format_args!(
-        "wrote {}: {} images, {} snapshots, {} recovery points, {} subnets",
-        args.out.display(),
-        world.images.len(),
-        world.snapshots.len(),
-        world.recovery_points.len(),
-        world.subnets.len()
-    ));
+    for (region, w) in std::iter::once((&world.region, &world)).chain(&world.regions) {
+        output::line(format_args!(
+            "wrote {} ({region}): {} images, {} snapshots, {} recovery points, {} subnets",
+            args.out.display(),
+            w.images.len(),
+            w.snapshots.len(),
+            w.recovery_points.len(),
+            w.subnets.len()
+        ));
+    }
     Ok(0)
 }

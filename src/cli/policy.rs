@@ -63,7 +63,7 @@ fn parse_account(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_region(s: &str) -> Result<String, String> {
+pub(super) fn parse_region(s: &str) -> Result<String, String> {
     if Kind::Region.accepts_literal(s) {
         Ok(s.to_string())
     } else {

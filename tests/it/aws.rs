@@ -213,6 +213,7 @@ fn twenty_instances_cost_less_than_one_describe_each() {
 fn inventory_export_rehearses_offline_against_the_real_inventory() {
     let moto = Moto::start();
     let seeded = moto.python("seed_account.py", &[]);
+    let west = moto.python("seed_region.py", &["us-west-2"]);
     let subnet = seeded["subnet"].as_str().expect("subnet");
     let dir = tempfile::tempdir().expect("dir");
     let export = moto.rebound(
@@ -224,6 +225,8 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
             &moto.url,
             "--region",
             "us-east-1",
+            "--also-region",
+            "us-west-2",
             "--out",
             "world.json",
         ],
@@ -254,6 +257,13 @@ fn inventory_export_rehearses_offline_against_the_real_inventory() {
     }
     assert!(ids("snapshots").contains(&seeded["snap_new"].as_str().expect("snap").to_string()));
     assert_eq!(world["subnets"][subnet], seeded["zone"]);
+    // The other region's inventory, apart: its subnet is there and not in us-east-1's.
+    let west_subnet = west["subnet"].as_str().expect("west subnet");
+    assert_eq!(
+        world["regions"]["us-west-2"]["subnets"][west_subnet],
+        west["zone"]
+    );
+    assert!(world["subnets"].get(west_subnet).is_none(), "{world}");
 
     // Offline, on the simulator, the runbook picks what it would pick on AWS.
     std::fs::write(dir.path().join("web.runbook"), runbook(subnet)).expect("write");
