@@ -122,6 +122,7 @@ impl Definition for FindRecoveryPoint {
                 status: status.to_string(),
                 resource: resource.clone(),
                 resource_type: rtype.to_string(),
+                termination_protection: false,
             });
         }
     }

@@ -1,6 +1,7 @@
 //! `restore`: an AWS Backup restore job of a recovery point (an EC2 instance), waited for until
-//! COMPLETED; its instance is then tagged as the run's (AWS Backup makes it untagged) and
-//! waited for until running.
+//! COMPLETED; its instance and the volumes attached to it are then recorded and tagged as the
+//! run's (AWS Backup makes them untagged, and a volume restored with DeleteOnTermination=false
+//! would outlive a drill), and the instance waited for until running.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Definition;
 use crate::cloud::latency::LatencyModel;
-use crate::cloud::{Cloud, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG};
+use crate::cloud::{Cloud, Lookup, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG};
 use crate::exec::ctx::{Ctx, Done, StepError, first_look};
 use crate::exec::model::Created;
 use crate::exec::poller::Want;
@@ -66,12 +67,24 @@ impl Definition for Restore {
             idempotency_token: ctx.token("restore"),
         };
         // AWS Backup honours the idempotency token: a job started before an interruption is
-        // found again by starting it again. No tag lookup is possible for jobs.
+        // found again by starting it again, while the token lasts. A resume after it has
+        // expired (a crash in the night, resumed the next morning) would start a second job:
+        // first the jobs of this recovery point since the run's t0 are listed, and the one
+        // there is adopted. Jobs carry no tags; with several, none is taken for ours.
         let job = ctx
             .once(
                 Op::StartRestoreJob,
                 &request.idempotency_token,
-                async || Ok(None),
+                async || {
+                    let jobs = ctx
+                        .api
+                        .restore_jobs(&request.recovery_point, ctx.t0)
+                        .await?;
+                    Ok(match jobs.as_slice() {
+                        [one] => Some(one.clone()),
+                        _ => None,
+                    })
+                },
                 async || ctx.api.start_restore_job(&request).await,
                 |_: &String| Vec::new(),
             )
@@ -86,12 +99,23 @@ impl Definition for Restore {
         let instance = finished.detail.clone().ok_or_else(|| {
             StepError::Failed(format!("restore job {job} completed without an instance"))
         })?;
-        // The job's instance carries none of the run's tags: they are added now, so that resume
-        // and teardown know it as the run's.
+        // The job's instance and volumes carry none of the run's tags: they are recorded first
+        // (a failed CreateTags must not leave them unaccounted for), then tagged, so that resume
+        // and teardown know them as the run's.
+        (ctx.created)(Created::new(ResourceKind::Instance, &instance, None));
+        let volumes = ctx
+            .api
+            .find(ResourceKind::Volume, &Lookup::AttachedTo(instance.clone()))
+            .await?;
+        for v in &volumes {
+            (ctx.created)(Created::new(ResourceKind::Volume, &v.id, v.zone.clone()));
+        }
         ctx.api
             .tag(ResourceKind::Instance, &instance, &ctx.tags)
             .await?;
-        (ctx.created)(Created::new(ResourceKind::Instance, &instance, None));
+        for v in &volumes {
+            ctx.api.tag(ResourceKind::Volume, &v.id, &ctx.tags).await?;
+        }
         let running = ctx
             .pollers
             .instances
@@ -115,8 +139,14 @@ impl Definition for Restore {
 
     fn statements(b: &mut Builder, fields: &Fields) {
         let scope = b.scope().clone();
-        // The job poller, then the instance poller once the job has made its instance.
-        b.describe(&["backup:DescribeRestoreJob", "ec2:DescribeInstanceStatus"]);
+        // The job poller, then the instance poller once the job has made its instance; a
+        // resume's look for the job; the restored instance's volumes.
+        b.describe(&[
+            "backup:DescribeRestoreJob",
+            "backup:ListRestoreJobs",
+            "ec2:DescribeInstanceStatus",
+            "ec2:DescribeVolumes",
+        ]);
         let points = literals(fields.get("recovery_point"))
             .into_iter()
             .map(|p| p.unwrap_or(ANY).to_string());
@@ -132,13 +162,28 @@ impl Definition for Restore {
         // runbook's, rebound:run-id and rebound:step) instead. This is the one statement that
         // can mark an existing instance as a run's, which teardown would then terminate.
         let instances = scope.ec2("instance", ANY);
+        let volumes = scope.ec2("volume", ANY);
         let mut keys: Vec<String> = b.run_tag_keys().to_vec();
         keys.extend([RUN_TAG.to_string(), STEP_TAG.to_string()]);
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let tagging = b.allow(Sid::TagRestored, &["ec2:CreateTags"], [instances.clone()]);
+        let tagging = b.allow(
+            Sid::TagRestored,
+            &["ec2:CreateTags"],
+            [instances.clone(), volumes.clone()],
+        );
         tagging.when(request_tagged());
         tagging.when(condition("ForAllValues:StringEquals", "aws:TagKeys", &keys));
-        b.teardown(&["ec2:TerminateInstances"], [instances]);
+        // A restored instance keeps its original's termination protection: teardown turns it
+        // off, on the run's own instances only, before it terminates them.
+        b.teardown(
+            &[
+                "ec2:TerminateInstances",
+                "ec2:ModifyInstanceAttribute",
+                "ec2:DetachVolume",
+                "ec2:DeleteVolume",
+            ],
+            [instances, volumes],
+        );
     }
 
     fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {

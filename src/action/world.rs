@@ -134,6 +134,7 @@ fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
                     status: "COMPLETED".to_string(),
                     resource: String::new(),
                     resource_type: "EC2".to_string(),
+                    termination_protection: false,
                 });
             }
             "security_groups" if !w.security_groups.contains(s) => {

@@ -108,6 +108,10 @@ pub enum Op {
     AttachVolume,
     StartRestoreJob,
     DescribeRestoreJob,
+    /// A resume's look for the restore job an interrupted process started.
+    ListRestoreJobs,
+    /// Termination protection off, on an instance of the run only (teardown).
+    ModifyInstanceAttribute,
     CreateImage,
     /// Called in the destination region, naming the source region.
     CopyImage,
@@ -163,6 +167,8 @@ impl Op {
             | Op::DescribeVolumeStatus
             | Op::StartRestoreJob
             | Op::DescribeRestoreJob
+            | Op::ListRestoreJobs
+            | Op::ModifyInstanceAttribute
             | Op::DescribeSubnets
             | Op::DescribeSecurityGroups
             | Op::DescribeKeyPairs
@@ -252,6 +258,10 @@ pub struct RecoveryPoint {
     /// none, and AWS Backup's ListTags does not serve EC2 and EBS points (they lack "full
     /// Backup management"); their tags are their image's or snapshot's.
     pub resource_type: String,
+    /// Simulator only: the backed-up instance had termination protection on, and AWS Backup
+    /// restores it with it (DisableApiTermination is part of the restore metadata).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub termination_protection: bool,
 }
 
 impl RecoveryPoint {
@@ -573,6 +583,9 @@ impl fmt::Display for Named {
 pub enum Lookup {
     Ids(Vec<String>),
     Tags(Tags),
+    /// Volumes attached to this instance (a restored instance's, which AWS Backup makes
+    /// untagged); nothing of other kinds.
+    AttachedTo(String),
 }
 
 /// A resource as it is now: what reconciliation adopts and what teardown checks before it
@@ -675,6 +688,18 @@ pub trait Cloud {
     async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError>;
     /// Detaches a volume from whatever instance it is attached to.
     async fn detach_volume(&self, volume: &str) -> Result<(), CloudError>;
+    /// The restore jobs of `recovery_point` created since `since`, newest first
+    /// (ListRestoreJobs): a resume finds the job an interrupted process started, whose
+    /// idempotency token may have expired.
+    async fn restore_jobs(
+        &self,
+        recovery_point: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, CloudError>;
+    /// Turns an instance's termination protection off (ModifyInstanceAttribute
+    /// DisableApiTermination=false): a restored instance keeps the protection its original had,
+    /// which would refuse a drill's TerminateInstances.
+    async fn allow_termination(&self, instance: &str) -> Result<(), CloudError>;
     /// Tags a resource made by someone else on the run's behalf (a restore job's instance),
     /// so that reconciliation and teardown know it as the run's.
     async fn tag(&self, kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError>;

@@ -238,6 +238,24 @@ impl<'c, C: Cloud> Api<'c, C> {
             .await
     }
 
+    pub async fn restore_jobs(
+        &self,
+        recovery_point: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, CloudError> {
+        self.retrying(Op::ListRestoreJobs, || {
+            self.cloud.restore_jobs(recovery_point, since)
+        })
+        .await
+    }
+
+    pub async fn allow_termination(&self, instance: &str) -> Result<(), CloudError> {
+        self.retrying(Op::ModifyInstanceAttribute, || {
+            self.cloud.allow_termination(instance)
+        })
+        .await
+    }
+
     pub async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
         self.retrying(Op::DetachVolume, || self.cloud.detach_volume(volume))
             .await

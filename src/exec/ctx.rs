@@ -133,10 +133,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     /// call re-issued (a step's retry, a resume) carries the same token, so it cannot create
     /// a second resource where AWS honours the token.
     pub(crate) fn token(&self, extra: &str) -> String {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(format!("{}/{}/{extra}", self.run_id, self.step));
-        let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
-        format!("rebound-{hex}")
+        token(self.run_id, self.step, extra)
     }
 
     /// Tags that find what this step created: the run's id and the step's name.
@@ -260,6 +257,15 @@ impl<C: Cloud> Ctx<'_, '_, C> {
             }
         }
     }
+}
+
+/// The idempotency token of run `run_id`'s step `step` for the call `extra` names
+/// (`Ctx::token`); the tests craft an interrupted call's journal with it.
+pub fn token(run_id: &str, step: &str, extra: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{run_id}/{step}/{extra}"));
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("rebound-{hex}")
 }
 
 /// When a poller first looks: at the expected time's 10th percentile (`Dist::p10`), so that

@@ -8,6 +8,9 @@
 //! a resource whose tags lack this run's id is refused, whatever the journal says, so a
 //! corrupted or forged journal cannot turn teardown against resources it never made.
 //!
+//! An instance with termination protection (a restored one keeps its original's) has it turned
+//! off, once its tags show it is this run's, and is terminated then.
+//!
 //! Order follows dependencies: instances are terminated and images deregistered first; once
 //! the instances are gone (their volumes detached), volumes and snapshots are deleted. Each
 //! resource is then described until it is gone, and its fate recorded: `verified`, `failed`
@@ -407,6 +410,18 @@ async fn remove<C: Cloud>(
                 tracing::debug!(%kind, %id, attempt, "teardown: NotFound, but still described");
                 last_error = Some(e);
                 wait(limits.tick * attempt).await;
+            }
+            // Termination protection, which a restored instance keeps from its original: off,
+            // then terminated on the next attempt. Only this run's instances get here (their
+            // live tags were checked).
+            Err(e) if kind == ResourceKind::Instance && e.code == "OperationNotPermitted" => {
+                tracing::info!(%id, "teardown: turning termination protection off");
+                if let Err(off) = api.allow_termination(id).await {
+                    last_error = Some(off);
+                    wait(limits.tick * attempt).await;
+                } else {
+                    last_error = Some(e);
+                }
             }
             Err(e) => {
                 tracing::debug!(%kind, %id, code = %e.code, attempt, "teardown: delete failed");

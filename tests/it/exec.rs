@@ -939,3 +939,76 @@ fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
     let images: Vec<_> = ran.step("copy").created.iter().collect();
     assert_eq!(images.len(), 1, "{images:?}");
 }
+
+/// A restore job started by a process that died before journaling the answer, and whose
+/// idempotency token has since expired (here: the job was started under another token): the
+/// resume finds it through ListRestoreJobs and adopts it instead of starting a second one.
+#[test]
+fn a_resumed_restore_adopts_the_job_an_interrupted_process_started() {
+    use rebound::cloud::{Cloud as _, RestoreRequest};
+    use rebound::exec::journal::{Entry, Journal};
+    let rb = load(
+        r#"runbook "r" {
+  region = "eu-west-1"
+  step back = restore {
+    recovery_point = "arn:aws:ec2:eu-west-1::image/ami-0abc"
+    role = "arn:aws:iam::123456789012:role/restore"
+  }
+}
+"#,
+    );
+    let world = rebound::action::world::default_world(&rb, chrono::Utc::now());
+    let plan = Plan::new(&rb, &Profile::default().latency);
+    let approve = |_: &str| async { Err("no".to_string()) }.boxed_local();
+    let journal = Journal::memory();
+    let token = rebound::exec::ctx::token("resumed", "back", "restore");
+    journal
+        .append(&Entry::Intent {
+            step: "back".into(),
+            op: Op::StartRestoreJob,
+            token: token.clone(),
+            at: 1.0,
+        })
+        .expect("intent");
+    let opts = Options {
+        run_id: "resumed".to_string(),
+        t0: Some(chrono::Utc::now() - chrono::Duration::hours(2)),
+        parallelism: 4,
+        model: Profile::default().latency,
+        tick: Duration::from_secs(1),
+        approve: &approve,
+        journal: &journal,
+        prior: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let (first, record, jobs) = runtime.block_on(async {
+        let sim = Sim::new(world, Profile::default(), 3);
+        let first = sim
+            .start_restore_job(&RestoreRequest {
+                recovery_point: "arn:aws:ec2:eu-west-1::image/ami-0abc".into(),
+                role: "arn:aws:iam::123456789012:role/restore".into(),
+                metadata: Default::default(),
+                idempotency_token: "expired-token".into(),
+            })
+            .await
+            .expect("the first process's job");
+        let sims = rebound::cloud::Regions::new(sim, &[]);
+        let record = exec::execute(&plan, &sims, &opts, &|_| {}, std::future::pending()).await;
+        let since = chrono::Utc::now() - chrono::Duration::days(1);
+        let jobs = sims
+            .first()
+            .restore_jobs("arn:aws:ec2:eu-west-1::image/ami-0abc", since)
+            .await
+            .expect("jobs");
+        (first, record, jobs)
+    });
+    let back = &record.steps[0];
+    assert_eq!(back.outcome, Some(Outcome::Succeeded), "{back:?}");
+    assert_eq!(back.outputs["job_id"], serde_json::json!(first));
+    assert_eq!(jobs, vec![first], "a second job was started");
+    assert_eq!(record.api_calls.get(&Op::StartRestoreJob), None);
+}

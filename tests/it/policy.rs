@@ -77,7 +77,10 @@ fn example_policies() {
 /// The IAM action that authorizes an operation the report counts.
 fn iam_action(op: &str) -> String {
     match op {
-        "ListRecoveryPointsByBackupVault" | "StartRestoreJob" | "DescribeRestoreJob" => {
+        "ListRecoveryPointsByBackupVault"
+        | "StartRestoreJob"
+        | "DescribeRestoreJob"
+        | "ListRestoreJobs" => {
             format!("backup:{op}")
         }
         _ => format!("ec2:{op}"),
@@ -104,11 +107,16 @@ fn may_call(action: Action) -> &'static [&'static str] {
         Action::Restore => &[
             "backup:StartRestoreJob",
             "backup:DescribeRestoreJob",
+            "backup:ListRestoreJobs",
             "iam:PassRole",
             "ec2:CreateTags",
             "ec2:DescribeInstanceStatus",
             "ec2:DescribeInstances",
+            "ec2:DescribeVolumes",
             "ec2:TerminateInstances",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:DetachVolume",
+            "ec2:DeleteVolume",
         ],
         Action::CreateVolume => &[
             "ec2:CreateVolume",

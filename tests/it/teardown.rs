@@ -112,6 +112,61 @@ fn teardown_of_a_recovery_in_two_regions_deletes_each_resource_in_its_own() {
     assert_eq!(runs(dir.path())[0]["state"], "torn_down");
 }
 
+/// A drill that restores from AWS Backup leaves nothing behind although AWS Backup makes the
+/// instance and its volume untagged, the volume with DeleteOnTermination=false, and the instance
+/// with its original's termination protection: both are recorded and tagged, protection is
+/// turned off by teardown, and the volume is deleted after the instance.
+#[test]
+fn a_restore_drill_removes_the_protected_instance_and_its_kept_volume() {
+    let point = "arn:aws:ec2:eu-west-1::image/ami-0protected";
+    let world = serde_json::json!({
+        "region": "eu-west-1",
+        "recovery_points": [{
+            "arn": point, "vault": "v", "created": "2026-11-30T00:00:00Z",
+            "status": "COMPLETED", "resource": "arn:aws:ec2:eu-west-1:123456789012:instance/i-0",
+            "resource_type": "EC2", "termination_protection": true
+        }],
+        "subnets": { "subnet-0a": "eu-west-1a" }
+    });
+    let runbook = format!(
+        r#"runbook "protected" {{
+  region = "eu-west-1"
+  step back = restore {{
+    recovery_point = "{point}", role = "arn:aws:iam::123456789012:role/r", subnet = "subnet-0a"
+  }}
+}}
+"#
+    );
+    let (_, dir) = Test::new()
+        .file("p.runbook", &runbook)
+        .file("world.json", world.to_string())
+        .args(&[
+            "run",
+            "p.runbook",
+            "--drill",
+            "--sim-world",
+            "world.json",
+            "--report-dir",
+            "out",
+        ])
+        .run();
+    let report = common::report(dir.path());
+    let resources = report["resources"].as_array().expect("resources");
+    let kinds: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["instance", "volume"], "{resources:?}");
+    for r in resources {
+        assert_eq!(r["teardown"], "verified", "{r}");
+    }
+    assert!(
+        report["api_calls"]["ModifyInstanceAttribute"].as_u64() >= Some(1),
+        "{}",
+        report["api_calls"]
+    );
+}
+
 #[test]
 fn runs_are_listed_newest_first_and_resume_refuses_what_it_cannot_do() {
     let (_, dir) = Test::new()

@@ -616,6 +616,7 @@ impl Cloud for Aws {
                         .unwrap_or_default(),
                     resource: p.resource_arn().unwrap_or_default().to_string(),
                     resource_type: p.resource_type().unwrap_or_default().to_string(),
+                    termination_protection: false,
                 });
             }
             match out.next_token() {
@@ -882,6 +883,11 @@ impl Cloud for Aws {
             }
             // By tag, only what this account owns: anyone may tag a public image.
             Lookup::Tags(tags) => (tag_filters(tags), Some(vec!["self".to_string()])),
+            Lookup::AttachedTo(instance) if kind == ResourceKind::Volume => (
+                vec![filter("attachment.instance-id", [instance.clone()])],
+                None,
+            ),
+            Lookup::AttachedTo(_) => return Ok(Vec::new()),
         };
         let mut out = match kind {
             ResourceKind::Instance => self.find_instances(filters).await?,
@@ -955,6 +961,44 @@ impl Cloud for Aws {
             .filter(|id| there.contains(id))
             .cloned()
             .collect())
+    }
+
+    async fn restore_jobs(
+        &self,
+        recovery_point: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, CloudError> {
+        // ListRestoreJobs filters by creation time, not by recovery point: that is read from
+        // each job.
+        let call = self.backup.list_restore_jobs().by_created_after(
+            aws_sdk_backup::primitives::DateTime::from_secs(since.timestamp()),
+        );
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let mut jobs = paged(pages, |p| {
+            p.restore_jobs()
+                .iter()
+                .filter(|j| j.recovery_point_arn() == Some(recovery_point))
+                .filter_map(|j| {
+                    let created = j.creation_date().and_then(smithy_time);
+                    Some((created, j.restore_job_id()?.to_string()))
+                })
+                .collect()
+        })?;
+        jobs.sort_by(|a, b| b.cmp(a));
+        Ok(jobs.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn allow_termination(&self, instance: &str) -> Result<(), CloudError> {
+        let call = self
+            .ec2
+            .modify_instance_attribute()
+            .instance_id(instance)
+            .disable_api_termination(
+                aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                    .value(false)
+                    .build(),
+            );
+        unit(call.send().await)
     }
 
     async fn tag(&self, _kind: ResourceKind, id: &str, tags: &Tags) -> Result<(), CloudError> {

@@ -184,17 +184,36 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
             .build()
     });
     let status = running(&["i-0restored"]);
-    // The job's instance is tagged as the run's, so resume and teardown know it.
+    // Its volumes, by the instance they are attached to (AWS Backup tags none of them).
+    let volumes = mock!(aws_sdk_ec2::Client::describe_volumes)
+        .match_requests(|r| {
+            r.filters().iter().any(|f| {
+                f.name() == Some("attachment.instance-id") && f.values() == ["i-0restored"]
+            })
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput::builder()
+                .volumes(
+                    aws_sdk_ec2::types::Volume::builder()
+                        .volume_id("vol-0root")
+                        .availability_zone("eu-west-1a")
+                        .state(aws_sdk_ec2::types::VolumeState::InUse)
+                        .build(),
+                )
+                .build()
+        });
+    // The job's instance and its volume are tagged as the run's, so resume and teardown know
+    // them.
     let tag = mock!(aws_sdk_ec2::Client::create_tags)
         .match_requests(|r| {
-            r.resources() == ["i-0restored"]
+            (r.resources() == ["i-0restored"] || r.resources() == ["vol-0root"])
                 && r.tags()
                     .iter()
                     .any(|t| t.key() == Some("rebound:run-id") && t.value() == Some("mock-run"))
         })
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let backup = mocked!(aws_sdk_backup, &[&list, &start, &describe]);
-    let ec2 = mocked!(aws_sdk_ec2, &[&status, &tag]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&status, &tag, &volumes]);
     let (rb, record) = run(
         r#"runbook "b" {
   step point = find_recovery_point { vault = "nightly", resource_type = "EC2" }
@@ -214,7 +233,13 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
     assert_eq!(step("server").outputs["instance"], "i-0restored");
     assert_eq!(step("ok").outcome, Some(Outcome::Succeeded));
     assert_eq!(start.num_calls(), 1);
-    assert_eq!(tag.num_calls(), 1);
+    assert_eq!(tag.num_calls(), 2, "the instance and its volume");
+    let made: Vec<&str> = step("server")
+        .created
+        .iter()
+        .map(|(c, _)| c.id.as_str())
+        .collect();
+    assert_eq!(made, ["i-0restored", "vol-0root"]);
     assert_eq!(timings::compute(&rb, &record).outcome, Outcome::Succeeded);
 }
 
@@ -477,8 +502,11 @@ fn restore_failing_once_with(error: fn() -> StartRestoreJobError) -> (StepRecord
     let tag = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let status = running(&["i-0restored"]);
+    let volumes = mock!(aws_sdk_ec2::Client::describe_volumes).then_output(|| {
+        aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput::builder().build()
+    });
     let backup = mocked!(aws_sdk_backup, &[&start, &describe]);
-    let ec2 = mocked!(aws_sdk_ec2, &[&tag, &status]);
+    let ec2 = mocked!(aws_sdk_ec2, &[&tag, &status, &volumes]);
     let (rb, record) = run(
         r#"runbook "r" {
   step server = restore { recovery_point = "arn:aws:ec2:eu-west-1::image/ami-0new", role = "arn:aws:iam::123456789012:role/Restore", retries = 0 }
@@ -896,4 +924,47 @@ fn an_impaired_status_check_read_from_ec2_fails_the_verify() {
     assert_eq!(ok.outcome, Some(Outcome::Failed), "{ok:?}");
     let error = ok.error.as_deref().unwrap_or_default();
     assert!(error.contains("StatusCheckImpaired"), "{error}");
+}
+
+/// ListRestoreJobs filters by creation time only: the jobs of the recovery point are picked out
+/// of the answer, newest first, and the time sent is the one asked for.
+#[test]
+fn restore_jobs_of_a_recovery_point_are_read_from_list_restore_jobs() {
+    use aws_sdk_backup::operation::list_restore_jobs::ListRestoreJobsOutput;
+    use aws_sdk_backup::types::RestoreJobsListMember;
+    let point = "arn:aws:ec2:eu-west-1::image/ami-0ours";
+    let list = mock!(aws_sdk_backup::Client::list_restore_jobs)
+        .match_requests(|r| {
+            r.by_created_after()
+                .map(aws_sdk_backup::primitives::DateTime::secs)
+                == Some(1_700_000_000)
+        })
+        .then_output(move || {
+            let job = |id: &str, arn: &str, created: i64| {
+                RestoreJobsListMember::builder()
+                    .restore_job_id(id)
+                    .recovery_point_arn(arn)
+                    .creation_date(time(created))
+                    .build()
+            };
+            ListRestoreJobsOutput::builder()
+                .restore_jobs(job("job-old", point, 1_700_000_100))
+                .restore_jobs(job(
+                    "job-other",
+                    "arn:aws:ec2:eu-west-1::image/ami-0x",
+                    1_700_000_200,
+                ))
+                .restore_jobs(job("job-new", point, 1_700_000_300))
+                .build()
+        });
+    let aws = Aws::from_clients(mocked!(aws_sdk_ec2, &[]), mocked!(aws_sdk_backup, &[&list]));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let since = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+    let jobs = runtime
+        .block_on(crate::cloud::Cloud::restore_jobs(&aws, point, since))
+        .expect("jobs");
+    assert_eq!(jobs, ["job-new", "job-old"]);
 }

@@ -110,6 +110,8 @@ struct Instance {
     ssm_at: Instant,
     /// Until then a call naming it answers NotFound and filters leave it out.
     visible_at: Instant,
+    /// Termination protection (a restored instance's original had it).
+    protected: bool,
 }
 
 struct Volume {
@@ -161,6 +163,8 @@ impl Volume {
 struct Job {
     done_at: Instant,
     instance: String,
+    recovery_point: String,
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Sim {
@@ -286,6 +290,7 @@ impl Sim {
             boot_at: running_at + self.draw(m.boot),
             ssm_at: running_at + self.draw(m.ssm_ready),
             visible_at: now + self.draw(m.propagation),
+            protected: false,
         };
         let id = self.id("i");
         self.here
@@ -396,6 +401,7 @@ impl Sim {
                         boot_at,
                         ssm_at,
                         visible_at: now,
+                        protected: false,
                     },
                 );
             }
@@ -862,38 +868,60 @@ impl Cloud for Sim {
         {
             return Ok(id.clone());
         }
-        let zone = {
+        let (zone, protected) = {
             let st = self.here.state.borrow();
-            if !st
+            let Some(point) = st
                 .world
                 .recovery_points
                 .iter()
-                .any(|p| p.arn == r.recovery_point)
-            {
+                .find(|p| p.arn == r.recovery_point)
+            else {
                 return Err(CloudError::new(
                     "ResourceNotFoundException",
                     format!("Recovery point {} not found", r.recovery_point),
                 ));
-            }
+            };
+            let protected = point.termination_protection;
             let subnet = r.metadata.get("SubnetId");
-            match subnet {
+            let zone = match subnet {
                 Some(s) => match st.world.subnets.get(s) {
                     Some(z) => z.clone(),
                     None => return Err(Self::not_found("InvalidSubnetID.NotFound", s)),
                 },
                 None => format!("{}a", st.world.region),
-            }
+            };
+            (zone, protected)
         };
         let now = Instant::now();
         let done_at = now + self.draw(self.profile.latency.restore_job);
-        // The restored instance starts its life when the job completes.
+        // The restored instance starts its life when the job completes, untagged, with its
+        // original's termination protection, and with a root volume AWS Backup restores with
+        // DeleteOnTermination false: it outlives its instance unless deleted itself.
         let instance = self.new_instance(&zone, "", done_at, false, &Tags::new());
+        let root = self.new_volume(&zone, 8, None, now, false, &Tags::new());
+        {
+            let mut st = self.here.state.borrow_mut();
+            if let Some(v) = st.volumes.get_mut(&root) {
+                v.attached = Some((instance.clone(), done_at));
+            }
+            if let Some(i) = st.instances.get_mut(&instance) {
+                i.protected = protected;
+            }
+        }
         let id = self
             .id("restore-job")
             .to_uppercase()
             .replace("RESTORE-JOB-", "");
         let mut st = self.here.state.borrow_mut();
-        st.jobs.insert(id.clone(), Job { done_at, instance });
+        st.jobs.insert(
+            id.clone(),
+            Job {
+                done_at,
+                instance,
+                recovery_point: r.recovery_point.clone(),
+                started: chrono::Utc::now(),
+            },
+        );
         st.started_jobs
             .insert(r.idempotency_token.clone(), id.clone());
         Ok(id)
@@ -1113,6 +1141,11 @@ impl Cloud for Sim {
         let wanted = |id: &str, tags: &Tags| match lookup {
             Lookup::Ids(ids) => ids.iter().any(|i| i == id),
             Lookup::Tags(want) => matches_tags(tags, want),
+            Lookup::AttachedTo(_) => false,
+        };
+        let on = |v: &Volume| match lookup {
+            Lookup::AttachedTo(i) => v.attached.as_ref().is_some_and(|(a, _)| a == i),
+            _ => false,
         };
         let found = |id: &str, state: &str, tags: &Tags| Found {
             id: id.to_string(),
@@ -1139,7 +1172,9 @@ impl Cloud for Sim {
             ResourceKind::Volume => st
                 .volumes
                 .iter()
-                .filter(|(id, v)| v.visible_at <= now && !v.deleted(now) && wanted(id, &v.tags))
+                .filter(|(id, v)| {
+                    v.visible_at <= now && !v.deleted(now) && (wanted(id, &v.tags) || on(v))
+                })
                 .map(|(id, v)| Found {
                     zone: Some(v.zone.clone()),
                     attached_to: v.attached.as_ref().map(|(i, _)| i.clone()),
@@ -1183,6 +1218,15 @@ impl Cloud for Sim {
                 let Some(i) = st.instances.get_mut(id).filter(|i| i.visible_at <= now) else {
                     return Err(Self::not_found("InvalidInstanceID.NotFound", id));
                 };
+                if i.protected {
+                    return Err(CloudError::new(
+                        "OperationNotPermitted",
+                        format!(
+                            "The instance '{id}' may not be terminated. Modify its \
+                             'disableApiTermination' instance attribute and try again."
+                        ),
+                    ));
+                }
                 i.terminated_at.get_or_insert(gone_at);
                 // Its volumes come off as it stops; those it was launched with go with it.
                 for v in st.volumes.values_mut() {
@@ -1228,6 +1272,39 @@ impl Cloud for Sim {
                 }
                 Ok(())
             }
+        }
+    }
+
+    async fn restore_jobs(
+        &self,
+        recovery_point: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, CloudError> {
+        self.call(Op::ListRestoreJobs, 0, self.profile.latency.describe)
+            .await?;
+        let st = self.here.state.borrow();
+        let mut jobs: Vec<(&String, &Job)> = st
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.recovery_point == recovery_point && j.started >= since)
+            .collect();
+        jobs.sort_by(|a, b| b.1.started.cmp(&a.1.started).then(b.0.cmp(a.0)));
+        Ok(jobs.into_iter().map(|(id, _)| id.clone()).collect())
+    }
+
+    async fn allow_termination(&self, instance: &str) -> Result<(), CloudError> {
+        self.call(
+            Op::ModifyInstanceAttribute,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        match self.here.state.borrow_mut().instances.get_mut(instance) {
+            Some(i) => {
+                i.protected = false;
+                Ok(())
+            }
+            None => Err(Self::not_found("InvalidInstanceID.NotFound", instance)),
         }
     }
 
