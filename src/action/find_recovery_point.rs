@@ -30,6 +30,7 @@ static SCHEMA: ActionSchema = ActionSchema {
     one_of: &[],
     outputs: &[
         ("arn", Ty::Str(Kind::RecoveryPoint)),
+        ("vault", STR),
         ("created", TIMESTAMP),
         ("resource", STR),
         ("image_id", Ty::Str(Kind::Image)),
@@ -63,6 +64,7 @@ impl Definition for FindRecoveryPoint {
             .collect();
         pick(ctx, candidates, "recovery point", i.max_age, |c| Outputs {
             resource: c.item.resource.clone(),
+            vault: c.item.vault.clone(),
             image_id: c.item.artifact("image"),
             snapshot_id: c.item.artifact("snapshot"),
             arn: c.id,
@@ -123,6 +125,7 @@ impl Definition for FindRecoveryPoint {
                 resource: resource.clone(),
                 resource_type: rtype.to_string(),
                 termination_protection: false,
+                restore_metadata: Tags::new(),
             });
         }
     }
@@ -198,6 +201,8 @@ pub(crate) struct Inputs {
 #[derive(Serialize, Default)]
 pub(crate) struct Outputs {
     arn: String,
+    /// The vault it is in: `restore` reads the point's restore metadata from it.
+    vault: String,
     created: String,
     resource: String,
     /// The AMI an EC2 recovery point is (none for EBS).

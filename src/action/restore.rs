@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Definition;
 use crate::cloud::latency::LatencyModel;
-use crate::cloud::{Cloud, Lookup, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG};
+use crate::cloud::{Cloud, Lookup, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG, Tags};
 use crate::exec::ctx::{Ctx, Done, StepError, first_look};
 use crate::exec::model::Created;
 use crate::exec::poller::Want;
@@ -27,6 +27,7 @@ static SCHEMA: ActionSchema = ActionSchema {
     fields: &[
         req("recovery_point", Ty::Str(Kind::RecoveryPoint)),
         req("role", Ty::Str(Kind::Role)),
+        opt("vault", STR),
         opt("subnet", Ty::Str(Kind::Subnet)),
         opt("instance_type", STR),
         opt("security_groups", SECURITY_GROUPS),
@@ -47,7 +48,19 @@ impl Definition for Restore {
     type Outputs = Outputs;
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
-        let mut metadata = i.metadata;
+        // AWS documents a restore as: the point's own metadata (the backed-up instance's
+        // configuration), then overrides. Without it AWS Backup infers defaults, which fail
+        // where the default VPC was deleted. The vault is needed to ask.
+        let mut metadata = match &i.vault {
+            Some(vault) => ctx.api.restore_metadata(vault, &i.recovery_point).await?,
+            None => Tags::new(),
+        };
+        metadata.extend(i.metadata);
+        // The original's network interfaces pin its subnet and groups; RunInstances refuses
+        // them together with a subnet or groups of the request's own.
+        if i.subnet.is_some() || !i.security_groups.is_empty() {
+            metadata.remove("NetworkInterfaces");
+        }
         if let Some(s) = i.subnet {
             metadata.insert("SubnetId".into(), s);
         }
@@ -150,7 +163,15 @@ impl Definition for Restore {
         let points = literals(fields.get("recovery_point"))
             .into_iter()
             .map(|p| p.unwrap_or(ANY).to_string());
-        b.allow(Sid::Restore, &["backup:StartRestoreJob"], points);
+        let restore: &[&'static str] = if fields.contains_key("vault") {
+            &[
+                "backup:StartRestoreJob",
+                "backup:GetRecoveryPointRestoreMetadata",
+            ]
+        } else {
+            &["backup:StartRestoreJob"]
+        };
+        b.allow(Sid::Restore, restore, points);
         let roles = literals(fields.get("role"))
             .into_iter()
             .map(|r| r.map_or_else(|| scope.role(ANY), str::to_string));
@@ -196,6 +217,8 @@ impl Definition for Restore {
 pub(crate) struct Inputs {
     recovery_point: String,
     role: String,
+    /// The point's vault: its restore metadata is read from there first.
+    vault: Option<String>,
     subnet: Option<String>,
     instance_type: Option<String>,
     #[serde(default)]

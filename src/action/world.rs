@@ -135,6 +135,7 @@ fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
                     resource: String::new(),
                     resource_type: "EC2".to_string(),
                     termination_protection: false,
+                    restore_metadata: Tags::new(),
                 });
             }
             "security_groups" if !w.security_groups.contains(s) => {

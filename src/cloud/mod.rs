@@ -110,6 +110,8 @@ pub enum Op {
     DescribeRestoreJob,
     /// A resume's look for the restore job an interrupted process started.
     ListRestoreJobs,
+    /// A recovery point's restore metadata: the backed-up instance's configuration.
+    GetRecoveryPointRestoreMetadata,
     /// Termination protection off, on an instance of the run only (teardown).
     ModifyInstanceAttribute,
     CreateImage,
@@ -168,6 +170,7 @@ impl Op {
             | Op::StartRestoreJob
             | Op::DescribeRestoreJob
             | Op::ListRestoreJobs
+            | Op::GetRecoveryPointRestoreMetadata
             | Op::ModifyInstanceAttribute
             | Op::DescribeSubnets
             | Op::DescribeSecurityGroups
@@ -262,6 +265,10 @@ pub struct RecoveryPoint {
     /// restores it with it (DisableApiTermination is part of the restore metadata).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub termination_protection: bool,
+    /// Simulator only: what GetRecoveryPointRestoreMetadata answers for it (on AWS it is asked
+    /// per restore, not listed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub restore_metadata: Tags,
 }
 
 impl RecoveryPoint {
@@ -688,6 +695,10 @@ pub trait Cloud {
     async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError>;
     /// Detaches a volume from whatever instance it is attached to.
     async fn detach_volume(&self, volume: &str) -> Result<(), CloudError>;
+    /// The configuration the backed-up resource had (GetRecoveryPointRestoreMetadata): the
+    /// restore metadata AWS documents as the start of a StartRestoreJob's.
+    async fn restore_metadata(&self, vault: &str, recovery_point: &str)
+    -> Result<Tags, CloudError>;
     /// The restore jobs of `recovery_point` created since `since`, newest first
     /// (ListRestoreJobs): a resume finds the job an interrupted process started, whose
     /// idempotency token may have expired.

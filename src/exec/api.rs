@@ -238,6 +238,17 @@ impl<'c, C: Cloud> Api<'c, C> {
             .await
     }
 
+    pub async fn restore_metadata(
+        &self,
+        vault: &str,
+        recovery_point: &str,
+    ) -> Result<Tags, CloudError> {
+        self.retrying(Op::GetRecoveryPointRestoreMetadata, || {
+            self.cloud.restore_metadata(vault, recovery_point)
+        })
+        .await
+    }
+
     pub async fn restore_jobs(
         &self,
         recovery_point: &str,

@@ -80,7 +80,8 @@ fn iam_action(op: &str) -> String {
         "ListRecoveryPointsByBackupVault"
         | "StartRestoreJob"
         | "DescribeRestoreJob"
-        | "ListRestoreJobs" => {
+        | "ListRestoreJobs"
+        | "GetRecoveryPointRestoreMetadata" => {
             format!("backup:{op}")
         }
         _ => format!("ec2:{op}"),
@@ -108,6 +109,7 @@ fn may_call(action: Action) -> &'static [&'static str] {
             "backup:StartRestoreJob",
             "backup:DescribeRestoreJob",
             "backup:ListRestoreJobs",
+            "backup:GetRecoveryPointRestoreMetadata",
             "iam:PassRole",
             "ec2:CreateTags",
             "ec2:DescribeInstanceStatus",

@@ -204,6 +204,36 @@ fn found(id: &str, state: &str, tags: Tags) -> Found {
     }
 }
 
+/// What `call` answers for `ids`, leaving out the ids that do not exist: an id list fails as a
+/// whole (`not_found`) on the first unknown id, so a failing list is asked again in halves until
+/// each unknown id is alone, and dropped. One call when every id exists; about 2 log2(n) more per
+/// missing id.
+async fn by_ids<T, F, Fut>(ids: &[String], not_found: &str, call: F) -> Result<Vec<T>, CloudError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, CloudError>>,
+{
+    let mut out = Vec::new();
+    let mut todo = vec![ids.to_vec()];
+    while let Some(batch) = todo.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        match call(batch.clone()).await {
+            Ok(found) => out.extend(found),
+            Err(e) if e.code == not_found && batch.len() > 1 => {
+                let (a, b) = batch.split_at(batch.len() / 2);
+                todo.push(b.to_vec());
+                todo.push(a.to_vec());
+            }
+            // Alone and not found: it does not exist (or has not propagated), and is left out.
+            Err(e) if e.code == not_found => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// The Describe calls behind `Cloud::describe` (what the pollers watch) and `Cloud::find`
 /// (reconciliation and teardown), one per kind.
 impl Aws {
@@ -436,6 +466,37 @@ impl Aws {
         paged(pages, |p| p.images().to_vec())
     }
 
+    /// The images of these ids that the filters match (ImageIds: NotFound if one is missing).
+    async fn list_images_by_id(
+        &self,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<aws_sdk_ec2::types::Image>, CloudError> {
+        let call = self
+            .ec2
+            .describe_images()
+            .set_image_ids(Some(ids))
+            .set_filters((!filters.is_empty()).then_some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        paged(pages, |p| p.images().to_vec())
+    }
+
+    /// The snapshots of these ids that the filters match (SnapshotIds: NotFound if one is
+    /// missing).
+    async fn list_snapshots_by_id(
+        &self,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, CloudError> {
+        let call = self
+            .ec2
+            .describe_snapshots()
+            .set_snapshot_ids(Some(ids))
+            .set_filters((!filters.is_empty()).then_some(filters));
+        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        paged(pages, |p| p.snapshots().to_vec())
+    }
+
     /// Every snapshot of `owners` that the filters match, all pages.
     async fn list_snapshots(
         &self,
@@ -520,13 +581,23 @@ impl Cloud for Aws {
         if let Some(name) = &q.name {
             filters.push(filter("name", [name.clone()]));
         }
-        // Ids as a filter: with ImageIds one id that does not exist fails the whole call
-        // (InvalidAMIID.NotFound), where a find's candidates may include gone ones.
-        if !q.ids.is_empty() {
-            filters.push(filter("image-id", q.ids.iter().cloned()));
-        }
         let owners = (!q.owners.is_empty()).then(|| q.owners.clone());
-        let images = self.list_images(owners, filters).await?;
+        // By id with no owner: ImageIds, exact and quick, where a filter on image-id alone
+        // runs over every public image. One id that does not exist fails the whole call
+        // (InvalidAMIID.NotFound), where a find's candidates may include gone ones: the ids
+        // are asked in halves until the missing ones are alone, and left out. Within owners,
+        // a filter: what does not exist is simply not answered.
+        let images = if owners.is_none() && !q.ids.is_empty() {
+            by_ids(&q.ids, "InvalidAMIID.NotFound", |ids| {
+                self.list_images_by_id(ids, filters.clone())
+            })
+            .await?
+        } else {
+            if !q.ids.is_empty() {
+                filters.push(filter("image-id", q.ids.iter().cloned()));
+            }
+            self.list_images(owners, filters).await?
+        };
         Ok(images
             .iter()
             .filter_map(|i| {
@@ -555,14 +626,17 @@ impl Cloud for Aws {
         } else {
             q.owners.clone()
         };
-        // Ids as a filter, as for images (InvalidSnapshot.NotFound); by id, a snapshot shared
-        // with the account is found too, so no owner is asked for.
-        if !q.ids.is_empty() {
-            filters.push(filter("snapshot-id", q.ids.iter().cloned()));
-        }
-        let snapshots = self
-            .list_snapshots(q.ids.is_empty().then_some(owners), filters)
-            .await?;
+        // By id, a snapshot shared with the account is found too, so no owner is asked for:
+        // SnapshotIds, as for images (InvalidSnapshot.NotFound for a missing one), not a
+        // snapshot-id filter over every public snapshot.
+        let snapshots = if q.ids.is_empty() {
+            self.list_snapshots(Some(owners), filters).await?
+        } else {
+            by_ids(&q.ids, "InvalidSnapshot.NotFound", |ids| {
+                self.list_snapshots_by_id(ids, filters.clone())
+            })
+            .await?
+        };
         Ok(snapshots
             .iter()
             .filter_map(|s| {
@@ -617,6 +691,7 @@ impl Cloud for Aws {
                     resource: p.resource_arn().unwrap_or_default().to_string(),
                     resource_type: p.resource_type().unwrap_or_default().to_string(),
                     termination_protection: false,
+                    restore_metadata: Tags::new(),
                 });
             }
             match out.next_token() {
@@ -961,6 +1036,25 @@ impl Cloud for Aws {
             .filter(|id| there.contains(id))
             .cloned()
             .collect())
+    }
+
+    async fn restore_metadata(
+        &self,
+        vault: &str,
+        recovery_point: &str,
+    ) -> Result<Tags, CloudError> {
+        let out = self
+            .backup
+            .get_recovery_point_restore_metadata()
+            .backup_vault_name(vault)
+            .recovery_point_arn(recovery_point)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out
+            .restore_metadata()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
     }
 
     async fn restore_jobs(

@@ -161,15 +161,30 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
                 ))
                 .build()
         });
+    // The point's own configuration first (AWS's documented restore), from its vault.
+    let metadata = mock!(aws_sdk_backup::Client::get_recovery_point_restore_metadata)
+        .match_requests(|r| {
+            r.backup_vault_name() == Some("nightly")
+                && r.recovery_point_arn() == Some("arn:aws:ec2:eu-west-1::image/ami-0new")
+        })
+        .then_output(|| {
+            aws_sdk_backup::operation::get_recovery_point_restore_metadata::GetRecoveryPointRestoreMetadataOutput::builder()
+                .restore_metadata("IamInstanceProfileName", "billing")
+                .restore_metadata("SubnetId", "subnet-0original")
+                .restore_metadata("NetworkInterfaces", "[{\"SubnetId\":\"subnet-0original\"}]")
+                .build()
+        });
+    // ... then the step's overrides: its subnet wins, and the original's network interfaces,
+    // which RunInstances refuses alongside a subnet, are left out.
     let start = mock!(aws_sdk_backup::Client::start_restore_job)
         .match_requests(|r| {
+            let m = r.metadata().cloned().unwrap_or_default();
             r.recovery_point_arn() == Some("arn:aws:ec2:eu-west-1::image/ami-0new")
                 && r.idempotency_token()
                     .is_some_and(|t| t.starts_with("rebound-"))
-                && r.metadata()
-                    .and_then(|m| m.get("SubnetId"))
-                    .map(String::as_str)
-                    == Some("subnet-0restore")
+                && m.get("SubnetId").map(String::as_str) == Some("subnet-0restore")
+                && m.get("IamInstanceProfileName").map(String::as_str) == Some("billing")
+                && !m.contains_key("NetworkInterfaces")
         })
         .then_output(|| {
             StartRestoreJobOutput::builder()
@@ -212,12 +227,12 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
                     .any(|t| t.key() == Some("rebound:run-id") && t.value() == Some("mock-run"))
         })
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
-    let backup = mocked!(aws_sdk_backup, &[&list, &start, &describe]);
+    let backup = mocked!(aws_sdk_backup, &[&list, &metadata, &start, &describe]);
     let ec2 = mocked!(aws_sdk_ec2, &[&status, &tag, &volumes]);
     let (rb, record) = run(
         r#"runbook "b" {
   step point = find_recovery_point { vault = "nightly", resource_type = "EC2" }
-  step server = restore { recovery_point = point.arn, role = "arn:aws:iam::123456789012:role/Restore", subnet = "subnet-0restore" }
+  step server = restore { recovery_point = point.arn, vault = point.vault, role = "arn:aws:iam::123456789012:role/Restore", subnet = "subnet-0restore" }
   step ok = verify { instances = server.instances, checks = ["running", "status_ok"] }
 }
 "#,
@@ -232,6 +247,7 @@ fn a_restore_job_from_the_newest_completed_recovery_point() {
     );
     assert_eq!(step("server").outputs["instance"], "i-0restored");
     assert_eq!(step("ok").outcome, Some(Outcome::Succeeded));
+    assert_eq!(metadata.num_calls(), 1);
     assert_eq!(start.num_calls(), 1);
     assert_eq!(tag.num_calls(), 2, "the instance and its volume");
     let made: Vec<&str> = step("server")
@@ -780,10 +796,7 @@ fn recovery_point_tags_are_read_from_their_images() {
     use aws_sdk_ec2::types::Tag;
     let images = mock!(aws_sdk_ec2::Client::describe_images)
         .match_requests(|r| {
-            r.filters().iter().any(|f| {
-                f.name() == Some("image-id")
-                    && f.values() == ["ami-0billing".to_string(), "ami-0other".to_string()]
-            })
+            r.image_ids() == ["ami-0billing", "ami-0other"] && r.owners().is_empty()
         })
         .then_output(|| {
             let image = |id: &str, app: &str| {
@@ -967,4 +980,62 @@ fn restore_jobs_of_a_recovery_point_are_read_from_list_restore_jobs() {
         .block_on(crate::cloud::Cloud::restore_jobs(&aws, point, since))
         .expect("jobs");
     assert_eq!(jobs, ["job-new", "job-old"]);
+}
+
+/// By id with no owner, DescribeSnapshots is asked with SnapshotIds (a snapshot-id filter alone
+/// would run over every public snapshot), and an id that does not exist, which fails the whole
+/// call, is isolated by halving and left out.
+#[test]
+fn snapshots_by_id_leave_out_a_missing_one_by_halving() {
+    use aws_sdk_ec2::operation::describe_snapshots::{
+        DescribeSnapshotsError, DescribeSnapshotsOutput,
+    };
+    let gone = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| r.snapshot_ids().iter().any(|id| id == "snap-0gone"))
+        .then_error(|| {
+            DescribeSnapshotsError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidSnapshot.NotFound")
+                    .message("The snapshot 'snap-0gone' does not exist.")
+                    .build(),
+            )
+        });
+    let found = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| {
+            !r.snapshot_ids().is_empty()
+                && r.owner_ids().is_empty()
+                && r.filters().iter().all(|f| f.name() != Some("snapshot-id"))
+        })
+        .then_output(|| {
+            // What the request named, as EC2 answers it: each id asked for.
+            DescribeSnapshotsOutput::builder()
+                .snapshots(
+                    aws_sdk_ec2::types::Snapshot::builder()
+                        .snapshot_id("snap-0a")
+                        .start_time(time(1_700_000_000))
+                        .state(aws_sdk_ec2::types::SnapshotState::Completed)
+                        .build(),
+                )
+                .build()
+        });
+    let aws = Aws::from_clients(
+        mocked!(aws_sdk_ec2, &[&gone, &found]),
+        mocked!(aws_sdk_backup, &[]),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let q = crate::cloud::SnapshotQuery {
+        ids: vec!["snap-0a".into(), "snap-0gone".into()],
+        ..Default::default()
+    };
+    let snapshots = runtime
+        .block_on(crate::cloud::Cloud::describe_snapshots(&aws, &q))
+        .expect("the missing id is left out, not an error");
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(snapshots[0].id, "snap-0a");
+    // Both ids, then each half: snap-0gone alone fails and is dropped.
+    assert_eq!(gone.num_calls(), 2);
+    assert_eq!(found.num_calls(), 1);
 }

@@ -217,6 +217,14 @@ impl Sim {
         )
     }
 
+    /// When, after `running`, both status checks are first seen to pass: EC2 evaluates them
+    /// once a minute, so what is drawn is rounded up to the next whole minute of the instance's
+    /// life (at least the first).
+    fn status_checked(&self, d: Dist) -> Duration {
+        let drawn = self.draw(d).as_secs_f64();
+        Duration::from_secs_f64((drawn / 60.0).ceil().max(1.0) * 60.0)
+    }
+
     fn chance(&self, p: f64) -> bool {
         p > 0.0 && self.rng.borrow_mut().random::<f64>() < p
     }
@@ -286,7 +294,7 @@ impl Sim {
                 .get("rebound:step")
                 .is_some_and(|s| self.profile.faults.impaired_steps.contains(s)),
             running_at,
-            status_ok_at: running_at + self.draw(m.status_ok),
+            status_ok_at: running_at + self.status_checked(m.status_ok),
             boot_at: running_at + self.draw(m.boot),
             ssm_at: running_at + self.draw(m.ssm_ready),
             visible_at: now + self.draw(m.propagation),
@@ -364,7 +372,7 @@ impl Sim {
                 let running_at = created + self.draw(m.pending_to_running);
                 (
                     running_at,
-                    running_at + self.draw(m.status_ok),
+                    running_at + self.status_checked(m.status_ok),
                     running_at + self.draw(m.boot),
                     running_at + self.draw(m.ssm_ready),
                 )
@@ -1273,6 +1281,31 @@ impl Cloud for Sim {
                 Ok(())
             }
         }
+    }
+
+    async fn restore_metadata(
+        &self,
+        vault: &str,
+        recovery_point: &str,
+    ) -> Result<Tags, CloudError> {
+        self.call(
+            Op::GetRecoveryPointRestoreMetadata,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        let st = self.here.state.borrow();
+        st.world
+            .recovery_points
+            .iter()
+            .find(|p| p.arn == recovery_point && p.vault == vault)
+            .map(|p| p.restore_metadata.clone())
+            .ok_or_else(|| {
+                CloudError::new(
+                    "ResourceNotFoundException",
+                    format!("Recovery point {recovery_point} not found in vault {vault}"),
+                )
+            })
     }
 
     async fn restore_jobs(
