@@ -19,7 +19,8 @@ pub struct Reference {
     /// The region it must be in: the step's (`None`: the run's own), or for a copy's source
     /// its `source_region`.
     pub region: Option<String>,
-    /// The step's `step ... { }`, for file:line:col.
+    /// The field's `name = value` (the step's `step ... { }` if not known), for
+    /// file:line:col.
     pub span: Span,
 }
 
@@ -66,7 +67,12 @@ fn named(at: &At<'_>, ty: Ty, expr: &Expr, out: &mut Vec<Reference>) {
                     step: at.step.name.clone(),
                     field: at.field,
                     region: at.region.map(str::to_string),
-                    span: at.step.span,
+                    span: at
+                        .step
+                        .field_spans
+                        .get(at.field)
+                        .copied()
+                        .unwrap_or(at.step.span),
                 });
             }
         }

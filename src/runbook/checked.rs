@@ -142,6 +142,9 @@ pub struct Step {
     pub description: Option<String>,
     /// The whole `step ... { }` in the source.
     pub span: Span,
+    /// Each of `fields`' `name = value` in the source, so that what is wrong with a value found
+    /// at run time (preflight) points at the field.
+    pub field_spans: BTreeMap<String, Span>,
 }
 
 impl Step {

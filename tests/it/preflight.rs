@@ -1,7 +1,7 @@
 //! Preflight: before a run makes anything, every subnet, security group, key pair, instance
 //! profile and literal id the runbook names is asked for, on the simulator (its world) and on
 //! AWS (moto, through the real Describe and IAM calls). What is missing is one line each, with
-//! the file, line and column of the step, exit 2, and nothing journaled or made.
+//! the file, line and column of the field, exit 2, and nothing journaled or made.
 
 use crate::common;
 
@@ -39,11 +39,11 @@ fn on_the_simulator_what_the_world_lacks_is_one_line_each_and_nothing_starts() {
         .args(&["run", "pre.runbook", "--sim-world", "world.json"])
         .status(2)
         .stderr_exact(
-            "error: pre.runbook:3:3: step `web`, field `subnet`: subnet `subnet-0gone` does not exist in us-east-1 (DescribeSubnets found none); nothing was started
-error: pre.runbook:3:3: step `web`, field `security_groups`: security group `sg-0gone` does not exist in us-east-1 (DescribeSecurityGroups found none); nothing was started
-error: pre.runbook:3:3: step `web`, field `key_name`: key pair `old-key` does not exist in us-east-1 (DescribeKeyPairs found none); nothing was started
-error: pre.runbook:3:3: step `web`, field `instance_profile`: instance profile `old-profile` does not exist in us-east-1 (GetInstanceProfile found none); nothing was started
-error: pre.runbook:7:3: step `disk`, field `volume`: volume `vol-0gone` does not exist in us-east-1 (DescribeVolumes found none); nothing was started
+            "error: pre.runbook:4:21: step `web`, field `subnet`: subnet `subnet-0gone` does not exist in us-east-1 (DescribeSubnets found none); nothing was started
+error: pre.runbook:5:5: step `web`, field `security_groups`: security group `sg-0gone` does not exist in us-east-1 (DescribeSecurityGroups found none); nothing was started
+error: pre.runbook:5:37: step `web`, field `key_name`: key pair `old-key` does not exist in us-east-1 (DescribeKeyPairs found none); nothing was started
+error: pre.runbook:5:59: step `web`, field `instance_profile`: instance profile `old-profile` does not exist in us-east-1 (GetInstanceProfile found none); nothing was started
+error: pre.runbook:7:24: step `disk`, field `volume`: volume `vol-0gone` does not exist in us-east-1 (DescribeVolumes found none); nothing was started
 ",
         )
         .run();
@@ -92,13 +92,15 @@ fn on_aws_each_missing_name_is_found_by_its_own_call_before_anything_is_made() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 4, "{stderr}");
-    for (line, what) in lines.iter().zip([
-        "subnet `subnet-0deleted` does not exist in us-east-1 (DescribeSubnets found none)",
-        "security group `sg-0deleted` does not exist in us-east-1 (DescribeSecurityGroups found none)",
-        "key pair `old-key` does not exist in us-east-1 (DescribeKeyPairs found none)",
-        "instance profile `old-profile` does not exist in us-east-1 (GetInstanceProfile found none)",
+    // Each at its field: line and column of `name = value`.
+    for (line, (at, what)) in lines.iter().zip([
+        ("4:21", "subnet `subnet-0deleted` does not exist in us-east-1 (DescribeSubnets found none)"),
+        ("5:5", "security group `sg-0deleted` does not exist in us-east-1 (DescribeSecurityGroups found none)"),
+        ("5:40", "key pair `old-key` does not exist in us-east-1 (DescribeKeyPairs found none)"),
+        ("5:62", "instance profile `old-profile` does not exist in us-east-1 (GetInstanceProfile found none)"),
     ]) {
-        assert!(line.starts_with("error: gone.runbook:3:3: step `web`"), "{line}");
+        let start = format!("error: gone.runbook:{at}: step `web`");
+        assert!(line.starts_with(&start), "{line}\nwanted: {start}");
         assert!(line.contains(what), "{line}\nwanted: {what}");
     }
     common::nothing_was_made(dir.path());

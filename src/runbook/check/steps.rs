@@ -22,6 +22,8 @@ struct Fields<'a> {
     seen: HashMap<&'a str, Span>,
     /// The action's own fields.
     own: BTreeMap<String, Expr>,
+    /// Where each of `own` is written.
+    spans: BTreeMap<String, Span>,
     /// The fields every step takes (`COMMON_FIELDS`).
     common: HashMap<&'a str, Expr>,
 }
@@ -70,6 +72,7 @@ impl<'a> Checker<'a> {
             path,
             action,
             fields: fields.own,
+            field_spans: fields.spans,
             deps: dep_ids,
             timeout: duration_of(common.get("timeout")),
             retries: match common.get("retries") {
@@ -94,6 +97,7 @@ impl<'a> Checker<'a> {
         let mut out = Fields {
             seen: HashMap::new(),
             own: BTreeMap::new(),
+            spans: BTreeMap::new(),
             common: HashMap::new(),
         };
         for f in &ast.fields {
@@ -119,6 +123,7 @@ impl<'a> Checker<'a> {
                 out.common.insert(name, expr);
             } else {
                 out.own.insert(name.to_string(), expr);
+                out.spans.insert(name.to_string(), f.span);
             }
         }
         out
