@@ -1012,3 +1012,46 @@ fn a_resumed_restore_adopts_the_job_an_interrupted_process_started() {
     assert_eq!(jobs, vec![first], "a second job was started");
     assert_eq!(record.api_calls.get(&Op::StartRestoreJob), None);
 }
+
+/// The simulator answers a listing in pages of 1,000, as the AWS backend's paginator asks for
+/// them: each page after the first is one more call, with its latency (and its token).
+#[test]
+fn a_long_listing_takes_a_call_per_page() {
+    use rebound::cloud::latency::Dist;
+    use rebound::cloud::sim::World;
+    use rebound::cloud::{Cloud as _, Image, ImageQuery};
+    let image = |i: usize| Image {
+        id: format!("ami-{i:017x}"),
+        name: "web".into(),
+        created: chrono::Utc::now(),
+        state: "available".into(),
+        owner: "self".into(),
+        tags: Default::default(),
+    };
+    let mut profile = Profile::default();
+    profile.latency.describe = Dist::fixed(10.0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let took = |n: usize| {
+        let world = World {
+            region: "us-east-1".into(),
+            images: (0..n).map(image).collect(),
+            ..World::default()
+        };
+        let sim = Sim::new(world, profile.clone(), 1);
+        runtime.block_on(async {
+            let start = tokio::time::Instant::now();
+            let found = sim
+                .describe_images(&ImageQuery::default())
+                .await
+                .expect("images");
+            assert_eq!(found.len(), n);
+            start.elapsed().as_secs()
+        })
+    };
+    assert_eq!(took(1000), 10, "one page");
+    assert_eq!(took(2500), 30, "three pages");
+}

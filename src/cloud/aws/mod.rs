@@ -3,6 +3,11 @@
 //! `--endpoint-url` and the runbook's `role` assumed through STS. This is the only module that
 //! imports `aws_sdk_*`: everything else speaks the project's own types.
 //!
+//! Every listing pages (the SDK's paginators follow NextToken) with the largest MaxResults
+//! each call takes (1000; DescribeVolumes 500): without one, EC2 answers a whole listing in one
+//! response, which a large account can make time out. Calls naming ids (ImageIds,
+//! SnapshotIds) take no MaxResults, as EC2 requires.
+//!
 //! Waiting, pacing and retries are not here: the executor's shared pollers call `describe`
 //! with every id in flight, its client-side token buckets pace every call, and it alone retries
 //! (`exec::api`, on the codes `CloudError::is_transient` names). The EC2, Backup and IAM
@@ -393,7 +398,12 @@ impl Aws {
     /// Instances, with their zone, private IP and type.
     async fn find_instances(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
         let call = self.ec2.describe_instances().set_filters(Some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let pages = call
+            .into_paginator()
+            .page_size(1000)
+            .send()
+            .collect::<Vec<_>>()
+            .await;
         let instances = paged(pages, |p| {
             p.reservations()
                 .iter()
@@ -424,7 +434,12 @@ impl Aws {
     /// Volumes, with their zone and the instance they are attached to.
     async fn find_volumes(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
         let call = self.ec2.describe_volumes().set_filters(Some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let pages = call
+            .into_paginator()
+            .page_size(500)
+            .send()
+            .collect::<Vec<_>>()
+            .await;
         let volumes = paged(pages, |p| p.volumes().to_vec())?;
         Ok(volumes
             .iter()
@@ -462,7 +477,12 @@ impl Aws {
             .describe_images()
             .set_owners(owners)
             .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let pages = call
+            .into_paginator()
+            .page_size(1000)
+            .send()
+            .collect::<Vec<_>>()
+            .await;
         paged(pages, |p| p.images().to_vec())
     }
 
@@ -508,7 +528,12 @@ impl Aws {
             .describe_snapshots()
             .set_owner_ids(owners)
             .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let pages = call
+            .into_paginator()
+            .page_size(1000)
+            .send()
+            .collect::<Vec<_>>()
+            .await;
         paged(pages, |p| p.snapshots().to_vec())
     }
 
@@ -667,6 +692,7 @@ impl Cloud for Aws {
                 .backup
                 .list_recovery_points_by_backup_vault()
                 .backup_vault_name(&q.vault)
+                .max_results(1000)
                 .set_by_resource_arn(q.resource.clone())
                 .set_by_resource_type(q.resource_type.clone())
                 .set_next_token(token.take())
@@ -998,7 +1024,12 @@ impl Cloud for Aws {
             }
             Named::Subnet => {
                 let call = self.ec2.describe_subnets().filters(by("subnet-id"));
-                let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+                let pages = call
+                    .into_paginator()
+                    .page_size(1000)
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await;
                 paged(pages, |p| {
                     p.subnets()
                         .iter()
@@ -1008,7 +1039,12 @@ impl Cloud for Aws {
             }
             Named::SecurityGroup => {
                 let call = self.ec2.describe_security_groups().filters(by("group-id"));
-                let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+                let pages = call
+                    .into_paginator()
+                    .page_size(1000)
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await;
                 paged(pages, |p| {
                     p.security_groups()
                         .iter()
@@ -1067,7 +1103,12 @@ impl Cloud for Aws {
         let call = self.backup.list_restore_jobs().by_created_after(
             aws_sdk_backup::primitives::DateTime::from_secs(since.timestamp()),
         );
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
+        let pages = call
+            .into_paginator()
+            .page_size(1000)
+            .send()
+            .collect::<Vec<_>>()
+            .await;
         let mut jobs = paged(pages, |p| {
             p.restore_jobs()
                 .iter()
@@ -1130,7 +1171,12 @@ impl Aws {
             .collect();
         let snapshots = self.describe_snapshots(&SnapshotQuery::default()).await?;
         let mut recovery_points = Vec::new();
-        let pages = self.backup.list_backup_vaults().into_paginator().send();
+        let pages = self
+            .backup
+            .list_backup_vaults()
+            .into_paginator()
+            .page_size(1000)
+            .send();
         let vaults = paged(pages.collect::<Vec<_>>().await, |p| {
             p.backup_vault_list()
                 .iter()
@@ -1146,7 +1192,12 @@ impl Aws {
                 .await?,
             );
         }
-        let pages = self.ec2.describe_subnets().into_paginator().send();
+        let pages = self
+            .ec2
+            .describe_subnets()
+            .into_paginator()
+            .page_size(1000)
+            .send();
         let subnets = paged(pages.collect::<Vec<_>>().await, |p| {
             p.subnets()
                 .iter()
@@ -1160,7 +1211,12 @@ impl Aws {
         })?
         .into_iter()
         .collect();
-        let pages = self.ec2.describe_security_groups().into_paginator().send();
+        let pages = self
+            .ec2
+            .describe_security_groups()
+            .into_paginator()
+            .page_size(1000)
+            .send();
         let security_groups = paged(pages.collect::<Vec<_>>().await, |p| {
             p.security_groups()
                 .iter()

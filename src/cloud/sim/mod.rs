@@ -33,6 +33,10 @@ use super::{
 };
 use crate::runbook::schema::Check;
 
+/// Items in one page of a listing: the MaxResults the AWS backend asks for (DescribeVolumes
+/// takes at most 500).
+const PAGE: usize = 1000;
+
 /// Simulated ids count up from here (`i-00000000d15a57e0001`).
 const ID_BASE: u64 = 0x0d15_a57e_0000;
 
@@ -251,6 +255,15 @@ impl Sim {
             ));
         }
         tokio::time::sleep(self.draw(latency)).await;
+        Ok(())
+    }
+
+    /// The pages after the first of a listing of `n` items, `per_page` a page: each one more
+    /// call, with its latency and its token, as the backend's paginator makes them.
+    async fn pages(&self, op: Op, n: usize, per_page: usize) -> Result<(), CloudError> {
+        for _ in 1..n.div_ceil(per_page) {
+            self.call(op, 0, self.profile.latency.describe).await?;
+        }
         Ok(())
     }
 
@@ -641,50 +654,56 @@ impl Cloud for Sim {
         self.call(Op::DescribeImages, 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.here.state.borrow();
-        Ok(st
-            .world
-            .images
-            .iter()
-            .filter(|i| q.ids.is_empty() || q.ids.contains(&i.id))
-            // `Owners`, as EC2 reads it: `self` is the account's own, which an image of a world
-            // file with no `owner` is.
-            .filter(|i| {
-                let owner = if i.owner.is_empty() { "self" } else { &i.owner };
-                q.owners.is_empty() || q.owners.iter().any(|o| o == owner)
-            })
-            .filter(|i| matches_tags(&i.tags, &q.tags))
-            .filter(|i| q.name.as_ref().is_none_or(|g| glob(g, &i.name)))
-            .map(|i| {
-                let mut i = i.clone();
-                if st.new_images.get(&i.id).is_some_and(|t| *t > now) {
-                    i.state = "pending".to_string();
-                }
-                i
-            })
-            .collect())
+        let out: Vec<Image> = {
+            let st = self.here.state.borrow();
+            st.world
+                .images
+                .iter()
+                .filter(|i| q.ids.is_empty() || q.ids.contains(&i.id))
+                // `Owners`, as EC2 reads it: `self` is the account's own, which an image of a world
+                // file with no `owner` is.
+                .filter(|i| {
+                    let owner = if i.owner.is_empty() { "self" } else { &i.owner };
+                    q.owners.is_empty() || q.owners.iter().any(|o| o == owner)
+                })
+                .filter(|i| matches_tags(&i.tags, &q.tags))
+                .filter(|i| q.name.as_ref().is_none_or(|g| glob(g, &i.name)))
+                .map(|i| {
+                    let mut i = i.clone();
+                    if st.new_images.get(&i.id).is_some_and(|t| *t > now) {
+                        i.state = "pending".to_string();
+                    }
+                    i
+                })
+                .collect()
+        };
+        self.pages(Op::DescribeImages, out.len(), PAGE).await?;
+        Ok(out)
     }
 
     async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
         self.call(Op::DescribeSnapshots, 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.here.state.borrow();
-        Ok(st
-            .world
-            .snapshots
-            .iter()
-            .filter(|s| q.ids.is_empty() || q.ids.contains(&s.id))
-            .filter(|s| matches_tags(&s.tags, &q.tags))
-            .filter(|s| q.volume.is_none() || s.volume == q.volume)
-            .map(|s| {
-                let mut s = s.clone();
-                if st.new_snapshots.get(&s.id).is_some_and(|t| *t > now) {
-                    s.state = "pending".to_string();
-                }
-                s
-            })
-            .collect())
+        let out: Vec<Snapshot> = {
+            let st = self.here.state.borrow();
+            st.world
+                .snapshots
+                .iter()
+                .filter(|s| q.ids.is_empty() || q.ids.contains(&s.id))
+                .filter(|s| matches_tags(&s.tags, &q.tags))
+                .filter(|s| q.volume.is_none() || s.volume == q.volume)
+                .map(|s| {
+                    let mut s = s.clone();
+                    if st.new_snapshots.get(&s.id).is_some_and(|t| *t > now) {
+                        s.state = "pending".to_string();
+                    }
+                    s
+                })
+                .collect()
+        };
+        self.pages(Op::DescribeSnapshots, out.len(), PAGE).await?;
+        Ok(out)
     }
 
     async fn list_recovery_points(
@@ -697,26 +716,30 @@ impl Cloud for Sim {
             self.profile.latency.describe,
         )
         .await?;
-        let st = self.here.state.borrow();
-        if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
-            return Err(CloudError::new(
-                "ResourceNotFoundException",
-                format!("Backup vault {} does not exist", q.vault),
-            ));
-        }
-        Ok(st
-            .world
-            .recovery_points
-            .iter()
-            .filter(|p| p.vault == q.vault)
-            .filter(|p| q.resource.as_ref().is_none_or(|r| &p.resource == r))
-            .filter(|p| {
-                q.resource_type
-                    .as_ref()
-                    .is_none_or(|t| &p.resource_type == t)
-            })
-            .cloned()
-            .collect())
+        let out: Vec<RecoveryPoint> = {
+            let st = self.here.state.borrow();
+            if !st.world.recovery_points.iter().any(|p| p.vault == q.vault) {
+                return Err(CloudError::new(
+                    "ResourceNotFoundException",
+                    format!("Backup vault {} does not exist", q.vault),
+                ));
+            }
+            st.world
+                .recovery_points
+                .iter()
+                .filter(|p| p.vault == q.vault)
+                .filter(|p| q.resource.as_ref().is_none_or(|r| &p.resource == r))
+                .filter(|p| {
+                    q.resource_type
+                        .as_ref()
+                        .is_none_or(|t| &p.resource_type == t)
+                })
+                .cloned()
+                .collect()
+        };
+        self.pages(Op::ListRecoveryPointsByBackupVault, out.len(), PAGE)
+            .await?;
+        Ok(out)
     }
 
     async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
@@ -1145,66 +1168,75 @@ impl Cloud for Sim {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
         let now = Instant::now();
-        let st = self.here.state.borrow();
-        let wanted = |id: &str, tags: &Tags| match lookup {
-            Lookup::Ids(ids) => ids.iter().any(|i| i == id),
-            Lookup::Tags(want) => matches_tags(tags, want),
-            Lookup::AttachedTo(_) => false,
+        let out = {
+            let st = self.here.state.borrow();
+            let wanted = |id: &str, tags: &Tags| match lookup {
+                Lookup::Ids(ids) => ids.iter().any(|i| i == id),
+                Lookup::Tags(want) => matches_tags(tags, want),
+                Lookup::AttachedTo(_) => false,
+            };
+            let on = |v: &Volume| match lookup {
+                Lookup::AttachedTo(i) => v.attached.as_ref().is_some_and(|(a, _)| a == i),
+                _ => false,
+            };
+            let found = |id: &str, state: &str, tags: &Tags| Found {
+                id: id.to_string(),
+                state: state.to_string(),
+                tags: tags.clone(),
+                zone: None,
+                private_ip: None,
+                instance_type: None,
+                attached_to: None,
+            };
+            let mut out: Vec<Found> = match kind {
+                // Filters leave out what has not propagated yet.
+                ResourceKind::Instance => st
+                    .instances
+                    .iter()
+                    .filter(|(id, i)| i.visible_at <= now && wanted(id, &i.tags))
+                    .map(|(id, i)| Found {
+                        zone: Some(i.zone.clone()),
+                        private_ip: Some(i.private_ip.clone()),
+                        instance_type: Some(i.instance_type.clone()),
+                        ..found(id, i.state(now), &i.tags)
+                    })
+                    .collect(),
+                ResourceKind::Volume => st
+                    .volumes
+                    .iter()
+                    .filter(|(id, v)| {
+                        v.visible_at <= now && !v.deleted(now) && (wanted(id, &v.tags) || on(v))
+                    })
+                    .map(|(id, v)| Found {
+                        zone: Some(v.zone.clone()),
+                        attached_to: v.attached.as_ref().map(|(i, _)| i.clone()),
+                        ..found(id, v.state(now).0, &v.tags)
+                    })
+                    .collect(),
+                ResourceKind::Image => st
+                    .world
+                    .images
+                    .iter()
+                    .filter(|i| wanted(&i.id, &i.tags))
+                    .map(|i| found(&i.id, &i.state, &i.tags))
+                    .collect(),
+                ResourceKind::Snapshot => st
+                    .world
+                    .snapshots
+                    .iter()
+                    .filter(|s| wanted(&s.id, &s.tags))
+                    .map(|s| found(&s.id, &s.state, &s.tags))
+                    .collect(),
+            };
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            out
         };
-        let on = |v: &Volume| match lookup {
-            Lookup::AttachedTo(i) => v.attached.as_ref().is_some_and(|(a, _)| a == i),
-            _ => false,
+        let per_page = if kind == ResourceKind::Volume {
+            500
+        } else {
+            PAGE
         };
-        let found = |id: &str, state: &str, tags: &Tags| Found {
-            id: id.to_string(),
-            state: state.to_string(),
-            tags: tags.clone(),
-            zone: None,
-            private_ip: None,
-            instance_type: None,
-            attached_to: None,
-        };
-        let mut out: Vec<Found> = match kind {
-            // Filters leave out what has not propagated yet.
-            ResourceKind::Instance => st
-                .instances
-                .iter()
-                .filter(|(id, i)| i.visible_at <= now && wanted(id, &i.tags))
-                .map(|(id, i)| Found {
-                    zone: Some(i.zone.clone()),
-                    private_ip: Some(i.private_ip.clone()),
-                    instance_type: Some(i.instance_type.clone()),
-                    ..found(id, i.state(now), &i.tags)
-                })
-                .collect(),
-            ResourceKind::Volume => st
-                .volumes
-                .iter()
-                .filter(|(id, v)| {
-                    v.visible_at <= now && !v.deleted(now) && (wanted(id, &v.tags) || on(v))
-                })
-                .map(|(id, v)| Found {
-                    zone: Some(v.zone.clone()),
-                    attached_to: v.attached.as_ref().map(|(i, _)| i.clone()),
-                    ..found(id, v.state(now).0, &v.tags)
-                })
-                .collect(),
-            ResourceKind::Image => st
-                .world
-                .images
-                .iter()
-                .filter(|i| wanted(&i.id, &i.tags))
-                .map(|i| found(&i.id, &i.state, &i.tags))
-                .collect(),
-            ResourceKind::Snapshot => st
-                .world
-                .snapshots
-                .iter()
-                .filter(|s| wanted(&s.id, &s.tags))
-                .map(|s| found(&s.id, &s.state, &s.tags))
-                .collect(),
-        };
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        self.pages(kind.describe_op(), out.len(), per_page).await?;
         Ok(out)
     }
 
