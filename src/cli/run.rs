@@ -62,6 +62,18 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             "--declared-at {t} is in the future; it is when the disaster was declared"
         )));
     }
+    // The checker compared what steps in other regions use against the runbook's region: a run
+    // in another would break what it passed.
+    if let (Some(given), Some(own)) = (&args.session.aws.region, &rb.region)
+        && given != own
+        && !rb.regions().is_empty()
+    {
+        return Err(Error::Usage(format!(
+            "--region {given} is not the runbook's region ({own}), and its steps name regions of \
+             their own: the checker matched them against {own}; run without --region, or change \
+             the runbook's region"
+        )));
+    }
     if args.backend == Backend::Aws {
         let settings = args
             .session

@@ -74,12 +74,8 @@ fn a_recovery_keeps_what_it_made_until_teardown_is_asked_for() {
     assert_eq!(runs(dir.path())[0]["state"], "torn_down");
 }
 
-/// What a recovery made in a region other than its own is journaled with that region; a later
-/// `rebound teardown` puts it back there (the simulator keeps one state per region) and deletes
-/// it there.
-#[test]
-fn teardown_of_a_recovery_in_two_regions_deletes_each_resource_in_its_own() {
-    let runbook = r#"runbook "two" {
+/// A runbook in us-west-2 with steps in us-east-1.
+const TWO_REGIONS: &str = r#"runbook "two" {
   region = "us-west-2"
   step golden = find_image { region = "us-east-1", tags = { App = "web" } }
   step stay = launch {
@@ -89,8 +85,27 @@ fn teardown_of_a_recovery_in_two_regions_deletes_each_resource_in_its_own() {
   step web = launch { image = copy.id, subnet = "subnet-0w", instance_types = ["m5.large"] }
 }
 "#;
+
+/// The checker matched the steps' regions against the runbook's: a run in another region is
+/// refused before anything is made.
+#[test]
+fn a_region_other_than_the_runbooks_is_refused_when_steps_name_regions() {
     let (_, dir) = Test::new()
-        .file("two.runbook", runbook)
+        .file("two.runbook", TWO_REGIONS)
+        .args(&["run", "two.runbook", "--region", "eu-west-1"])
+        .status(2)
+        .stderr("--region eu-west-1 is not the runbook's region (us-west-2)")
+        .run();
+    common::nothing_was_made(dir.path());
+}
+
+/// What a recovery made in a region other than its own is journaled with that region; a later
+/// `rebound teardown` puts it back there (the simulator keeps one state per region) and deletes
+/// it there.
+#[test]
+fn teardown_of_a_recovery_in_two_regions_deletes_each_resource_in_its_own() {
+    let (_, dir) = Test::new()
+        .file("two.runbook", TWO_REGIONS)
         .args(&["run", "two.runbook", "--seed", "5"])
         .stdout("kept (a recovery keeps what it restored): 3 resources")
         .run();

@@ -1039,3 +1039,49 @@ fn snapshots_by_id_leave_out_a_missing_one_by_halving() {
     assert_eq!(gone.num_calls(), 2);
     assert_eq!(found.num_calls(), 1);
 }
+
+/// Listings ask for the largest page each call takes (without MaxResults EC2 answers a whole
+/// listing at once, which a large account can make time out), and follow NextToken to the end.
+#[test]
+fn listings_ask_for_large_pages_and_follow_next_token() {
+    use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+    let image = |id: &str| {
+        aws_sdk_ec2::types::Image::builder()
+            .image_id(id)
+            .state(aws_sdk_ec2::types::ImageState::Available)
+            .creation_date("2023-11-14T22:13:20.000Z")
+            .build()
+    };
+    let first = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.max_results() == Some(1000) && r.next_token().is_none())
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(image("ami-0first"))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.max_results() == Some(1000) && r.next_token() == Some("page-2"))
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(image("ami-0second"))
+                .build()
+        });
+    let aws = Aws::from_clients(
+        mocked!(aws_sdk_ec2, &[&first, &second]),
+        mocked!(aws_sdk_backup, &[]),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let q = crate::cloud::ImageQuery {
+        owners: vec!["self".into()],
+        ..Default::default()
+    };
+    let images = runtime
+        .block_on(crate::cloud::Cloud::describe_images(&aws, &q))
+        .expect("images");
+    let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["ami-0first", "ami-0second"]);
+}
