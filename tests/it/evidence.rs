@@ -47,11 +47,7 @@ fn fixed_report() -> Report {
         journal: &journal,
         prior: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = common::paused_runtime();
     let events = RefCell::new(0);
     let mut record = runtime.block_on(async {
         let sim = Sim::new(

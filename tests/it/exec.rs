@@ -93,11 +93,7 @@ fn run(text: &str, how: Run) -> Ran {
         journal: &journal,
         prior: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = common::paused_runtime();
     let record = runtime.block_on(async {
         let sim = Sim::new(world, how.profile.clone(), how.seed);
         let stop = async {
@@ -980,11 +976,7 @@ fn a_resumed_restore_adopts_the_job_an_interrupted_process_started() {
         journal: &journal,
         prior: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = common::paused_runtime();
     let (first, record, jobs) = runtime.block_on(async {
         let sim = Sim::new(world, Profile::default(), 3);
         let first = sim
@@ -1030,11 +1022,7 @@ fn a_long_listing_takes_a_call_per_page() {
     };
     let mut profile = Profile::default();
     profile.latency.describe = Dist::fixed(10.0);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = common::paused_runtime();
     let took = |n: usize| {
         let world = World {
             region: "us-east-1".into(),

@@ -209,6 +209,12 @@ fn found(id: &str, state: &str, tags: Tags) -> Found {
     }
 }
 
+/// The id a create answered; an answer without one is an error, not an empty id.
+fn answered(id: Option<&str>, op: &str, what: &str) -> Result<String, CloudError> {
+    id.map(str::to_string)
+        .ok_or_else(|| CloudError::new("InvalidResponse", format!("{op} returned no {what}")))
+}
+
 /// What `call` answers for `ids`, leaving out the ids that do not exist: an id list fails as a
 /// whole (`not_found`) on the first unknown id, so a failing list is asked again in halves until
 /// each unknown id is alone, and dropped. One call when every id exists; about 2 log2(n) more per
@@ -836,9 +842,7 @@ impl Cloud for Aws {
             .send()
             .await
             .map_err(cloud_error)?;
-        out.volume_id()
-            .map(str::to_string)
-            .ok_or_else(|| CloudError::new("InvalidResponse", "CreateVolume returned no volume id"))
+        answered(out.volume_id(), "CreateVolume", "volume id")
     }
 
     async fn attach_volume(
@@ -869,9 +873,7 @@ impl Cloud for Aws {
             .send()
             .await
             .map_err(cloud_error)?;
-        out.restore_job_id()
-            .map(str::to_string)
-            .ok_or_else(|| CloudError::new("InvalidResponse", "StartRestoreJob returned no job id"))
+        answered(out.restore_job_id(), "StartRestoreJob", "job id")
     }
 
     async fn create_image(&self, r: &ImageRequest) -> Result<String, CloudError> {
@@ -887,9 +889,7 @@ impl Cloud for Aws {
             .send()
             .await
             .map_err(cloud_error)?;
-        out.image_id()
-            .map(str::to_string)
-            .ok_or_else(|| CloudError::new("InvalidResponse", "CreateImage returned no image id"))
+        answered(out.image_id(), "CreateImage", "image id")
     }
 
     async fn copy_image(&self, r: &CopyRequest) -> Result<String, CloudError> {
@@ -908,9 +908,7 @@ impl Cloud for Aws {
             .send()
             .await
             .map_err(cloud_error)?;
-        out.image_id()
-            .map(str::to_string)
-            .ok_or_else(|| CloudError::new("InvalidResponse", "CopyImage returned no image id"))
+        answered(out.image_id(), "CopyImage", "image id")
     }
 
     async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError> {
@@ -926,9 +924,7 @@ impl Cloud for Aws {
             .send()
             .await
             .map_err(cloud_error)?;
-        out.snapshot_id().map(str::to_string).ok_or_else(|| {
-            CloudError::new("InvalidResponse", "CopySnapshot returned no snapshot id")
-        })
+        answered(out.snapshot_id(), "CopySnapshot", "snapshot id")
     }
 
     async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError> {

@@ -97,6 +97,15 @@ fn launch_on(rules: &[&Rule], types: &str, extra: &str) -> StepRecord {
     record.steps[rb.step_named("web").expect("web")].clone()
 }
 
+/// A current-thread runtime on a paused clock.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
 /// Runs a runbook on the given mocked clients, on a paused clock.
 fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
     let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
@@ -113,11 +122,7 @@ fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
         journal: &journal,
         prior: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let events = RefCell::new(Vec::new());
     let clouds = crate::cloud::Regions::new(aws, &rb.regions());
     let record = runtime.block_on(exec::execute(
@@ -630,11 +635,7 @@ fn tear_volumes(
     let mut all: Vec<&Rule> = rules.to_vec();
     all.extend([&no_instances, &no_images, &no_snapshots]);
     let aws = Aws::from_clients(mocked!(aws_sdk_ec2, &all), mocked!(aws_sdk_backup, &[]));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let journal = Journal::memory();
     runtime.block_on(async {
         let api = Api::new(&aws);
@@ -865,11 +866,7 @@ fn preflight_tells_what_it_could_not_ask_from_what_is_missing() {
         &[],
     )
     .expect("checks");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let found = runtime.block_on(crate::preflight::check(
         &crate::cloud::Regions::new(aws, &[]),
         &rb,
@@ -971,10 +968,7 @@ fn restore_jobs_of_a_recovery_point_are_read_from_list_restore_jobs() {
                 .build()
         });
     let aws = Aws::from_clients(mocked!(aws_sdk_ec2, &[]), mocked!(aws_sdk_backup, &[&list]));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let since = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
     let jobs = runtime
         .block_on(crate::cloud::Cloud::restore_jobs(&aws, point, since))
@@ -1022,10 +1016,7 @@ fn snapshots_by_id_leave_out_a_missing_one_by_halving() {
         mocked!(aws_sdk_ec2, &[&gone, &found]),
         mocked!(aws_sdk_backup, &[]),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let q = crate::cloud::SnapshotQuery {
         ids: vec!["snap-0a".into(), "snap-0gone".into()],
         ..Default::default()
@@ -1071,10 +1062,7 @@ fn listings_ask_for_large_pages_and_follow_next_token() {
         mocked!(aws_sdk_ec2, &[&first, &second]),
         mocked!(aws_sdk_backup, &[]),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     let q = crate::cloud::ImageQuery {
         owners: vec!["self".into()],
         ..Default::default()

@@ -148,6 +148,16 @@ impl Test {
 }
 
 /// The repository root (where Cargo.toml is).
+/// A current-thread runtime on a paused clock, as rebound runs the simulator: a simulated hour
+/// passes in no wall time.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
