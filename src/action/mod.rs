@@ -23,6 +23,7 @@ mod find_snapshot;
 mod launch;
 mod restore;
 mod shared;
+mod tag;
 mod verify;
 mod wait;
 pub mod world;
@@ -166,6 +167,7 @@ registry! {
     CreateImage => create_image::CreateImage,
     CopyImage => copy_image::CopyImage,
     CopySnapshot => copy_snapshot::CopySnapshot,
+    Tag => tag::Tag,
     Approve => approve::Approve,
     Exec => exec::Exec,
     Wait => wait::Wait,

@@ -43,6 +43,9 @@ pub struct Report {
     pub critical_path: Vec<String>,
     pub steps: Vec<StepReport>,
     pub resources: Vec<Resource>,
+    /// Artifacts the run did not make that a `tag` step tagged: kept by teardown, listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tagged: Vec<Tagged>,
     pub api_calls: BTreeMap<String, u64>,
     pub approve_flag: bool,
     /// Every `approve` step that was approved: by whom and when.
@@ -172,6 +175,14 @@ pub struct Resource {
     pub deleted_at: Option<String>,
     /// `verified`, `failed`, `skipped`; null until teardown runs.
     pub teardown: Option<String>,
+}
+
+/// An image or snapshot a `tag` step tagged, with the tags it was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tagged {
+    pub id: String,
+    pub step: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An artifact a `find_*` used that is older than the runbook's RPO.
@@ -382,6 +393,28 @@ impl Report {
                 .collect(),
             steps,
             resources,
+            tagged: rb
+                .steps
+                .iter()
+                .zip(&rec.steps)
+                .filter(|(s, _)| s.action == crate::action::Action::Tag)
+                .flat_map(|(s, r)| {
+                    let ids = r.outputs.get("tagged").and_then(Value::as_array);
+                    let tags: BTreeMap<String, String> = r
+                        .inputs
+                        .get("tags")
+                        .and_then(|t| serde_json::from_value(t.clone()).ok())
+                        .unwrap_or_default();
+                    ids.into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(move |id| Tagged {
+                            id: id.to_string(),
+                            step: s.name.clone(),
+                            tags: tags.clone(),
+                        })
+                })
+                .collect(),
             api_calls: rec
                 .api_calls
                 .iter()

@@ -103,6 +103,8 @@ pub enum Sid {
     Copy,
     /// ... and its source, in the source region.
     CopySource,
+    /// `tag`: CreateTags on images and snapshots the run did not make, the step's keys only.
+    TagArtifacts,
     Teardown,
     Preflight,
 }

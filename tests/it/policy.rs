@@ -168,6 +168,7 @@ fn may_call(action: Action) -> &'static [&'static str] {
             "kms:ReEncryptTo",
             "ec2:DeleteSnapshot",
         ],
+        Action::Tag => &["ec2:CreateTags"],
         Action::Approve | Action::Exec | Action::Wait => &[],
     }
 }
@@ -449,4 +450,38 @@ fn preflight_may_ask_for_what_the_runbook_names_and_nothing_else() {
     }
     // No security group is named: the runbook's policy does not ask about any.
     assert!(!allowed.contains("ec2:DescribeSecurityGroups"), "{p:#}");
+}
+
+/// `tag` may tag only what it names (a literal image by its ARN), with only its own keys and
+/// rebound's mark: never `rebound:run-id`, which would hand the image to a teardown.
+#[test]
+fn a_tag_step_may_write_only_its_keys_on_what_it_names() {
+    let (out, _dir) = Test::new()
+        .file(
+            "t.runbook",
+            r#"runbook "t" {
+  region = "eu-west-1"
+  step mark = tag { images = ["ami-0abc"], tags = { Safe = "True" } }
+}
+"#,
+        )
+        .args(&["policy", "t.runbook", "--account", ACCOUNT])
+        .run();
+    let policy: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let statement = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"] == "TagArtifacts")
+        .cloned()
+        .expect("the TagArtifacts statement");
+    assert_eq!(statement["Action"], serde_json::json!(["ec2:CreateTags"]));
+    assert_eq!(
+        statement["Resource"],
+        serde_json::json!(["arn:aws:ec2:eu-west-1::image/ami-0abc"])
+    );
+    assert_eq!(
+        statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"],
+        serde_json::json!(["Safe", "rebound:tagged-by"])
+    );
 }

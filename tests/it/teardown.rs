@@ -74,6 +74,47 @@ fn a_recovery_keeps_what_it_made_until_teardown_is_asked_for() {
     assert_eq!(runs(dir.path())[0]["state"], "torn_down");
 }
 
+/// A drill that tags an image it did not make (a validation that earned `Safe=True`) keeps the
+/// image and its tags: teardown deletes what the run made, never what it tagged, and the report
+/// lists what was tagged with what.
+#[test]
+fn a_drill_keeps_what_it_tagged_and_reports_it() {
+    let runbook = r#"runbook "earn" {
+  region = "eu-west-1"
+  step img = find_image { tags = { App = "web" }, require_safe = false }
+  step host = launch { image = img.id, subnet = "subnet-0a", instance_types = ["m5.large"] }
+  step ok = verify { instances = host.instances, checks = ["running"] }
+  step mark = tag { images = [img.id], tags = { Safe = "True" }, after = [ok] }
+}
+"#;
+    let (_, dir) = Test::new()
+        .file("earn.runbook", runbook)
+        .args(&["run", "earn.runbook", "--drill", "--report-dir", "out"])
+        .run();
+    let report = common::report(dir.path());
+    let image = report["steps"][0]["outputs"]["id"].clone();
+    assert_eq!(report["tagged"][0]["id"], image, "{}", report["tagged"]);
+    assert_eq!(report["tagged"][0]["step"], "mark");
+    assert_eq!(report["tagged"][0]["tags"]["Safe"], "True");
+    let resources = report["resources"].as_array().expect("resources");
+    assert!(resources.iter().all(|r| r["id"] != image), "{resources:?}");
+    assert!(
+        resources.iter().all(|r| r["teardown"] == "verified"),
+        "{resources:?}"
+    );
+    assert_eq!(
+        report["api_calls"]["DeregisterImage"],
+        Value::Null,
+        "{}",
+        report["api_calls"]
+    );
+    assert_eq!(
+        report["api_calls"]["CreateTags"], 1,
+        "{}",
+        report["api_calls"]
+    );
+}
+
 /// A runbook in us-west-2 with steps in us-east-1.
 const TWO_REGIONS: &str = r#"runbook "two" {
   region = "us-west-2"

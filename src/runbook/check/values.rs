@@ -167,8 +167,24 @@ impl<'a> Checker<'a> {
         place: Place,
         deps: &mut Vec<(StepId, Span)>,
     ) -> Option<Expr> {
-        self.entries(entries, place, deps, |_, _| Some(inner))
-            .map(Expr::Map)
+        // `rebound:` keys are rebound's own: `rebound:run-id` on a resource hands it to a run's
+        // teardown, so no runbook may write one, on what it makes or on what it tags.
+        self.entries(entries, place, deps, |c, e| {
+            if e.key.value.starts_with(RESERVED) {
+                c.error(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        e.key.span,
+                        format!("`{}`: keys starting with `{RESERVED}` are rebound's own", e.key.value),
+                    )
+                    .label("reserved")
+                    .hint("rebound writes rebound:run-id and rebound:step itself; teardown deletes what carries a run's id"),
+                );
+                return None;
+            }
+            Some(inner)
+        })
+        .map(Expr::Map)
     }
 
     /// A map's entries, each checked against the type `ty_of` gives its key (`None`: the key
@@ -338,6 +354,9 @@ fn is_duration(s: &str) -> bool {
     }
     any && !digits
 }
+
+/// The prefix of the tags rebound writes itself (`cloud::RUN_TAG`, `cloud::STEP_TAG`).
+const RESERVED: &str = "rebound:";
 
 pub(super) fn invalid(v: &Value, message: String, hint: Option<String>) -> Diagnostic {
     Diagnostic::new(Code::InvalidValue, v.span, message)
