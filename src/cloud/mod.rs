@@ -70,6 +70,11 @@ impl CloudError {
         }
     }
 
+    /// Refused before it acted: throttling.
+    pub(crate) fn is_throttling(&self) -> bool {
+        THROTTLING_CODES.contains(&self.code.as_str())
+    }
+
     /// Worth retrying as it is: throttling and server-side faults.
     pub(crate) fn is_transient(&self) -> bool {
         let code = self.code.as_str();
@@ -142,6 +147,16 @@ impl Op {
             self,
             Op::RunInstances | Op::CreateVolume | Op::StartRestoreJob | Op::CopyImage
         )
+    }
+
+    /// Whether a call that failed with `e` may be sent again as it is: when it was refused
+    /// before it acted (throttled), when it carries a token, or when acting twice does no harm
+    /// (a Describe, a delete, tags). A CreateImage, AttachVolume or CopySnapshot that met a
+    /// server error or a timeout may have acted: `Ctx::once` looks for what it made instead,
+    /// so that a resend cannot make a second image or copy.
+    pub(crate) fn may_resend(self, e: &CloudError) -> bool {
+        let acts_twice = matches!(self, Op::CreateImage | Op::AttachVolume | Op::CopySnapshot);
+        !acts_twice || e.is_throttling()
     }
 
     /// The EC2 token bucket a call of this operation draws from. AWS Backup has quotas of its

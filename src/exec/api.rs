@@ -131,7 +131,7 @@ impl<'c, C: Cloud> Api<'c, C> {
             self.count(op);
             tracing::trace!(%op, attempt, "call");
             match call().await {
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS && op.may_resend(&e) => {
                     tracing::debug!(%op, code = %e.code, attempt, "retrying");
                     let backoff = Duration::from_millis(200 << (attempt - 1).min(10));
                     tokio::time::sleep(backoff.min(MAX_BACKOFF)).await;

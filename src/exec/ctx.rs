@@ -165,7 +165,7 @@ impl<C: Cloud> Ctx<'_, '_, C> {
     where
         T: Serialize + DeserializeOwned,
         Adopt: AsyncFn() -> Result<Option<T>, CloudError>,
-        Call_: AsyncFnOnce() -> Result<T, CloudError>,
+        Call_: AsyncFn() -> Result<T, CloudError>,
         Made: Fn(&T) -> Vec<Created>,
     {
         let made = |t: &T| -> Vec<Created> {
@@ -222,20 +222,35 @@ impl<C: Cloud> Ctx<'_, '_, C> {
             .map_err(|e| {
                 StepError::Failed(format!("cannot journal the intent to call {op}: {e}"))
             })?;
-        match call().await {
-            Ok(t) => {
-                // The answer names every resource in it: one record, so a crash cannot leave
-                // some of them unjournaled.
-                self.journal.note(&answer(&t));
-                record(&t);
-                Ok(t)
-            }
-            Err(e) => {
-                // Without a token, the failure may be the resend's, after a first call that
-                // worked and whose answer was lost: what the call would have made is looked for.
-                if !op.has_token()
-                    && let Ok(Some(t)) = adopt().await
-                {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let e = match call().await {
+                Ok(t) => {
+                    // The answer names every resource in it: one record, so a crash cannot
+                    // leave some of them unjournaled.
+                    self.journal.note(&answer(&t));
+                    record(&t);
+                    return Ok(t);
+                }
+                Err(e) => e,
+            };
+            // Without a token, the failure may be the resend's, after a first call that worked
+            // and whose answer was lost, or a server error after the call acted (`exec::api`
+            // does not resend those): what the call would have made is looked for. Found: it is
+            // the answer. Not found after a server error, and not on a second look a moment
+            // later (a new resource can be unseen by a filter for a while): nothing was made,
+            // and the call is made again, a few times, as `exec::api` would have.
+            if !op.has_token() {
+                let mut found = adopt().await;
+                if matches!(found, Ok(None)) && e.is_transient() && attempt < UNTOKENED_ATTEMPTS {
+                    tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                    found = adopt().await;
+                    if matches!(found, Ok(None)) {
+                        continue;
+                    }
+                }
+                if let Ok(Some(t)) = found {
                     (self.progress)(format!(
                         "{op}: {}: made by an attempt whose answer was lost; adopted",
                         e.code
@@ -244,20 +259,24 @@ impl<C: Cloud> Ctx<'_, '_, C> {
                     record(&t);
                     return Ok(t);
                 }
-                self.journal.note(&Entry::Answer {
-                    step: self.step.to_string(),
-                    op,
-                    token: token.to_string(),
-                    answer: serde_json::Value::Null,
-                    error: Some(e.to_string()),
-                    created: Vec::new(),
-                    at: (self.at)(),
-                });
-                Err(e.into())
             }
+            self.journal.note(&Entry::Answer {
+                step: self.step.to_string(),
+                op,
+                token: token.to_string(),
+                answer: serde_json::Value::Null,
+                error: Some(e.to_string()),
+                created: Vec::new(),
+                at: (self.at)(),
+            });
+            return Err(e.into());
         }
     }
 }
+
+/// Calls of a call without a token that met a server error and made nothing (looked for each
+/// time) before the step is failed with the error.
+const UNTOKENED_ATTEMPTS: u32 = 4;
 
 /// The idempotency token of run `run_id`'s step `step` for the call `extra` names
 /// (`Ctx::token`); the tests craft an interrupted call's journal with it.

@@ -896,9 +896,10 @@ fn an_impaired_status_check_fails_the_verify() {
     assert!(ok.finished_at.unwrap_or_default() < 600.0, "{ok:?}");
 }
 
-/// AttachVolume and CreateImage take no idempotency token: when the answer of one that worked
-/// is lost (every answer, here), the resend fails (`VolumeInUse`, `InvalidAMIName.Duplicate`)
-/// and the step adopts what the first call made instead of failing or making it twice.
+/// AttachVolume, CreateImage and CopySnapshot take no idempotency token: when the answer of
+/// one that worked is lost (every answer, here), the resend fails (`VolumeInUse`,
+/// `InvalidAMIName.Duplicate`) or would make a second copy, and the step adopts what the first
+/// call made instead of failing or making it twice.
 #[test]
 fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
     let profile = with_faults(Faults {
@@ -913,6 +914,7 @@ fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
   step disk = create_volume { snapshot = snap.id, zone = host.zone }
   step mount = attach { volume = disk.id, instance = host.instance, device = "/dev/sdf" }
   step copy = create_image { instance = host.instance, after = [mount] }
+  step dr = copy_snapshot { snapshot = snap.id, source_region = "us-east-1" }
 }
 "#,
         Run {
@@ -920,7 +922,7 @@ fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
             ..Run::default()
         },
     );
-    for step in ["host", "disk", "mount", "copy"] {
+    for step in ["host", "disk", "mount", "copy", "dr"] {
         let r = ran.step(step);
         assert_eq!(r.outcome, Some(Outcome::Succeeded), "{step}: {:?}", r.error);
     }
@@ -932,8 +934,14 @@ fn a_lost_answer_of_a_call_without_a_token_is_adopted_not_repeated() {
     };
     assert!(adopted("mount"), "the attachment was not adopted");
     assert!(adopted("copy"), "the image was not adopted");
-    let images: Vec<_> = ran.step("copy").created.iter().collect();
-    assert_eq!(images.len(), 1, "{images:?}");
+    assert!(adopted("dr"), "the snapshot copy was not adopted");
+    // One call each: a server error after a call without a token is not resent blind (a
+    // second CopySnapshot would make a second copy); what it made is looked for instead.
+    for (step, op) in [("copy", Op::CreateImage), ("dr", Op::CopySnapshot)] {
+        let made: Vec<_> = ran.step(step).created.iter().collect();
+        assert_eq!(made.len(), 1, "{step}: {made:?}");
+        assert_eq!(ran.step(step).api_calls.get(&op), Some(&1), "{step}");
+    }
 }
 
 /// A restore job started by a process that died before journaling the answer, and whose
