@@ -471,75 +471,47 @@ impl Aws {
             .collect())
     }
 
-    /// Every image of `owners` (any owner: none given) that the filters match, all pages
-    /// (DescribeImages pages with MaxResults and NextToken): `find` and `describe_images`.
+    /// Every image of `owners` (any owner: none given), or of `ids`, that the filters match,
+    /// all pages: `find` and `describe_images`. Pages are asked for with the largest MaxResults,
+    /// which EC2 refuses alongside ImageIds (an id list fails NotFound on a missing id instead:
+    /// see `by_ids`).
     async fn list_images(
         &self,
         owners: Option<Vec<String>>,
+        ids: Option<Vec<String>>,
         filters: Vec<Filter>,
     ) -> Result<Vec<aws_sdk_ec2::types::Image>, CloudError> {
+        let by_id = ids.is_some();
         let call = self
             .ec2
             .describe_images()
             .set_owners(owners)
+            .set_image_ids(ids)
             .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
+        let pages = call.into_paginator();
+        let pages = if by_id { pages } else { pages.page_size(1000) };
+        let pages = pages.send().collect::<Vec<_>>().await;
         paged(pages, |p| p.images().to_vec())
     }
 
-    /// The images of these ids that the filters match (ImageIds: NotFound if one is missing).
-    async fn list_images_by_id(
-        &self,
-        ids: Vec<String>,
-        filters: Vec<Filter>,
-    ) -> Result<Vec<aws_sdk_ec2::types::Image>, CloudError> {
-        let call = self
-            .ec2
-            .describe_images()
-            .set_image_ids(Some(ids))
-            .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
-        paged(pages, |p| p.images().to_vec())
-    }
-
-    /// The snapshots of these ids that the filters match (SnapshotIds: NotFound if one is
-    /// missing).
-    async fn list_snapshots_by_id(
-        &self,
-        ids: Vec<String>,
-        filters: Vec<Filter>,
-    ) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, CloudError> {
-        let call = self
-            .ec2
-            .describe_snapshots()
-            .set_snapshot_ids(Some(ids))
-            .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator().send().collect::<Vec<_>>().await;
-        paged(pages, |p| p.snapshots().to_vec())
-    }
-
-    /// Every snapshot of `owners` that the filters match, all pages.
+    /// Every snapshot of `owners`, or of `ids`, that the filters match, all pages (as
+    /// `list_images`: no MaxResults with SnapshotIds).
     async fn list_snapshots(
         &self,
         owners: Option<Vec<String>>,
+        ids: Option<Vec<String>>,
         filters: Vec<Filter>,
     ) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, CloudError> {
+        let by_id = ids.is_some();
         let call = self
             .ec2
             .describe_snapshots()
             .set_owner_ids(owners)
+            .set_snapshot_ids(ids)
             .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
+        let pages = call.into_paginator();
+        let pages = if by_id { pages } else { pages.page_size(1000) };
+        let pages = pages.send().collect::<Vec<_>>().await;
         paged(pages, |p| p.snapshots().to_vec())
     }
 
@@ -549,7 +521,7 @@ impl Aws {
         filters: Vec<Filter>,
         owners: Option<Vec<String>>,
     ) -> Result<Vec<Found>, CloudError> {
-        let images = self.list_images(owners, filters).await?;
+        let images = self.list_images(owners, None, filters).await?;
         Ok(images
             .iter()
             .filter_map(|i| {
@@ -568,7 +540,7 @@ impl Aws {
         filters: Vec<Filter>,
         owners: Option<Vec<String>>,
     ) -> Result<Vec<Found>, CloudError> {
-        let snapshots = self.list_snapshots(owners, filters).await?;
+        let snapshots = self.list_snapshots(owners, None, filters).await?;
         Ok(snapshots
             .iter()
             .filter_map(|s| {
@@ -620,14 +592,14 @@ impl Cloud for Aws {
         // a filter: what does not exist is simply not answered.
         let images = if owners.is_none() && !q.ids.is_empty() {
             by_ids(&q.ids, "InvalidAMIID.NotFound", |ids| {
-                self.list_images_by_id(ids, filters.clone())
+                self.list_images(None, Some(ids), filters.clone())
             })
             .await?
         } else {
             if !q.ids.is_empty() {
                 filters.push(filter("image-id", q.ids.iter().cloned()));
             }
-            self.list_images(owners, filters).await?
+            self.list_images(owners, None, filters).await?
         };
         Ok(images
             .iter()
@@ -661,10 +633,10 @@ impl Cloud for Aws {
         // SnapshotIds, as for images (InvalidSnapshot.NotFound for a missing one), not a
         // snapshot-id filter over every public snapshot.
         let snapshots = if q.ids.is_empty() {
-            self.list_snapshots(Some(owners), filters).await?
+            self.list_snapshots(Some(owners), None, filters).await?
         } else {
             by_ids(&q.ids, "InvalidSnapshot.NotFound", |ids| {
-                self.list_snapshots_by_id(ids, filters.clone())
+                self.list_snapshots(None, Some(ids), filters.clone())
             })
             .await?
         };
