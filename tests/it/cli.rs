@@ -473,7 +473,7 @@ fn ctrl_c_cancels_a_run() {
 #[test]
 fn sim_world_and_profile_files() {
     let world = r#"{"region": "eu-west-1", "images": [{"id": "ami-0aaa", "name": "web", "created": "2026-11-20T00:00:00Z", "state": "available", "tags": {"App": "web", "Safe": "True"}}], "subnets": {"subnet-1": "eu-west-1a"}}"#;
-    let profile = r#"{"latency": {"run_instances": {"median": 2, "p99": 2}, "pending_to_running": {"median": 5, "p99": 5}, "describe": {"median": 0.5, "p99": 0.5}}}"#;
+    let profile = r#"{"latency": {"run_instances": {"median": 2, "p99": 2}, "pending_to_running": {"median": 5, "p99": 5}, "describe": {"median": 0.5, "p99": 0.5}, "propagation": {"median": 1, "p99": 1}}}"#;
     let rb = "runbook \"w\" {\n  step img = find_image { tags = { App = \"web\" } }\n  step h = launch { image = img.id, subnet = \"subnet-1\", instance_types = [\"m5.large\"] }\n}\n";
     let (_, dir) = Test::new()
         .file("w.runbook", rb)
@@ -492,7 +492,8 @@ fn sim_world_and_profile_files() {
         .run();
     let r: serde_json::Value = common::report(dir.path());
     assert_eq!(r["steps"][0]["outputs"]["id"], "ami-0aaa");
-    // Zero-variance latencies: 0.5 s describe, then 2 s RunInstances + 5 s to running.
+    // Zero-variance latencies: 0.5 s describe, then 2 s RunInstances + 5 s to running (the new
+    // id seen after 1 s, well before).
     let rto = r["rto"]["measured_seconds"].as_f64().expect("rto");
     assert!((7.5..9.0).contains(&rto), "rto {rto}");
     Test::new()
