@@ -22,11 +22,15 @@ mod find_recovery_point;
 mod find_snapshot;
 mod launch;
 mod restore;
+mod run_command;
 mod shared;
+mod ssm;
 mod tag;
 mod verify;
 mod wait;
 pub mod world;
+
+pub(crate) use create_image::thaw_now as thaw;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -164,6 +168,7 @@ registry! {
     CreateVolume => create_volume::CreateVolume,
     Attach => attach::Attach,
     Verify => verify::Verify,
+    RunCommand => run_command::RunCommand,
     CreateImage => create_image::CreateImage,
     CopyImage => copy_image::CopyImage,
     CopySnapshot => copy_snapshot::CopySnapshot,

@@ -1,8 +1,9 @@
 //! `tag`: tags put on images or snapshots the run did not make (a validated image earns
 //! `Safe=True`). The run's id is not among them (`rebound:` keys are refused by the checker),
 //! so teardown never takes a tagged artifact for the run's; the step's record, journaled and in
-//! the report, says what was tagged with what, and `rebound:tagged-by` on the artifact names the
-//! run. CreateTags sets the same tags again harmlessly: a retry or a resume may repeat it.
+//! the report, says what was tagged with what, and `rebound:validated-by` and
+//! `rebound:validated-at` on the artifact name the run that vouched for it and when. CreateTags
+//! sets the same tags again harmlessly: a retry or a resume may repeat it.
 
 use std::collections::BTreeMap;
 
@@ -18,9 +19,11 @@ use crate::runbook::schema::{ActionSchema, Kind, STR_MAP, STRS, Ty, opt, req};
 
 pub(crate) struct Tag;
 
-/// The tag that names the run that tagged an artifact: not `rebound:run-id`, which would hand
-/// the artifact to the run's teardown.
-pub(crate) const TAGGED_BY: &str = "rebound:tagged-by";
+/// The tag that names the run that tagged (vouched for) an artifact: not `rebound:run-id`,
+/// which would hand the artifact to the run's teardown.
+pub(crate) const VALIDATED_BY: &str = "rebound:validated-by";
+/// When it did (RFC 3339, UTC).
+pub(crate) const VALIDATED_AT: &str = "rebound:validated-at";
 
 const IMAGES: Ty = Ty::List(&Ty::Str(Kind::Image));
 const SNAPSHOTS: Ty = Ty::List(&Ty::Str(Kind::Snapshot));
@@ -43,7 +46,11 @@ impl Definition for Tag {
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let mut tags: Tags = i.tags;
-        tags.insert(TAGGED_BY.to_string(), ctx.run_id.to_string());
+        tags.insert(VALIDATED_BY.to_string(), ctx.run_id.to_string());
+        tags.insert(
+            VALIDATED_AT.to_string(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
         let all = i
             .images
             .iter()
@@ -78,7 +85,8 @@ impl Definition for Tag {
             .unwrap_or_default()
             .into_keys()
             .collect();
-        keys.push(TAGGED_BY.to_string());
+        keys.push(VALIDATED_BY.to_string());
+        keys.push(VALIDATED_AT.to_string());
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         b.allow(Sid::TagArtifacts, &["ec2:CreateTags"], arns)
             .when(condition("ForAllValues:StringEquals", "aws:TagKeys", &keys));

@@ -1,5 +1,7 @@
 //! `verify`: every check on every instance (`running`, `status_ok`, `tcp:PORT`,
-//! `http:PORT/PATH`, `ssm:COMMAND`); the step passes when all have passed.
+//! `http:PORT/PATH`, `ssm:COMMAND`); the step passes when all have passed. An `ssm:` check is
+//! one command on all the instances (`action::ssm`); each instance's exit code and output are
+//! kept for the report.
 
 use std::time::Duration;
 
@@ -8,8 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
 
 use super::Definition;
-use crate::cloud::Cloud;
 use crate::cloud::latency::LatencyModel;
+use crate::cloud::{Cloud, Invocation};
 use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::poller::Want;
 use crate::policy::builder::{Builder, literals};
@@ -30,6 +32,9 @@ impl Definition for Verify {
     type Inputs = Inputs;
     type Outputs = Outputs;
 
+    #[cfg(test)]
+    const EVIDENCE: &'static [&'static str] = &["commands"];
+
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         // Each check's progress as it passes (`status_ok 2/3`): a responder sees which
         // instance holds the step up.
@@ -41,7 +46,7 @@ impl Definition for Verify {
         let total = i.instances.len();
         let mut waits = Vec::new();
         for id in &i.instances {
-            for check in &i.checks {
+            for check in i.checks.iter().filter(|c| !matches!(c, Check::Ssm { .. })) {
                 let passed = &passed;
                 waits.push(async move {
                     let ready = verify_one(ctx, id, check).await?;
@@ -54,12 +59,28 @@ impl Definition for Verify {
                 });
             }
         }
-        let ready = try_join_all(waits).await?;
+        // Each ssm: check is one command on all the instances at once.
+        let commands = i.checks.iter().enumerate().filter_map(|(n, c)| match c {
+            Check::Ssm { command } => Some(ssm_check(ctx, n, &i.instances, command)),
+            _ => None,
+        });
+        let (ready, ran) =
+            futures::future::try_join(try_join_all(waits), try_join_all(commands)).await?;
         let mut done = Done::default();
         for r in ready {
             done.ready(r);
         }
-        done.outputs = Outputs { passed: true };
+        let mut commands = Vec::new();
+        for (check, invocations) in ran {
+            for inv in invocations {
+                done.ready(inv.ended_at);
+                commands.push(Ran::new(&check, inv));
+            }
+        }
+        done.outputs = Outputs {
+            passed: true,
+            commands,
+        };
         Ok(done)
     }
 
@@ -73,10 +94,13 @@ impl Definition for Verify {
                 Some(Ok(Check::Tcp { .. } | Check::Http { .. })) => {
                     b.describe(&["ec2:DescribeInstances"]);
                 }
-                // The AWS backend refuses ssm: checks before a run starts; the checker refuses
-                // malformed ones.
-                Some(Ok(Check::Ssm { .. }) | Err(_)) => {}
-                None => b.describe(&["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"]),
+                Some(Ok(Check::Ssm { .. })) => super::ssm::statements(b),
+                // The checker refuses malformed checks.
+                Some(Err(_)) => {}
+                None => {
+                    b.describe(&["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"]);
+                    super::ssm::statements(b);
+                }
             }
         }
     }
@@ -93,7 +117,7 @@ impl Definition for Verify {
                 Check::Running => m.describe.median,
                 Check::StatusOk => m.status_ok.median,
                 Check::Tcp { .. } | Check::Http { .. } => m.boot.median,
-                Check::Ssm { .. } => m.ssm_ready.median,
+                Check::Ssm { .. } => super::ssm::expected_seconds(m),
             })
             .fold(m.describe.median, f64::max)
     }
@@ -118,6 +142,52 @@ fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
 #[derive(Serialize, Default)]
 pub(crate) struct Outputs {
     passed: bool,
+    /// Each `ssm:` check's result on each instance (report only).
+    commands: Vec<Ran>,
+}
+
+/// One instance's result of a command, as the report shows it.
+#[derive(Serialize)]
+pub(crate) struct Ran {
+    pub check: String,
+    pub instance: String,
+    pub status: String,
+    pub exit_code: i32,
+    /// At most 24,000 characters: AWS keeps no more.
+    pub stdout: String,
+}
+
+impl Ran {
+    pub(crate) fn new(check: &str, i: Invocation) -> Ran {
+        Ran {
+            check: check.to_string(),
+            instance: i.instance,
+            status: i.status,
+            exit_code: i.exit_code,
+            stdout: i.stdout,
+        }
+    }
+}
+
+/// One `ssm:` check on every instance: passes when the command exited 0 on each.
+async fn ssm_check<C: Cloud>(
+    ctx: &Ctx<'_, '_, C>,
+    n: usize,
+    instances: &[String],
+    command: &str,
+) -> Result<(String, Vec<Invocation>), StepError> {
+    let check = format!("ssm:{command}");
+    let ran = super::ssm::run(ctx, &format!("check {n}"), instances, command).await?;
+    let failed: Vec<String> = ran
+        .iter()
+        .filter(|i| !(i.status == "Success" && i.exit_code == 0))
+        .map(|i| super::ssm::failure(&check, i))
+        .collect();
+    if !failed.is_empty() {
+        return Err(StepError::Failed(failed.join("; ")));
+    }
+    (ctx.progress)(format!("ssm {}/{}: passed", ran.len(), instances.len()));
+    Ok((check, ran))
 }
 
 /// A check as the runbook writes it (`status_ok`, `tcp:443`), for progress lines.
@@ -152,7 +222,9 @@ async fn verify_one<C: Cloud>(
             .wait(instance, Want::StatusOk, Duration::ZERO)
             .await?
             .status_ok_at),
-        Check::Tcp { .. } | Check::Http { .. } | Check::Ssm { .. } => loop {
+        // Commands, not probes (`ssm_check`).
+        Check::Ssm { .. } => Ok(None),
+        Check::Tcp { .. } | Check::Http { .. } => loop {
             match ctx.api.probe(instance, check).await {
                 Ok(p) if p.passed => return Ok(p.ready_at),
                 Ok(_) => {}

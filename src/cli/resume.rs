@@ -177,7 +177,6 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     // The journal never holds secrets: a resume reads them from the environment again.
     rebound::runbook::secrets::read_env(&mut rb)?;
     if replay.header.backend == Backend::Aws {
-        super::run::refuse_ssm(&rb)?;
         let settings = super::session::settings(&args.session.aws, &replay.header, rb.role.clone());
         super::preflight(&rb, super::Preflight::Aws(&settings))?;
     }

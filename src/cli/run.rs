@@ -7,7 +7,6 @@ use super::session::Session;
 use super::sim_inputs::SimArgs;
 use rebound::error::Error;
 use rebound::exec::journal::{self, Header, Journal};
-use rebound::runbook::Runbook;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -52,9 +51,6 @@ pub struct Args {
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     let mut rb = args.runbook.load()?;
     rebound::runbook::secrets::read_env(&mut rb)?;
-    if args.backend == Backend::Aws {
-        refuse_ssm(&rb)?;
-    }
     if let Some(t) = args.declared_at
         && t > Utc::now()
     {
@@ -154,24 +150,6 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
 
 fn to_value<T: serde::Serialize>(t: &T) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or_default()
-}
-
-/// The aws backend has no SSM client yet: a runbook with `ssm:` checks is refused before
-/// anything starts.
-pub fn refuse_ssm(rb: &Runbook) -> Result<(), Error> {
-    match rb.steps.iter().find(|s| uses_ssm(s)) {
-        Some(step) => Err(Error::Usage(format!(
-            "step `{}` has an ssm: check, which the aws backend does not support yet",
-            step.name
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn uses_ssm(step: &rebound::runbook::checked::Step) -> bool {
-    use rebound::runbook::checked::Expr;
-    matches!(step.field("checks"), Some(Expr::List(checks))
-        if checks.iter().any(|c| matches!(c, Expr::Str(s) if s.starts_with("ssm:"))))
 }
 
 /// `20261122T050000Z-1a2b`: sortable, and unique enough across one team's runs.

@@ -79,8 +79,11 @@ pub struct LatencyModel {
     pub boot: Dist,
     /// From `running` until both EC2 status checks pass (they are evaluated once a minute).
     pub status_ok: Dist,
-    /// From `running` until the SSM agent answers a command.
+    /// From `running` until the SSM agent is online (DescribeInstanceInformation).
     pub ssm_ready: Dist,
+    /// A script run through SSM Run Command, from SendCommand until its result is listed (the
+    /// agent's delivery included).
+    pub command: Dist,
     /// CreateVolume until `available`.
     pub create_volume: Dist,
     /// AttachVolume until `in-use`.
@@ -112,6 +115,7 @@ impl Default for LatencyModel {
             boot: Dist::new(30.0, 60.0),
             status_ok: Dist::new(120.0, 300.0),
             ssm_ready: Dist::new(45.0, 120.0),
+            command: Dist::new(4.0, 60.0),
             create_volume: Dist::new(1.5, 4.0),
             attach_volume: Dist::new(2.0, 4.0),
             restore_job: Dist::new(600.0, 2400.0),

@@ -134,6 +134,16 @@ pub enum Op {
     DescribeSecurityGroups,
     DescribeKeyPairs,
     GetInstanceProfile,
+    /// SSM: which instances' agents are online (PingStatus).
+    DescribeInstanceInformation,
+    /// SSM Run Command: a shell script on up to 50 instances (AWS-RunShellScript).
+    SendCommand,
+    /// SSM: a resume's look for the command an interrupted process sent (SendCommand takes no
+    /// token).
+    ListCommands,
+    /// SSM: every instance's result of one command (and, for an output the listing cut
+    /// short, GetCommandInvocation of that instance's).
+    ListCommandInvocations,
 }
 
 impl Op {
@@ -151,11 +161,14 @@ impl Op {
 
     /// Whether a call that failed with `e` may be sent again as it is: when it was refused
     /// before it acted (throttled), when it carries a token, or when acting twice does no harm
-    /// (a Describe, a delete, tags). A CreateImage, AttachVolume or CopySnapshot that met a
-    /// server error or a timeout may have acted: `Ctx::once` looks for what it made instead,
-    /// so that a resend cannot make a second image or copy.
+    /// (a Describe, a delete, tags). A CreateImage, AttachVolume, CopySnapshot or SendCommand
+    /// that met a server error or a timeout may have acted: `Ctx::once` looks for what it made
+    /// instead, so that a resend cannot make a second image or copy, or run a script twice.
     pub(crate) fn may_resend(self, e: &CloudError) -> bool {
-        let acts_twice = matches!(self, Op::CreateImage | Op::AttachVolume | Op::CopySnapshot);
+        let acts_twice = matches!(
+            self,
+            Op::CreateImage | Op::AttachVolume | Op::CopySnapshot | Op::SendCommand
+        );
         !acts_twice || e.is_throttling()
     }
 
@@ -192,6 +205,10 @@ impl Op {
             | Op::DescribeKeyPairs
             // IAM's own quota is per account, well above what one preflight asks.
             | Op::GetInstanceProfile => Limited::DescribeFiltered,
+            Op::DescribeInstanceInformation
+            | Op::SendCommand
+            | Op::ListCommands
+            | Op::ListCommandInvocations => Limited::Ssm,
         }
     }
 }
@@ -406,6 +423,66 @@ pub struct ImageRequest {
     pub name: String,
     pub reboot: bool,
     pub tags: Tags,
+}
+
+/// A shell script for SSM Run Command to run on instances (SendCommand with the
+/// AWS-RunShellScript document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRequest {
+    /// At most `MAX_COMMAND_TARGETS`.
+    pub instances: Vec<String>,
+    /// The script, one shell line each (the document's `commands`).
+    pub commands: Vec<String>,
+    /// How long the script may run on an instance (the document's `executionTimeout`).
+    pub execution_timeout: std::time::Duration,
+    /// The command's comment: the call's token, which a resume finds it by (`find_command`);
+    /// SendCommand takes no idempotency token of its own.
+    pub comment: String,
+}
+
+/// The most instances one SendCommand may name (its `InstanceIds` holds at most 50).
+pub(crate) const MAX_COMMAND_TARGETS: usize = 50;
+
+/// The most of an instance's output AWS keeps (GetCommandInvocation's StandardOutputContent);
+/// the listing's plugin output holds the first 2,500 (`LISTED_OUTPUT`).
+pub(crate) const MAX_OUTPUT: usize = 24_000;
+pub(crate) const LISTED_OUTPUT: usize = 2_500;
+
+/// One instance's run of a command, as ListCommandInvocations says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    pub instance: String,
+    /// SSM's status: `Pending`, `InProgress`, `Delayed`, then `Success`, `Failed`,
+    /// `TimedOut`, `Cancelled` or `Undeliverable` (the agent was not reachable).
+    pub status: String,
+    /// The script's exit status (ResponseCode); -1 until it ends, and for a script that never
+    /// ran.
+    pub exit_code: i32,
+    /// Its standard output, at most `MAX_OUTPUT` characters (AWS's cut).
+    pub stdout: String,
+    /// When it truly ended (simulator only).
+    #[serde(skip)]
+    pub ended_at: Option<Instant>,
+}
+
+impl Invocation {
+    /// The script ran to its end, or never will.
+    pub(crate) fn finished(&self) -> bool {
+        !matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Delayed" | "Cancelling"
+        )
+    }
+}
+
+/// What SSM says of an instance's agent (DescribeInstanceInformation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub instance: String,
+    /// `Online`, `ConnectionLost` or `Inactive`.
+    pub ping: String,
+    /// When it came online (simulator only).
+    pub online_at: Option<Instant>,
 }
 
 /// What a Describe call says of one resource. `ready_at` is the simulator's knowledge of when
@@ -698,8 +775,23 @@ pub trait Cloud {
     async fn copy_snapshot(&self, r: &CopyRequest) -> Result<String, CloudError>;
     /// One batched Describe of many resources of one kind (the shared poller's call).
     async fn describe(&self, kind: Polled, ids: &[String]) -> Result<Vec<Observed>, CloudError>;
-    /// A network or SSM check of one instance (`tcp:`, `http:`, `ssm:`).
+    /// A network check of one instance (`tcp:`, `http:`); `ssm:` checks are commands.
     async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError>;
+    /// Of `instances`, those SSM knows, with their agents' ping status
+    /// (DescribeInstanceInformation); one SSM has never heard of is not in the answer.
+    async fn agents(&self, instances: &[String]) -> Result<Vec<Agent>, CloudError>;
+    /// SendCommand: runs a script on instances through SSM; the command's id.
+    async fn send_command(&self, r: &CommandRequest) -> Result<String, CloudError>;
+    /// The id of the command sent since `since` whose comment is `comment` (ListCommands): a
+    /// command whose SendCommand answer was lost, or an interrupted process sent.
+    async fn find_command(
+        &self,
+        comment: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, CloudError>;
+    /// Each instance's run of a command so far (ListCommandInvocations with Details); an
+    /// instance SSM has not yet made an invocation for is not in the answer.
+    async fn invocations(&self, command: &str) -> Result<Vec<Invocation>, CloudError>;
     /// A local program (`exec`); the simulator only pretends.
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError>;
     /// Resources of one kind by id or by tags, with their live tags (reconciliation and

@@ -20,6 +20,10 @@ pub(crate) enum Limited {
     DetachVolume,
     CreateTags,
     CopyImage,
+    /// SSM's Run Command calls. SSM's throttle is its own, per account and region, and AWS
+    /// publishes no figure for these calls: a bucket as large as EC2's mutating ones, refilled
+    /// at 10 a second.
+    Ssm,
     /// A Describe* call with filters or pagination.
     DescribeFiltered,
     /// A Describe* call with neither. rebound makes none (each of its Describes names ids or
@@ -49,7 +53,7 @@ impl Limited {
             | Limited::DeleteVolume
             | Limited::CreateSnapshot => (100.0, 5.0),
             Limited::AttachVolume | Limited::DetachVolume => (50.0, 5.0),
-            Limited::CreateTags => (100.0, 10.0),
+            Limited::CreateTags | Limited::Ssm => (100.0, 10.0),
             Limited::CopyImage => (100.0, 1.0),
             Limited::DescribeFiltered => (100.0, 20.0),
             Limited::DescribeUnfiltered => (50.0, 10.0),

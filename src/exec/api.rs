@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
-    Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
-    LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint,
-    RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Agent, Cloud, CloudError, CommandRequest, CopyRequest, ExecOutput, Found, Image, ImageQuery,
+    ImageRequest, Invocation, LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe,
+    RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags,
+    VolumeRequest,
 };
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
@@ -270,6 +271,34 @@ impl<'c, C: Cloud> Api<'c, C> {
     pub async fn detach_volume(&self, volume: &str) -> Result<(), CloudError> {
         self.retrying(Op::DetachVolume, || self.cloud.detach_volume(volume))
             .await
+    }
+
+    pub async fn agents(&self, instances: &[String]) -> Result<Vec<Agent>, CloudError> {
+        self.retrying(Op::DescribeInstanceInformation, || {
+            self.cloud.agents(instances)
+        })
+        .await
+    }
+
+    pub async fn send_command(&self, r: &CommandRequest) -> Result<String, CloudError> {
+        self.retrying(Op::SendCommand, || self.cloud.send_command(r))
+            .await
+    }
+
+    pub async fn find_command(
+        &self,
+        comment: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, CloudError> {
+        self.retrying(Op::ListCommands, || self.cloud.find_command(comment, since))
+            .await
+    }
+
+    pub async fn invocations(&self, command: &str) -> Result<Vec<Invocation>, CloudError> {
+        self.retrying(Op::ListCommandInvocations, || {
+            self.cloud.invocations(command)
+        })
+        .await
     }
 
     /// Probes are not AWS API calls and are not counted.

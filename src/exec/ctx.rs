@@ -98,6 +98,18 @@ impl StepError {
     }
 }
 
+/// A filesystem freeze a step must undo whatever becomes of it (`create_image`'s `freeze`):
+/// the step registers it in `Ctx::thaws` before it freezes and removes it once thawed; what is
+/// left when the step ends in any way (a timeout, an interruption) the executor thaws.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Thaw {
+    pub instance: String,
+    pub paths: Vec<String>,
+    /// Unique to this freeze: the command's comment, and the mark of its watchdog on the
+    /// instance.
+    pub marker: String,
+}
+
 /// Asks a person to approve; the CLI provides it (the executor knows no terminal).
 pub(crate) type Approve =
     dyn Fn(&str) -> futures::future::LocalBoxFuture<'static, Result<String, String>>;
@@ -124,6 +136,8 @@ pub(crate) struct Ctx<'a, 'c, C> {
     pub created: &'a dyn Fn(Created),
     /// Intents and answers of mutating calls; what earlier attempts and processes did.
     pub journal: &'a Journal,
+    /// Freezes not yet thawed (`Thaw`).
+    pub thaws: &'a std::cell::RefCell<Vec<Thaw>>,
     /// Run seconds now.
     pub at: &'a dyn Fn() -> f64,
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::api::{Api, Calls};
-use super::ctx::{Approve, Ctx, Done, StepError};
+use super::ctx::{Approve, Ctx, Done, StepError, Thaw};
 use super::event::{Event, Outcome};
 use super::journal::{Entry, Journal};
 use super::model::Created;
@@ -87,6 +87,8 @@ pub async fn execute<C: Cloud>(
         interrupted = scheduler.drive(stop) => interrupted,
         _ = futures::future::join_all(pollers) => false,
     };
+    // An interrupted step may have left a filesystem frozen.
+    scheduler.thaw_left(None).await;
     scheduler.end(interrupted)
 }
 
@@ -121,6 +123,8 @@ struct Scheduler<'a, 'c, C> {
     /// queue's priority, so the critical path is served first.
     remaining: Vec<f64>,
     ready: RefCell<BinaryHeap<(u64, Reverse<StepId>)>>,
+    /// By step: freezes not yet thawed (`Thaw`).
+    thaws: Vec<RefCell<Vec<Thaw>>>,
 }
 
 impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
@@ -184,6 +188,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
             dependents,
             remaining: remaining_work(plan),
             ready: RefCell::new(BinaryHeap::new()),
+            thaws: rb.steps.iter().map(|_| RefCell::new(Vec::new())).collect(),
         }
     }
 
@@ -364,6 +369,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                 progress: &progress,
                 created: &created,
                 journal: self.opts.journal,
+                thaws: &self.thaws[id],
                 at: &at,
             };
             let attempts = self.attempts(id, &ctx, &inputs);
@@ -373,7 +379,40 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                     .unwrap_or(Err(StepError::Timeout(limit))),
                 None => attempts.await,
             };
+            // A step that timed out may have left a filesystem frozen.
+            self.thaw_left(Some(id)).await;
             (id, result)
+        }
+    }
+
+    /// Thaws what step `only` (every step, for `None`) froze and did not thaw; a thaw that
+    /// fails is said in the step's progress (the watchdog on the instance thaws in the end).
+    async fn thaw_left(&self, only: Option<StepId>) {
+        for (id, thaws) in self.thaws.iter().enumerate() {
+            if only.is_some_and(|o| o != id) {
+                continue;
+            }
+            let left = thaws.take();
+            let api = &self.apis[self.region[id]];
+            for t in left {
+                let said = match crate::action::thaw(api, &t).await {
+                    Ok(_) => format!(
+                        "thawed {} on {} (left frozen)",
+                        t.paths.join(", "),
+                        t.instance
+                    ),
+                    Err(e) => format!(
+                        "the thaw of {} on {} failed: {e}",
+                        t.paths.join(", "),
+                        t.instance
+                    ),
+                };
+                self.emit(Event::Progress {
+                    step: id,
+                    message: said,
+                    at: self.at(),
+                });
+            }
         }
     }
 

@@ -105,6 +105,14 @@ pub enum Sid {
     CopySource,
     /// `tag`: CreateTags on images and snapshots the run did not make, the step's keys only.
     TagArtifacts,
+    /// `create_image` with `freeze`: Safe=True on the run's own image, after the thaw.
+    TagImageSafe,
+    /// SSM Run Command: the AWS-RunShellScript document ...
+    RunCommand,
+    /// ... on the run's own instances ...
+    RunCommandOn,
+    /// ... and on an instance a `create_image` names, to freeze it.
+    RunCommandOnNamed,
     Teardown,
     Preflight,
 }

@@ -428,7 +428,8 @@ fn a_missed_target_exits_3_and_bad_input_2() {
             "http://127.0.0.1:9",
         ])
         .status(2)
-        .stderr("ssm: check, which the aws backend does not support yet")
+        // ssm: checks run on AWS now: this one gets as far as asking who the caller is.
+        .stderr("cannot find out who the calls would be made as")
         .run();
     Test::new()
         .file("bad.runbook", "runbook \"b\" {\n  step w = wait {}\n}\n")

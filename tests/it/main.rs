@@ -21,6 +21,7 @@ mod preflight;
 mod schedule_export;
 mod secrets;
 mod simulate;
+mod ssm;
 mod storm;
 mod teardown;
 mod tidy;

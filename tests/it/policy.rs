@@ -84,6 +84,12 @@ fn iam_action(op: &str) -> String {
         | "GetRecoveryPointRestoreMetadata" => {
             format!("backup:{op}")
         }
+        "DescribeInstanceInformation"
+        | "SendCommand"
+        | "ListCommands"
+        | "ListCommandInvocations" => {
+            format!("ssm:{op}")
+        }
         _ => format!("ec2:{op}"),
     }
 }
@@ -135,13 +141,33 @@ fn may_call(action: Action) -> &'static [&'static str] {
             "ec2:DeleteVolume",
         ],
         Action::Attach => &["ec2:AttachVolume", "ec2:DescribeVolumes"],
-        Action::Verify => &["ec2:DescribeInstanceStatus", "ec2:DescribeInstances"],
+        Action::Verify => &[
+            "ec2:DescribeInstanceStatus",
+            "ec2:DescribeInstances",
+            "ssm:SendCommand",
+            "ssm:DescribeInstanceInformation",
+            "ssm:ListCommands",
+            "ssm:ListCommandInvocations",
+            "ssm:GetCommandInvocation",
+        ],
+        Action::RunCommand => &[
+            "ssm:SendCommand",
+            "ssm:DescribeInstanceInformation",
+            "ssm:ListCommands",
+            "ssm:ListCommandInvocations",
+            "ssm:GetCommandInvocation",
+        ],
         Action::CreateImage => &[
             "ec2:CreateImage",
             "ec2:CreateTags",
             "ec2:DescribeImages",
             "ec2:DeregisterImage",
             "ec2:DeleteSnapshot",
+            "ssm:SendCommand",
+            "ssm:DescribeInstanceInformation",
+            "ssm:ListCommands",
+            "ssm:ListCommandInvocations",
+            "ssm:GetCommandInvocation",
         ],
         Action::CopyImage => &[
             "ec2:CopyImage",
@@ -226,7 +252,12 @@ fn drill_calls(path: &str, rb: &Runbook) -> Map<String, Value> {
 
 #[test]
 fn the_policy_allows_every_call_a_drill_makes_and_nothing_the_steps_cannot_call() {
-    for name in ["web-tier", "backup-restore", "region-recovery"] {
+    for name in [
+        "web-tier",
+        "backup-restore",
+        "region-recovery",
+        "earn-safe-drill",
+    ] {
         let path = common::example(name);
         let rb = runbook::load(Path::new(&path), &[]).expect("the example checks");
         let allowed = actions(&policy(Test::new().args(&["policy", &path])));
@@ -298,7 +329,12 @@ fn a_volume_key_gets_kms_on_that_key_only() {
 
 #[test]
 fn only_runbooks_with_backup_steps_get_backup_actions() {
-    for name in ["web-tier", "backup-restore", "region-recovery"] {
+    for name in [
+        "web-tier",
+        "backup-restore",
+        "region-recovery",
+        "earn-safe-drill",
+    ] {
         let path = common::example(name);
         let rb = runbook::load(Path::new(&path), &[]).expect("the example checks");
         let uses_backup = rb
@@ -482,6 +518,6 @@ fn a_tag_step_may_write_only_its_keys_on_what_it_names() {
     );
     assert_eq!(
         statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"],
-        serde_json::json!(["Safe", "rebound:tagged-by"])
+        serde_json::json!(["Safe", "rebound:validated-at", "rebound:validated-by"])
     );
 }

@@ -16,6 +16,7 @@
 
 mod convert;
 pub(crate) mod s3;
+mod ssm;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +56,8 @@ pub struct Aws {
     config: Option<aws_config::SdkConfig>,
     ec2: aws_sdk_ec2::Client,
     backup: aws_sdk_backup::Client,
+    /// Run Command; none in tests on mocked EC2 clients that do not give one (`with_ssm`).
+    ssm: Option<aws_sdk_ssm::Client>,
     /// Preflight's question of a launch's instance profile; none in tests on mocked clients.
     iam: Option<aws_sdk_iam::Client>,
     /// For the account id in reports; none in tests on mocked clients.
@@ -84,10 +87,13 @@ impl Aws {
         let no_retry = aws_sdk_ec2::config::retry::RetryConfig::disabled();
         let ec2 = aws_sdk_ec2::config::Builder::from(&config).retry_config(no_retry.clone());
         let backup = aws_sdk_backup::config::Builder::from(&config).retry_config(no_retry);
+        let ssm = aws_sdk_ssm::config::Builder::from(&config)
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled());
         Aws {
             region,
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             backup: aws_sdk_backup::Client::from_conf(backup.build()),
+            ssm: Some(aws_sdk_ssm::Client::from_conf(ssm.build())),
             iam: Some(aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config)
                     .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
@@ -572,6 +578,7 @@ impl Cloud for Aws {
                 config: None,
                 ec2: self.ec2.clone(),
                 backup: self.backup.clone(),
+                ssm: self.ssm.clone(),
                 iam: self.iam.clone(),
                 sts: self.sts.clone(),
                 private_ips: std::cell::RefCell::new(HashMap::new()),
@@ -919,18 +926,33 @@ impl Cloud for Aws {
         let passed = match check {
             Check::Tcp { port } => convert::tcp_open(&ip, *port).await,
             Check::Http { port, path } => convert::http_ok(&ip, *port, path).await,
-            Check::Ssm { .. } => {
-                return Err(CloudError::new(
-                    "Unsupported",
-                    "ssm: checks need the SSM API, which this build of rebound does not include",
-                ));
-            }
-            Check::Running | Check::StatusOk => true,
+            // Polled, and `ssm:` checks are commands (`send_command`): nothing to probe.
+            Check::Running | Check::StatusOk | Check::Ssm { .. } => true,
         };
         Ok(Probe {
             passed,
             ready_at: None,
         })
+    }
+
+    async fn agents(&self, instances: &[String]) -> Result<Vec<super::Agent>, CloudError> {
+        self.ssm_agents(instances).await
+    }
+
+    async fn send_command(&self, r: &super::CommandRequest) -> Result<String, CloudError> {
+        self.ssm_send(r).await
+    }
+
+    async fn find_command(
+        &self,
+        comment: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, CloudError> {
+        self.ssm_find(comment, since).await
+    }
+
+    async fn invocations(&self, command: &str) -> Result<Vec<super::Invocation>, CloudError> {
+        self.ssm_invocations(command).await
     }
 
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
@@ -1224,10 +1246,18 @@ impl Aws {
             config: None,
             ec2,
             backup,
+            ssm: None,
             iam: None,
             sts: None,
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The same, with a (mocked) SSM client.
+    #[cfg(test)]
+    pub(crate) fn with_ssm(mut self, ssm: aws_sdk_ssm::Client) -> Aws {
+        self.ssm = Some(ssm);
+        self
     }
 
     /// Who the calls are made as: the caller's account and ARN, from STS GetCallerIdentity.

@@ -47,6 +47,7 @@ macro_rules! mocked {
         )
     }};
 }
+pub(super) use mocked;
 
 fn time(secs: i64) -> aws_sdk_backup::primitives::DateTime {
     aws_sdk_backup::primitives::DateTime::from_secs(secs)
@@ -108,10 +109,18 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 
 /// Runs a runbook on the given mocked clients, on a paused clock.
 fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
+    run_journaled(text, aws, &crate::exec::journal::Journal::memory())
+}
+
+/// The same, with a journal of what earlier processes did (run `mock-run`).
+pub(super) fn run_journaled(
+    text: &str,
+    aws: Aws,
+    journal: &crate::exec::journal::Journal,
+) -> (runbook::Runbook, RunRecord) {
     let rb = runbook::check_source(&Source::new("t.runbook", text), &[]).expect("checks");
     let plan = Plan::new(&rb, &LatencyModel::default());
     let approve = |_: &str| async { Err("no".to_string()) }.boxed_local();
-    let journal = crate::exec::journal::Journal::memory();
     let opts = Options {
         run_id: "mock-run".into(),
         t0: None,
@@ -119,7 +128,7 @@ fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
         model: LatencyModel::default(),
         tick: Duration::from_secs(1),
         approve: &approve,
-        journal: &journal,
+        journal,
         prior: None,
     };
     let runtime = paused_runtime();

@@ -27,9 +27,10 @@ pub use world::World;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
-    Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
-    LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe, RecoveryPoint,
-    RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Agent, Cloud, CloudError, CommandRequest, CopyRequest, ExecOutput, Found, Image, ImageQuery,
+    ImageRequest, Invocation, LaunchRequest, Launched, Lookup, MAX_COMMAND_TARGETS, Named,
+    Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest,
+    Snapshot, SnapshotQuery, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
@@ -93,6 +94,8 @@ struct State {
     created_volumes: HashMap<String, String>,
     started_jobs: HashMap<String, String>,
     copied_images: HashMap<String, String>,
+    /// SSM commands by id.
+    commands: HashMap<String, Command>,
     /// Delete calls answered so far (the `failed_deletes` fault).
     deletes: u32,
 }
@@ -116,6 +119,15 @@ struct Instance {
     visible_at: Instant,
     /// Termination protection (a restored instance's original had it).
     protected: bool,
+}
+
+/// A command sent through SSM Run Command.
+struct Command {
+    comment: String,
+    /// Until then ListCommandInvocations does not know it (SSM is eventually consistent).
+    visible_at: Instant,
+    /// Each instance's run: when it ends, its exit code and output.
+    runs: Vec<(String, Instant, i32, String)>,
 }
 
 struct Volume {
@@ -320,6 +332,13 @@ impl Sim {
             .instances
             .insert(id.clone(), instance);
         id
+    }
+
+    /// Whether an instance never registers with SSM (`unmanaged_steps`).
+    fn unmanaged(&self, i: &Instance) -> bool {
+        i.tags
+            .get("rebound:step")
+            .is_some_and(|s| self.profile.faults.unmanaged_steps.contains(s))
     }
 
     /// Whether what this request creates is to fail (`fail_steps`).
@@ -1138,7 +1157,7 @@ impl Cloud for Sim {
         Ok(out)
     }
 
-    async fn probe(&self, instance: &str, check: &Check) -> Result<Probe, CloudError> {
+    async fn probe(&self, instance: &str, _check: &Check) -> Result<Probe, CloudError> {
         // A probe is a network round trip from the runner, not an API call.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = Instant::now();
@@ -1146,14 +1165,152 @@ impl Cloud for Sim {
         let Some(i) = st.instances.get(instance) else {
             return Err(Self::not_found("InvalidInstanceID.NotFound", instance));
         };
-        let at = match check {
-            Check::Ssm { .. } => i.ssm_at,
-            _ => i.boot_at,
-        };
+        // `ssm:` checks are commands (`send_command`), never probes.
+        let at = i.boot_at;
         Ok(Probe {
             passed: at <= now,
             ready_at: Some(at),
         })
+    }
+
+    async fn agents(&self, instances: &[String]) -> Result<Vec<Agent>, CloudError> {
+        self.call(
+            Op::DescribeInstanceInformation,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        let now = Instant::now();
+        let st = self.here.state.borrow();
+        Ok(instances
+            .iter()
+            .filter_map(|id| {
+                let i = st.instances.get(id)?;
+                if self.unmanaged(i) || i.ssm_at > now {
+                    return None;
+                }
+                let ping = if i.state(now) == "running" {
+                    "Online"
+                } else {
+                    "ConnectionLost"
+                };
+                Some(Agent {
+                    instance: id.clone(),
+                    ping: ping.to_string(),
+                    online_at: Some(i.ssm_at),
+                })
+            })
+            .collect())
+    }
+
+    async fn send_command(&self, r: &CommandRequest) -> Result<String, CloudError> {
+        self.call(Op::SendCommand, 0, self.profile.latency.describe)
+            .await?;
+        if r.instances.is_empty() || r.instances.len() > MAX_COMMAND_TARGETS {
+            return Err(CloudError::new(
+                "ValidationException",
+                "InstanceIds must hold 1 to 50 ids",
+            ));
+        }
+        let now = Instant::now();
+        let script = r.commands.join("\n");
+        let failed = self
+            .profile
+            .faults
+            .failed_commands
+            .iter()
+            .find(|(key, _)| script.contains(key.as_str()));
+        let mut runs = Vec::new();
+        {
+            let st = self.here.state.borrow();
+            for id in &r.instances {
+                // SendCommand names an instance SSM does not manage: InvalidInstanceId, as AWS.
+                let managed = st.instances.get(id).is_some_and(|i| {
+                    !self.unmanaged(i) && i.ssm_at <= now && i.state(now) == "running"
+                });
+                if !managed {
+                    return Err(CloudError::new(
+                        "InvalidInstanceId",
+                        format!("Instances [[{id}]] not in a valid state for account"),
+                    ));
+                }
+            }
+        }
+        for id in &r.instances {
+            let ends = now + self.draw(self.profile.latency.command);
+            let (code, out) = match failed {
+                Some((key, code)) => (*code, format!("(simulated: `{key}` failed)\n")),
+                None => (0, "(simulated: not run)\n".to_string()),
+            };
+            runs.push((id.clone(), ends, code, out));
+        }
+        let id = format!(
+            "{:08x}-sim0-4000-8000-{:012x}",
+            self.account.next.get(),
+            ID_BASE
+        );
+        self.account.next.set(self.account.next.get() + 1);
+        let visible_at = now
+            + self
+                .draw(self.profile.latency.propagation)
+                .min(Duration::from_secs(5));
+        self.here.state.borrow_mut().commands.insert(
+            id.clone(),
+            Command {
+                comment: r.comment.clone(),
+                visible_at,
+                runs,
+            },
+        );
+        // SendCommand takes no token: an answer lost after it acted is found by its comment.
+        self.lose_answer()?;
+        Ok(id)
+    }
+
+    async fn find_command(
+        &self,
+        comment: &str,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, CloudError> {
+        self.call(Op::ListCommands, 0, self.profile.latency.describe)
+            .await?;
+        let st = self.here.state.borrow();
+        Ok(st
+            .commands
+            .iter()
+            .find(|(_, c)| c.comment == comment)
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn invocations(&self, command: &str) -> Result<Vec<Invocation>, CloudError> {
+        self.call(Op::ListCommandInvocations, 0, self.profile.latency.describe)
+            .await?;
+        let now = Instant::now();
+        let st = self.here.state.borrow();
+        let Some(c) = st.commands.get(command).filter(|c| c.visible_at <= now) else {
+            return Err(CloudError::new(
+                "InvalidCommandId",
+                format!("The command {command} does not exist"),
+            ));
+        };
+        Ok(c.runs
+            .iter()
+            .map(|(instance, ends, code, out)| {
+                let done = *ends <= now;
+                Invocation {
+                    instance: instance.clone(),
+                    status: match (done, *code) {
+                        (false, _) => "InProgress",
+                        (true, 0) => "Success",
+                        (true, _) => "Failed",
+                    }
+                    .to_string(),
+                    exit_code: if done { *code } else { -1 },
+                    stdout: if done { out.clone() } else { String::new() },
+                    ended_at: done.then_some(*ends),
+                }
+            })
+            .collect())
     }
 
     async fn exec(&self, _command: &[String], _env: &Tags) -> Result<ExecOutput, CloudError> {

@@ -39,6 +39,12 @@ pub struct Faults {
     /// The first this many delete calls of a teardown fail with `IncorrectState` (not
     /// transient: teardown itself must try again).
     pub failed_deletes: u32,
+    /// Scripts run through SSM that fail: a script containing the key exits with the value
+    /// (`{"xfs_repair": 1}`), on every instance.
+    pub failed_commands: BTreeMap<String, i32>,
+    /// Steps whose instances never register with SSM (no agent, no instance profile, no route
+    /// to its endpoints).
+    pub unmanaged_steps: Vec<String>,
 }
 
 impl Profile {

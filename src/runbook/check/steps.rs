@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::action::Action;
 use crate::runbook::ast::{self, Field};
 use crate::runbook::checked::{Expr, Step, StepId};
 use crate::runbook::diagnostic::{Code, Diagnostic};
@@ -63,6 +64,9 @@ impl<'a> Checker<'a> {
         let fields = self.fields(ast, schema, &mut deps);
         self.missing_fields(ast, schema, &fields.seen);
         self.missing_one_of(ast, schema, &fields.seen);
+        if action == Action::CreateImage {
+            self.freeze(ast);
+        }
         let mut dep_ids: Vec<StepId> = deps.iter().map(|(d, _)| *d).collect();
         dep_ids.sort_unstable();
         dep_ids.dedup();
@@ -235,4 +239,51 @@ fn unknown_field(name: &ast::Ident, schema: &ActionSchema) -> Diagnostic {
     )
     .label("not a field of this action")
     .hint(hint)
+}
+
+impl Checker<'_> {
+    /// `create_image`'s `freeze`: a no-reboot image (`reboot = true` stops the instance
+    /// anyway), of absolute paths other than `/` (freezing the root filesystem would freeze
+    /// the SSM agent that is to thaw it).
+    fn freeze(&mut self, ast: &ast::Step) {
+        let field = |name: &str| ast.fields.iter().find(|f| f.name.name == name);
+        let Some(freeze) = field("freeze") else {
+            return;
+        };
+        if let Some(reboot) = field("reboot")
+            && matches!(reboot.value.kind, ast::ValueKind::Bool(true))
+        {
+            self.error(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    reboot.value.span,
+                    "`freeze` makes a no-reboot image; `reboot = true` would stop the instance anyway".to_string(),
+                )
+                .label("conflicts with freeze")
+                .hint("drop `reboot` (a frozen image needs none), or drop `freeze`"),
+            );
+        }
+        let ast::ValueKind::List(paths) = &freeze.value.kind else {
+            return;
+        };
+        for p in paths {
+            let ast::ValueKind::Str(path) = &p.kind else {
+                continue;
+            };
+            let problem = if path == "/" {
+                Some("the root filesystem cannot be frozen: the SSM agent that thaws it runs there")
+            } else if !path.starts_with('/') {
+                Some("a mount point is an absolute path")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.error(
+                    Diagnostic::new(Code::InvalidValue, p.span, format!("\"{path}\": {problem}"))
+                        .label("invalid value")
+                        .hint("freeze the data filesystems (\"/data\", \"/var/lib/mysql\"); the root one is consistent enough after a reboot"),
+                );
+            }
+        }
+    }
 }
