@@ -21,7 +21,6 @@ use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, CloudError, ImageRequest, Op, ResourceKind, Tags};
 use crate::exec::api::Api;
 use crate::exec::ctx::{Ctx, Done, StepError, Thaw, first_look};
-use crate::exec::journal::Call;
 use crate::exec::model::Created;
 use crate::exec::poller::Want;
 use crate::policy::builder::{
@@ -79,8 +78,9 @@ impl Definition for CreateImage {
             )
             .await
         };
-        // An image made before (a retry, a resume) is not frozen for again.
-        let made_before = matches!(ctx.journal.call(&token), Some(Call::Answered(_)));
+        // An image asked for before (a retry, a resume) is not frozen for again, and not tagged
+        // Safe: whether its filesystems stayed frozen cannot be shown now.
+        let made_before = ctx.journal.call(&token).is_some();
         let id = if frozen && !made_before {
             let id = frozen_image(ctx, &i.instance, &i.freeze, create).await?;
             let safe = Tags::from([("Safe".to_string(), "True".to_string())]);
@@ -132,11 +132,15 @@ impl Definition for CreateImage {
             super::ssm::statements(b);
             // The source is frozen through SSM: an instance the runbook names carries no run
             // tag, so SendCommand is allowed on it by its ARN.
+            // One known only at run time is the run's (launched or restored): `RunCommandOn`.
             let named: Vec<String> = literals(fields.get("instance"))
                 .into_iter()
-                .map(|id| scope.ec2("instance", id.unwrap_or(ANY)))
+                .flatten()
+                .map(|id| scope.ec2("instance", id))
                 .collect();
-            b.allow(Sid::RunCommandOnNamed, &["ssm:SendCommand"], named);
+            if !named.is_empty() {
+                b.allow(Sid::RunCommandOnNamed, &["ssm:SendCommand"], named);
+            }
             // Safe=True, once the thaw showed the image consistent, on the run's own image.
             let safe = b.allow(Sid::TagImageSafe, &["ec2:CreateTags"], [made[0].clone()]);
             safe.when(resource_tagged());

@@ -41,13 +41,16 @@ impl Definition for RunCommand {
 
     async fn run<C: Cloud>(ctx: &Ctx<'_, '_, C>, i: Inputs) -> Result<Done<Outputs>, StepError> {
         let pass = i.exit_codes.unwrap_or_else(|| vec![0]);
-        let ran = ssm::run(ctx, "run", &i.instances, &i.command).await?;
+        // It ran to its end (`Failed` is a non-zero exit) with an exit code that passes.
+        let passed = |inv: &crate::cloud::Invocation| {
+            matches!(inv.status.as_str(), "Success" | "Failed") && pass.contains(&inv.exit_code)
+        };
+        let ran = ssm::run(ctx, "run", &i.instances, &i.command, &passed).await?;
         let mut done: Done<Outputs> = Done::default();
         let mut failed = Vec::new();
         for inv in ran {
             done.ready(inv.ended_at);
-            let ok = inv.status == "Success" || inv.status == "Failed";
-            if !(ok && pass.contains(&inv.exit_code)) {
+            if !passed(&inv) {
                 failed.push(ssm::failure("run_command", &inv));
             }
             if ssm::cut(&inv.stdout) {

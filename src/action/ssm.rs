@@ -6,7 +6,9 @@
 //! SendCommand takes no idempotency token. Each call carries its token as the command's
 //! comment and goes through `Ctx::once`: the journal keeps the CommandId, so a step's retry or
 //! a resume follows the command already sent instead of running the script again, and a call
-//! whose answer was lost is found by its comment (ListCommands).
+//! whose answer was lost is found by its comment (ListCommands, looked at for half a minute:
+//! it is eventually consistent). A command that ended and failed is sent again on a resume
+//! (a new generation of its token): a responder resumes after fixing the cause.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use crate::cloud::{
 };
 use crate::exec::api::Api;
 use crate::exec::ctx::{Ctx, StepError};
+use crate::exec::journal::Call;
 use crate::policy::builder::{Builder, Sid, resource_tagged};
 
 /// How long an instance's agent may take to come online before the step gives up on it: AWS's
@@ -34,23 +37,43 @@ const EXECUTION_TIMEOUT: Duration = Duration::from_secs(3600);
 /// found them not there yet.
 const TICK: Duration = Duration::from_secs(5);
 
-/// What made the commands run: a label unique within the step (`run`, `check 2`), which the
-/// call's token is made from.
+/// Runs `script` on `instances`; `passed` says which results pass (a resume sends again a
+/// command whose results did not). `label` is unique within the step (`run`, `check 2`): the
+/// calls' tokens are made from it.
 pub(crate) async fn run<C: Cloud>(
     ctx: &Ctx<'_, '_, C>,
     label: &str,
     instances: &[String],
     script: &str,
+    passed: &dyn Fn(&Invocation) -> bool,
 ) -> Result<Vec<Invocation>, StepError> {
     online(ctx.api, instances, ctx.progress).await?;
     let commands = lines(script);
+    let mut out = Vec::new();
     let mut sent = Vec::new();
-    for (n, chunk) in instances.chunks(MAX_COMMAND_TARGETS).enumerate() {
-        let token = ctx.token(&format!("ssm/{label}/{n}"));
+    'chunks: for (n, chunk) in instances.chunks(MAX_COMMAND_TARGETS).enumerate() {
+        let mut generation = 0;
+        let token = loop {
+            let token = ctx.token(&format!("ssm/{label}/{n}/{generation}"));
+            // Sent by an earlier attempt or process: followed; sent again only if it failed.
+            let Some(Call::Answered(answer)) = ctx.journal.call(&token) else {
+                break token;
+            };
+            let Some(id) = answer.as_str() else {
+                break token;
+            };
+            let ran = results(ctx.api, id, chunk).await?;
+            if ran.iter().all(passed) {
+                out.extend(ran);
+                continue 'chunks;
+            }
+            generation += 1;
+        };
         let request = CommandRequest {
             instances: chunk.to_vec(),
             commands: commands.clone(),
             execution_timeout: EXECUTION_TIMEOUT,
+            delivery_timeout: None,
             comment: token.clone(),
         };
         let since = ctx.t0 - chrono::Duration::minutes(5);
@@ -58,7 +81,7 @@ pub(crate) async fn run<C: Cloud>(
             .once(
                 Op::SendCommand,
                 &token,
-                async || ctx.api.find_command(&token, since).await,
+                async || find_patiently(ctx.api, &token, since).await,
                 async || ctx.api.send_command(&request).await,
                 |_: &String| Vec::new(),
             )
@@ -69,16 +92,41 @@ pub(crate) async fn run<C: Cloud>(
         ));
         sent.push((id, chunk));
     }
-    let mut out = Vec::new();
     for (id, chunk) in sent {
         out.extend(results(ctx.api, &id, chunk).await?);
     }
     Ok(out)
 }
 
+/// Looks for the command whose comment is `comment` for half a minute before saying there is
+/// none: ListCommands is eventually consistent, and a script must not run twice because a
+/// command just sent was not listed yet.
+async fn find_patiently<C: Cloud>(
+    api: &Api<'_, C>,
+    comment: &str,
+    since: chrono::DateTime<Utc>,
+) -> Result<Option<String>, CloudError> {
+    const LOOKS: u32 = 6;
+    for look in 1..=LOOKS {
+        if let Some(id) = api.find_command(comment, since).await? {
+            return Ok(Some(id));
+        }
+        if look < LOOKS {
+            tokio::time::sleep(TICK).await;
+        }
+    }
+    Ok(None)
+}
+
+/// How long SSM may hold a freeze or a thaw for an agent that does not take it (SendCommand's
+/// TimeoutSeconds, at its least): a freeze delivered long after rebound moved on would stop a
+/// production host's writes.
+const URGENT: Duration = Duration::from_secs(30);
+
 /// Sends a script and waits for its results, unjournaled: a freeze and its thaw must run each
-/// time they are asked for, never be taken for an earlier attempt's. A SendCommand whose answer
-/// was lost is found by its comment before it is sent again.
+/// time they are asked for, never be taken for an earlier attempt's. Delivered within `URGENT`
+/// or not at all. A SendCommand whose answer was lost is found by its comment before it is
+/// sent again.
 pub(crate) async fn run_now<C: Cloud>(
     api: &Api<'_, C>,
     comment: &str,
@@ -89,6 +137,7 @@ pub(crate) async fn run_now<C: Cloud>(
         instances: instances.to_vec(),
         commands,
         execution_timeout: EXECUTION_TIMEOUT,
+        delivery_timeout: Some(URGENT),
         comment: comment.to_string(),
     };
     let since = Utc::now() - chrono::Duration::minutes(5);
@@ -98,10 +147,9 @@ pub(crate) async fn run_now<C: Cloud>(
         match api.send_command(&request).await {
             Ok(id) => break id,
             Err(e) if e.is_transient() && attempt < 4 => {
-                if let Some(id) = api.find_command(comment, since).await? {
+                if let Some(id) = find_patiently(api, comment, since).await? {
                     break id;
                 }
-                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
             }
             Err(e) => return Err(e),
         }
@@ -263,7 +311,7 @@ fn unknown_yet(e: &CloudError) -> bool {
 pub(crate) fn failure(check: &str, i: &Invocation) -> String {
     let tail: String = {
         let out = i.stdout.trim_end();
-        let start = out.char_indices().rev().nth(200).map_or(0, |(at, _)| at);
+        let start = out.char_indices().rev().nth(199).map_or(0, |(at, _)| at);
         out[start..].replace('\n', " | ")
     };
     let said = if tail.is_empty() {

@@ -177,10 +177,11 @@ async fn ssm_check<C: Cloud>(
     command: &str,
 ) -> Result<(String, Vec<Invocation>), StepError> {
     let check = format!("ssm:{command}");
-    let ran = super::ssm::run(ctx, &format!("check {n}"), instances, command).await?;
+    let passed = |i: &Invocation| i.status == "Success" && i.exit_code == 0;
+    let ran = super::ssm::run(ctx, &format!("check {n}"), instances, command, &passed).await?;
     let failed: Vec<String> = ran
         .iter()
-        .filter(|i| !(i.status == "Success" && i.exit_code == 0))
+        .filter(|i| !passed(i))
         .map(|i| super::ssm::failure(&check, i))
         .collect();
     if !failed.is_empty() {

@@ -12,6 +12,7 @@ pub mod output;
 mod plan;
 mod policy;
 mod progress;
+mod readiness;
 mod report;
 mod report_files;
 mod resume;
@@ -120,6 +121,14 @@ pub enum Command {
                             rebound schedule export runbooks/ --format systemd --out units/"
     )]
     Schedule(schedule::Args),
+    /// Would the runbook recover now? Asks the account, creating nothing: every find_*
+    /// resolved (its age against the RPO), everything named exists, instance types offered,
+    /// free addresses, permissions (DryRun). Exit 0 ready, 3 with warnings, 1 not ready.
+    #[command(
+        after_help = "Examples:\n  rebound preflight runbooks/web-tier.runbook\n  \
+                            rebound preflight runbooks/web-tier.runbook --backend aws --format json"
+    )]
+    Preflight(readiness::Args),
     /// The least-privilege IAM policy (JSON) for the AWS calls a run of a runbook, and a
     /// drill's teardown, can make.
     #[command(
@@ -486,6 +495,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Runs(args) => runs::run(&args),
         Command::Schedule(args) => schedule::run(&args),
         Command::Policy(args) => policy::run(&args, cli.quiet),
+        Command::Preflight(args) => readiness::run(&args),
         Command::Daemon(args) => daemon::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::History(args) => history::run(&args),

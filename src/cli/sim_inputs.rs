@@ -80,7 +80,10 @@ impl SimInputs {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Error> {
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<T, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
         path: path.display().to_string(),
         source: e,

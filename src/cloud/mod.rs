@@ -134,6 +134,12 @@ pub enum Op {
     DescribeSecurityGroups,
     DescribeKeyPairs,
     GetInstanceProfile,
+    /// Preflight: a subnet's zone and free addresses.
+    DescribeSubnetAddresses,
+    /// Preflight: which instance types a zone offers.
+    DescribeInstanceTypeOfferings,
+    /// Preflight: a call made with DryRun (RunInstances, CreateVolume, AttachVolume).
+    DryRun,
     /// SSM: which instances' agents are online (PingStatus).
     DescribeInstanceInformation,
     /// SSM Run Command: a shell script on up to 50 instances (AWS-RunShellScript).
@@ -203,6 +209,9 @@ impl Op {
             | Op::DescribeSubnets
             | Op::DescribeSecurityGroups
             | Op::DescribeKeyPairs
+            | Op::DescribeSubnetAddresses
+            | Op::DescribeInstanceTypeOfferings
+            | Op::DryRun
             // IAM's own quota is per account, well above what one preflight asks.
             | Op::GetInstanceProfile => Limited::DescribeFiltered,
             Op::DescribeInstanceInformation
@@ -435,6 +444,8 @@ pub struct CommandRequest {
     pub commands: Vec<String>,
     /// How long the script may run on an instance (the document's `executionTimeout`).
     pub execution_timeout: std::time::Duration,
+    /// How long SSM may wait to deliver it (TimeoutSeconds; AWS's default, an hour, if none).
+    pub delivery_timeout: Option<std::time::Duration>,
     /// The command's comment: the call's token, which a resume finds it by (`find_command`);
     /// SendCommand takes no idempotency token of its own.
     pub comment: String,
@@ -483,6 +494,57 @@ pub struct Agent {
     pub ping: String,
     /// When it came online (simulator only).
     pub online_at: Option<Instant>,
+}
+
+/// A subnet as readiness needs it (DescribeSubnets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetInfo {
+    pub id: String,
+    pub zone: String,
+    /// AvailableIpAddressCount: the instances that still fit.
+    pub free_addresses: i64,
+}
+
+/// A mutating call asked with DryRun=true: AWS checks the permission and the parameters and
+/// makes nothing (`DryRunOperation` means it would have been allowed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DryRun {
+    RunInstances {
+        image: String,
+        subnet: String,
+        instance_type: String,
+        security_groups: Vec<String>,
+        instance_profile: Option<String>,
+    },
+    CreateVolume {
+        zone: String,
+        snapshot: Option<String>,
+    },
+    /// Ids that do not exist: AWS checks the permission before it looks for them.
+    AttachVolume { volume: String, instance: String },
+}
+
+impl DryRun {
+    /// The IAM action the call needs.
+    pub fn action(&self) -> &'static str {
+        match self {
+            DryRun::RunInstances { .. } => "ec2:RunInstances",
+            DryRun::CreateVolume { .. } => "ec2:CreateVolume",
+            DryRun::AttachVolume { .. } => "ec2:AttachVolume",
+        }
+    }
+}
+
+/// What a call made with DryRun was told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Allowed {
+    /// `DryRunOperation`: it would have been made.
+    Yes,
+    /// `UnauthorizedOperation`, with AWS's message (decoded where the caller may).
+    No(String),
+    /// Another answer (a parameter AWS refused, an id it could not find): the permission is
+    /// not known.
+    Unknown(CloudError),
 }
 
 /// What a Describe call says of one resource. `ready_at` is the simulator's knowledge of when
@@ -792,6 +854,12 @@ pub trait Cloud {
     /// Each instance's run of a command so far (ListCommandInvocations with Details); an
     /// instance SSM has not yet made an invocation for is not in the answer.
     async fn invocations(&self, command: &str) -> Result<Vec<Invocation>, CloudError>;
+    /// The subnets of `ids` that exist, with their zones and free addresses.
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError>;
+    /// Of `types`, those `zone` offers (DescribeInstanceTypeOfferings), in the order given.
+    async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError>;
+    /// Makes `call` with DryRun=true: nothing is made.
+    async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError>;
     /// A local program (`exec`); the simulator only pretends.
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError>;
     /// Resources of one kind by id or by tags, with their live tags (reconciliation and

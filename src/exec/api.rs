@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
-    Agent, Cloud, CloudError, CommandRequest, CopyRequest, ExecOutput, Found, Image, ImageQuery,
-    ImageRequest, Invocation, LaunchRequest, Launched, Lookup, Named, Observed, Op, Polled, Probe,
-    RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, Tags,
-    VolumeRequest,
+    Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
+    Image, ImageQuery, ImageRequest, Invocation, LaunchRequest, Launched, Lookup, Named, Observed,
+    Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot,
+    SnapshotQuery, SubnetInfo, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
@@ -299,6 +299,22 @@ impl<'c, C: Cloud> Api<'c, C> {
             self.cloud.invocations(command)
         })
         .await
+    }
+
+    pub async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError> {
+        self.retrying(Op::DescribeSubnetAddresses, || self.cloud.subnets(ids))
+            .await
+    }
+
+    pub async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError> {
+        self.retrying(Op::DescribeInstanceTypeOfferings, || {
+            self.cloud.offered(zone, types)
+        })
+        .await
+    }
+
+    pub async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError> {
+        self.retrying(Op::DryRun, || self.cloud.dry_run(call)).await
     }
 
     /// Probes are not AWS API calls and are not counted.

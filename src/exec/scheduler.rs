@@ -392,20 +392,17 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
             if only.is_some_and(|o| o != id) {
                 continue;
             }
-            let left = thaws.take();
+            let left = thaws.borrow().clone();
             let api = &self.apis[self.region[id]];
             for t in left {
-                let said = match crate::action::thaw(api, &t).await {
-                    Ok(_) => format!(
-                        "thawed {} on {} (left frozen)",
-                        t.paths.join(", "),
-                        t.instance
-                    ),
-                    Err(e) => format!(
-                        "the thaw of {} on {} failed: {e}",
-                        t.paths.join(", "),
-                        t.instance
-                    ),
+                let thawed = crate::action::thaw(api, &t).await;
+                // Only once thawed: an interruption mid-thaw leaves it for the run's end.
+                thaws.borrow_mut().retain(|have| have != &t);
+                let (paths, on) = (t.paths.join(", "), &t.instance);
+                let said = match thawed {
+                    Ok(true) => format!("thawed {paths} on {on} (left frozen)"),
+                    Ok(false) => format!("{paths} on {on} was already thawed (by its watchdog)"),
+                    Err(e) => format!("the thaw of {paths} on {on} failed: {e}"),
                 };
                 self.emit(Event::Progress {
                     step: id,

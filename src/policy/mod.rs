@@ -67,6 +67,18 @@ fn preflight(b: &mut Builder, rb: &Runbook) {
     if !profiles.is_empty() {
         b.allow(Sid::Preflight, &["iam:GetInstanceProfile"], profiles);
     }
+    // `rebound preflight`: a launch's subnet and the types its zone offers; its DryRun calls
+    // need what the real calls need, which the steps' statements allow; an encoded refusal is
+    // decoded where this allows it.
+    if rb.steps.iter().any(|s| {
+        matches!(
+            s.action,
+            crate::action::Action::Launch | crate::action::Action::Restore
+        )
+    }) {
+        b.describe(&["ec2:DescribeSubnets", "ec2:DescribeInstanceTypeOfferings"]);
+    }
+    b.describe(&["sts:DecodeAuthorizationMessage"]);
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! and instances named by id.
 
 pub mod named;
+pub mod readiness;
 
 use std::collections::BTreeMap;
 

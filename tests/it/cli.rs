@@ -236,6 +236,7 @@ fn every_subcommand_has_help_with_examples() {
         &["daemon"],
         &["simulate"],
         &["policy"],
+        &["preflight"],
         &["history"],
         &["report"],
         &["inventory", "export"],

@@ -212,6 +212,8 @@ const EVERY_RUN: &[&str] = &[
 /// groups, key pairs and instance profiles.
 const PREFLIGHT: &[&str] = &[
     "ec2:DescribeSubnets",
+    "ec2:DescribeInstanceTypeOfferings",
+    "sts:DecodeAuthorizationMessage",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeKeyPairs",
     "iam:GetInstanceProfile",

@@ -133,3 +133,187 @@ fn on_aws_each_missing_name_is_found_by_its_own_call_before_anything_is_made() {
         "{stdout}"
     );
 }
+
+/// `rebound preflight`'s findings as JSON, and its exit code.
+fn preflight(test: Test, args: &[&str], status: i32) -> serde_json::Value {
+    let mut all = vec!["preflight", "pre.runbook", "--format", "json"];
+    all.extend_from_slice(args);
+    let (out, dir) = test.args(&all).status(status).run();
+    common::nothing_was_made(dir.path());
+    serde_json::from_slice(&out.stdout).expect("preflight --format json is JSON")
+}
+
+/// The findings of one check, as `level: message`.
+fn said(r: &serde_json::Value, check: &str) -> Vec<String> {
+    r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == check)
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["level"].as_str().unwrap_or("?"),
+                f["message"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn preflight_on_the_simulator_finds_what_rotted_since_the_last_drill() {
+    let live = runbook("subnet-0live", "sg-0live", "ops", "web");
+    let r = preflight(
+        Test::new()
+            .file("pre.runbook", &live)
+            .file("world.json", WORLD),
+        &["--sim-world", "world.json"],
+        0,
+    );
+    assert_eq!(
+        said(&r, "instance-type"),
+        ["ok: t3.micro is offered in us-east-1a"]
+    );
+    assert_eq!(
+        said(&r, "addresses"),
+        ["ok: subnet-0live in us-east-1 has 250 free addresses for 1 instance (web)"]
+    );
+    assert_eq!(
+        said(&r, "permission"),
+        ["ok: ec2:RunInstances allowed (DryRun)"]
+    );
+    assert!(
+        said(&r, "find")[0].starts_with("ok: ami-0a"),
+        "{:?}",
+        said(&r, "find")
+    );
+
+    // The first type no longer offered: the fallback is said, and the run would go (exit 3).
+    let fallback = live.replace(r#"["t3.micro"]"#, r#"["t3.micro", "m5.large"]"#);
+    let offered = WORLD.replace(
+        r#""key_pairs""#,
+        r#""offerings": {"us-east-1a": ["m5.large"]}, "key_pairs""#,
+    );
+    let r = preflight(
+        Test::new()
+            .file("pre.runbook", &fallback)
+            .file("world.json", &offered),
+        &["--sim-world", "world.json"],
+        3,
+    );
+    assert_eq!(
+        said(&r, "instance-type"),
+        ["warning: t3.micro is not offered in us-east-1a: the launch would use m5.large"]
+    );
+
+    // A stale image (the rpo), a type no longer offered, too few addresses, a permission
+    // revoked, a subnet deleted: not ready (exit 1), each said.
+    let rotted = live
+        .replace("runbook \"pre\" {", "runbook \"pre\" {\n  rpo = 1h")
+        .replace(
+            "instance_types = [\"t3.micro\"],",
+            "instance_types = [\"m5.large\"], count = 3,",
+        )
+        + "";
+    let world = WORLD.replace(
+        r#""key_pairs""#,
+        r#""offerings": {"us-east-1a": ["m5.large"]}, "free_addresses": {"subnet-0live": 2},
+           "denied": ["ec2:RunInstances"], "key_pairs""#,
+    );
+    let r = preflight(
+        Test::new()
+            .file("pre.runbook", &rotted)
+            .file("world.json", &world),
+        &["--sim-world", "world.json"],
+        1,
+    );
+    let find = said(&r, "find");
+    assert!(
+        find[0].starts_with("warning: ami-0a") && find[0].contains("older than the rpo of 1h"),
+        "{find:?}"
+    );
+    assert_eq!(
+        said(&r, "addresses"),
+        ["error: subnet-0live in us-east-1 has 2 free addresses for 3 instances (web)"]
+    );
+    let permission = said(&r, "permission");
+    assert!(
+        permission[0].starts_with("error: ec2:RunInstances is not allowed"),
+        "{permission:?}"
+    );
+
+    let gone = runbook("subnet-0gone", "sg-0live", "ops", "web");
+    let r = preflight(
+        Test::new()
+            .file("pre.runbook", &gone)
+            .file("world.json", WORLD),
+        &["--sim-world", "world.json"],
+        1,
+    );
+    let exists = said(&r, "exists");
+    assert_eq!(exists.len(), 1, "{exists:?}");
+    assert!(
+        exists[0].contains("subnet `subnet-0gone` does not exist in us-east-1"),
+        "{exists:?}"
+    );
+}
+
+#[test]
+fn preflight_on_moto_asks_every_question_and_makes_nothing() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let subnet = seeded["subnet"].as_str().expect("subnet");
+    let vpc = seeded["vpc"].as_str().expect("vpc");
+    let named = moto.python("make_named.py", &[vpc]);
+    let dir = tempfile::tempdir().expect("dir");
+    let text = runbook(
+        subnet,
+        named["group"].as_str().expect("group"),
+        named["key"].as_str().expect("key"),
+        named["profile"].as_str().expect("profile"),
+    )
+    .replace("}\n}\n", "}\n  step disk = attach { volume = \"vol-0123456789abcdef0\", instance = web.instance, device = \"/dev/sdf\" }\n}\n");
+    std::fs::write(dir.path().join("pre.runbook"), text).expect("write");
+    let out = moto.rebound(
+        dir.path(),
+        &[
+            "preflight",
+            "pre.runbook",
+            "--backend",
+            "aws",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    // The literal volume does not exist: the one error.
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(said(&r, "identity")[0].starts_with("ok: arn:aws:"), "{r:#}");
+    assert!(said(&r, "find")[0].starts_with("ok: ami-"), "{r:#}");
+    assert_eq!(
+        said(&r, "instance-type"),
+        [format!(
+            "ok: t3.micro is offered in {}",
+            seeded["zone"].as_str().unwrap_or("?")
+        )],
+        "{r:#}"
+    );
+    // moto honours DryRun on RunInstances and AttachVolume (before it looks up the ids).
+    assert_eq!(
+        said(&r, "permission"),
+        [
+            "ok: ec2:RunInstances allowed (DryRun)",
+            "ok: ec2:AttachVolume allowed (DryRun)"
+        ],
+        "{r:#}"
+    );
+    assert_eq!(said(&r, "exists").len(), 1, "{r:#}");
+    let account = moto.python("read_account.py", &["any"]);
+    assert_eq!(
+        account["all_instances"], 0,
+        "preflight launched something: {account}"
+    );
+}

@@ -146,7 +146,7 @@ fn freeze_takes_no_reboot_and_never_the_root_filesystem() {
         .args(&["check", "f.runbook"])
         .status(2)
         .stderr("conflicts with freeze")
-        .stderr("the root filesystem cannot be frozen")
+        .stderr("this filesystem holds the SSM agent")
         .stderr("a mount point is an absolute path")
         .stderr("3 problems found")
         .run();

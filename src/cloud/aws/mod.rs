@@ -15,6 +15,7 @@
 //! history store, which the executor does not drive, keep the SDK's standard retry.
 
 mod convert;
+mod readiness;
 pub(crate) mod s3;
 mod ssm;
 #[cfg(test)]
@@ -193,6 +194,17 @@ where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     r.map(|_| ()).map_err(cloud_error)
+}
+
+/// RunInstances takes an instance profile by name or by ARN, each in its own field: an ARN
+/// given as the name is refused.
+fn profile_spec(p: &str) -> IamInstanceProfileSpecification {
+    let spec = IamInstanceProfileSpecification::builder();
+    if p.starts_with("arn:") {
+        spec.arn(p).build()
+    } else {
+        spec.name(p).build()
+    }
 }
 
 fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
@@ -755,16 +767,7 @@ impl Cloud for Aws {
                 (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
             )
             .set_key_name(r.key_name.clone())
-            .set_iam_instance_profile(r.instance_profile.as_ref().map(|p| {
-                // RunInstances takes the profile by name or by ARN, each in its own
-                // field: an ARN given as the name is refused.
-                let spec = IamInstanceProfileSpecification::builder();
-                if p.starts_with("arn:") {
-                    spec.arn(p).build()
-                } else {
-                    spec.name(p).build()
-                }
-            }))
+            .set_iam_instance_profile(r.instance_profile.as_deref().map(profile_spec))
             .set_user_data(
                 r.user_data
                     .as_ref()
@@ -953,6 +956,18 @@ impl Cloud for Aws {
 
     async fn invocations(&self, command: &str) -> Result<Vec<super::Invocation>, CloudError> {
         self.ssm_invocations(command).await
+    }
+
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<super::SubnetInfo>, CloudError> {
+        self.subnet_infos(ids).await
+    }
+
+    async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError> {
+        self.offerings(zone, types).await
+    }
+
+    async fn dry_run(&self, call: &super::DryRun) -> Result<super::Allowed, CloudError> {
+        self.try_dry(call).await
     }
 
     async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
@@ -1235,6 +1250,9 @@ impl Aws {
             // Listing them needs IAM's ListInstanceProfiles; left out, the simulator takes
             // every name.
             instance_profiles: None,
+            // What preflight asks of a rehearsal's world: every type offered, 250 addresses a
+            // subnet, nothing denied, unless the file says otherwise.
+            ..super::sim::World::default()
         })
     }
 
@@ -1251,6 +1269,13 @@ impl Aws {
             sts: None,
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The same, with a (mocked) STS client.
+    #[cfg(test)]
+    pub(crate) fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Aws {
+        self.sts = Some(sts);
+        self
     }
 
     /// The same, with a (mocked) SSM client.

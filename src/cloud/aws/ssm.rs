@@ -68,6 +68,10 @@ impl Aws {
                 vec![r.execution_timeout.as_secs().to_string()],
             )
             .comment(&r.comment)
+            .set_timeout_seconds(
+                r.delivery_timeout
+                    .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX)),
+            )
             .send()
             .await
             .map_err(cloud_error)?;
@@ -83,15 +87,23 @@ impl Aws {
         comment: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<String>, CloudError> {
-        let after = CommandFilter::builder()
-            .key(CommandFilterKey::InvokedAfter)
-            .value(since.to_rfc3339_opts(SecondsFormat::Secs, true))
-            .build()
-            .map_err(|e| CloudError::new("ValidationException", e.to_string()))?;
+        let filter = |key: CommandFilterKey, value: String| {
+            CommandFilter::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| CloudError::new("ValidationException", e.to_string()))
+        };
+        let after = filter(
+            CommandFilterKey::InvokedAfter,
+            since.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )?;
+        let document = filter(CommandFilterKey::DocumentName, "AWS-RunShellScript".into())?;
         let pages = self
             .ssm()?
             .list_commands()
             .filters(after)
+            .filters(document)
             .into_paginator()
             .page_size(PAGE)
             .send()
@@ -127,22 +139,22 @@ impl Aws {
                 .filter_map(|i| {
                     // AWS-RunShellScript has one plugin, aws:runShellScript.
                     let plugin = i.command_plugins().first();
-                    Some(Invocation {
+                    let output = plugin.and_then(|p| p.output()).unwrap_or("");
+                    let invocation = Invocation {
                         instance: i.instance_id()?.to_string(),
                         status: i.status().map_or("Pending", |s| s.as_str()).to_string(),
                         exit_code: plugin
                             .map_or(-1, aws_sdk_ssm::types::CommandPlugin::response_code),
-                        stdout: plugin.and_then(|p| p.output()).unwrap_or("").to_string(),
+                        stdout: stdout_of(output),
                         ended_at: None,
-                    })
+                    };
+                    Some((invocation, output.chars().count() >= LISTED_OUTPUT))
                 })
                 .collect()
         })?;
-        // The listing keeps 2,500 characters of output; GetCommandInvocation keeps 24,000.
-        for i in out
-            .iter_mut()
-            .filter(|i| i.finished() && i.stdout.chars().count() >= LISTED_OUTPUT)
-        {
+        // The listing keeps 2,500 characters of output, stdout and stderr together;
+        // GetCommandInvocation keeps 24,000 of each, apart.
+        for (i, _) in out.iter_mut().filter(|(i, cut)| *cut && i.finished()) {
             let whole = self
                 .ssm()?
                 .get_command_invocation()
@@ -155,6 +167,18 @@ impl Aws {
                 i.stdout = text.chars().take(MAX_OUTPUT).collect();
             }
         }
-        Ok(out)
+        Ok(out.into_iter().map(|(i, _)| i).collect())
     }
 }
+
+/// The standard output in a listing's plugin output, which follows it with the standard error
+/// after a marker line when there is any.
+fn stdout_of(output: &str) -> String {
+    match output.find(STDERR_MARK) {
+        Some(at) => output[..at].to_string(),
+        None => output.to_string(),
+    }
+}
+
+/// The line SSM puts between a script's standard output and its standard error.
+const STDERR_MARK: &str = "----------ERROR-------";

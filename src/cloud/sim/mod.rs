@@ -27,10 +27,10 @@ pub use world::World;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
-    Agent, Cloud, CloudError, CommandRequest, CopyRequest, ExecOutput, Found, Image, ImageQuery,
-    ImageRequest, Invocation, LaunchRequest, Launched, Lookup, MAX_COMMAND_TARGETS, Named,
-    Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest,
-    Snapshot, SnapshotQuery, Tags, VolumeRequest,
+    Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
+    Image, ImageQuery, ImageRequest, Invocation, LaunchRequest, Launched, Lookup,
+    MAX_COMMAND_TARGETS, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery,
+    ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, SubnetInfo, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
@@ -1274,11 +1274,13 @@ impl Cloud for Sim {
     ) -> Result<Option<String>, CloudError> {
         self.call(Op::ListCommands, 0, self.profile.latency.describe)
             .await?;
+        // As eventually consistent as ListCommandInvocations.
+        let now = Instant::now();
         let st = self.here.state.borrow();
         Ok(st
             .commands
             .iter()
-            .find(|(_, c)| c.comment == comment)
+            .find(|(_, c)| c.comment == comment && c.visible_at <= now)
             .map(|(id, _)| id.clone()))
     }
 
@@ -1311,6 +1313,58 @@ impl Cloud for Sim {
                 }
             })
             .collect())
+    }
+
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError> {
+        self.call(
+            Op::DescribeSubnetAddresses,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        let st = self.here.state.borrow();
+        let w = &st.world;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                Some(SubnetInfo {
+                    id: id.clone(),
+                    zone: w.subnets.get(id)?.clone(),
+                    free_addresses: w.free_addresses.get(id).copied().unwrap_or(250),
+                })
+            })
+            .collect())
+    }
+
+    async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError> {
+        self.call(
+            Op::DescribeInstanceTypeOfferings,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        let st = self.here.state.borrow();
+        Ok(match &st.world.offerings {
+            None => types.to_vec(),
+            Some(by_zone) => {
+                let here = by_zone.get(zone).map(Vec::as_slice).unwrap_or_default();
+                types.iter().filter(|t| here.contains(t)).cloned().collect()
+            }
+        })
+    }
+
+    async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError> {
+        self.call(Op::DryRun, 0, self.profile.latency.describe)
+            .await?;
+        let st = self.here.state.borrow();
+        if st.world.denied.iter().any(|a| a == call.action()) {
+            return Ok(Allowed::No(format!(
+                "You are not authorized to perform this operation. User is not authorized to \
+                 perform: {}",
+                call.action()
+            )));
+        }
+        Ok(Allowed::Yes)
     }
 
     async fn exec(&self, _command: &[String], _env: &Tags) -> Result<ExecOutput, CloudError> {

@@ -26,6 +26,16 @@ pub struct World {
     pub key_pairs: Option<Vec<String>>,
     /// Instance profile names; absent, every name exists (as `key_pairs`).
     pub instance_profiles: Option<Vec<String>>,
+    /// Free addresses by subnet (AvailableIpAddressCount); a subnet not listed has 250.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub free_addresses: BTreeMap<String, i64>,
+    /// The instance types each zone offers; absent, every zone offers every type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offerings: Option<BTreeMap<String, Vec<String>>>,
+    /// IAM actions the caller is denied (`ec2:RunInstances`): a DryRun of one answers
+    /// `UnauthorizedOperation`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<String>,
     /// The inventories of the account's other regions, by region: a runbook whose steps name
     /// another region finds (and copies from) what is there. Each is a world of its own; its
     /// `regions` are not read.

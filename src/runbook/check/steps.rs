@@ -243,8 +243,8 @@ fn unknown_field(name: &ast::Ident, schema: &ActionSchema) -> Diagnostic {
 
 impl Checker<'_> {
     /// `create_image`'s `freeze`: a no-reboot image (`reboot = true` stops the instance
-    /// anyway), of absolute paths other than `/` (freezing the root filesystem would freeze
-    /// the SSM agent that is to thaw it).
+    /// anyway), of absolute paths that do not hold what the thaw needs (freezing the root
+    /// filesystem, or `/var`, would freeze the SSM agent that is to thaw it).
     fn freeze(&mut self, ast: &ast::Step) {
         let field = |name: &str| ast.fields.iter().find(|f| f.name.name == name);
         let Some(freeze) = field("freeze") else {
@@ -270,10 +270,12 @@ impl Checker<'_> {
             let ast::ValueKind::Str(path) = &p.kind else {
                 continue;
             };
-            let problem = if path == "/" {
-                Some("the root filesystem cannot be frozen: the SSM agent that thaws it runs there")
-            } else if !path.starts_with('/') {
+            let problem = if !path.starts_with('/') {
                 Some("a mount point is an absolute path")
+            } else if holds_the_agent(path) {
+                Some(
+                    "this filesystem holds the SSM agent, its state or the shell it runs: frozen, the agent could not thaw it",
+                )
             } else {
                 None
             };
@@ -286,4 +288,29 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Where the SSM agent, its state and logs, and the shell and tools a thaw runs live.
+const AGENT_PATHS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/usr",
+    "/etc/amazon/ssm",
+    "/var/lib/amazon/ssm",
+    "/var/log/amazon/ssm",
+];
+
+/// Whether `path` (`/var`, `//`, `/var/lib/`) is the mount point of one of `AGENT_PATHS` or of
+/// an ancestor of one: freezing it would freeze the agent.
+fn holds_the_agent(path: &str) -> bool {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let path = format!("/{}", parts.join("/"));
+    AGENT_PATHS
+        .iter()
+        .any(|a| path == "/" || *a == path || a.starts_with(&format!("{path}/")))
 }

@@ -98,7 +98,10 @@ impl Moto {
     /// The command `rebound` runs, to spawn it (several at once).
     pub fn command(&self, dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut all: Vec<&str> = args.to_vec();
-        if matches!(args.first(), Some(&"run" | &"resume" | &"teardown")) {
+        if matches!(
+            args.first(),
+            Some(&"run" | &"resume" | &"teardown" | &"preflight")
+        ) {
             all.extend(["--endpoint-url", &self.url]);
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));

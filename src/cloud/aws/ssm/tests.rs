@@ -201,7 +201,7 @@ fn an_invocation_ssm_does_not_know_yet_is_looked_for_again() {
 
 /// The token of `run`'s command in run `mock-run`: its SendCommand comment.
 fn token() -> String {
-    crate::exec::ctx::token("mock-run", "run", "ssm/run/0")
+    crate::exec::ctx::token("mock-run", "run", "ssm/run/0/0")
 }
 
 #[test]
@@ -516,4 +516,61 @@ fn a_freeze_left_by_a_step_that_timed_out_is_thawed_by_the_executor() {
     assert_eq!(scripts.len(), 2, "{scripts:?}");
     assert!(scripts[1].contains("fsfreeze -u '/data'"), "{}", scripts[1]);
     assert_eq!(thawed.num_calls(), 1);
+}
+
+#[test]
+fn a_resume_runs_again_a_command_that_failed_and_only_that() {
+    let journal = Journal::memory();
+    for entry in [
+        Entry::Intent {
+            step: "run".into(),
+            op: Op::SendCommand,
+            token: token(),
+            at: 1.0,
+        },
+        Entry::Answer {
+            step: "run".into(),
+            op: Op::SendCommand,
+            token: token(),
+            answer: serde_json::json!("cmd-old"),
+            error: None,
+            created: Vec::new(),
+            at: 1.0,
+        },
+    ] {
+        journal.note(&entry);
+    }
+    let results = |id: &'static str, code: i32| {
+        let status = if code == 0 {
+            CommandInvocationStatus::Success
+        } else {
+            CommandInvocationStatus::Failed
+        };
+        mock!(aws_sdk_ssm::Client::list_command_invocations)
+            .match_requests(move |r| r.command_id() == Some(id))
+            .then_output(move || {
+                ListCommandInvocationsOutput::builder()
+                    .command_invocations(invocation("i-0web", status.clone(), code, ""))
+                    .build()
+            })
+    };
+    // The command before the interruption failed (the responder has fixed the cause since).
+    let (old, new) = (results("cmd-old", 1), results("cmd-new", 0));
+    let next = crate::exec::ctx::token("mock-run", "run", "ssm/run/0/1");
+    let send = mock!(aws_sdk_ssm::Client::send_command)
+        .match_requests(move |r| r.comment() == Some(next.as_str()))
+        .then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-new").build())
+                .build()
+        });
+    let agents = online(&["i-0web"]);
+    let r = on(RUN, &[], &[&agents, &send, &old, &new], &journal);
+    assert_eq!(r.outcome, Some(Outcome::Succeeded), "{:?}", r.error);
+    assert_eq!(
+        send.num_calls(),
+        1,
+        "sent again, under the next generation's token"
+    );
+    assert_eq!((old.num_calls(), new.num_calls()), (1, 1));
 }

@@ -1,0 +1,468 @@
+//! `rebound preflight`: would the runbook recover now? Asked of the account, creating nothing:
+//! every `find_*` resolved as a run would resolve it, with its age against the RPO; everything
+//! the runbook names exists; each launch's instance types are offered in its subnet's zone, and
+//! the subnet has an address for every instance; and the calls a run makes are allowed (each
+//! made with DryRun=true). A recovery plan rots between drills; this finds out before the
+//! outage does.
+//!
+//! Each answer is a `Finding`: `ok`, a `warning` (the run would go, not as written: an older
+//! backup than the RPO, a fallback instance type) or an `error` (the run would fail).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::action::Action;
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::{Allowed, Cloud, DryRun, Regions};
+use crate::exec::api::Api;
+use crate::exec::journal::Journal;
+use crate::exec::{self, Options};
+use crate::plan::Plan;
+use crate::runbook::checked::{Runbook, Step, StepId};
+use crate::runbook::expr::Expr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// A question that could not be asked before a run (a value only a run knows): not a
+    /// problem.
+    Info,
+    Ok,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One answer of preflight.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    /// What was asked: `identity`, `find`, `exists`, `instance-type`, `addresses`,
+    /// `permission`.
+    pub check: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(level: Level, check: &'static str, step: Option<&str>, message: String) -> Self {
+        Finding {
+            level,
+            check,
+            step: step.map(str::to_string),
+            message,
+        }
+    }
+}
+
+/// Everything preflight found, for the terminal, `--format json` and the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub runbook: String,
+    pub backend: crate::cloud::Backend,
+    pub region: Option<String>,
+    pub at: DateTime<Utc>,
+    pub findings: Vec<Finding>,
+}
+
+impl Readiness {
+    /// The worst finding's level.
+    pub fn level(&self) -> Level {
+        self.findings
+            .iter()
+            .map(|f| f.level)
+            .max()
+            .unwrap_or(Level::Ok)
+    }
+
+    /// 0 ready, 3 ready with warnings, 1 not ready.
+    pub fn exit_code(&self) -> u8 {
+        match self.level() {
+            Level::Info | Level::Ok => 0,
+            Level::Warning => 3,
+            Level::Error => 1,
+        }
+    }
+
+    pub fn count(&self, level: Level) -> usize {
+        self.findings.iter().filter(|f| f.level == level).count()
+    }
+}
+
+/// Every finding about `rb` on `clouds`, in the order a responder reads them: what the
+/// runbook names, its backups, its launches, its permissions.
+pub async fn assess<C: Cloud>(
+    clouds: &Regions<C>,
+    rb: &Runbook,
+    model: &LatencyModel,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let named = super::check(clouds, rb).await;
+    let home = clouds.home().to_string();
+    for r in &named.missing {
+        out.push(Finding::new(
+            Level::Error,
+            "exists",
+            Some(&r.step),
+            r.problem(&rb.source.name, Some(&home)),
+        ));
+    }
+    for (kind, e) in &named.unasked {
+        out.push(Finding::new(
+            Level::Warning,
+            "exists",
+            None,
+            format!("cannot ask whether the {kind}s named exist: {e}"),
+        ));
+    }
+    if named.missing.is_empty() && named.unasked.is_empty() {
+        out.push(Finding::new(
+            Level::Ok,
+            "exists",
+            None,
+            format!(
+                "everything the runbook names exists ({} references)",
+                super::named::references(rb).len()
+            ),
+        ));
+    }
+    let mut known = finds(clouds, rb, model, &mut out).await;
+    let apis = Api::for_regions(clouds);
+    launches(&apis, clouds, rb, &mut known, &mut out).await;
+    permissions(&apis, clouds, rb, &known, &mut out).await;
+    out
+}
+
+fn is_find(action: Action) -> bool {
+    matches!(
+        action,
+        Action::FindImage | Action::FindSnapshot | Action::FindRecoveryPoint
+    )
+}
+
+/// Each `find_*` run as a run would run it (on the executor, with a memory journal: finds make
+/// nothing), its choice and its age against the runbook's RPO; the outputs of those that chose,
+/// by step, for the questions after.
+async fn finds<C: Cloud>(
+    clouds: &Regions<C>,
+    rb: &Runbook,
+    model: &LatencyModel,
+    out: &mut Vec<Finding>,
+) -> HashMap<StepId, Map<String, Value>> {
+    let ids: Vec<StepId> = (0..rb.steps.len())
+        .filter(|&i| is_find(rb.steps[i].action) && rb.steps[i].deps.is_empty())
+        .collect();
+    let mut known = HashMap::new();
+    if ids.is_empty() {
+        return known;
+    }
+    let mut only = rb.clone();
+    only.paths.clear();
+    only.steps = ids
+        .iter()
+        .map(|&i| {
+            let mut s = rb.steps[i].clone();
+            s.path = None;
+            s.timeout = Some(s.timeout.unwrap_or(Duration::from_secs(300)));
+            s
+        })
+        .collect();
+    let plan = Plan::new(&only, model);
+    let journal = Journal::memory();
+    let approve = |_: &str| async { Err("preflight approves nothing".to_string()) }.boxed_local();
+    let opts = Options {
+        run_id: "preflight".into(),
+        t0: None,
+        parallelism: 16,
+        model: model.clone(),
+        tick: Duration::from_secs(1),
+        approve: &approve,
+        journal: &journal,
+        prior: None,
+    };
+    let record = exec::execute(&plan, clouds, &opts, &|_| {}, std::future::pending()).await;
+    for (k, &id) in ids.iter().enumerate() {
+        let step = &rb.steps[id];
+        let r = &record.steps[k];
+        let Some(error) = &r.error else {
+            let chosen = ["id", "arn"]
+                .iter()
+                .find_map(|k| r.outputs.get(*k).and_then(Value::as_str))
+                .unwrap_or("?")
+                .to_string();
+            let age = r
+                .artifact_created
+                .map(|c| (Utc::now() - c).num_seconds().max(0) as f64);
+            let aged = age.map(|a| format!(", {} old", crate::duration::human(a)));
+            let over = match (age, rb.rpo) {
+                (Some(a), Some(rpo)) if a > rpo.as_secs_f64() => Some(rpo),
+                _ => None,
+            };
+            let said = format!("{chosen}{}", aged.unwrap_or_default());
+            out.push(match over {
+                Some(rpo) => Finding::new(
+                    Level::Warning,
+                    "find",
+                    Some(&step.name),
+                    format!(
+                        "{said}: older than the rpo of {}; a recovery now would lose more",
+                        crate::duration::human(rpo.as_secs_f64())
+                    ),
+                ),
+                None => Finding::new(Level::Ok, "find", Some(&step.name), said),
+            });
+            known.insert(id, r.outputs.clone());
+            continue;
+        };
+        out.push(Finding::new(
+            Level::Error,
+            "find",
+            Some(&step.name),
+            error.clone(),
+        ));
+    }
+    known
+}
+
+/// A string field's value: a literal, or an output of a step preflight knows.
+fn value(step: &Step, field: &str, known: &HashMap<StepId, Map<String, Value>>) -> Option<String> {
+    match step.field(field)? {
+        Expr::Str(s) => Some(s.clone()),
+        Expr::Output { step, output } => known.get(step)?.get(output)?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn strings(step: &Step, field: &str) -> Vec<String> {
+    step.field(field)
+        .and_then(Expr::strings)
+        .unwrap_or_default()
+}
+
+/// Each launch's subnet, zone and instance types, and each subnet's free addresses against
+/// the instances the runbook puts there. A launch's zone and the type it would use become
+/// known outputs (`zone`, `instance_type`) for the questions after.
+async fn launches<C: Cloud>(
+    apis: &[Api<'_, C>],
+    clouds: &Regions<C>,
+    rb: &Runbook,
+    known: &mut HashMap<StepId, Map<String, Value>>,
+    out: &mut Vec<Finding>,
+) {
+    // (region, subnet) -> instances the runbook puts there, and the steps that do.
+    let mut demand: Vec<((usize, String), i64, Vec<String>)> = Vec::new();
+    for (id, step) in rb.steps.iter().enumerate() {
+        let (count, types) = match step.action {
+            Action::Launch => (
+                match step.field("count") {
+                    Some(Expr::Int(n)) => *n,
+                    _ => 1,
+                },
+                strings(step, "instance_types"),
+            ),
+            Action::Restore => (1, Vec::new()),
+            _ => continue,
+        };
+        let Some(subnet) = value(step, "subnet", known) else {
+            continue;
+        };
+        let region = clouds.index(step.region.as_deref());
+        let info = match apis[region].subnets(std::slice::from_ref(&subnet)).await {
+            Ok(found) => found.into_iter().next(),
+            Err(e) => {
+                out.push(Finding::new(
+                    Level::Warning,
+                    "addresses",
+                    Some(&step.name),
+                    format!("cannot describe {subnet}: {e}"),
+                ));
+                continue;
+            }
+        };
+        // A subnet that does not exist is said once, by `exists`.
+        let Some(info) = info else { continue };
+        match demand
+            .iter_mut()
+            .find(|(k, ..)| *k == (region, subnet.clone()))
+        {
+            Some((_, n, steps)) => {
+                *n += count;
+                steps.push(step.name.clone());
+            }
+            None => demand.push(((region, subnet.clone()), count, vec![step.name.clone()])),
+        }
+        let mut outputs = Map::new();
+        outputs.insert("zone".into(), Value::from(info.zone.clone()));
+        outputs.insert("free".into(), Value::from(info.free_addresses));
+        if !types.is_empty() {
+            match apis[region].offered(&info.zone, &types).await {
+                Ok(offered) => {
+                    out.push(offering(step, &info.zone, &types, &offered));
+                    if let Some(first) = offered.first() {
+                        outputs.insert("instance_type".into(), Value::from(first.clone()));
+                    }
+                }
+                Err(e) => out.push(Finding::new(
+                    Level::Warning,
+                    "instance-type",
+                    Some(&step.name),
+                    format!("cannot ask what {} offers: {e}", info.zone),
+                )),
+            }
+        }
+        known.entry(id).or_default().extend(outputs);
+    }
+    for ((region, subnet), needed, steps) in demand {
+        let free = rb
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| steps.contains(&s.name))
+            .find_map(|(id, _)| known.get(&id)?.get("free")?.as_i64())
+            .unwrap_or(0);
+        let at = clouds.name(region);
+        let said = format!(
+            "{subnet} in {at} has {free} free addresses for {needed} instance{} ({})",
+            if needed == 1 { "" } else { "s" },
+            steps.join(", ")
+        );
+        let level = if free < needed {
+            Level::Error
+        } else {
+            Level::Ok
+        };
+        out.push(Finding::new(level, "addresses", None, said));
+    }
+}
+
+/// What a launch's instance types come to in its zone.
+fn offering(step: &Step, zone: &str, types: &[String], offered: &[String]) -> Finding {
+    let at = Some(step.name.as_str());
+    match offered.first() {
+        None => Finding::new(
+            Level::Error,
+            "instance-type",
+            at,
+            format!("none of {} is offered in {zone}", types.join(", ")),
+        ),
+        Some(first) if *first != types[0] => Finding::new(
+            Level::Warning,
+            "instance-type",
+            at,
+            format!(
+                "{} is not offered in {zone}: the launch would use {first}",
+                types[0]
+            ),
+        ),
+        Some(first) => Finding::new(
+            Level::Ok,
+            "instance-type",
+            at,
+            format!("{first} is offered in {zone}"),
+        ),
+    }
+}
+
+/// RunInstances, CreateVolume and AttachVolume made with DryRun=true, with what the steps
+/// would give them (AttachVolume names ids that do not exist: its permission is asked before
+/// them).
+async fn permissions<C: Cloud>(
+    apis: &[Api<'_, C>],
+    clouds: &Regions<C>,
+    rb: &Runbook,
+    known: &HashMap<StepId, Map<String, Value>>,
+    out: &mut Vec<Finding>,
+) {
+    let mut asked: Vec<(usize, DryRun)> = Vec::new();
+    for (id, step) in rb.steps.iter().enumerate() {
+        let region = clouds.index(step.region.as_deref());
+        let call = match step.action {
+            Action::Launch => {
+                let mine = known.get(&id);
+                let (Some(image), Some(subnet), Some(instance_type)) = (
+                    value(step, "image", known),
+                    value(step, "subnet", known),
+                    mine.and_then(|m| m.get("instance_type")?.as_str().map(str::to_string)),
+                ) else {
+                    out.push(Finding::new(
+                        Level::Info,
+                        "permission",
+                        Some(&step.name),
+                        "ec2:RunInstances not tried: its image, subnet or instance type is known only during a run".into(),
+                    ));
+                    continue;
+                };
+                DryRun::RunInstances {
+                    image,
+                    subnet,
+                    instance_type,
+                    security_groups: strings(step, "security_groups"),
+                    instance_profile: value(step, "instance_profile", known),
+                }
+            }
+            Action::CreateVolume => {
+                let Some(zone) = value(step, "zone", known) else {
+                    out.push(Finding::new(
+                        Level::Info,
+                        "permission",
+                        Some(&step.name),
+                        "ec2:CreateVolume not tried: its zone is known only during a run".into(),
+                    ));
+                    continue;
+                };
+                DryRun::CreateVolume {
+                    zone,
+                    snapshot: value(step, "snapshot", known),
+                }
+            }
+            Action::Attach => DryRun::AttachVolume {
+                volume: "vol-0000000000000000f".into(),
+                instance: "i-0000000000000000f".into(),
+            },
+            _ => continue,
+        };
+        // One AttachVolume a region says it all; the others depend on what they name.
+        if asked.iter().any(|(r, c)| *r == region && *c == call) {
+            continue;
+        }
+        let answer = apis[region].dry_run(&call).await;
+        let action = call.action();
+        out.push(match answer {
+            Ok(Allowed::Yes) => Finding::new(
+                Level::Ok,
+                "permission",
+                Some(&step.name),
+                format!("{action} allowed (DryRun)"),
+            ),
+            Ok(Allowed::No(said)) => Finding::new(
+                Level::Error,
+                "permission",
+                Some(&step.name),
+                format!("{action} is not allowed: {said}"),
+            ),
+            Ok(Allowed::Unknown(e)) | Err(e) => Finding::new(
+                Level::Warning,
+                "permission",
+                Some(&step.name),
+                format!("{action} could not be tried (DryRun answered {e})"),
+            ),
+        });
+        asked.push((region, call));
+    }
+}
