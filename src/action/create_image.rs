@@ -125,21 +125,16 @@ impl Definition for CreateImage {
             .map(|id| scope.ec2("instance", id))
             .collect();
         if !named.is_empty() {
-            b.allow(Sid::ImageSourceNamed, &["ec2:CreateImage"], named);
+            b.allow(Sid::ImageSourceNamed, &["ec2:CreateImage"], named.clone());
         }
         b.tag_on_create("CreateImage", made.clone());
         if fields.get("freeze").is_some() {
             super::ssm::statements(b);
             // The source is frozen through SSM: an instance the runbook names carries no run
-            // tag, so SendCommand is allowed on it by its ARN.
-            // One known only at run time is the run's (launched or restored): `RunCommandOn`.
-            let named: Vec<String> = literals(fields.get("instance"))
-                .into_iter()
-                .flatten()
-                .map(|id| scope.ec2("instance", id))
-                .collect();
+            // tag, so SendCommand is allowed on it by its ARN. One known only at run time is
+            // the run's (launched or restored): `RunCommandOn`.
             if !named.is_empty() {
-                b.allow(Sid::RunCommandOnNamed, &["ssm:SendCommand"], named);
+                b.allow(Sid::RunCommandOnNamed, &["ssm:SendCommand"], named.clone());
             }
             // Safe=True, once the thaw showed the image consistent, on the run's own image.
             let safe = b.allow(Sid::TagImageSafe, &["ec2:CreateTags"], [made[0].clone()]);

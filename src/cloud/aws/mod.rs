@@ -1027,21 +1027,12 @@ impl Cloud for Aws {
                 let found = self.find(kind, &Lookup::Ids(ids.to_vec())).await?;
                 return Ok(super::live_ids(&found, ids));
             }
-            Named::Subnet => {
-                let call = self.ec2.describe_subnets().filters(by("subnet-id"));
-                let pages = call
-                    .into_paginator()
-                    .page_size(1000)
-                    .send()
-                    .collect::<Vec<_>>()
-                    .await;
-                paged(pages, |p| {
-                    p.subnets()
-                        .iter()
-                        .filter_map(|s| s.subnet_id().map(str::to_string))
-                        .collect()
-                })?
-            }
+            Named::Subnet => self
+                .subnet_infos(ids)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
             Named::SecurityGroup => {
                 let call = self.ec2.describe_security_groups().filters(by("group-id"));
                 let pages = call

@@ -32,7 +32,7 @@ impl Aws {
                 .filter_map(|s| {
                     Some(SubnetInfo {
                         id: s.subnet_id()?.to_string(),
-                        zone: s.availability_zone()?.to_string(),
+                        zone: s.availability_zone().unwrap_or_default().to_string(),
                         free_addresses: i64::from(s.available_ip_address_count().unwrap_or(0)),
                     })
                 })

@@ -63,6 +63,13 @@ fn invocation(
         .build()
 }
 
+/// A ListCommandInvocations answer: `i-0web`'s one invocation.
+fn listed(status: CommandInvocationStatus, code: i32, out: &str) -> ListCommandInvocationsOutput {
+    ListCommandInvocationsOutput::builder()
+        .command_invocations(invocation("i-0web", status, code, out))
+        .build()
+}
+
 /// ListCommandInvocations: `i-0web` ended with `code`.
 fn ended(code: i32, out: &'static str) -> Rule {
     let status = if code == 0 {
@@ -171,16 +178,7 @@ fn an_invocation_ssm_does_not_know_yet_is_looked_for_again() {
         .times(2)
         // Known, but no invocation made for the instance yet.
         .output(|| ListCommandInvocationsOutput::builder().build())
-        .output(|| {
-            ListCommandInvocationsOutput::builder()
-                .command_invocations(invocation(
-                    "i-0web",
-                    CommandInvocationStatus::InProgress,
-                    -1,
-                    "",
-                ))
-                .build()
-        })
+        .output(|| listed(CommandInvocationStatus::InProgress, -1, ""))
         .output(|| {
             ListCommandInvocationsOutput::builder()
                 .command_invocations(invocation(
@@ -476,28 +474,10 @@ fn a_freeze_left_by_a_step_that_timed_out_is_thawed_by_the_executor() {
     // The freeze never ends (its agent hangs); the thaw does.
     let hung = mock!(aws_sdk_ssm::Client::list_command_invocations)
         .match_requests(|r| r.command_id() == Some("cmd-freeze"))
-        .then_output(|| {
-            ListCommandInvocationsOutput::builder()
-                .command_invocations(invocation(
-                    "i-0web",
-                    CommandInvocationStatus::InProgress,
-                    -1,
-                    "",
-                ))
-                .build()
-        });
+        .then_output(|| listed(CommandInvocationStatus::InProgress, -1, ""));
     let thawed = mock!(aws_sdk_ssm::Client::list_command_invocations)
         .match_requests(|r| r.command_id() == Some("cmd-thaw"))
-        .then_output(|| {
-            ListCommandInvocationsOutput::builder()
-                .command_invocations(invocation(
-                    "i-0web",
-                    CommandInvocationStatus::Success,
-                    0,
-                    "",
-                ))
-                .build()
-        });
+        .then_output(|| listed(CommandInvocationStatus::Success, 0, ""));
     let agents = online(&["i-0web"]);
     let step = FREEZE.replace("timeout = 30m", "timeout = 2m");
     let r = on(
