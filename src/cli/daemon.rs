@@ -1,5 +1,7 @@
 //! `rebound daemon DIR`: runs each runbook of DIR as a drill at the times its `schedule`
-//! names, for teams that want drills without a cluster scheduler. Each drill is its own
+//! names, and checks its readiness (`rebound preflight FILE --record`) at the times its
+//! `readiness` names (hourly for a drilled runbook), for teams that want drills without a
+//! cluster scheduler. Each drill is its own
 //! `rebound run FILE --drill` process (a drill that crashes does not take the daemon with
 //! it, and journals, teardown, reports and history work exactly as for a drill run by hand).
 //! What is due is decided in `ops::daemon`; this module is the loop around it: it re-reads DIR
@@ -18,6 +20,7 @@ use tokio::process::{Child, Command};
 
 use rebound::error::Error;
 use rebound::ops::daemon::{Decision, Memory, Missed, decide};
+use rebound::ops::export::Job;
 use rebound::runbook;
 use rebound::runbook::diagnostic::Style;
 use rebound::runbook::schedule::Schedule;
@@ -68,7 +71,37 @@ impl Clock {
 /// A runbook the daemon schedules.
 struct Scheduled {
     name: String,
-    schedule: Schedule,
+    schedule: Option<Schedule>,
+    readiness: Option<Schedule>,
+}
+
+/// The suffix of a readiness check's key in the daemon's memory and its table of processes
+/// (a drill's key is its file).
+const READINESS_KEY: &str = "#readiness";
+
+/// The key of `job` of `file`.
+fn key(job: Job, file: &str) -> String {
+    match job {
+        Job::Drill => file.to_string(),
+        Job::Readiness => format!("{file}{READINESS_KEY}"),
+    }
+}
+
+/// The job and the file of a key.
+fn of(key: &str) -> (Job, &str) {
+    match key.strip_suffix(READINESS_KEY) {
+        Some(file) => (Job::Readiness, file),
+        None => (Job::Drill, key),
+    }
+}
+
+impl Scheduled {
+    fn schedule(&self, job: Job) -> Option<&Schedule> {
+        match job {
+            Job::Drill => self.schedule.as_ref(),
+            Job::Readiness => self.readiness.as_ref(),
+        }
+    }
 }
 
 /// The directory as last read: each runbook file with its modification time and size.
@@ -93,16 +126,17 @@ fn load(files: &Listing, say: &dyn Fn(String)) -> BTreeMap<String, Scheduled> {
     for (file, _, _) in files {
         match runbook::load(file, &[]) {
             Ok(rb) => {
-                let Some(text) = &rb.schedule else {
-                    continue;
-                };
-                // The checker accepted the schedule, so it parses.
-                if let Ok(schedule) = Schedule::parse(text) {
+                // The checker accepted both, so they parse.
+                let parse =
+                    |text: &Option<String>| text.as_deref().and_then(|t| Schedule::parse(t).ok());
+                let (schedule, readiness) = (parse(&rb.schedule), parse(&rb.readiness));
+                if schedule.is_some() || readiness.is_some() {
                     book.insert(
                         file.display().to_string(),
                         Scheduled {
                             name: rb.name.clone(),
                             schedule,
+                            readiness,
                         },
                     );
                 }
@@ -212,8 +246,9 @@ impl<'a> Daemon<'a> {
         output::line(format_args!("daemon {}: {line}", stamp(self.clock.now())));
     }
 
-    /// The name a runbook file is known by in the log.
-    fn name<'f>(&'f self, file: &'f str) -> &'f str {
+    /// The name a runbook file (or a job's key) is known by in the log.
+    fn name<'f>(&'f self, key: &'f str) -> &'f str {
+        let (_, file) = of(key);
         self.book.get(file).map_or(file, |s| s.name.as_str())
     }
 
@@ -224,7 +259,9 @@ impl<'a> Daemon<'a> {
                 self.book = load(&now, &|line| self.say(line));
                 // A runbook gone (or broken) starts from now when it comes back.
                 let book = &self.book;
-                self.memory.last.retain(|file, _| book.contains_key(file));
+                self.memory
+                    .last
+                    .retain(|key, _| book.contains_key(of(key).1));
                 let names: Vec<&str> = self.book.values().map(|s| s.name.as_str()).collect();
                 self.say(format!("scheduled: {}", names.join(", ")));
                 self.seen = Some(now);
@@ -245,15 +282,18 @@ impl<'a> Daemon<'a> {
     /// Forgets the drills that ended, saying how.
     fn reap(&mut self) {
         let mut ended = Vec::new();
-        self.running.retain(|file, child| match child.try_wait() {
-            Ok(Some(status)) => {
-                ended.push((file.clone(), format!("drill finished ({status})")));
-                false
-            }
-            Ok(None) => true,
-            Err(e) => {
-                ended.push((file.clone(), format!("drill lost: {e}")));
-                false
+        self.running.retain(|key, child| {
+            let what = of(key).0.noun();
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    ended.push((key.clone(), format!("{what} finished ({status})")));
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    ended.push((key.clone(), format!("{what} lost: {e}")));
+                    false
+                }
             }
         });
         for (file, how) in ended {
@@ -261,47 +301,57 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    /// Starts, or skips, every drill that is due; `true` when any was.
+    /// Starts, or skips, every drill and readiness check that is due; `true` when any was.
     fn start_due(&mut self) -> bool {
         let now = self.clock.now();
         let mut acted = false;
         let files: Vec<String> = self.book.keys().cloned().collect();
         for file in files {
-            let Some(s) = self.book.get(&file) else {
-                continue;
-            };
-            let cursor = self.memory.cursor(&file, &s.schedule, now);
-            let busy = self.running.contains_key(&file);
-            match decide(&s.schedule, cursor, now, busy, self.args.missed) {
-                Decision::Wait { .. } => continue,
-                Decision::Run { slot, missed } => self.start(&file, slot, missed),
-                Decision::Skip { slot, missed, busy } => {
-                    let why = if busy {
-                        "the previous drill is still running"
-                    } else {
-                        "missed while the daemon was down (--missed skip)"
-                    };
-                    self.say(format!(
-                        "{}: skipped {missed} time(s) up to {}: {why}",
-                        self.name(&file),
-                        stamp(slot)
-                    ));
+            for job in [Job::Drill, Job::Readiness] {
+                let Some(schedule) = self.book.get(&file).and_then(|s| s.schedule(job)).cloned()
+                else {
+                    continue;
+                };
+                let key = key(job, &file);
+                let cursor = self.memory.cursor(&key, &schedule, now);
+                let busy = self.running.contains_key(&key);
+                match decide(&schedule, cursor, now, busy, self.args.missed) {
+                    Decision::Wait { .. } => continue,
+                    Decision::Run { slot, missed } => self.start(job, &file, slot, missed),
+                    Decision::Skip { slot, missed, busy } => {
+                        let why = if busy {
+                            format!("the previous {} is still running", job.noun())
+                        } else {
+                            "missed while the daemon was down (--missed skip)".to_string()
+                        };
+                        self.say(format!(
+                            "{}: {} skipped {missed} time(s) up to {}: {why}",
+                            self.name(&file),
+                            job.noun(),
+                            stamp(slot)
+                        ));
+                    }
                 }
+                self.memory.acted(&key, now);
+                acted = true;
             }
-            self.memory.acted(&file, now);
-            acted = true;
         }
         acted
     }
 
-    /// Starts the drill of `file` for the time `slot`.
-    fn start(&mut self, file: &str, slot: DateTime<Utc>, missed: usize) {
+    /// Starts the drill (or the readiness check) of `file` for the time `slot`.
+    fn start(&mut self, job: Job, file: &str, slot: DateTime<Utc>, missed: usize) {
         let name = self.name(file).to_string();
         let report_dir = self.args.report_dir.as_ref().map(|d| {
             d.join(rebound::ops::export::slug(&name))
                 .join(slot.format("%Y%m%dT%H%M%SZ").to_string())
         });
-        match spawn(&self.exe, file, &self.state_dir, report_dir, self.args) {
+        let started = match job {
+            Job::Drill => spawn(&self.exe, file, &self.state_dir, report_dir, self.args),
+            Job::Readiness => spawn_readiness(&self.exe, file, self.args),
+        };
+        let what = job.noun();
+        match started {
             Ok(child) => {
                 let folded = if missed > 0 {
                     format!(" ({missed} missed time(s) run once)")
@@ -309,14 +359,14 @@ impl<'a> Daemon<'a> {
                     String::new()
                 };
                 self.say(format!(
-                    "{name}: drill for {} started, pid {}{folded}",
+                    "{name}: {what} for {} started, pid {}{folded}",
                     stamp(slot),
                     child.id().unwrap_or(0)
                 ));
-                self.running.insert(file.to_string(), child);
+                self.running.insert(key(job, file), child);
             }
             Err(e) => self.say(format!(
-                "{name}: drill for {} not started: {}",
+                "{name}: {what} for {} not started: {}",
                 stamp(slot),
                 e.render(Style::Plain).trim()
             )),
@@ -333,9 +383,13 @@ impl<'a> Daemon<'a> {
     /// Passes the stop on to every drill in flight and waits while they tear down; asked
     /// twice, every drill still running exits at once.
     async fn stop_all(mut self, stop: &mut tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let drills = self
+            .running
+            .keys()
+            .filter(|k| of(k).0 == Job::Drill)
+            .count();
         self.say(format!(
-            "stopping: {} drill(s) in flight asked to stop and tear down",
-            self.running.len()
+            "stopping: {drills} drill(s) in flight asked to stop and tear down"
         ));
         let mut pids: Vec<u32> = self.running.values().filter_map(Child::id).collect();
         pids.iter().copied().for_each(terminate);
@@ -355,10 +409,10 @@ impl<'a> Daemon<'a> {
             };
             // Reaped: its pid may be reused, so it is signalled no more.
             pids.retain(|p| Some(*p) != pid);
-            let name = self.name(&file);
+            let (name, what) = (self.name(&file), of(&file).0.noun());
             match status {
-                Ok(status) => self.say(format!("{name}: drill stopped ({status})")),
-                Err(e) => self.say(format!("{name}: drill lost: {e}")),
+                Ok(status) => self.say(format!("{name}: {what} stopped ({status})")),
+                Err(e) => self.say(format!("{name}: {what} lost: {e}")),
             }
         }
         self.say("stopped".to_string());
@@ -393,6 +447,44 @@ fn spawn(
     }
     cmd.args(&args.run_args)
         .stdin(Stdio::null())
+        .kill_on_drop(false);
+    #[cfg(unix)]
+    cmd.process_group(0);
+    cmd.spawn()
+        .map_err(Error::system(format!("cannot start {}", exe.display())))
+}
+
+/// Starts `rebound preflight FILE --record`, asking where the drills act: of the run
+/// arguments, those preflight takes (the backend, the region, profile and endpoint, a
+/// simulated world). Its findings go to the history; its output is not the daemon's log.
+fn spawn_readiness(exe: &Path, file: &str, args: &Args) -> Result<Child, Error> {
+    const TAKEN: &[&str] = &[
+        "--backend",
+        "--region",
+        "--profile",
+        "--endpoint-url",
+        "--sim-world",
+    ];
+    let mut cmd = Command::new(exe);
+    cmd.arg("preflight").arg(file).arg("--record");
+    if let Some(h) = &args.history.path {
+        cmd.arg("--history").arg(h);
+    }
+    let mut given = args.run_args.iter();
+    while let Some(a) = given.next() {
+        let name = a.split('=').next().unwrap_or(a);
+        if !TAKEN.contains(&name) {
+            continue;
+        }
+        cmd.arg(a);
+        if !a.contains('=')
+            && let Some(value) = given.next()
+        {
+            cmd.arg(value);
+        }
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
         .kill_on_drop(false);
     #[cfg(unix)]
     cmd.process_group(0);

@@ -219,6 +219,18 @@ impl HistoryArgs {
 }
 
 impl HistoryArgs {
+    /// Where readiness checks are kept: the history when it is a SQLite file, else (an S3
+    /// history, whose records are evidence under Object Lock) the default local file.
+    pub fn readiness(&self) -> Result<rebound::evidence::history::sqlite::Sqlite, Error> {
+        let path = match &self.path {
+            Some(p) if !p.starts_with("s3://") => PathBuf::from(p),
+            _ => rebound::evidence::history::default_path().ok_or_else(|| {
+                Error::Usage("no home directory to keep readiness checks in; give --history".into())
+            })?,
+        };
+        Ok(rebound::evidence::history::sqlite::Sqlite::open(&path)?)
+    }
+
     /// Every record of the store, in chain order, and where the store is.
     pub fn read(
         &self,

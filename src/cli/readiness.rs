@@ -21,6 +21,12 @@ pub struct Args {
     sim_world: Option<std::path::PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Keep the findings in the history as a readiness check (never as evidence of recovery):
+    /// `rebound report` says what changed since the runbook was last ready.
+    #[arg(long)]
+    record: bool,
+    #[command(flatten)]
+    history: super::HistoryArgs,
     #[command(flatten)]
     aws: super::AwsArgs,
 }
@@ -46,6 +52,9 @@ pub fn run(args: &Args) -> Result<u8, Error> {
             output::line(format_args!("{json}"));
         }
         Format::Text => text(&readiness),
+    }
+    if args.record {
+        args.history.readiness()?.record_readiness(&readiness)?;
     }
     Ok(readiness.exit_code())
 }

@@ -10,7 +10,7 @@ use clap::ValueEnum as _;
 use super::files::runbook_files;
 use super::run::Backend;
 use rebound::error::Error;
-use rebound::ops::export::{self, Drill, Options};
+use rebound::ops::export::{self, Drill, Job, Options};
 use rebound::runbook::schedule::Schedule;
 use rebound::runbook::{self, Runbook};
 
@@ -68,10 +68,12 @@ pub struct Args {
     run_args: Vec<String>,
 }
 
-/// A runbook with a schedule, and the absolute path its units name.
+/// A runbook with a schedule or a readiness schedule (or both), and the absolute path its
+/// units name.
 struct Scheduled {
     runbook: Runbook,
-    schedule: Schedule,
+    schedule: Option<Schedule>,
+    readiness: Option<Schedule>,
     file: String,
 }
 
@@ -96,11 +98,18 @@ pub fn run(command: &Command) -> Result<u8, Error> {
     let options = options(args)?;
     let drills: Vec<Drill<'_>> = scheduled
         .iter()
-        .map(|s| Drill {
-            name: &s.runbook.name,
-            file: &s.file,
-            text: &s.runbook.source.text,
-            schedule: &s.schedule,
+        .flat_map(|s| {
+            [(Job::Drill, &s.schedule), (Job::Readiness, &s.readiness)]
+                .into_iter()
+                .filter_map(move |(job, schedule)| {
+                    Some(Drill {
+                        job,
+                        name: &s.runbook.name,
+                        file: &s.file,
+                        text: &s.runbook.source.text,
+                        schedule: schedule.as_ref()?,
+                    })
+                })
         })
         .collect();
     let units = match args.format {
@@ -135,17 +144,22 @@ pub fn run(command: &Command) -> Result<u8, Error> {
 /// One runbook, or `None` (with a note) when it has no schedule.
 fn load(file: &Path) -> Result<Option<Scheduled>, Error> {
     let runbook = runbook::load(file, &[])?;
-    let Some(text) = runbook.schedule.as_deref() else {
+    if runbook.schedule.is_none() && runbook.readiness.is_none() {
         output::note(format_args!(
             "note: {}: runbook `{}` has no schedule; skipped",
             file.display(),
             runbook.name
         ));
         return Ok(None);
+    }
+    // The checker accepted them, so this does not fail; say so plainly if it does.
+    let parse = |text: Option<&str>| {
+        text.map(Schedule::parse)
+            .transpose()
+            .map_err(|e| Error::Usage(format!("{}: {}", file.display(), e.message)))
     };
-    // The checker accepted it, so this does not fail; say so plainly if it does.
-    let schedule = Schedule::parse(text)
-        .map_err(|e| Error::Usage(format!("{}: {}", file.display(), e.message)))?;
+    let schedule = parse(runbook.schedule.as_deref())?;
+    let readiness = parse(runbook.readiness.as_deref())?;
     // A timer or cron job runs from anywhere: it names the runbook by its absolute path.
     let absolute = std::fs::canonicalize(file).map_err(|e| Error::Read {
         path: file.display().to_string(),
@@ -154,6 +168,7 @@ fn load(file: &Path) -> Result<Option<Scheduled>, Error> {
     Ok(Some(Scheduled {
         runbook,
         schedule,
+        readiness,
         file: absolute.display().to_string(),
     }))
 }

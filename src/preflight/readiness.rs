@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::action::Action;
@@ -26,7 +26,7 @@ use crate::plan::Plan;
 use crate::runbook::checked::{Runbook, Step, StepId};
 use crate::runbook::expr::Expr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// A question that could not be asked before a run (a value only a run knows): not a
@@ -49,22 +49,22 @@ impl Level {
 }
 
 /// One answer of preflight.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub level: Level,
     /// What was asked: `identity`, `find`, `exists`, `instance-type`, `addresses`,
     /// `permission`.
-    pub check: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     pub message: String,
 }
 
 impl Finding {
-    pub fn new(level: Level, check: &'static str, step: Option<&str>, message: String) -> Self {
+    pub fn new(level: Level, check: &str, step: Option<&str>, message: String) -> Self {
         Finding {
             level,
-            check,
+            check: check.to_string(),
             step: step.map(str::to_string),
             message,
         }
@@ -72,7 +72,7 @@ impl Finding {
 }
 
 /// Everything preflight found, for the terminal, `--format json` and the history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Readiness {
     pub runbook: String,
     pub backend: crate::cloud::Backend,
@@ -103,6 +103,58 @@ impl Readiness {
     pub fn count(&self, level: Level) -> usize {
         self.findings.iter().filter(|f| f.level == level).count()
     }
+}
+
+/// What changed since a runbook was last ready (with warnings or without): the latest check's
+/// problems that the last ready check did not have (all of them when it was never ready), with
+/// when it was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes<'r> {
+    pub latest: &'r Readiness,
+    /// The last check before `latest` that found the runbook ready.
+    pub last_ready: Option<&'r Readiness>,
+    /// The first check after `last_ready` that did not.
+    pub not_ready_since: Option<DateTime<Utc>>,
+    pub new: Vec<&'r Finding>,
+}
+
+/// `records`, one runbook's checks oldest first, read as what changed; `None` for none.
+pub fn changes(records: &[Readiness]) -> Option<Changes<'_>> {
+    let latest = records.last()?;
+    // Ready with warnings is ready (exit 3): the run would go.
+    let ready = |r: &Readiness| r.level() < Level::Error;
+    let before = &records[..records.len() - 1];
+    let last_ready = before.iter().rev().find(|r| ready(r));
+    let not_ready_since = if ready(latest) {
+        None
+    } else {
+        let after = match last_ready {
+            Some(l) => records
+                .iter()
+                .position(|r| std::ptr::eq(r, l))
+                .map_or(0, |i| i + 1),
+            None => 0,
+        };
+        records.get(after).map(|r| r.at)
+    };
+    let seen = |f: &Finding| {
+        last_ready.is_some_and(|l| {
+            l.findings
+                .iter()
+                .any(|g| g.check == f.check && g.step == f.step && g.message == f.message)
+        })
+    };
+    let new = latest
+        .findings
+        .iter()
+        .filter(|f| f.level >= Level::Warning && !seen(f))
+        .collect();
+    Some(Changes {
+        latest,
+        last_ready,
+        not_ready_since,
+        new,
+    })
 }
 
 /// Every finding about `rb` on `clouds`, in the order a responder reads them: what the
@@ -464,5 +516,53 @@ async fn permissions<C: Cloud>(
             ),
         });
         asked.push((region, call));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(minute: u32, findings: &[(Level, &str)]) -> Readiness {
+        Readiness {
+            runbook: "shop".into(),
+            backend: crate::cloud::Backend::Sim,
+            region: None,
+            at: DateTime::parse_from_rfc3339(&format!("2026-11-30T14:{minute:02}:00Z"))
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            findings: findings
+                .iter()
+                .map(|(l, m)| Finding::new(*l, "exists", None, (*m).to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn changes_are_the_problems_the_last_ready_check_did_not_have() {
+        let old_warning = (Level::Warning, "image 30h old, rpo 24h");
+        let checks = [
+            check(0, &[(Level::Ok, "fine")]),
+            check(1, &[old_warning]),
+            check(2, &[old_warning, (Level::Error, "subnet-0a deleted")]),
+            check(3, &[old_warning, (Level::Error, "subnet-0a deleted")]),
+        ];
+        let c = changes(&checks).expect("changes");
+        // The warning was there when it was last ready (warnings are ready): not new.
+        assert_eq!(c.last_ready.map(|r| r.at), Some(checks[1].at));
+        assert_eq!(c.not_ready_since, Some(checks[2].at));
+        let new: Vec<&str> = c.new.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(new, ["subnet-0a deleted"]);
+
+        // Never ready: every problem is new, not ready since the first check.
+        let c = changes(&checks[2..]).expect("changes");
+        assert!(c.last_ready.is_none());
+        assert_eq!(c.not_ready_since, Some(checks[2].at));
+        assert_eq!(c.new.len(), 2);
+
+        // Ready again: nothing is said to have changed for the worse.
+        let c = changes(&checks[..2]).expect("changes");
+        assert_eq!(c.not_ready_since, None);
+        assert!(changes(&[]).is_none());
     }
 }

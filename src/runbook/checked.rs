@@ -26,6 +26,9 @@ pub struct Runbook {
     pub rto: Option<Duration>,
     pub rpo: Option<Duration>,
     pub schedule: Option<String>,
+    /// When the daemon asks whether the runbook would recover (`rebound preflight`): the
+    /// runbook's `readiness`, or hourly when it has a `schedule`.
+    pub readiness: Option<String>,
     pub strategy: Strategy,
     pub role: Option<String>,
     pub tags: BTreeMap<String, String>,

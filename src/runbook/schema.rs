@@ -278,6 +278,7 @@ pub(crate) const RUNBOOK_SETTINGS: &[FieldSpec] = &[
     opt("rto", Ty::Duration),
     opt("rpo", Ty::Duration),
     opt("schedule", Ty::Cron),
+    opt("readiness", Ty::Cron),
     opt("strategy", Ty::OneOf(&["all", "first"])),
     opt("role", Ty::Str(Kind::Role)),
     opt("tags", STR_MAP),

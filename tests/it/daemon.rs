@@ -227,3 +227,65 @@ fn times_missed_while_down_run_once_or_are_skipped() {
         assert_eq!(history_count(dir.path()), usize::from(expect_run), "{out}");
     }
 }
+
+/// A world with the readiness runbook's subnet, and one without it (deleted since).
+const READY_WORLD: &str = r#"{"region": "us-east-1", "subnets": {"subnet-0a": "us-east-1a"},
+  "images": [{"id": "ami-0a", "name": "web", "created": "2026-11-30T00:00:00Z", "state": "available",
+              "owner": "self", "tags": {"Safe": "True"}}]}"#;
+const ROTTED_WORLD: &str = r#"{"region": "us-east-1", "subnets": {},
+  "images": [{"id": "ami-0a", "name": "web", "created": "2026-11-30T00:00:00Z", "state": "available",
+              "owner": "self", "tags": {"Safe": "True"}}]}"#;
+
+#[test]
+fn readiness_is_checked_at_its_schedule_and_the_report_says_what_changed() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
+    let runbook = "runbook \"shop\" {\n  readiness = \"* * * * *\"\n  step web = launch { image = \"ami-0a\", subnet = \"subnet-0a\", instance_types = [\"t3.micro\"] }\n}\n";
+    std::fs::write(dir.path().join("dr/shop.runbook"), runbook).expect("write");
+    let world = dir.path().join("world.json");
+    std::fs::write(&world, READY_WORLD).expect("write");
+    let world_arg = world.display().to_string();
+    let daemon = Daemon::start(
+        dir.path(),
+        &["dr", "--clock-speed", "60", "--", "--sim-world", &world_arg],
+    );
+    daemon.wait_for("a readiness check finished", |out| {
+        out.contains("shop: readiness check finished (exit status: 0)")
+    });
+    // The subnet is deleted: the next check finds it.
+    std::fs::write(&world, ROTTED_WORLD).expect("write");
+    daemon.wait_for("a failing readiness check", |out| {
+        out.contains("shop: readiness check finished (exit status: 1)")
+    });
+    let (code, out, err) = daemon.terminate();
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        !out.contains("drill for"),
+        "a runbook without a schedule was drilled:\n{out}"
+    );
+    // Readiness is never a run: the runs' history is empty.
+    assert_eq!(history_count(dir.path()), 0);
+
+    let report = common::rebound_in(dir.path())
+        .args(["report"])
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("Readiness (rebound preflight; not evidence of recovery)"),
+        "{text}"
+    );
+    assert!(text.contains("| shop | not ready |"), "{text}");
+    assert!(
+        text.contains("shop: error exists (new since the last ready check, ")
+            && text.contains("subnet `subnet-0a` does not exist in us-east-1"),
+        "{text}"
+    );
+    let json = common::rebound_in(dir.path())
+        .args(["report", "--format", "json"])
+        .output()
+        .expect("report");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["readiness"][0]["latest"]["runbook"], "shop", "{v:#}");
+    assert!(v["readiness"][0]["last_ready"]["at"].is_string(), "{v:#}");
+}

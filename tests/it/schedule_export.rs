@@ -109,6 +109,11 @@ fn systemd_writes_a_service_and_a_timer_per_scheduled_runbook() {
             "rebound-drill-web-tier-eu.timer",
             "rebound-drill-web-tier.service",
             "rebound-drill-web-tier.timer",
+            // A drilled runbook's readiness, hourly by default.
+            "rebound-ready-web-tier-eu.service",
+            "rebound-ready-web-tier-eu.timer",
+            "rebound-ready-web-tier.service",
+            "rebound-ready-web-tier.timer",
         ]
     );
     let unit = |name: &str| ini(&std::fs::read_to_string(units.join(name)).expect("a unit"));
@@ -149,6 +154,19 @@ fn systemd_writes_a_service_and_a_timer_per_scheduled_runbook() {
         values(&timer, "Timer", "OnCalendar"),
         ["Sun *-*-* 03:00:00 UTC"]
     );
+
+    // The readiness check: preflight, recorded, no report, every hour.
+    let ready = unit("rebound-ready-web-tier-eu.service");
+    assert_eq!(
+        values(&ready, "Service", "ExecStart"),
+        [format!(
+            "/opt/rebound/bin/rebound preflight {} --record --backend aws",
+            absolute(dir.path(), "dr/eu.runbook")
+        )]
+    );
+    assert!(values(&ready, "Unit", "Description")[0].contains("readiness check"));
+    let timer = unit("rebound-ready-web-tier-eu.timer");
+    assert_eq!(values(&timer, "Timer", "OnCalendar"), ["*-*-* *:00:00 UTC"]);
 }
 
 #[test]
@@ -173,7 +191,8 @@ fn cron_lines_are_five_fields_then_flock_under_their_zone() {
             !l.is_empty() && !l.starts_with('#') && !l.starts_with("CRON_TZ=")
         })
         .collect();
-    assert_eq!(jobs.len(), 2, "{text}");
+    // Each runbook's drill, then its readiness check (hourly by default).
+    assert_eq!(jobs.len(), 4, "{text}");
     for (i, zone, fields, file) in [
         (
             jobs[0],
@@ -181,7 +200,7 @@ fn cron_lines_are_five_fields_then_flock_under_their_zone() {
             ["30", "2", "1,15", "*", "1-5"],
             "dr/eu.runbook",
         ),
-        (jobs[1], "UTC", ["0", "3", "*", "*", "0"], "dr/web.runbook"),
+        (jobs[2], "UTC", ["0", "3", "*", "*", "0"], "dr/web.runbook"),
     ] {
         // The zone line comes right before its job, so no job runs in another's zone.
         assert_eq!(lines[i - 1], format!("CRON_TZ={zone}"), "{text}");
@@ -204,6 +223,23 @@ fn cron_lines_are_five_fields_then_flock_under_their_zone() {
             "{text}"
         );
     }
+    let ready: Vec<&str> = lines[jobs[1]].split_whitespace().collect();
+    assert_eq!(lines[jobs[1] - 1], "CRON_TZ=UTC", "{text}");
+    assert_eq!(ready[..5], ["0", "*", "*", "*", "*"], "{text}");
+    // No lock: a readiness check never keeps a drill due at the same minute from starting.
+    let eu = absolute(dir.path(), "dr/eu.runbook");
+    assert_eq!(
+        ready[5..],
+        [
+            "/opt/rebound/bin/rebound",
+            "preflight",
+            eu.as_str(),
+            "--record",
+            "--backend",
+            "aws"
+        ],
+        "{text}"
+    );
 }
 
 #[test]
@@ -224,7 +260,8 @@ fn k8s_gives_a_configmap_and_a_cronjob_per_runbook() {
     let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&text)
         .map(|doc| serde_json::Value::deserialize(doc).expect("a YAML document"))
         .collect();
-    assert_eq!(docs.len(), 4, "{text}");
+    // A ConfigMap and a CronJob for each drill and each readiness check.
+    assert_eq!(docs.len(), 8, "{text}");
     let find = |kind: &str, name: &str| {
         docs.iter()
             .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
@@ -265,6 +302,20 @@ fn k8s_gives_a_configmap_and_a_cronjob_per_runbook() {
     let job = find("CronJob", "rebound-drill-web-tier");
     assert_eq!(job["spec"]["schedule"], "0 3 * * 0");
     assert_eq!(job["spec"]["timeZone"], "Etc/UTC");
+
+    let ready = find("CronJob", "rebound-ready-web-tier");
+    assert_eq!(ready["spec"]["schedule"], "0 * * * *");
+    let args = &ready["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert_eq!(
+        *args,
+        serde_json::json!([
+            "preflight",
+            "/runbooks/web-tier.runbook",
+            "--record",
+            "--backend",
+            "sim"
+        ])
+    );
 }
 
 #[test]

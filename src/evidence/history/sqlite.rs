@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{History, HistoryError, Stored, chain};
 use crate::evidence::report::Report;
+use crate::preflight::readiness::Readiness;
 
 pub struct Sqlite {
     path: PathBuf,
@@ -25,6 +26,16 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
     digest     TEXT NOT NULL
 )";
 
+/// Readiness checks (`rebound preflight --record`), apart from the runs: a check is never
+/// evidence of recovery, and is not in the runs' hash chain.
+const READINESS: &str = "CREATE TABLE IF NOT EXISTS readiness (
+    seq        INTEGER PRIMARY KEY,
+    runbook    TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    level      TEXT NOT NULL,
+    readiness  TEXT NOT NULL
+)";
+
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite, HistoryError> {
         let err = |e: &dyn std::fmt::Display| HistoryError::Store {
@@ -38,10 +49,47 @@ impl Sqlite {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err(&e))?;
         conn.execute(SCHEMA, []).map_err(|e| err(&e))?;
+        conn.execute(READINESS, []).map_err(|e| err(&e))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
             conn,
         })
+    }
+
+    /// Appends one readiness check.
+    pub fn record_readiness(&self, r: &Readiness) -> Result<(), HistoryError> {
+        let json = serde_json::to_string(r).map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "INSERT INTO readiness (runbook, at, level, readiness) VALUES (?1, ?2, ?3, ?4)",
+                params![r.runbook, r.at.to_rfc3339(), r.level().name(), json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every readiness check, oldest first, by runbook name.
+    pub fn readiness(&self) -> Result<Vec<Readiness>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, readiness FROM readiness ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_str(&json).map_err(|e| HistoryError::Corrupt {
+                    seq,
+                    why: format!("not a readiness check: {e}"),
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> HistoryError {

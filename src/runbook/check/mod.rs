@@ -35,6 +35,9 @@ use crate::runbook::schema::RUNBOOK_SETTINGS;
 use crate::runbook::source::Source;
 
 /// Checks a parsed file with the `--set` values of this invocation.
+/// How often a drilled runbook without a `readiness` setting is checked: hourly.
+pub(crate) const DEFAULT_READINESS: &str = "0 * * * *";
+
 pub(crate) fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {
     let mut checker = Checker {
         errors: one_runbook(file),
@@ -154,6 +157,13 @@ impl<'a> Checker<'a> {
             rto: duration_of(runbook_settings.get("rto")),
             rpo: duration_of(runbook_settings.get("rpo")),
             schedule: string_of(runbook_settings.get("schedule")),
+            // A runbook that is drilled is checked for readiness between drills, hourly unless
+            // it says otherwise.
+            readiness: string_of(runbook_settings.get("readiness")).or_else(|| {
+                runbook_settings
+                    .get("schedule")
+                    .map(|_| DEFAULT_READINESS.to_string())
+            }),
             strategy,
             role: string_of(runbook_settings.get("role")),
             tags: tags_of(runbook_settings.get("tags")),
