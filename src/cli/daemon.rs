@@ -259,9 +259,10 @@ impl<'a> Daemon<'a> {
                 self.book = load(&now, &|line| self.say(line));
                 // A runbook gone (or broken) starts from now when it comes back.
                 let book = &self.book;
-                self.memory
-                    .last
-                    .retain(|key, _| book.contains_key(of(key).1));
+                self.memory.last.retain(|key, _| {
+                    let (job, file) = of(key);
+                    book.get(file).is_some_and(|s| s.schedule(job).is_some())
+                });
                 let names: Vec<&str> = self.book.values().map(|s| s.name.as_str()).collect();
                 self.say(format!("scheduled: {}", names.join(", ")));
                 self.seen = Some(now);
@@ -314,7 +315,10 @@ impl<'a> Daemon<'a> {
                 };
                 let key = key(job, &file);
                 let cursor = self.memory.cursor(&key, &schedule, now);
-                let busy = self.running.contains_key(&key);
+                // A readiness check waits for the runbook's drill too: it would see the drill's
+                // own instances and addresses.
+                let busy = self.running.contains_key(&key)
+                    || (job == Job::Readiness && self.running.contains_key(&file));
                 match decide(&schedule, cursor, now, busy, self.args.missed) {
                     Decision::Wait { .. } => continue,
                     Decision::Run { slot, missed } => self.start(job, &file, slot, missed),
@@ -455,34 +459,14 @@ fn spawn(
 }
 
 /// Starts `rebound preflight FILE --record`, asking where the drills act: of the run
-/// arguments, those preflight takes (the backend, the region, profile and endpoint, a
-/// simulated world). Its findings go to the history; its output is not the daemon's log.
+/// arguments, those preflight takes (`ops::export::readiness_args`). Its findings go to the history; its output is not the daemon's log.
 fn spawn_readiness(exe: &Path, file: &str, args: &Args) -> Result<Child, Error> {
-    const TAKEN: &[&str] = &[
-        "--backend",
-        "--region",
-        "--profile",
-        "--endpoint-url",
-        "--sim-world",
-    ];
     let mut cmd = Command::new(exe);
     cmd.arg("preflight").arg(file).arg("--record");
     if let Some(h) = &args.history.path {
         cmd.arg("--history").arg(h);
     }
-    let mut given = args.run_args.iter();
-    while let Some(a) = given.next() {
-        let name = a.split('=').next().unwrap_or(a);
-        if !TAKEN.contains(&name) {
-            continue;
-        }
-        cmd.arg(a);
-        if !a.contains('=')
-            && let Some(value) = given.next()
-        {
-            cmd.arg(value);
-        }
-    }
+    cmd.args(rebound::ops::export::readiness_args(&args.run_args));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(false);

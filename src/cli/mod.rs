@@ -222,13 +222,27 @@ impl HistoryArgs {
     /// Where readiness checks are kept: the history when it is a SQLite file, else (an S3
     /// history, whose records are evidence under Object Lock) the default local file.
     pub fn readiness(&self) -> Result<rebound::evidence::history::sqlite::Sqlite, Error> {
-        let path = match &self.path {
-            Some(p) if !p.starts_with("s3://") => PathBuf::from(p),
+        Ok(rebound::evidence::history::sqlite::Sqlite::open(
+            &self.readiness_path()?,
+        )?)
+    }
+
+    /// The readiness checks kept so far, oldest first; none when nothing was ever kept (the
+    /// file is not made by reading).
+    pub fn readiness_checks(&self) -> Result<Vec<rebound::preflight::readiness::Readiness>, Error> {
+        match self.readiness_path() {
+            Ok(path) if path.exists() => Ok(self.readiness()?.readiness()?),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn readiness_path(&self) -> Result<PathBuf, Error> {
+        match &self.path {
+            Some(p) if !p.starts_with("s3://") => Ok(PathBuf::from(p)),
             _ => rebound::evidence::history::default_path().ok_or_else(|| {
                 Error::Usage("no home directory to keep readiness checks in; give --history".into())
-            })?,
-        };
-        Ok(rebound::evidence::history::sqlite::Sqlite::open(&path)?)
+            }),
+        }
     }
 
     /// Every record of the store, in chain order, and where the store is.

@@ -64,10 +64,7 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         .and_then(|s| chrono::TimeDelta::try_seconds(i64::try_from(s).ok()?))
         .and_then(|d| Utc::now().checked_sub_signed(d));
     let t = trend::compute(&reports, since, args.runbook.as_deref());
-    let groups = by_runbook(
-        args.history.readiness()?.readiness()?,
-        args.runbook.as_deref(),
-    );
+    let groups = by_runbook(args.history.readiness_checks()?, args.runbook.as_deref());
     let ready: Vec<Changes<'_>> = groups
         .values()
         .filter_map(|checks| readiness::changes(checks))
@@ -128,7 +125,7 @@ fn readiness_blocks(ready: &[Changes<'_>]) -> Vec<Block> {
             c.last_ready
                 .map_or_else(|| "never".to_string(), |l| when(l.at)),
         ]);
-        let since = c.last_ready.map_or_else(
+        let since = c.baseline.map_or_else(
             || "never ready".to_string(),
             |l| format!("new since the last ready check, {}", when(l.at)),
         );

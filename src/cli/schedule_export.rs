@@ -115,7 +115,19 @@ pub fn run(command: &Command) -> Result<u8, Error> {
     let units = match args.format {
         Format::Systemd => export::systemd(&drills, &options),
         Format::Cron => export::crontab(&drills, &options),
-        Format::K8s => export::kubernetes(&drills, &options),
+        Format::K8s => {
+            // A pod's local history is lost with the pod: its readiness checks would be too.
+            if drills.iter().any(|d| d.job == Job::Readiness) {
+                output::note(
+                    "note: readiness checks are not exported as CronJobs: a pod's local \
+                     history, where they are kept, is lost with the pod; run them from \
+                     `rebound daemon` or a systemd timer",
+                );
+            }
+            let drills: Vec<Drill<'_>> =
+                drills.into_iter().filter(|d| d.job == Job::Drill).collect();
+            export::kubernetes(&drills, &options)
+        }
     };
     let units = match units {
         Ok(units) => units,

@@ -506,31 +506,21 @@ pub struct SubnetInfo {
 }
 
 /// A mutating call asked with DryRun=true: AWS checks the permission and the parameters and
-/// makes nothing (`DryRunOperation` means it would have been allowed).
+/// makes nothing (`DryRunOperation` means it would have been allowed). The request is the one a
+/// run sends, tags included: rebound's policy allows RunInstances and CreateVolume only with the
+/// run's tag in the request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DryRun {
-    RunInstances {
-        image: String,
-        subnet: String,
-        instance_type: String,
-        security_groups: Vec<String>,
-        instance_profile: Option<String>,
-    },
-    CreateVolume {
-        zone: String,
-        snapshot: Option<String>,
-    },
-    /// Ids that do not exist: AWS checks the permission before it looks for them.
-    AttachVolume { volume: String, instance: String },
+    RunInstances(LaunchRequest),
+    CreateVolume(VolumeRequest),
 }
 
 impl DryRun {
     /// The IAM action the call needs.
     pub fn action(&self) -> &'static str {
         match self {
-            DryRun::RunInstances { .. } => "ec2:RunInstances",
-            DryRun::CreateVolume { .. } => "ec2:CreateVolume",
-            DryRun::AttachVolume { .. } => "ec2:AttachVolume",
+            DryRun::RunInstances(_) => "ec2:RunInstances",
+            DryRun::CreateVolume(_) => "ec2:CreateVolume",
         }
     }
 }

@@ -111,8 +111,10 @@ impl Readiness {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Changes<'r> {
     pub latest: &'r Readiness,
-    /// The last check before `latest` that found the runbook ready.
+    /// The last check that found the runbook ready (`latest` itself when it did).
     pub last_ready: Option<&'r Readiness>,
+    /// The last ready check before `latest`: what `new` is new against.
+    pub baseline: Option<&'r Readiness>,
     /// The first check after `last_ready` that did not.
     pub not_ready_since: Option<DateTime<Utc>>,
     pub new: Vec<&'r Finding>,
@@ -124,11 +126,17 @@ pub fn changes(records: &[Readiness]) -> Option<Changes<'_>> {
     // Ready with warnings is ready (exit 3): the run would go.
     let ready = |r: &Readiness| r.level() < Level::Error;
     let before = &records[..records.len() - 1];
-    let last_ready = before.iter().rev().find(|r| ready(r));
+    // What is new is said against the last ready check before this one.
+    let baseline = before.iter().rev().find(|r| ready(r));
+    let last_ready = if ready(latest) {
+        Some(latest)
+    } else {
+        baseline
+    };
     let not_ready_since = if ready(latest) {
         None
     } else {
-        let after = match last_ready {
+        let after = match baseline {
             Some(l) => records
                 .iter()
                 .position(|r| std::ptr::eq(r, l))
@@ -137,11 +145,13 @@ pub fn changes(records: &[Readiness]) -> Option<Changes<'_>> {
         };
         records.get(after).map(|r| r.at)
     };
+    // A problem of the same check, step and level is the same problem, whatever its words
+    // (a backup's age, a count of addresses, change from check to check).
     let seen = |f: &Finding| {
-        last_ready.is_some_and(|l| {
+        baseline.is_some_and(|l| {
             l.findings
                 .iter()
-                .any(|g| g.check == f.check && g.step == f.step && g.message == f.message)
+                .any(|g| g.check == f.check && g.step == f.step && g.level == f.level)
         })
     };
     let new = latest
@@ -152,6 +162,7 @@ pub fn changes(records: &[Readiness]) -> Option<Changes<'_>> {
     Some(Changes {
         latest,
         last_ready,
+        baseline,
         not_ready_since,
         new,
     })
@@ -220,6 +231,18 @@ async fn finds<C: Cloud>(
     let ids: Vec<StepId> = (0..rb.steps.len())
         .filter(|&i| is_find(rb.steps[i].action) && rb.steps[i].deps.is_empty())
         .collect();
+    for s in rb
+        .steps
+        .iter()
+        .filter(|s| is_find(s.action) && !s.deps.is_empty())
+    {
+        out.push(Finding::new(
+            Level::Info,
+            "find",
+            Some(&s.name),
+            "not resolved: it waits for other steps, so only a run can".into(),
+        ));
+    }
     let mut known = HashMap::new();
     if ids.is_empty() {
         return known;
@@ -328,7 +351,14 @@ async fn launches<C: Cloud>(
                 },
                 strings(step, "instance_types"),
             ),
-            Action::Restore => (1, Vec::new()),
+            Action::Restore => (
+                1,
+                step.field("instance_type")
+                    .and_then(Expr::as_str)
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            ),
             _ => continue,
         };
         let Some(subnet) = value(step, "subnet", known) else {
@@ -413,15 +443,23 @@ fn offering(step: &Step, zone: &str, types: &[String], offered: &[String]) -> Fi
             at,
             format!("none of {} is offered in {zone}", types.join(", ")),
         ),
-        Some(first) if *first != types[0] => Finding::new(
-            Level::Warning,
-            "instance-type",
-            at,
-            format!(
-                "{} is not offered in {zone}: the launch would use {first}",
-                types[0]
-            ),
-        ),
+        Some(first) if *first != types[0] => {
+            let skipped: Vec<&str> = types
+                .iter()
+                .take_while(|t| *t != first)
+                .map(String::as_str)
+                .collect();
+            let verb = if skipped.len() == 1 { "is" } else { "are" };
+            Finding::new(
+                Level::Warning,
+                "instance-type",
+                at,
+                format!(
+                    "{} {verb} not offered in {zone}: the launch would use {first}",
+                    skipped.join(", ")
+                ),
+            )
+        }
         Some(first) => Finding::new(
             Level::Ok,
             "instance-type",
@@ -441,6 +479,17 @@ async fn permissions<C: Cloud>(
     known: &HashMap<StepId, Map<String, Value>>,
     out: &mut Vec<Finding>,
 ) {
+    // What the run would tag its creations with: the policy allows RunInstances and
+    // CreateVolume only with the run's tag in the request.
+    let tags_of = |step: &Step| {
+        let mut tags: crate::cloud::Tags = rb.tags.clone();
+        tags.insert(crate::cloud::RUN_TAG.into(), "preflight".into());
+        tags.insert(crate::cloud::STEP_TAG.into(), step.name.clone());
+        tags
+    };
+    // DryRun makes nothing, but an endpoint that ignores it would: a fresh token, so that a
+    // resent request cannot make it twice.
+    let token = format!("rebound-preflight-{}", Utc::now().timestamp_millis());
     let mut asked: Vec<(usize, DryRun)> = Vec::new();
     for (id, step) in rb.steps.iter().enumerate() {
         let region = clouds.index(step.region.as_deref());
@@ -460,36 +509,58 @@ async fn permissions<C: Cloud>(
                     ));
                     continue;
                 };
-                DryRun::RunInstances {
+                DryRun::RunInstances(crate::cloud::LaunchRequest {
                     image,
                     subnet,
                     instance_type,
+                    count: 1,
                     security_groups: strings(step, "security_groups"),
+                    key_name: value(step, "key_name", known),
                     instance_profile: value(step, "instance_profile", known),
-                }
+                    user_data: None,
+                    tags: tags_of(step),
+                    volumes: Vec::new(),
+                    client_token: format!("{token}-{id}"),
+                })
             }
             Action::CreateVolume => {
-                let Some(zone) = value(step, "zone", known) else {
+                let (Some(zone), Some(snapshot)) =
+                    (value(step, "zone", known), value(step, "snapshot", known))
+                else {
                     out.push(Finding::new(
                         Level::Info,
                         "permission",
                         Some(&step.name),
-                        "ec2:CreateVolume not tried: its zone is known only during a run".into(),
+                        "ec2:CreateVolume not tried: its zone or snapshot is known only during a run".into(),
                     ));
                     continue;
                 };
-                DryRun::CreateVolume {
+                DryRun::CreateVolume(crate::cloud::VolumeRequest {
+                    snapshot,
                     zone,
-                    snapshot: value(step, "snapshot", known),
-                }
+                    volume_type: value(step, "type", known),
+                    size_gib: None,
+                    iops: None,
+                    throughput: None,
+                    kms_key: value(step, "kms_key", known),
+                    initialization_rate: None,
+                    tags: tags_of(step),
+                    client_token: format!("{token}-{id}"),
+                })
             }
-            Action::Attach => DryRun::AttachVolume {
-                volume: "vol-0000000000000000f".into(),
-                instance: "i-0000000000000000f".into(),
-            },
+            // The policy allows AttachVolume on the run's own volumes and instances, which do
+            // not exist before the run: there is nothing to ask it with.
+            Action::Attach => {
+                out.push(Finding::new(
+                    Level::Info,
+                    "permission",
+                    Some(&step.name),
+                    "ec2:AttachVolume not tried: it is allowed on the run's own volume and instance, which exist only during a run".into(),
+                ));
+                continue;
+            }
             _ => continue,
         };
-        // One AttachVolume a region says it all; the others depend on what they name.
         if asked.iter().any(|(r, c)| *r == region && *c == call) {
             continue;
         }

@@ -200,13 +200,20 @@ fn remember_last_drill(dir: &Path, file: &str, schedule: &str, hours_ago: i64) {
 
 #[test]
 fn times_missed_while_down_run_once_or_are_skipped() {
-    let hourly =
-        "runbook \"hourly\" {\n  schedule = \"0 * * * *\"\n  step w = wait { duration = 1s }\n}\n";
+    // Hourly at the minute half an hour from now: the last time was 30 minutes ago, well past
+    // the minute within which a time still counts as on time (a schedule at minute 0 made this
+    // test fail when it ran in the first minute of an hour).
+    use chrono::Timelike as _;
+    let minute = (chrono::Utc::now().minute() + 30) % 60;
+    let schedule = format!("{minute} * * * *");
+    let hourly = format!(
+        "runbook \"hourly\" {{\n  schedule = \"{schedule}\"\n  step w = wait {{ duration = 1s }}\n}}\n"
+    );
     for (policy, expect_run) in [("once", true), ("skip", false)] {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
-        std::fs::write(dir.path().join("dr/hourly.runbook"), hourly).expect("write");
-        remember_last_drill(dir.path(), "hourly.runbook", "0 * * * *", 3);
+        std::fs::write(dir.path().join("dr/hourly.runbook"), &hourly).expect("write");
+        remember_last_drill(dir.path(), "hourly.runbook", &schedule, 3);
         let daemon = Daemon::start(dir.path(), &["dr", "--missed", policy]);
         if expect_run {
             daemon.wait_for("the missed times run once", |out| {

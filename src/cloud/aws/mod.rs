@@ -266,6 +266,85 @@ where
 /// The Describe calls behind `Cloud::describe` (what the pollers watch) and `Cloud::find`
 /// (reconciliation and teardown), one per kind.
 impl Aws {
+    /// RunInstances as `r` asks, not yet sent: the launch sends it, preflight with DryRun.
+    pub(super) fn launch_call(
+        &self,
+        r: &LaunchRequest,
+    ) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder {
+        let count = i32::try_from(r.count).unwrap_or(1);
+        let mappings: Vec<BlockDeviceMapping> = r
+            .volumes
+            .iter()
+            .map(|v| {
+                BlockDeviceMapping::builder()
+                    .device_name(&v.device)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .snapshot_id(&v.snapshot)
+                            .set_volume_type(v.volume_type.as_deref().map(VolumeType::from))
+                            .set_volume_size(v.size_gib.and_then(|s| i32::try_from(s).ok()))
+                            .set_iops(v.iops.and_then(|s| i32::try_from(s).ok()))
+                            .set_throughput(v.throughput.and_then(|s| i32::try_from(s).ok()))
+                            .set_kms_key_id(v.kms_key.clone())
+                            // A key is only used for an encrypted volume; AWS refuses it alone.
+                            .set_encrypted(v.kms_key.is_some().then_some(true))
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect();
+        // The root volume and any `volumes` carry the run's tags too: whatever the launch
+        // makes is found by tag (reconciliation, teardown).
+        let specs = vec![
+            tag_spec(ResourceType::Instance, &r.tags),
+            tag_spec(ResourceType::Volume, &r.tags),
+        ];
+        self.ec2
+            .run_instances()
+            .image_id(&r.image)
+            .instance_type(InstanceType::from(r.instance_type.as_str()))
+            .min_count(count)
+            .max_count(count)
+            .subnet_id(&r.subnet)
+            .set_security_group_ids(
+                (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
+            )
+            .set_key_name(r.key_name.clone())
+            .set_iam_instance_profile(r.instance_profile.as_deref().map(profile_spec))
+            .set_user_data(
+                r.user_data
+                    .as_ref()
+                    .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
+            )
+            .set_block_device_mappings((!mappings.is_empty()).then_some(mappings))
+            .set_tag_specifications(Some(specs))
+            .client_token(&r.client_token)
+    }
+
+    /// CreateVolume as `r` asks, not yet sent: the step sends it, preflight with DryRun.
+    pub(super) fn volume_call(
+        &self,
+        r: &VolumeRequest,
+    ) -> aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder {
+        self.ec2
+            .create_volume()
+            .snapshot_id(&r.snapshot)
+            .availability_zone(&r.zone)
+            .set_volume_type(r.volume_type.as_deref().map(VolumeType::from))
+            .set_size(r.size_gib.and_then(|s| i32::try_from(s).ok()))
+            .set_iops(r.iops.and_then(|s| i32::try_from(s).ok()))
+            .set_throughput(r.throughput.and_then(|s| i32::try_from(s).ok()))
+            .set_kms_key_id(r.kms_key.clone())
+            // A key is only used for an encrypted volume; AWS refuses it alone.
+            .set_encrypted(r.kms_key.is_some().then_some(true))
+            .set_volume_initialization_rate(
+                r.initialization_rate.and_then(|s| i32::try_from(s).ok()),
+            )
+            .tag_specifications(tag_spec(ResourceType::Volume, &r.tags))
+            .client_token(&r.client_token)
+    }
+
     /// Instances: state, zone and both status checks, from one DescribeInstanceStatus per 100 ids.
     async fn observe_instances(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
         // One call gives state, zone and both status checks; at most 100 ids a call.
@@ -726,59 +805,7 @@ impl Cloud for Aws {
     }
 
     async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
-        let count = i32::try_from(r.count).unwrap_or(1);
-        let mappings: Vec<BlockDeviceMapping> = r
-            .volumes
-            .iter()
-            .map(|v| {
-                BlockDeviceMapping::builder()
-                    .device_name(&v.device)
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .snapshot_id(&v.snapshot)
-                            .set_volume_type(v.volume_type.as_deref().map(VolumeType::from))
-                            .set_volume_size(v.size_gib.and_then(|s| i32::try_from(s).ok()))
-                            .set_iops(v.iops.and_then(|s| i32::try_from(s).ok()))
-                            .set_throughput(v.throughput.and_then(|s| i32::try_from(s).ok()))
-                            .set_kms_key_id(v.kms_key.clone())
-                            // A key is only used for an encrypted volume; AWS refuses it alone.
-                            .set_encrypted(v.kms_key.is_some().then_some(true))
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build()
-            })
-            .collect();
-        // The root volume and any `volumes` carry the run's tags too: whatever the launch
-        // makes is found by tag (reconciliation, teardown).
-        let specs = vec![
-            tag_spec(ResourceType::Instance, &r.tags),
-            tag_spec(ResourceType::Volume, &r.tags),
-        ];
-        let out = self
-            .ec2
-            .run_instances()
-            .image_id(&r.image)
-            .instance_type(InstanceType::from(r.instance_type.as_str()))
-            .min_count(count)
-            .max_count(count)
-            .subnet_id(&r.subnet)
-            .set_security_group_ids(
-                (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
-            )
-            .set_key_name(r.key_name.clone())
-            .set_iam_instance_profile(r.instance_profile.as_deref().map(profile_spec))
-            .set_user_data(
-                r.user_data
-                    .as_ref()
-                    .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
-            )
-            .set_block_device_mappings((!mappings.is_empty()).then_some(mappings))
-            .set_tag_specifications(Some(specs))
-            .client_token(&r.client_token)
-            .send()
-            .await
-            .map_err(cloud_error)?;
+        let out = self.launch_call(r).send().await.map_err(cloud_error)?;
         let instances = out.instances();
         let zone = instances
             .first()
@@ -804,26 +831,7 @@ impl Cloud for Aws {
     }
 
     async fn create_volume(&self, r: &VolumeRequest) -> Result<String, CloudError> {
-        let out = self
-            .ec2
-            .create_volume()
-            .snapshot_id(&r.snapshot)
-            .availability_zone(&r.zone)
-            .set_volume_type(r.volume_type.as_deref().map(VolumeType::from))
-            .set_size(r.size_gib.and_then(|s| i32::try_from(s).ok()))
-            .set_iops(r.iops.and_then(|s| i32::try_from(s).ok()))
-            .set_throughput(r.throughput.and_then(|s| i32::try_from(s).ok()))
-            .set_kms_key_id(r.kms_key.clone())
-            // A key is only used for an encrypted volume; AWS refuses it alone.
-            .set_encrypted(r.kms_key.is_some().then_some(true))
-            .set_volume_initialization_rate(
-                r.initialization_rate.and_then(|s| i32::try_from(s).ok()),
-            )
-            .tag_specifications(tag_spec(ResourceType::Volume, &r.tags))
-            .client_token(&r.client_token)
-            .send()
-            .await
-            .map_err(cloud_error)?;
+        let out = self.volume_call(r).send().await.map_err(cloud_error)?;
         answered(out.volume_id(), "CreateVolume", "volume id")
     }
 

@@ -10,7 +10,7 @@ mod tests;
 
 use super::convert::{cloud_error, paged};
 use super::{Aws, filter};
-use crate::cloud::{Allowed, CloudError, DryRun, SubnetInfo};
+use crate::cloud::{Allowed, CloudError, DryRun, ResourceKind, SubnetInfo};
 
 impl Aws {
     pub(super) async fn subnet_infos(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError> {
@@ -70,57 +70,61 @@ impl Aws {
     }
 
     pub(super) async fn try_dry(&self, call: &DryRun) -> Result<Allowed, CloudError> {
-        let said = match call {
-            DryRun::RunInstances {
-                image,
-                subnet,
-                instance_type,
-                security_groups,
-                instance_profile,
-            } => {
-                let mut r = self
-                    .ec2
-                    .run_instances()
-                    .dry_run(true)
-                    .image_id(image)
-                    .subnet_id(subnet)
-                    .instance_type(instance_type.as_str().into())
-                    .set_security_group_ids(
-                        (!security_groups.is_empty()).then(|| security_groups.clone()),
-                    )
-                    .min_count(1)
-                    .max_count(1);
-                if let Some(p) = instance_profile {
-                    r = r.iam_instance_profile(super::profile_spec(p));
-                }
-                r.send().await.map(|_| ()).map_err(cloud_error)
-            }
-            DryRun::CreateVolume { zone, snapshot } => self
-                .ec2
-                .create_volume()
+        // The run's own request, with DryRun: what the policy allows of it is what it allows
+        // of the run. An endpoint that ignores DryRun makes the resource: it is deleted at
+        // once, and the answer says the permission is not known.
+        let made: Result<Vec<(ResourceKind, String)>, CloudError> = match call {
+            DryRun::RunInstances(r) => self
+                .launch_call(r)
                 .dry_run(true)
-                .availability_zone(zone)
-                .set_snapshot_id(snapshot.clone())
-                .set_size(snapshot.is_none().then_some(1))
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    out.instances()
+                        .iter()
+                        .filter_map(|i| i.instance_id())
+                        .map(|id| (ResourceKind::Instance, id.to_string()))
+                        .collect()
+                })
                 .map_err(cloud_error),
-            DryRun::AttachVolume { volume, instance } => self
-                .ec2
-                .attach_volume()
+            DryRun::CreateVolume(r) => self
+                .volume_call(r)
                 .dry_run(true)
-                .volume_id(volume)
-                .instance_id(instance)
-                .device("/dev/sdf")
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    out.volume_id()
+                        .map(|id| (ResourceKind::Volume, id.to_string()))
+                        .into_iter()
+                        .collect()
+                })
                 .map_err(cloud_error),
         };
-        Ok(match said {
-            // A peer that ignores DryRun made the call: it was allowed.
-            Ok(()) => Allowed::Yes,
+        Ok(match made {
+            Ok(made) => {
+                let mut left = Vec::new();
+                for (kind, id) in &made {
+                    if crate::cloud::Cloud::delete(self, *kind, id).await.is_err() {
+                        left.push(id.as_str());
+                    }
+                }
+                let ids: Vec<&str> = made.iter().map(|(_, id)| id.as_str()).collect();
+                Allowed::Unknown(CloudError::new(
+                    "DryRunIgnored",
+                    if left.is_empty() {
+                        format!(
+                            "the endpoint made {} although DryRun was set; deleted",
+                            ids.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "the endpoint made {} although DryRun was set; {} could not be deleted: delete it by hand",
+                            ids.join(", "),
+                            left.join(", ")
+                        )
+                    },
+                ))
+            }
             Err(e) if e.code == "DryRunOperation" => Allowed::Yes,
             Err(e) if e.code == "UnauthorizedOperation" => {
                 Allowed::No(self.decoded(&e.message).await)
@@ -145,20 +149,27 @@ impl Aws {
                 .encoded_message(encoded)
                 .send()
                 .await
-                .ok(),
-            None => None,
+                .map_err(cloud_error),
+            None => Err(CloudError::new("NoSts", "no STS client")),
         };
-        match answer.and_then(|a| a.decoded_message().map(str::to_string)) {
+        let why = match &answer {
+            Err(e) if e.code == "AccessDenied" || e.code == "NoSts" => {
+                "the caller lacks sts:DecodeAuthorizationMessage".to_string()
+            }
+            Err(e) => format!("STS answered {e}"),
+            Ok(_) => "STS answered no message".to_string(),
+        };
+        match answer
+            .ok()
+            .and_then(|a| a.decoded_message().map(str::to_string))
+        {
             Some(json) => {
                 let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
                 let action = v["context"]["action"].as_str().unwrap_or("?");
                 let resource = v["context"]["resource"].as_str().unwrap_or("?");
                 format!("{plain} (decoded: {action} on {resource} is not allowed)")
             }
-            None => format!(
-                "{plain} (the encoded message could not be decoded: the caller lacks \
-                 sts:DecodeAuthorizationMessage)"
-            ),
+            None => format!("{plain} (the encoded message could not be decoded: {why})"),
         }
     }
 }

@@ -34,10 +34,10 @@ use crate::runbook::diagnostic::{Code, Diagnostic};
 use crate::runbook::schema::RUNBOOK_SETTINGS;
 use crate::runbook::source::Source;
 
-/// Checks a parsed file with the `--set` values of this invocation.
 /// How often a drilled runbook without a `readiness` setting is checked: hourly.
 pub(crate) const DEFAULT_READINESS: &str = "0 * * * *";
 
+/// Checks a parsed file with the `--set` values of this invocation.
 pub(crate) fn check(file: &File, sets: &[(String, String)]) -> Result<Runbook, Vec<Diagnostic>> {
     let mut checker = Checker {
         errors: one_runbook(file),
