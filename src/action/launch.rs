@@ -77,12 +77,17 @@ impl Definition for Launch {
                 kms_key: v.kms_key,
             })
             .collect();
+        // An isolated drill's instances get only the sandbox's group and no public address.
+        let sandbox = ctx.isolated(&i.subnet)?;
+        let public_ip = sandbox.is_none();
+        let security_groups = sandbox.map_or(i.security_groups, |g| vec![g]);
         let mut request = LaunchRequest {
             image: i.image,
             subnet: i.subnet,
             instance_type: String::new(),
             count: i.count.unwrap_or(1),
-            security_groups: i.security_groups,
+            security_groups,
+            public_ip,
             key_name: i.key_name,
             instance_profile: i.instance_profile,
             user_data: i.user_data,

@@ -55,7 +55,33 @@ impl Definition for Restore {
             Some(vault) => ctx.api.restore_metadata(vault, &i.recovery_point).await?,
             None => Tags::new(),
         };
-        metadata.extend(i.metadata);
+        let mut i = i;
+        metadata.extend(std::mem::take(&mut i.metadata));
+        // An isolated drill restores into its subnet with the sandbox's group only.
+        if ctx.sandbox.is_some() {
+            let Some(subnet) = &i.subnet else {
+                return Err(StepError::Failed(
+                    "the drill is isolated: a restore needs its `subnet` to be isolated there"
+                        .into(),
+                ));
+            };
+            if let Some(g) = ctx.isolated(subnet)? {
+                // No public address: only RunInstances' network interface says so, and it then
+                // carries the subnet and the group (the metadata's NetworkInterfaces).
+                let nic = serde_json::json!([{
+                    "DeviceIndex": 0,
+                    "SubnetId": subnet,
+                    "Groups": [g],
+                    "AssociatePublicIpAddress": false,
+                    "DeleteOnTermination": true,
+                }]);
+                metadata.insert("NetworkInterfaces".into(), nic.to_string());
+                metadata.remove("SubnetId");
+                metadata.remove("SecurityGroupIds");
+                i.subnet = None;
+                i.security_groups = Vec::new();
+            }
+        }
         // The original's network interfaces pin its subnet and groups; RunInstances refuses
         // them together with a subnet or groups of the request's own.
         if i.subnet.is_some() || !i.security_groups.is_empty() {

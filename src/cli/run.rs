@@ -27,6 +27,11 @@ pub struct Args {
     /// or interrupted), and each deletion verified.
     #[arg(long)]
     drill: bool,
+    /// A drill that cannot touch production: its instances in a security group of the run's
+    /// own, admitting only this host on the checks' ports, with no egress but the runbook's
+    /// `isolation_egress` and no public address (as the runbook's `isolation = "sandbox"`).
+    #[arg(long, requires = "drill")]
+    isolate: bool,
     /// When the disaster was declared (RFC 3339): RTOs count from it.
     #[arg(long, value_name = "TIME")]
     declared_at: Option<DateTime<Utc>>,
@@ -122,6 +127,8 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .clone()
             .or_else(|| rb.region.clone()),
         aws_endpoint_url: args.session.aws.endpoint_url.clone(),
+        // A recovery is never isolated: it must serve.
+        isolated: args.drill && (args.isolate || rb.isolation),
     };
     let path = journal::path_of(&dir, &run_id);
     // Listening for Ctrl-C and SIGTERM before the journal exists: a signal from here on stops

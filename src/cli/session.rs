@@ -245,7 +245,10 @@ impl Session<'_> {
         };
         let fates = teardown::teardown(
             &apis,
-            &self.header.run_id,
+            teardown::Whose {
+                run_id: &self.header.run_id,
+                isolated: self.header.isolated,
+            },
             known,
             self.teardown,
             self.journal,
@@ -278,6 +281,34 @@ impl Session<'_> {
             let approve_flag = approve_flag.clone();
             async move { super::output::ask(&message, approve_flag, bars).await }.boxed_local()
         };
+        // An isolated drill's groups, made (or found again, on a resume) before any step: a
+        // drill that cannot isolate does not start.
+        let sandbox = if self.header.isolated {
+            match rebound::exec::sandbox::prepare(clouds, rb, &self.header.run_id, self.journal)
+                .await
+            {
+                Ok(s) => {
+                    let groups: std::collections::BTreeSet<&String> = s.values().collect();
+                    let groups: Vec<&str> = groups.into_iter().map(String::as_str).collect();
+                    output::note(format_args!(
+                        "isolated: security group {}",
+                        groups.join(", ")
+                    ));
+                    Some(s)
+                }
+                Err(e) => {
+                    self.journal.note(&Entry::End {
+                        state: RunState::Failed,
+                        at: 0.0,
+                    });
+                    return Err(Error::Usage(format!(
+                        "cannot isolate the drill: {e}; nothing was started"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
         let opts = Options {
             run_id: self.header.run_id.clone(),
             t0: self.header.declared_at,
@@ -287,6 +318,7 @@ impl Session<'_> {
             approve: &approve,
             journal: self.journal,
             prior: self.prior.as_ref(),
+            sandbox: sandbox.as_ref(),
         };
         let simulated = clouds.first().backend() == Backend::Sim;
         // On the simulator's virtual clock a step that waits for what never happens would spin
@@ -368,6 +400,7 @@ impl Session<'_> {
         };
         let mut report = Report::new(rb, record, &timings, mode, self.approve.is_some());
         report.attempt = self.attempt;
+        report.isolated = self.header.isolated;
         report.seed = (record.backend == Backend::Sim)
             .then_some(self.header.seed)
             .flatten();

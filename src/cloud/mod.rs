@@ -134,8 +134,10 @@ pub enum Op {
     DescribeSecurityGroups,
     DescribeKeyPairs,
     GetInstanceProfile,
-    /// Preflight: a subnet's zone and free addresses.
-    DescribeSubnetAddresses,
+    /// An isolated drill's security group, with its rules (CreateSecurityGroup,
+    /// RevokeSecurityGroupEgress, AuthorizeSecurityGroupIngress and -Egress).
+    CreateSecurityGroup,
+    DeleteSecurityGroup,
     /// Preflight: which instance types a zone offers.
     DescribeInstanceTypeOfferings,
     /// Preflight: a call made with DryRun (RunInstances, CreateVolume, AttachVolume).
@@ -192,7 +194,11 @@ impl Op {
             Op::DeleteVolume => Limited::DeleteVolume,
             // Deregistering an image, deleting a snapshot and copying one share the unlisted
             // mutating bucket; CreateSnapshot's is the closest of the listed ones.
-            Op::DeregisterImage | Op::DeleteSnapshot | Op::CopySnapshot => Limited::CreateSnapshot,
+            Op::DeregisterImage
+            | Op::DeleteSnapshot
+            | Op::CopySnapshot
+            | Op::CreateSecurityGroup
+            | Op::DeleteSecurityGroup => Limited::CreateSnapshot,
             Op::CreateTags => Limited::CreateTags,
             Op::DescribeImages
             | Op::DescribeSnapshots
@@ -209,7 +215,6 @@ impl Op {
             | Op::DescribeSubnets
             | Op::DescribeSecurityGroups
             | Op::DescribeKeyPairs
-            | Op::DescribeSubnetAddresses
             | Op::DescribeInstanceTypeOfferings
             | Op::DryRun
             // IAM's own quota is per account, well above what one preflight asks.
@@ -374,6 +379,8 @@ pub struct LaunchRequest {
     pub volumes: Vec<LaunchVolume>,
     /// Idempotency token: the same token never launches twice.
     pub client_token: String,
+    /// An isolated drill's instances get none, whatever the subnet's default.
+    pub public_ip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -503,6 +510,22 @@ pub struct SubnetInfo {
     pub zone: String,
     /// AvailableIpAddressCount: the instances that still fit.
     pub free_addresses: i64,
+    pub vpc: Option<String>,
+    /// Its IPv4 CIDR block: an isolated drill finds the runner's address toward it.
+    pub cidr: Option<String>,
+}
+
+/// An isolated drill's security group: in `vpc`, admitting only `ingress_from` on `ports`,
+/// allowing egress only to `egress` (prefix lists `pl-...` or groups `sg-...`) on 443.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxRequest {
+    pub vpc: String,
+    pub name: String,
+    pub tags: Tags,
+    /// The runner's address as a CIDR (`10.0.1.5/32`).
+    pub ingress_from: Option<String>,
+    pub ports: Vec<u16>,
+    pub egress: Vec<String>,
 }
 
 /// A mutating call asked with DryRun=true: AWS checks the permission and the parameters and
@@ -627,14 +650,17 @@ pub enum ResourceKind {
     Volume,
     Image,
     Snapshot,
+    /// An isolated drill's own security group.
+    SecurityGroup,
 }
 
 impl ResourceKind {
-    pub(crate) const ALL: [ResourceKind; 4] = [
+    pub(crate) const ALL: [ResourceKind; 5] = [
         ResourceKind::Instance,
         ResourceKind::Volume,
         ResourceKind::Image,
         ResourceKind::Snapshot,
+        ResourceKind::SecurityGroup,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -643,6 +669,7 @@ impl ResourceKind {
             ResourceKind::Volume => "volume",
             ResourceKind::Image => "image",
             ResourceKind::Snapshot => "snapshot",
+            ResourceKind::SecurityGroup => "security group",
         }
     }
 
@@ -653,6 +680,7 @@ impl ResourceKind {
             ResourceKind::Volume => Op::DeleteVolume,
             ResourceKind::Image => Op::DeregisterImage,
             ResourceKind::Snapshot => Op::DeleteSnapshot,
+            ResourceKind::SecurityGroup => Op::DeleteSecurityGroup,
         }
     }
 
@@ -663,6 +691,7 @@ impl ResourceKind {
             ResourceKind::Volume => Op::DescribeVolumes,
             ResourceKind::Image => Op::DescribeImages,
             ResourceKind::Snapshot => Op::DescribeSnapshots,
+            ResourceKind::SecurityGroup => Op::DescribeSecurityGroups,
         }
     }
 }
@@ -846,6 +875,9 @@ pub trait Cloud {
     async fn invocations(&self, command: &str) -> Result<Vec<Invocation>, CloudError>;
     /// The subnets of `ids` that exist, with their zones and free addresses.
     async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError>;
+    /// Makes an isolated drill's security group, its default egress revoked and its rules
+    /// set; the group's id.
+    async fn create_sandbox(&self, r: &SandboxRequest) -> Result<String, CloudError>;
     /// Of `types`, those `zone` offers (DescribeInstanceTypeOfferings), in the order given.
     async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError>;
     /// Makes `call` with DryRun=true: nothing is made.

@@ -130,6 +130,13 @@ impl Doc {
                 if r.approve_flag { "yes" } else { "no" }.to_string(),
             ),
         ];
+        if r.isolated {
+            facts.push((
+                "isolated".to_string(),
+                "yes: its instances in a security group of their own, no public address"
+                    .to_string(),
+            ));
+        }
         if let Some(d) = &r.digest {
             facts.push(("digest (sha256)".to_string(), d.clone()));
         }

@@ -59,6 +59,9 @@ pub struct Report {
     pub aws: Option<AwsTarget>,
     /// The simulator's seed: the same seed replays the same timeline.
     pub seed: Option<u64>,
+    /// An isolated drill: its instances were in security groups of their own (`exec::sandbox`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub isolated: bool,
     pub previous_digest: Option<String>,
     pub digest: Option<String>,
 }
@@ -438,6 +441,7 @@ impl Report {
             ran_by: RanBy::here(),
             aws: None,
             seed: None,
+            isolated: false,
             previous_digest: None,
             // Set once the report is final (teardown, account, chain): a digest of a report
             // of 6,000 steps costs a tenth of a second.

@@ -14,8 +14,8 @@ use crate::cloud::rate_limit::Buckets;
 use crate::cloud::{
     Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
     Image, ImageQuery, ImageRequest, Invocation, LaunchRequest, Launched, Lookup, Named, Observed,
-    Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest, Snapshot,
-    SnapshotQuery, SubnetInfo, Tags, VolumeRequest,
+    Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery, ResourceKind, RestoreRequest,
+    SandboxRequest, Snapshot, SnapshotQuery, SubnetInfo, Tags, VolumeRequest,
 };
 use crate::runbook::schema::Check;
 use tokio::time::Instant;
@@ -302,7 +302,12 @@ impl<'c, C: Cloud> Api<'c, C> {
     }
 
     pub async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError> {
-        self.retrying(Op::DescribeSubnetAddresses, || self.cloud.subnets(ids))
+        self.retrying(Op::DescribeSubnets, || self.cloud.subnets(ids))
+            .await
+    }
+
+    pub async fn create_sandbox(&self, r: &SandboxRequest) -> Result<String, CloudError> {
+        self.retrying(Op::CreateSecurityGroup, || self.cloud.create_sandbox(r))
             .await
     }
 

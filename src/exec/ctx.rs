@@ -98,6 +98,26 @@ impl StepError {
     }
 }
 
+/// An isolated drill's security groups, by subnet: every instance the run launches or restores
+/// there gets only its subnet's group, and no public address (`exec::sandbox`).
+pub type Sandbox = std::collections::BTreeMap<String, String>;
+
+impl<C: Cloud> Ctx<'_, '_, C> {
+    /// The groups and public address of an instance in `subnet`: the step's own (`None`: a
+    /// run that is not isolated), or only the sandbox's.
+    pub(crate) fn isolated(&self, subnet: &str) -> Result<Option<String>, StepError> {
+        match self.sandbox {
+            None => Ok(None),
+            Some(groups) => groups.get(subnet).cloned().map(Some).ok_or_else(|| {
+                StepError::Failed(format!(
+                    "the drill is isolated, and subnet {subnet} has no sandbox group (its \
+                     subnet was known only during the run)"
+                ))
+            }),
+        }
+    }
+}
+
 /// A filesystem freeze a step must undo whatever becomes of it (`create_image`'s `freeze`):
 /// the step registers it in `Ctx::thaws` before it freezes and removes it once thawed; what is
 /// left when the step ends in any way (a timeout, an interruption) the executor thaws.
@@ -138,6 +158,8 @@ pub(crate) struct Ctx<'a, 'c, C> {
     pub journal: &'a Journal,
     /// Freezes not yet thawed (`Thaw`).
     pub thaws: &'a std::cell::RefCell<Vec<Thaw>>,
+    /// An isolated drill's groups (`Sandbox`); `None` for a run that is not isolated.
+    pub sandbox: Option<&'a Sandbox>,
     /// Run seconds now.
     pub at: &'a dyn Fn() -> f64,
 }

@@ -87,6 +87,9 @@ pub struct Header {
     pub aws_profile: Option<String>,
     pub aws_region: Option<String>,
     pub aws_endpoint_url: Option<String>,
+    /// An isolated drill (`exec::sandbox`): its instances in groups of their own.
+    #[serde(default)]
+    pub isolated: bool,
 }
 
 /// A run's state as `rebound runs` shows it.
@@ -914,6 +917,7 @@ mod tests {
             aws_profile: None,
             aws_region: None,
             aws_endpoint_url: None,
+            isolated: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod model;
 pub mod poller;
 pub mod record;
+pub mod sandbox;
 pub mod scheduler;
 pub mod teardown;
 pub mod timings;

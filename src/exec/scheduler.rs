@@ -51,6 +51,8 @@ pub struct Options<'a> {
     pub journal: &'a Journal,
     /// What an earlier process of this run finished (`rebound resume`).
     pub prior: Option<&'a Prior>,
+    /// An isolated drill's groups, made before the run (`exec::sandbox`).
+    pub sandbox: Option<&'a super::ctx::Sandbox>,
 }
 
 /// The part of a run an earlier process finished: succeeded steps are not run again, their
@@ -370,6 +372,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                 created: &created,
                 journal: self.opts.journal,
                 thaws: &self.thaws[id],
+                sandbox: self.opts.sandbox,
                 at: &at,
             };
             let attempts = self.attempts(id, &ctx, &inputs);

@@ -53,13 +53,14 @@ const DELETE_ATTEMPTS: u32 = 8;
 /// says it created, by step. Every fate is journaled and told to `told` as it is decided.
 pub async fn teardown<C: Cloud>(
     apis: &[Api<'_, C>],
-    run_id: &str,
+    run: Whose<'_>,
     known: &[(String, Created)],
     limits: Limits,
     journal: &Journal,
     at: &dyn Fn() -> At,
     told: &dyn Fn(&TornDown),
 ) -> Vec<TornDown> {
+    let Whose { run_id, isolated } = run;
     let Some(home) = apis.first().map(|a| a.cloud.region()) else {
         return Vec::new();
     };
@@ -72,6 +73,7 @@ pub async fn teardown<C: Cloud>(
             .collect();
         let of = Of {
             run_id,
+            isolated,
             limits,
             journal,
             at,
@@ -83,10 +85,20 @@ pub async fn teardown<C: Cloud>(
     join_all(regions).await.into_iter().flatten().collect()
 }
 
+/// Whose resources a teardown deletes: the run's, by its id; an isolated drill's security
+/// groups too.
+#[derive(Debug, Clone, Copy)]
+pub struct Whose<'a> {
+    pub run_id: &'a str,
+    pub isolated: bool,
+}
+
 /// What every region's teardown shares: the run, the limits, where fates go.
 #[derive(Clone, Copy)]
 struct Of<'a> {
     run_id: &'a str,
+    /// An isolated drill: its security groups are looked for too (`exec::sandbox`).
+    isolated: bool,
     limits: Limits,
     journal: &'a Journal,
     at: &'a dyn Fn() -> At,
@@ -102,6 +114,7 @@ async fn in_region<C: Cloud>(
 ) -> Vec<TornDown> {
     let Of {
         run_id,
+        isolated,
         limits,
         journal,
         at,
@@ -121,7 +134,11 @@ async fn in_region<C: Cloud>(
 
     // What exists now, by kind: tagged as ours, plus whatever the journal names.
     let mut live: BTreeMap<ResourceKind, Vec<(String, Found)>> = BTreeMap::new();
-    for kind in ResourceKind::ALL {
+    // Only an isolated drill has groups of its own (and only its policy may look for them).
+    let kinds = ResourceKind::ALL
+        .into_iter()
+        .filter(|k| isolated || *k != ResourceKind::SecurityGroup);
+    for kind in kinds {
         let mut found: Vec<(String, Found)> = Vec::new();
         match api.find(kind, &Lookup::Tags(ours.clone())).await {
             Ok(list) => {
@@ -252,9 +269,14 @@ async fn in_region<C: Cloud>(
             take(&mut live, ResourceKind::Snapshot),
         ),
     ];
-    for phase in [first, second] {
+    // A drill's own security group goes last: AWS refuses it while an instance uses it.
+    let third = [(
+        ResourceKind::SecurityGroup,
+        take(&mut live, ResourceKind::SecurityGroup),
+    )];
+    for phase in [&first[..], &second[..], &third[..]] {
         let mut jobs = Vec::new();
-        for (kind, list) in &phase {
+        for (kind, list) in phase {
             for (step, f) in list {
                 jobs.push(remove(api, *kind, step, f, limits, journal, at));
             }
@@ -297,6 +319,7 @@ fn kind_of(f: &Found, known: &[(String, Created)]) -> ResourceKind {
             Some("i") => ResourceKind::Instance,
             Some("vol") => ResourceKind::Volume,
             Some("ami") => ResourceKind::Image,
+            Some("sg") => ResourceKind::SecurityGroup,
             _ => ResourceKind::Snapshot,
         })
 }

@@ -118,6 +118,7 @@ pub async fn simulate(
             approve: &approve,
             journal: &journal,
             prior: None,
+            sandbox: None,
         };
         let clouds = Regions::new(sim, &rb.regions());
         let record =

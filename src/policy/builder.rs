@@ -107,6 +107,10 @@ pub enum Sid {
     TagArtifacts,
     /// `create_image` with `freeze`: Safe=True on the run's own image, after the thaw.
     TagImageSafe,
+    /// An isolated drill's security group: made in the VPC, tagged as the run's ...
+    Sandbox,
+    /// ... and its rules set only on a group of the run's.
+    SandboxRules,
     /// SSM Run Command: the AWS-RunShellScript document ...
     RunCommand,
     /// ... on the run's own instances ...

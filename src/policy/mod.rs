@@ -38,10 +38,42 @@ pub fn build(rb: &Runbook, scope: &Scope) -> Policy {
         });
     }
     preflight(&mut b, rb);
+    if rb.isolation {
+        sandbox(&mut b);
+    }
     Policy {
         version: VERSION,
         statement: b.finish(),
     }
+}
+
+/// An isolated drill's security groups (`exec::sandbox`): made only tagged as a run's, their
+/// rules set and the groups deleted only on groups that carry a run's tag. `run --isolate`
+/// of a runbook without `isolation = "sandbox"` needs these too: set it in the runbook.
+fn sandbox(b: &mut Builder) {
+    use crate::policy::builder::{request_tagged, resource_tagged};
+    let scope = b.scope().clone();
+    let group = scope.ec2("security-group", ANY);
+    b.allow(Sid::Sandbox, &["ec2:CreateSecurityGroup"], [group.clone()])
+        .when(request_tagged());
+    b.allow(
+        Sid::Sandbox,
+        &["ec2:CreateSecurityGroup"],
+        [scope.ec2("vpc", ANY)],
+    );
+    b.tag_on_create("CreateSecurityGroup", [group.clone()]);
+    b.allow(
+        Sid::SandboxRules,
+        &[
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+        ],
+        [group.clone()],
+    )
+    .when(resource_tagged());
+    b.describe(&["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"]);
+    b.teardown(&["ec2:DeleteSecurityGroup"], [group]);
 }
 
 /// Preflight asks whether what the runbook names exists before a run makes anything

@@ -270,6 +270,7 @@ async fn finds<C: Cloud>(
         approve: &approve,
         journal: &journal,
         prior: None,
+        sandbox: None,
     };
     let record = exec::execute(&plan, clouds, &opts, &|_| {}, std::future::pending()).await;
     for (k, &id) in ids.iter().enumerate() {
@@ -521,6 +522,7 @@ async fn permissions<C: Cloud>(
                     tags: tags_of(step),
                     volumes: Vec::new(),
                     client_token: format!("{token}-{id}"),
+                    public_ip: true,
                 })
             }
             Action::CreateVolume => {

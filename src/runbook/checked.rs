@@ -29,6 +29,12 @@ pub struct Runbook {
     /// When the daemon asks whether the runbook would recover (`rebound preflight`): the
     /// runbook's `readiness`, or hourly when it has a `schedule`.
     pub readiness: Option<String>,
+    /// `isolation = "sandbox"`: its drills run in a security group of their own
+    /// (`exec::sandbox`).
+    pub isolation: bool,
+    /// Prefix lists (`pl-...`) or security groups (`sg-...`) an isolated drill's instances may
+    /// reach on 443: the VPC endpoints SSM needs.
+    pub isolation_egress: Vec<String>,
     pub strategy: Strategy,
     pub role: Option<String>,
     pub tags: BTreeMap<String, String>,

@@ -279,6 +279,8 @@ pub(crate) const RUNBOOK_SETTINGS: &[FieldSpec] = &[
     opt("rpo", Ty::Duration),
     opt("schedule", Ty::Cron),
     opt("readiness", Ty::Cron),
+    opt("isolation", Ty::OneOf(&["none", "sandbox"])),
+    opt("isolation_egress", STRS),
     opt("strategy", Ty::OneOf(&["all", "first"])),
     opt("role", Ty::Str(Kind::Role)),
     opt("tags", STR_MAP),

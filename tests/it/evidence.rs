@@ -46,6 +46,7 @@ fn fixed_report() -> Report {
         approve: &approve,
         journal: &journal,
         prior: None,
+        sandbox: None,
     };
     let runtime = common::paused_runtime();
     let events = RefCell::new(0);

@@ -92,6 +92,7 @@ fn run(text: &str, how: Run) -> Ran {
         approve: &approve,
         journal: &journal,
         prior: None,
+        sandbox: None,
     };
     let runtime = common::paused_runtime();
     let record = runtime.block_on(async {
@@ -983,6 +984,7 @@ fn a_resumed_restore_adopts_the_job_an_interrupted_process_started() {
         approve: &approve,
         journal: &journal,
         prior: None,
+        sandbox: None,
     };
     let runtime = common::paused_runtime();
     let (first, record, jobs) = runtime.block_on(async {

@@ -14,6 +14,7 @@ mod examples;
 mod exec;
 mod fmt;
 mod history_s3;
+mod isolation;
 mod limits;
 mod plan;
 mod policy;

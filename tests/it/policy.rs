@@ -208,6 +208,18 @@ const EVERY_RUN: &[&str] = &[
     "ec2:DescribeVolumes",
 ];
 
+/// What an isolated drill's own security group needs (`isolation = "sandbox"`).
+const ISOLATION: &[&str] = &[
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateTags",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+];
+
 /// What preflight may ask before a run, by what the runbook names: its subnets, security
 /// groups, key pairs and instance profiles.
 const PREFLIGHT: &[&str] = &[
@@ -280,6 +292,7 @@ fn the_policy_allows_every_call_a_drill_makes_and_nothing_the_steps_cannot_call(
             .flat_map(|s| may_call(s.action).iter().copied())
             .chain(EVERY_RUN.iter().copied())
             .chain(PREFLIGHT.iter().copied())
+            .chain(ISOLATION.iter().copied().filter(|_| rb.isolation))
             .collect();
         for action in &allowed {
             assert!(

@@ -50,10 +50,12 @@ fn the_earn_safe_drill_tags_the_image_only_after_its_validations_pass() {
         "ssm:true"
     );
     // The validated image is not the run's: the drill tore down its instance only.
+    // The drill is isolated: its instance and its security group, both torn down.
     let made: Vec<&Value> = r["resources"].as_array().into_iter().flatten().collect();
-    assert_eq!(made.len(), 1, "{made:?}");
-    assert_eq!(made[0]["kind"], "instance");
-    assert_eq!(made[0]["teardown"], "verified");
+    let kinds: Vec<&str> = made.iter().filter_map(|m| m["kind"].as_str()).collect();
+    assert_eq!(kinds, ["instance", "security group"], "{made:?}");
+    assert!(made.iter().all(|m| m["teardown"] == "verified"), "{made:?}");
+    assert_eq!(r["isolated"], true);
 
     // A validation that fails: no tag.
     let (_, dir) = Test::new()

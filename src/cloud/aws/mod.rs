@@ -17,6 +17,7 @@
 mod convert;
 mod readiness;
 pub(crate) mod s3;
+mod sandbox;
 mod ssm;
 #[cfg(test)]
 mod tests;
@@ -300,17 +301,30 @@ impl Aws {
             tag_spec(ResourceType::Instance, &r.tags),
             tag_spec(ResourceType::Volume, &r.tags),
         ];
-        self.ec2
+        let groups = (!r.security_groups.is_empty()).then(|| r.security_groups.clone());
+        let call = self
+            .ec2
             .run_instances()
             .image_id(&r.image)
             .instance_type(InstanceType::from(r.instance_type.as_str()))
             .min_count(count)
-            .max_count(count)
-            .subnet_id(&r.subnet)
-            .set_security_group_ids(
-                (!r.security_groups.is_empty()).then(|| r.security_groups.clone()),
+            .max_count(count);
+        // No public address whatever the subnet's default: only a network interface
+        // specification can say so, and it then carries the subnet and the groups.
+        let call = if r.public_ip {
+            call.subnet_id(&r.subnet).set_security_group_ids(groups)
+        } else {
+            call.network_interfaces(
+                aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id(&r.subnet)
+                    .set_groups(groups)
+                    .associate_public_ip_address(false)
+                    .delete_on_termination(true)
+                    .build(),
             )
-            .set_key_name(r.key_name.clone())
+        };
+        call.set_key_name(r.key_name.clone())
             .set_iam_instance_profile(r.instance_profile.as_deref().map(profile_spec))
             .set_user_data(
                 r.user_data
@@ -966,6 +980,10 @@ impl Cloud for Aws {
         self.ssm_invocations(command).await
     }
 
+    async fn create_sandbox(&self, r: &super::SandboxRequest) -> Result<String, CloudError> {
+        self.make_sandbox(r).await
+    }
+
     async fn subnets(&self, ids: &[String]) -> Result<Vec<super::SubnetInfo>, CloudError> {
         self.subnet_infos(ids).await
     }
@@ -992,6 +1010,7 @@ impl Cloud for Aws {
                     ResourceKind::Volume => "volume-id",
                     ResourceKind::Image => "image-id",
                     ResourceKind::Snapshot => "snapshot-id",
+                    ResourceKind::SecurityGroup => "group-id",
                 };
                 (vec![filter(name, ids.iter().cloned())], None)
             }
@@ -1008,6 +1027,7 @@ impl Cloud for Aws {
             ResourceKind::Volume => self.find_volumes(filters).await?,
             ResourceKind::Image => self.find_images(filters, owners).await?,
             ResourceKind::Snapshot => self.find_snapshots(filters, owners).await?,
+            ResourceKind::SecurityGroup => self.find_groups(filters).await?,
         };
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
@@ -1020,6 +1040,9 @@ impl Cloud for Aws {
             ResourceKind::Volume => unit(ec2.delete_volume().volume_id(id).send().await),
             ResourceKind::Image => unit(ec2.deregister_image().image_id(id).send().await),
             ResourceKind::Snapshot => unit(ec2.delete_snapshot().snapshot_id(id).send().await),
+            ResourceKind::SecurityGroup => {
+                unit(ec2.delete_security_group().group_id(id).send().await)
+            }
         }
     }
 

@@ -34,6 +34,8 @@ impl Aws {
                         id: s.subnet_id()?.to_string(),
                         zone: s.availability_zone().unwrap_or_default().to_string(),
                         free_addresses: i64::from(s.available_ip_address_count().unwrap_or(0)),
+                        vpc: s.vpc_id().map(str::to_string),
+                        cidr: s.cidr_block().map(str::to_string),
                     })
                 })
                 .collect()

@@ -130,6 +130,7 @@ pub(super) fn run_journaled(
         approve: &approve,
         journal,
         prior: None,
+        sandbox: None,
     };
     let runtime = paused_runtime();
     let events = RefCell::new(Vec::new());
@@ -650,7 +651,10 @@ fn tear_volumes(
         let api = Api::new(&aws);
         teardown(
             std::slice::from_ref(&api),
-            run_id,
+            crate::exec::teardown::Whose {
+                run_id,
+                isolated: false,
+            },
             known,
             Limits::default(),
             &journal,

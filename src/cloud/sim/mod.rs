@@ -30,13 +30,17 @@ use super::{
     Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
     Image, ImageQuery, ImageRequest, Invocation, LaunchRequest, Launched, Lookup,
     MAX_COMMAND_TARGETS, Named, Observed, Op, Polled, Probe, RecoveryPoint, RecoveryPointQuery,
-    ResourceKind, RestoreRequest, Snapshot, SnapshotQuery, SubnetInfo, Tags, VolumeRequest,
+    ResourceKind, RestoreRequest, SandboxRequest, Snapshot, SnapshotQuery, SubnetInfo, Tags,
+    VolumeRequest,
 };
 use crate::runbook::schema::Check;
 
 /// Items in one page of a listing: the MaxResults the AWS backend asks for (DescribeVolumes
 /// takes at most 500).
 const PAGE: usize = 1000;
+
+/// The VPC of a simulated subnet the world does not place in one (`World::vpcs`).
+const SIM_VPC: &str = "vpc-0000000000000051";
 
 /// Simulated ids count up from here (`i-00000000d15a57e0001`).
 const ID_BASE: u64 = 0x0d15_a57e_0000;
@@ -96,6 +100,10 @@ struct State {
     copied_images: HashMap<String, String>,
     /// SSM commands by id.
     commands: HashMap<String, Command>,
+    /// Isolated drills' security groups: their tags, and whether they were deleted. A group
+    /// still used by an instance that is not terminated cannot be deleted
+    /// (`DependencyViolation`).
+    sandboxes: HashMap<String, (Tags, bool)>,
     /// Delete calls answered so far (the `failed_deletes` fault).
     deletes: u32,
 }
@@ -119,6 +127,10 @@ struct Instance {
     visible_at: Instant,
     /// Termination protection (a restored instance's original had it).
     protected: bool,
+    /// The security groups it was launched with.
+    groups: Vec<String>,
+    /// Launched with a public address.
+    public_ip: bool,
 }
 
 /// A command sent through SSM Run Command.
@@ -324,6 +336,8 @@ impl Sim {
             ssm_at: running_at + self.draw(m.ssm_ready),
             visible_at: now + self.draw(m.propagation),
             protected: false,
+            groups: Vec::new(),
+            public_ip: true,
         };
         let id = self.id("i");
         self.here
@@ -442,6 +456,8 @@ impl Sim {
                         ssm_at,
                         visible_at: now,
                         protected: false,
+                        groups: Vec::new(),
+                        public_ip: false,
                     },
                 );
             }
@@ -478,6 +494,10 @@ impl Sim {
                 owner: "self".to_string(),
                 tags: tags.clone(),
             }),
+            ResourceKind::SecurityGroup => {
+                st.world.security_groups.push(id.to_string());
+                st.sandboxes.insert(id.to_string(), (tags.clone(), false));
+            }
         }
     }
 
@@ -566,15 +586,14 @@ impl Sim {
     fn launch_one(&self, r: &LaunchRequest, zone: &str, now: Instant) -> (String, String) {
         let failing = self.failing(&r.tags);
         let id = self.new_instance(zone, &r.instance_type, now, failing, &r.tags);
-        let (running_at, ip) = self
-            .here
-            .state
-            .borrow()
-            .instances
-            .get(&id)
-            .map_or((now, String::new()), |i| {
+        let (running_at, ip) = match self.here.state.borrow_mut().instances.get_mut(&id) {
+            Some(i) => {
+                i.groups.clone_from(&r.security_groups);
+                i.public_ip = r.public_ip;
                 (i.running_at, i.private_ip.clone())
-            });
+            }
+            None => (now, String::new()),
+        };
         for v in &r.volumes {
             let size = v.size_gib.unwrap_or(100);
             let vol = self.new_volume(zone, size, None, now, false, &r.tags);
@@ -1316,12 +1335,8 @@ impl Cloud for Sim {
     }
 
     async fn subnets(&self, ids: &[String]) -> Result<Vec<SubnetInfo>, CloudError> {
-        self.call(
-            Op::DescribeSubnetAddresses,
-            0,
-            self.profile.latency.describe,
-        )
-        .await?;
+        self.call(Op::DescribeSubnets, 0, self.profile.latency.describe)
+            .await?;
         let st = self.here.state.borrow();
         let w = &st.world;
         Ok(ids
@@ -1331,9 +1346,41 @@ impl Cloud for Sim {
                     id: id.clone(),
                     zone: w.subnets.get(id)?.clone(),
                     free_addresses: w.free_addresses.get(id).copied().unwrap_or(250),
+                    vpc: Some(
+                        w.vpcs
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| SIM_VPC.to_string()),
+                    ),
+                    cidr: Some("10.0.0.0/16".to_string()),
                 })
             })
             .collect())
+    }
+
+    async fn create_sandbox(&self, r: &SandboxRequest) -> Result<String, CloudError> {
+        self.call(Op::CreateSecurityGroup, 0, self.profile.latency.describe)
+            .await?;
+        if self
+            .here
+            .state
+            .borrow()
+            .world
+            .denied
+            .iter()
+            .any(|a| a == "ec2:CreateSecurityGroup")
+        {
+            return Err(CloudError::new(
+                "UnauthorizedOperation",
+                "You are not authorized to perform this operation. User is not authorized to \
+                 perform: ec2:CreateSecurityGroup",
+            ));
+        }
+        let id = self.id("sg");
+        let mut st = self.here.state.borrow_mut();
+        st.world.security_groups.push(id.clone());
+        st.sandboxes.insert(id.clone(), (r.tags.clone(), false));
+        Ok(id)
     }
 
     async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError> {
@@ -1438,6 +1485,12 @@ impl Cloud for Sim {
                     .filter(|s| wanted(&s.id, &s.tags))
                     .map(|s| found(&s.id, &s.state, &s.tags))
                     .collect(),
+                ResourceKind::SecurityGroup => st
+                    .sandboxes
+                    .iter()
+                    .filter(|(id, (tags, deleted))| !deleted && wanted(id, tags))
+                    .map(|(id, (tags, _))| found(id, "available", tags))
+                    .collect(),
             };
             out.sort_by(|a, b| a.id.cmp(&b.id));
             out
@@ -1523,6 +1576,27 @@ impl Cloud for Sim {
                 }
                 Ok(())
             }
+            ResourceKind::SecurityGroup => {
+                // In use by an instance not yet terminated: AWS refuses, as here.
+                let in_use = st
+                    .instances
+                    .values()
+                    .any(|i| i.groups.iter().any(|g| g == id) && i.state(now) != "terminated");
+                if in_use {
+                    return Err(CloudError::new(
+                        "DependencyViolation",
+                        format!("resource {id} has a dependent object"),
+                    ));
+                }
+                match st.sandboxes.get_mut(id).filter(|(_, deleted)| !deleted) {
+                    Some(group) => {
+                        group.1 = true;
+                        st.world.security_groups.retain(|g| g != id);
+                        Ok(())
+                    }
+                    None => Err(Self::not_found("InvalidGroup.NotFound", id)),
+                }
+            }
         }
     }
 
@@ -1604,6 +1678,7 @@ impl Cloud for Sim {
                 .iter_mut()
                 .find(|s| s.id == id)
                 .map(|s| &mut s.tags),
+            ResourceKind::SecurityGroup => st.sandboxes.get_mut(id).map(|(t, _)| t),
         };
         match have {
             Some(have) => {

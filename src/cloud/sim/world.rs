@@ -26,6 +26,9 @@ pub struct World {
     pub key_pairs: Option<Vec<String>>,
     /// Instance profile names; absent, every name exists (as `key_pairs`).
     pub instance_profiles: Option<Vec<String>>,
+    /// Each subnet's VPC; a subnet not listed is in one simulated VPC.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vpcs: BTreeMap<String, String>,
     /// Free addresses by subnet (AvailableIpAddressCount); a subnet not listed has 250.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub free_addresses: BTreeMap<String, i64>,

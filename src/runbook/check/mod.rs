@@ -159,6 +159,11 @@ impl<'a> Checker<'a> {
             schedule: string_of(runbook_settings.get("schedule")),
             // A runbook that is drilled is checked for readiness between drills, hourly unless
             // it says otherwise.
+            isolation: string_of(runbook_settings.get("isolation")).as_deref() == Some("sandbox"),
+            isolation_egress: runbook_settings
+                .get("isolation_egress")
+                .and_then(Expr::strings)
+                .unwrap_or_default(),
             readiness: string_of(runbook_settings.get("readiness")).or_else(|| {
                 runbook_settings
                     .get("schedule")
