@@ -294,6 +294,13 @@ impl Session<'_> {
                         "isolated: security group {}",
                         groups.join(", ")
                     ));
+                    if rb.runs_ssm() && rb.isolation_egress.is_empty() {
+                        output::note(
+                            "warning: the drill is isolated and its runbook names no \
+                             isolation_egress: its SSM commands cannot reach the ssm, ssmmessages \
+                             and ec2messages endpoints (name their VPC endpoints' security group)",
+                        );
+                    }
                     Some(s)
                 }
                 Err(e) => {

@@ -65,6 +65,17 @@ impl Runbook {
             .map(crate::secret::Secret::expose)
     }
 
+    /// Whether a step runs commands through SSM (`run_command`, `ssm:` checks, a freeze),
+    /// which an isolated drill reaches only through its `isolation_egress`.
+    pub fn runs_ssm(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.action == crate::action::Action::RunCommand
+                || s.field("freeze").is_some()
+                || matches!(s.field("checks"), Some(Expr::List(checks))
+                    if checks.iter().any(|c| c.as_str().is_some_and(|c| c.starts_with("ssm:"))))
+        })
+    }
+
     /// The regions steps name for themselves (`region`), each once, in order of first use.
     pub fn regions(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

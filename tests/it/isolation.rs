@@ -32,6 +32,14 @@ fn an_isolated_drill_runs_in_a_group_of_its_own_torn_down_after_its_instances() 
         ])
         .stderr("isolated: security group sg-")
         .run();
+    // An isolated drill that runs SSM commands and names no endpoint to reach is told so.
+    let ssm = DRILL.replace(r#""tcp:443""#, r#""tcp:443", "ssm:true""#);
+    Test::new()
+        .file("iso.runbook", ssm)
+        .file("world.json", WORLD)
+        .args(&["run", "iso.runbook", "--drill", "--sim-world", "world.json"])
+        .stderr("its SSM commands cannot reach the ssm, ssmmessages and ec2messages endpoints")
+        .run();
     let r = common::report(dir.path());
     assert_eq!(r["outcome"], "succeeded", "{r:#}");
     assert_eq!(r["isolated"], true);

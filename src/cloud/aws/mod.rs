@@ -1064,21 +1064,12 @@ impl Cloud for Aws {
                 .into_iter()
                 .map(|s| s.id)
                 .collect(),
-            Named::SecurityGroup => {
-                let call = self.ec2.describe_security_groups().filters(by("group-id"));
-                let pages = call
-                    .into_paginator()
-                    .page_size(1000)
-                    .send()
-                    .collect::<Vec<_>>()
-                    .await;
-                paged(pages, |p| {
-                    p.security_groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_string))
-                        .collect()
-                })?
-            }
+            Named::SecurityGroup => self
+                .find_groups(vec![by("group-id")])
+                .await?
+                .into_iter()
+                .map(|g| g.id)
+                .collect(),
             // DescribeKeyPairs does not page: it answers every key pair at once.
             Named::KeyPair => self
                 .ec2
