@@ -142,6 +142,8 @@ pub enum Op {
     DescribeInstanceTypeOfferings,
     /// Preflight: a call made with DryRun (RunInstances, CreateVolume, AttachVolume).
     DryRun,
+    /// Preflight: whether the caller may pass the restore role (iam:SimulatePrincipalPolicy).
+    SimulatePrincipalPolicy,
     /// SSM: which instances' agents are online (PingStatus).
     DescribeInstanceInformation,
     /// SSM Run Command: a shell script on up to 50 instances (AWS-RunShellScript).
@@ -217,6 +219,7 @@ impl Op {
             | Op::DescribeKeyPairs
             | Op::DescribeInstanceTypeOfferings
             | Op::DryRun
+            | Op::SimulatePrincipalPolicy
             // IAM's own quota is per account, well above what one preflight asks.
             | Op::GetInstanceProfile => Limited::DescribeFiltered,
             Op::DescribeInstanceInformation
@@ -880,6 +883,9 @@ pub trait Cloud {
     async fn create_sandbox(&self, r: &SandboxRequest) -> Result<String, CloudError>;
     /// Of `types`, those `zone` offers (DescribeInstanceTypeOfferings), in the order given.
     async fn offered(&self, zone: &str, types: &[String]) -> Result<Vec<String>, CloudError>;
+    /// Whether the caller may pass `role` (iam:PassRole, which has no DryRun: IAM's policy
+    /// simulator answers for the caller's own principal); `None` when that cannot be asked.
+    async fn may_pass(&self, role: &str) -> Result<Option<bool>, CloudError>;
     /// Makes `call` with DryRun=true: nothing is made.
     async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError>;
     /// A local program (`exec`); the simulator only pretends.

@@ -318,6 +318,11 @@ impl<'c, C: Cloud> Api<'c, C> {
         .await
     }
 
+    pub async fn may_pass(&self, role: &str) -> Result<Option<bool>, CloudError> {
+        self.retrying(Op::SimulatePrincipalPolicy, || self.cloud.may_pass(role))
+            .await
+    }
+
     pub async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError> {
         self.retrying(Op::DryRun, || self.cloud.dry_run(call)).await
     }

@@ -111,6 +111,23 @@ fn preflight(b: &mut Builder, rb: &Runbook) {
         b.describe(&["ec2:DescribeSubnets", "ec2:DescribeInstanceTypeOfferings"]);
     }
     b.describe(&["sts:DecodeAuthorizationMessage"]);
+    // Whether the restore role may be passed: IAM's policy simulator, on the caller's own
+    // principal (a role, read with GetRole, or a user).
+    if rb
+        .steps
+        .iter()
+        .any(|s| s.action == crate::action::Action::Restore)
+    {
+        let scope = b.scope().clone();
+        b.allow(
+            Sid::Preflight,
+            &["iam:SimulatePrincipalPolicy", "iam:GetRole"],
+            [
+                scope.role(ANY),
+                format!("arn:aws:iam::{}:user/*", scope.account),
+            ],
+        );
+    }
 }
 
 #[cfg(test)]

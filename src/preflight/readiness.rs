@@ -561,6 +561,41 @@ async fn permissions<C: Cloud>(
                 ));
                 continue;
             }
+            // AWS Backup restores as the step's role, which the caller must be allowed to pass.
+            Action::Restore => {
+                let Some(role) = value(step, "role", known) else {
+                    continue;
+                };
+                out.push(match apis[region].may_pass(&role).await {
+                    Ok(Some(true)) => Finding::new(
+                        Level::Ok,
+                        "permission",
+                        Some(&step.name),
+                        format!("iam:PassRole allowed on {role} (IAM's policy simulator)"),
+                    ),
+                    Ok(Some(false)) => Finding::new(
+                        Level::Error,
+                        "permission",
+                        Some(&step.name),
+                        format!(
+                            "iam:PassRole is not allowed on {role}: AWS Backup could not restore as it"
+                        ),
+                    ),
+                    Ok(None) => Finding::new(
+                        Level::Info,
+                        "permission",
+                        Some(&step.name),
+                        format!("iam:PassRole on {role} not asked: no IAM client"),
+                    ),
+                    Err(e) => Finding::new(
+                        Level::Warning,
+                        "permission",
+                        Some(&step.name),
+                        format!("iam:PassRole on {role} could not be simulated: {e}"),
+                    ),
+                });
+                continue;
+            }
             _ => continue,
         };
         if asked.iter().any(|(r, c)| *r == region && *c == call) {

@@ -226,6 +226,8 @@ const PREFLIGHT: &[&str] = &[
     "ec2:DescribeSubnets",
     "ec2:DescribeInstanceTypeOfferings",
     "sts:DecodeAuthorizationMessage",
+    "iam:SimulatePrincipalPolicy",
+    "iam:GetRole",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeKeyPairs",
     "iam:GetInstanceProfile",

@@ -318,3 +318,46 @@ fn preflight_on_moto_asks_every_question_and_makes_nothing() {
         "preflight launched something: {account}"
     );
 }
+
+#[test]
+fn preflight_asks_whether_the_restore_role_may_be_passed() {
+    let rb = r#"runbook "r" {
+  region = "us-east-1"
+  step back = restore {
+    recovery_point = "arn:aws:ec2:us-east-1::image/ami-0a"
+    role           = "arn:aws:iam::123456789012:role/backup-restore"
+    subnet         = "subnet-0live"
+  }
+}
+"#;
+    let ok = preflight(
+        Test::new()
+            .file("pre.runbook", rb)
+            .file("world.json", WORLD),
+        &["--sim-world", "world.json"],
+        0,
+    );
+    assert_eq!(
+        said(&ok, "permission"),
+        [
+            "ok: iam:PassRole allowed on arn:aws:iam::123456789012:role/backup-restore (IAM's policy simulator)"
+        ]
+    );
+    let denied = WORLD.replace(
+        r#""key_pairs""#,
+        r#""denied": ["iam:PassRole"], "key_pairs""#,
+    );
+    let r = preflight(
+        Test::new()
+            .file("pre.runbook", rb)
+            .file("world.json", &denied),
+        &["--sim-world", "world.json"],
+        1,
+    );
+    assert_eq!(
+        said(&r, "permission"),
+        [
+            "error: iam:PassRole is not allowed on arn:aws:iam::123456789012:role/backup-restore: AWS Backup could not restore as it"
+        ]
+    );
+}

@@ -992,6 +992,10 @@ impl Cloud for Aws {
         self.offerings(zone, types).await
     }
 
+    async fn may_pass(&self, role: &str) -> Result<Option<bool>, CloudError> {
+        self.simulate_pass(role).await
+    }
+
     async fn dry_run(&self, call: &super::DryRun) -> Result<super::Allowed, CloudError> {
         self.try_dry(call).await
     }

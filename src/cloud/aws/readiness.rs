@@ -136,6 +136,42 @@ impl Aws {
         })
     }
 
+    /// IAM's policy simulator on the caller's own principal: may it pass `role`? The caller
+    /// as STS names it; an assumed role is simulated as its role (GetRole gives its ARN, path
+    /// included). `None` without STS or IAM (mocked clients).
+    pub(super) async fn simulate_pass(&self, role: &str) -> Result<Option<bool>, CloudError> {
+        let (Some(iam), Some(_)) = (&self.iam, &self.sts) else {
+            return Ok(None);
+        };
+        let (_, caller) = self.identity().await?;
+        let principal = match caller.split_once(":assumed-role/") {
+            Some((_, rest)) => {
+                let name = rest.split('/').next().unwrap_or(rest);
+                let got = iam
+                    .get_role()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map_err(cloud_error)?;
+                got.role()
+                    .map(|r| r.arn().to_string())
+                    .unwrap_or(caller.clone())
+            }
+            None => caller.clone(),
+        };
+        let answer = iam
+            .simulate_principal_policy()
+            .policy_source_arn(principal)
+            .action_names("iam:PassRole")
+            .resource_arns(role)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(Some(answer.evaluation_results().iter().all(|r| {
+            r.eval_decision() == &aws_sdk_iam::types::PolicyEvaluationDecisionType::Allowed
+        })))
+    }
+
     /// AWS's message, with its encoded part decoded into the action and resource refused
     /// (sts:DecodeAuthorizationMessage) when the caller may; as AWS said it otherwise.
     async fn decoded(&self, message: &str) -> String {

@@ -1400,6 +1400,17 @@ impl Cloud for Sim {
         })
     }
 
+    async fn may_pass(&self, _role: &str) -> Result<Option<bool>, CloudError> {
+        self.call(
+            Op::SimulatePrincipalPolicy,
+            0,
+            self.profile.latency.describe,
+        )
+        .await?;
+        let st = self.here.state.borrow();
+        Ok(Some(!st.world.denied.iter().any(|a| a == "iam:PassRole")))
+    }
+
     async fn dry_run(&self, call: &DryRun) -> Result<Allowed, CloudError> {
         self.call(Op::DryRun, 0, self.profile.latency.describe)
             .await?;
