@@ -391,8 +391,14 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
     /// Thaws what step `only` (every step, for `None`) froze and did not thaw; a thaw that
     /// fails is said in the step's progress (the watchdog on the instance thaws in the end).
     async fn thaw_left(&self, only: Option<StepId>) {
-        for (id, thaws) in self.thaws.iter().enumerate() {
-            if only.is_some_and(|o| o != id) {
+        // Called as every step ends: that step's list only, not a scan of every step's.
+        let ids = match only {
+            Some(id) => id..id + 1,
+            None => 0..self.thaws.len(),
+        };
+        for id in ids {
+            let thaws = &self.thaws[id];
+            if thaws.borrow().is_empty() {
                 continue;
             }
             let left = thaws.borrow().clone();
