@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::Definition;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Lookup, Op, ResourceKind};
-use crate::exec::ctx::{Ctx, Done, StepError, first_look};
+use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Attachment;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{ANY, Builder, Sid, literals, resource_tagged};
 use crate::runbook::expr::Fields;
 use crate::runbook::schema::{ActionSchema, INSTANCE, Kind, STR, Ty, req};
@@ -64,7 +64,7 @@ impl Definition for Attach {
             |_: &Attachment| Vec::new(),
         )
         .await?;
-        let look = first_look(ctx.model.attach_volume);
+        let look = Looks::expecting(ctx.model.attach_volume);
         let o = ctx
             .pollers
             .volumes

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::cloud::{Cloud, CopyRequest, Op, ResourceKind};
-use crate::exec::ctx::{Ctx, StepError, first_look};
+use crate::exec::ctx::{Ctx, StepError};
 use crate::exec::model::Created;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{ANY, Builder, Sid, literals, request_tagged};
 use crate::runbook::expr::{Expr, Fields};
 
@@ -90,7 +90,7 @@ pub(crate) async fn copy<C: Cloud>(
         _ => (&ctx.pollers.snapshots, ctx.model.copy_snapshot),
     };
     let o = poller
-        .wait(&id, Want::State(kind.ready), first_look(expected))
+        .wait(&id, Want::State(kind.ready), Looks::expecting(expected))
         .await?;
     Ok((id, o.ready_at))
 }

@@ -12,7 +12,7 @@ use crate::cloud::latency::LatencyModel;
 use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::policy::builder::Builder;
 use crate::runbook::expr::Fields;
-use crate::runbook::schema::{ActionSchema, Kind, STR, STR_MAP, Ty, opt, req};
+use crate::runbook::schema::{ActionSchema, KMS_KEY, Kind, STR, STR_MAP, Ty, opt, req};
 
 pub(crate) struct CopyImage;
 
@@ -22,7 +22,7 @@ static SCHEMA: ActionSchema = ActionSchema {
         req("image", Ty::Str(Kind::Image)).in_region_of("source_region"),
         req("source_region", Ty::Str(Kind::Region)),
         opt("name", STR),
-        opt("kms_key", STR),
+        opt("kms_key", KMS_KEY),
         opt("tags", STR_MAP),
     ],
     one_of: &[],

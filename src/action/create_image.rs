@@ -20,9 +20,9 @@ use super::shared::{adopt_one, tags_with};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, CloudError, ImageRequest, Op, ResourceKind, Tags};
 use crate::exec::api::Api;
-use crate::exec::ctx::{Ctx, Done, StepError, Thaw, first_look};
+use crate::exec::ctx::{Ctx, Done, StepError, Thaw};
 use crate::exec::model::Created;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{
     ANY, Builder, Sid, condition, literals, request_tagged, resource_tagged,
 };
@@ -89,7 +89,7 @@ impl Definition for CreateImage {
         } else {
             create().await?
         };
-        let look = first_look(ctx.model.create_image);
+        let look = Looks::expecting(ctx.model.create_image);
         let o = ctx
             .pollers
             .images

@@ -7,12 +7,12 @@ use super::Definition;
 use super::shared::adopt_one;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Op, ResourceKind, VolumeRequest};
-use crate::exec::ctx::{Ctx, Done, StepError, first_look};
+use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Created;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{ANY, Builder, Sid, arns, literals, request_tagged};
 use crate::runbook::expr::Fields;
-use crate::runbook::schema::{ActionSchema, Kind, POSITIVE, STR, Ty, VOLUME_TYPES, opt, req};
+use crate::runbook::schema::{ActionSchema, KMS_KEY, Kind, POSITIVE, Ty, VOLUME_TYPES, opt, req};
 
 pub(crate) struct CreateVolume;
 
@@ -25,7 +25,7 @@ static SCHEMA: ActionSchema = ActionSchema {
         opt("size_gib", POSITIVE),
         opt("iops", POSITIVE),
         opt("throughput", POSITIVE),
-        opt("kms_key", STR),
+        opt("kms_key", KMS_KEY),
         // MiB/s of a provisioned volume initialization rate: EBS takes 100 to 300.
         opt("initialization_rate", Ty::Int { min: 100, max: 300 }),
     ],
@@ -66,7 +66,7 @@ impl Definition for CreateVolume {
                 },
             )
             .await?;
-        let look = first_look(ctx.model.create_volume);
+        let look = Looks::expecting(ctx.model.create_volume);
         let o = ctx
             .pollers
             .volumes

@@ -13,9 +13,9 @@ use super::Definition;
 use super::shared::tags_with;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, CloudError, LaunchRequest, LaunchVolume, Launched, Op, ResourceKind};
-use crate::exec::ctx::{Ctx, Done, StepError, first_look};
+use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Created;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{ANY, Builder, Sid, arns, literals, passed_to, request_tagged};
 use crate::runbook::expr::{Expr, Fields};
 use crate::runbook::limits;
@@ -131,7 +131,7 @@ impl Definition for Launch {
             ));
         };
         let mut done = Done::default();
-        let look = first_look(ctx.model.pending_to_running);
+        let look = Looks::running(ctx.model.pending_to_running);
         let observed = try_join_all(
             l.instances
                 .iter()

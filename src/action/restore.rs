@@ -4,16 +4,15 @@
 //! would outlive a drill), and the instance waited for until running.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::Definition;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Lookup, Op, RUN_TAG, ResourceKind, RestoreRequest, STEP_TAG, Tags};
-use crate::exec::ctx::{Ctx, Done, StepError, first_look};
+use crate::exec::ctx::{Ctx, Done, StepError};
 use crate::exec::model::Created;
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{ANY, Builder, Sid, condition, literals, passed_to, request_tagged};
 use crate::runbook::expr::Fields;
 use crate::runbook::schema::{
@@ -129,7 +128,7 @@ impl Definition for Restore {
             )
             .await?;
         (ctx.progress)(format!("restore job {job} started"));
-        let look = first_look(ctx.model.restore_job);
+        let look = Looks::expecting(ctx.model.restore_job);
         let finished = ctx
             .pollers
             .jobs
@@ -158,7 +157,7 @@ impl Definition for Restore {
         let running = ctx
             .pollers
             .instances
-            .wait(&instance, Want::State("running"), Duration::ZERO)
+            .wait(&instance, Want::State("running"), Looks::NOW)
             .await?;
         (ctx.progress)(format!(
             "running: {instance} in {}",

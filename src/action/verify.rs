@@ -13,7 +13,7 @@ use super::Definition;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Invocation};
 use crate::exec::ctx::{Ctx, Done, StepError};
-use crate::exec::poller::Want;
+use crate::exec::poller::{Looks, Want};
 use crate::policy::builder::{Builder, literals};
 use crate::runbook::expr::{Expr, Fields};
 use crate::runbook::schema::{ActionSchema, Check, INSTANCES, Ty, req};
@@ -212,7 +212,7 @@ async fn verify_one<C: Cloud>(
         Check::Running => Ok(ctx
             .pollers
             .instances
-            .wait(instance, Want::State("running"), Duration::ZERO)
+            .wait(instance, Want::State("running"), Looks::NOW)
             .await?
             .ready_at),
         // A verify step may start long after its instances came up: look at once, then every
@@ -220,7 +220,7 @@ async fn verify_one<C: Cloud>(
         Check::StatusOk => Ok(ctx
             .pollers
             .instances
-            .wait(instance, Want::StatusOk, Duration::ZERO)
+            .wait(instance, Want::StatusOk, Looks::NOW)
             .await?
             .status_ok_at),
         // Commands, not probes (`ssm_check`).

@@ -42,6 +42,15 @@ impl Dist {
         self.median * (-Z_90 * sigma).exp()
     }
 
+    /// The 90th percentile: one draw in ten takes longer.
+    pub(crate) fn p90(&self) -> f64 {
+        if self.median <= 0.0 || self.p99 <= self.median {
+            return self.median.max(0.0);
+        }
+        let sigma = (self.p99 / self.median).ln() / Z_99;
+        self.median * (Z_90 * sigma).exp()
+    }
+
     /// A distribution with no spread: always `seconds`.
     pub const fn fixed(seconds: f64) -> Dist {
         Dist {

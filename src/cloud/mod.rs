@@ -134,6 +134,9 @@ pub enum Op {
     DescribeSecurityGroups,
     DescribeKeyPairs,
     GetInstanceProfile,
+    /// Preflight: whether a KMS key exists and is enabled (KMS's own quota, per account and
+    /// region).
+    DescribeKey,
     /// An isolated drill's security group, with its rules (CreateSecurityGroup,
     /// RevokeSecurityGroupEgress, AuthorizeSecurityGroupIngress and -Egress).
     CreateSecurityGroup,
@@ -220,6 +223,7 @@ impl Op {
             | Op::DescribeInstanceTypeOfferings
             | Op::DryRun
             | Op::SimulatePrincipalPolicy
+            | Op::DescribeKey
             // IAM's own quota is per account, well above what one preflight asks.
             | Op::GetInstanceProfile => Limited::DescribeFiltered,
             Op::DescribeInstanceInformation
@@ -727,6 +731,8 @@ pub enum Named {
     SecurityGroup,
     KeyPair,
     InstanceProfile,
+    /// A KMS key, by id, ARN or alias: usable only when enabled.
+    KmsKey,
     /// An instance, volume, image or snapshot the runbook names by id.
     Resource(ResourceKind),
 }
@@ -738,6 +744,7 @@ impl Named {
             Named::SecurityGroup => "security group",
             Named::KeyPair => "key pair",
             Named::InstanceProfile => "instance profile",
+            Named::KmsKey => "KMS key",
             Named::Resource(kind) => kind.name(),
         }
     }
@@ -749,6 +756,7 @@ impl Named {
             Named::SecurityGroup => Op::DescribeSecurityGroups,
             Named::KeyPair => Op::DescribeKeyPairs,
             Named::InstanceProfile => Op::GetInstanceProfile,
+            Named::KmsKey => Op::DescribeKey,
             Named::Resource(kind) => kind.describe_op(),
         }
     }

@@ -92,6 +92,12 @@ impl<'c, C: Cloud> Api<'c, C> {
     }
 
     fn count(&self, op: Op) {
+        // The run's calls one by one, on its own clock: where a poller's economy is read.
+        tracing::trace!(
+            %op,
+            at = Instant::now().duration_since(self.origin).as_secs_f64(),
+            "call"
+        );
         *self.total.borrow_mut().entry(op).or_default() += 1;
         *self.own.borrow_mut().entry(op).or_default() += 1;
     }

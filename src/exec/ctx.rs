@@ -15,7 +15,7 @@ use super::api::Api;
 use super::journal::{Call, Entry, Journal};
 use super::model::{Created, Rejected};
 use super::poller::Pollers;
-use crate::cloud::latency::{Dist, LatencyModel};
+use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, CloudError, Lookup, Op, RUN_TAG, STEP_TAG, Tags};
 
 /// What a step gave, beyond its outputs.
@@ -321,11 +321,4 @@ pub fn token(run_id: &str, step: &str, extra: &str) -> String {
     let digest = sha2::Sha256::digest(format!("{run_id}/{step}/{extra}"));
     let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
     format!("rebound-{hex}")
-}
-
-/// When a poller first looks: at the expected time's 10th percentile (`Dist::p10`), so that
-/// nine resources in ten are noticed within a tick of being ready, without the calls that
-/// looking from half the median made (they came to 1.6 Describe calls per instance on 8 tiers).
-pub(crate) fn first_look(expected: Dist) -> Duration {
-    Duration::from_secs_f64(expected.p10().clamp(0.0, 365.0 * 86_400.0))
 }

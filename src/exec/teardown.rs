@@ -460,11 +460,13 @@ async fn remove<C: Cloud>(
         let why = last_error.map_or_else(|| "not deleted".to_string(), |e| e.to_string());
         return fate(Fate::Failed, Some(why), None);
     }
-    // Described until gone. A resource still there and not on its way out (a delete AWS
-    // accepted before the id had propagated) is asked again every few looks.
+    // Described until gone, first a tick after the delete (nothing is gone at once), then
+    // further apart each look (`verify_gap`). A resource still there and not on its way out (a
+    // delete AWS accepted before the id had propagated) is asked again every few looks.
     let mut looks: u32 = 0;
     loop {
         looks += 1;
+        wait(verify_gap(limits.tick, looks)).await;
         match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
             Ok(now) => match now.first() {
                 None => return fate(Fate::Verified, None, Some(at())),
@@ -492,9 +494,19 @@ async fn remove<C: Cloud>(
             }
             Err(_) => {}
         }
-        wait(limits.tick).await;
     }
 }
+
+/// The wait before the `look`-th look at a deleted resource: a tick more each look, up to
+/// `MAX_VERIFY_GAP`. A volume is gone in seconds and seen so at the first or second look; an
+/// instance takes a minute or more to go from `shutting-down` to `terminated` on AWS, and is
+/// looked at about ten times in that minute, not thirty.
+fn verify_gap(tick: Duration, look: u32) -> Duration {
+    (tick * look).min(MAX_VERIFY_GAP.max(tick))
+}
+
+/// The longest wait between two looks at a resource being deleted.
+const MAX_VERIFY_GAP: Duration = Duration::from_secs(15);
 
 /// Looks between deletes of a resource that is still there and not on its way out.
 const REDELETE_EVERY: u32 = 5;

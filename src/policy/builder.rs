@@ -119,6 +119,10 @@ pub enum Sid {
     RunCommandOnNamed,
     Teardown,
     Preflight,
+    /// Preflight's DescribeKey of each KMS key a runbook names (not through EC2) ...
+    PreflightKeys,
+    /// ... and of each named by its alias.
+    PreflightKeysByAlias,
 }
 
 /// The account and region the ARNs name; `*` where not known.
@@ -299,31 +303,51 @@ impl Builder {
     /// KMS on a volume's key. EBS makes these calls on the caller's behalf, so they are
     /// allowed only through EC2.
     pub(crate) fn kms(&mut self, key: &Expr) {
-        let scope = self.scope.clone();
-        let via = format!("ec2.{}.amazonaws.com", scope.region);
+        let via = format!("ec2.{}.amazonaws.com", self.scope.region);
         let through_ec2 = condition("StringLike", "kms:ViaService", &[via.as_str()]);
         let key = match key {
             Expr::Str(k) => Some(k.as_str()),
             _ => None,
         };
-        // KMS authorizes a key by its key ARN, never by an alias ARN: a key named by alias is
-        // matched through the aliases it has.
+        self.on_key(key, KMS_ACTIONS, (Sid::Kms, Sid::KmsByAlias))
+            .when(through_ec2);
+    }
+
+    /// Preflight's DescribeKey of `key`, asked by rebound itself, not through EC2.
+    pub(crate) fn describe_key(&mut self, key: &str) {
+        self.on_key(
+            Some(key),
+            &["kms:DescribeKey"],
+            (Sid::PreflightKeys, Sid::PreflightKeysByAlias),
+        );
+    }
+
+    /// `actions` on `key` (any key for `None`), in the first statement of `sids` when named by
+    /// id or ARN, in the second when by alias. KMS authorizes a key by its key ARN, never by an
+    /// alias ARN: a key named by alias is matched through the aliases it has.
+    fn on_key(
+        &mut self,
+        key: Option<&str>,
+        actions: &[&'static str],
+        (by_key, by_alias): (Sid, Sid),
+    ) -> &mut Statement {
+        let scope = self.scope.clone();
         if let Some(alias) = key.and_then(alias) {
             let named = &[alias.as_str()];
-            let s = self.allow(Sid::KmsByAlias, KMS_ACTIONS, [scope.kms("key/*")]);
-            s.when(through_ec2);
+            let s = self.allow(by_alias, actions, [scope.kms("key/*")]);
             s.when(condition(
                 "ForAnyValue:StringEquals",
                 "kms:ResourceAliases",
                 named,
             ));
+            s
         } else {
             let arn = match key {
                 Some(k) if k.starts_with("arn:") => k.to_string(),
                 Some(id) => scope.kms(&format!("key/{id}")),
                 None => scope.kms("key/*"),
             };
-            self.allow(Sid::Kms, KMS_ACTIONS, [arn]).when(through_ec2);
+            self.allow(by_key, actions, [arn])
         }
     }
 }

@@ -93,6 +93,8 @@ fn preflight(b: &mut Builder, rb: &Runbook) {
                 profiles.push(b.scope().instance_profile(name));
                 profiles.push(b.scope().instance_profile(&format!("*/{name}")));
             }
+            // In the step's region: a copy's key is the destination's.
+            Named::KmsKey => b.in_region(r.region.as_deref(), |b| b.describe_key(&r.id)),
             Named::Resource(_) => {}
         }
     }

@@ -103,6 +103,7 @@ fn kind_of(kind: Kind) -> Option<Named> {
         Kind::SecurityGroup => Named::SecurityGroup,
         Kind::KeyPair => Named::KeyPair,
         Kind::InstanceProfile => Named::InstanceProfile,
+        Kind::KmsKey => Named::KmsKey,
         Kind::Image => Named::Resource(ResourceKind::Image),
         Kind::Snapshot => Named::Resource(ResourceKind::Snapshot),
         Kind::Volume => Named::Resource(ResourceKind::Volume),
@@ -122,8 +123,13 @@ impl Reference {
     pub fn problem(&self, file: &str, home: Option<&str>) -> String {
         let region = self.region.as_deref().or(home);
         let in_region = region.map(|r| format!(" in {r}")).unwrap_or_default();
+        // DescribeKey finds disabled and asymmetric keys too, which EBS cannot use.
+        let none = match self.kind {
+            Named::KmsKey => "found no enabled symmetric key",
+            _ => "found none",
+        };
         format!(
-            "{file}:{}:{}: step `{}`, field `{}`: {} `{}` does not exist{in_region} ({} found none)",
+            "{file}:{}:{}: step `{}`, field `{}`: {} `{}` does not exist{in_region} ({} {none})",
             self.span.line,
             self.span.col,
             self.step,

@@ -20,6 +20,8 @@ pub enum Kind {
     KeyPair,
     /// An IAM instance profile's name (or ARN).
     InstanceProfile,
+    /// A KMS key: its id, its ARN, `alias/NAME` or an alias's ARN.
+    KmsKey,
     Zone,
     /// An AWS Backup recovery point ARN.
     RecoveryPoint,
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Volume => "a volume id (vol-...)",
             Kind::KeyPair => "a key pair name",
             Kind::InstanceProfile => "an instance profile name or ARN",
+            Kind::KmsKey => "a KMS key id, ARN or alias (alias/...)",
             Kind::Zone => "an availability zone (us-east-1a)",
             Kind::RecoveryPoint => "a recovery point ARN (arn:aws:...)",
             Kind::Role => "an IAM role ARN (arn:aws:iam::...)",
@@ -57,7 +60,7 @@ impl Kind {
         let prefixed = |p: &str| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty());
         match self {
             Kind::Any | Kind::Timestamp => true,
-            Kind::KeyPair | Kind::InstanceProfile => !s.is_empty(),
+            Kind::KeyPair | Kind::InstanceProfile | Kind::KmsKey => !s.is_empty(),
             Kind::Image => prefixed("ami-"),
             Kind::Snapshot => prefixed("snap-"),
             Kind::Subnet => prefixed("subnet-"),
@@ -251,6 +254,8 @@ pub(crate) const POSITIVE: Ty = Ty::Int {
     max: u32::MAX as i64,
 };
 pub(crate) const TIMESTAMP: Ty = Ty::Str(Kind::Timestamp);
+/// A KMS key, in the region the step runs in.
+pub(crate) const KMS_KEY: Ty = Ty::Str(Kind::KmsKey);
 
 /// EBS volume types.
 pub(crate) const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
@@ -297,7 +302,7 @@ pub(crate) const VOLUME_FIELDS: &[FieldSpec] = &[
     opt("size_gib", POSITIVE),
     opt("iops", POSITIVE),
     opt("throughput", POSITIVE),
-    opt("kms_key", STR),
+    opt("kms_key", KMS_KEY),
 ];
 
 /// A `verify` check, parsed.

@@ -322,7 +322,13 @@ fn a_volume_key_gets_kms_on_that_key_only() {
     for key in [arn.as_str(), KEY_ID] {
         let p = policy_of_text(&VOLUME.replace("KEY", key));
         let kms = allowing(&p, "kms:");
-        assert_eq!(kms.len(), 1, "{p:#}");
+        // What EBS does with the key, through EC2 only; and preflight's own DescribeKey of it,
+        // asked directly (no kms:ViaService), of nothing else.
+        assert_eq!(kms.len(), 2, "{p:#}");
+        assert_eq!(kms[1]["Sid"], "PreflightKeys", "{p:#}");
+        assert_eq!(kms[1]["Action"], json!(["kms:DescribeKey"]), "{p:#}");
+        assert_eq!(kms[1]["Resource"], json!([arn]), "{p:#}");
+        assert!(kms[1].get("Condition").is_none(), "{p:#}");
         assert_eq!(kms[0]["Resource"], json!([arn]), "{p:#}");
         assert_eq!(
             kms[0]["Action"],

@@ -14,7 +14,7 @@ const WORLD: &str = r#"{"region": "us-east-1",
   "images": [{"id": "ami-0a", "name": "web", "created": "2026-11-30T00:00:00Z", "state": "available",
               "owner": "self", "tags": {"App": "web", "Safe": "True"}}],
   "subnets": {"subnet-0live": "us-east-1a"}, "security_groups": ["sg-0live"],
-  "key_pairs": ["ops"], "instance_profiles": ["web"]}"#;
+  "key_pairs": ["ops"], "instance_profiles": ["web"], "kms_keys": ["alias/ebs"]}"#;
 
 fn runbook(subnet: &str, group: &str, key: &str, profile: &str) -> String {
     format!(
@@ -32,7 +32,7 @@ fn runbook(subnet: &str, group: &str, key: &str, profile: &str) -> String {
 #[test]
 fn on_the_simulator_what_the_world_lacks_is_one_line_each_and_nothing_starts() {
     let text = runbook("subnet-0gone", "sg-0gone", "old-key", "old-profile")
-        .replace("}\n}\n", "}\n  step disk = attach { volume = \"vol-0gone\", instance = web.instance, device = \"/dev/sdf\" }\n}\n");
+        .replace("}\n}\n", "}\n  step disk = attach { volume = \"vol-0gone\", instance = web.instance, device = \"/dev/sdf\" }\n  step enc = create_volume { snapshot = \"snap-0gone\", zone = \"us-east-1a\", kms_key = \"alias/old\" }\n}\n");
     let (_, dir) = Test::new()
         .file("pre.runbook", text)
         .file("world.json", WORLD)
@@ -44,6 +44,8 @@ error: pre.runbook:5:5: step `web`, field `security_groups`: security group `sg-
 error: pre.runbook:5:37: step `web`, field `key_name`: key pair `old-key` does not exist in us-east-1 (DescribeKeyPairs found none); nothing was started
 error: pre.runbook:5:59: step `web`, field `instance_profile`: instance profile `old-profile` does not exist in us-east-1 (GetInstanceProfile found none); nothing was started
 error: pre.runbook:7:24: step `disk`, field `volume`: volume `vol-0gone` does not exist in us-east-1 (DescribeVolumes found none); nothing was started
+error: pre.runbook:8:30: step `enc`, field `snapshot`: snapshot `snap-0gone` does not exist in us-east-1 (DescribeSnapshots found none); nothing was started
+error: pre.runbook:8:76: step `enc`, field `kms_key`: KMS key `alias/old` does not exist in us-east-1 (DescribeKey found no enabled symmetric key); nothing was started
 ",
         )
         .run();
@@ -360,4 +362,58 @@ fn preflight_asks_whether_the_restore_role_may_be_passed() {
             "error: iam:PassRole is not allowed on arn:aws:iam::123456789012:role/backup-restore: AWS Backup could not restore as it"
         ]
     );
+}
+
+#[test]
+fn preflight_on_moto_asks_kms_whether_each_key_is_enabled() {
+    let moto = Moto::start();
+    let seeded = moto.python("seed_account.py", &[]);
+    let vpc = seeded["vpc"].as_str().expect("vpc");
+    moto.python("make_named.py", &[vpc]);
+    let snap = seeded["snap_new"].as_str().expect("snapshot");
+    let zone = seeded["zone"].as_str().expect("zone");
+    let dir = tempfile::tempdir().expect("dir");
+    let step = |name: &str, key: &str| {
+        format!(
+            "  step {name} = create_volume {{ snapshot = \"{snap}\", zone = \"{zone}\", kms_key = \"{key}\" }}\n"
+        )
+    };
+    let text = format!(
+        "runbook \"keys\" {{\n{}{}{}}}\n",
+        step("ebs", "alias/rebound-ebs"),
+        step("off", "alias/rebound-off"),
+        step("gone", "alias/rebound-gone"),
+    );
+    std::fs::write(dir.path().join("keys.runbook"), text).expect("write");
+    let out = moto.rebound(
+        dir.path(),
+        &[
+            "preflight",
+            "keys.runbook",
+            "--backend",
+            "aws",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    // The enabled key is not named; the disabled one and the missing one are, each at its field.
+    let exists = said(&r, "exists");
+    assert_eq!(exists.len(), 2, "{r:#}");
+    for (said, (at, key)) in exists
+        .iter()
+        .zip([("3:", "alias/rebound-off"), ("4:", "alias/rebound-gone")])
+    {
+        assert!(
+            said.contains(&format!("keys.runbook:{at}"))
+                && said.contains(&format!(
+                    "KMS key `{key}` does not exist in us-east-1 (DescribeKey found no enabled symmetric key)"
+                )),
+            "{said}"
+        );
+    }
 }

@@ -62,6 +62,8 @@ pub struct Aws {
     ssm: Option<aws_sdk_ssm::Client>,
     /// Preflight's question of a launch's instance profile; none in tests on mocked clients.
     iam: Option<aws_sdk_iam::Client>,
+    /// Preflight's question of the KMS keys a runbook names; none in tests on mocked clients.
+    kms: Option<aws_sdk_kms::Client>,
     /// For the account id in reports; none in tests on mocked clients.
     sts: Option<aws_sdk_sts::Client>,
     /// Instance id to private IP, learnt from RunInstances, for network checks.
@@ -99,6 +101,11 @@ impl Aws {
             iam: Some(aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config)
                     .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+                    .build(),
+            )),
+            kms: Some(aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&config)
+                    .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
                     .build(),
             )),
             sts: Some(aws_sdk_sts::Client::new(&config)),
@@ -685,6 +692,7 @@ impl Cloud for Aws {
                 backup: self.backup.clone(),
                 ssm: self.ssm.clone(),
                 iam: self.iam.clone(),
+                kms: self.kms.clone(),
                 sts: self.sts.clone(),
                 private_ips: std::cell::RefCell::new(HashMap::new()),
             },
@@ -1088,6 +1096,7 @@ impl Cloud for Aws {
                 .map(str::to_string)
                 .collect(),
             Named::InstanceProfile => self.instance_profiles(ids).await?,
+            Named::KmsKey => self.enabled_keys(ids).await?,
         };
         Ok(ids
             .iter()
@@ -1283,6 +1292,7 @@ impl Aws {
             backup,
             ssm: None,
             iam: None,
+            kms: None,
             sts: None,
             private_ips: std::cell::RefCell::new(HashMap::new()),
         }
@@ -1292,6 +1302,20 @@ impl Aws {
     #[cfg(test)]
     pub(crate) fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Aws {
         self.sts = Some(sts);
+        self
+    }
+
+    /// The same, with a (mocked) IAM client.
+    #[cfg(test)]
+    pub(crate) fn with_iam(mut self, iam: aws_sdk_iam::Client) -> Aws {
+        self.iam = Some(iam);
+        self
+    }
+
+    /// The same, with a (mocked) KMS client.
+    #[cfg(test)]
+    pub(crate) fn with_kms(mut self, kms: aws_sdk_kms::Client) -> Aws {
+        self.kms = Some(kms);
         self
     }
 
@@ -1339,6 +1363,37 @@ impl Aws {
                 Err(e) => {
                     let e = cloud_error(e);
                     if e.code != "NoSuchEntity" {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(there)
+    }
+
+    /// Which of `keys` (ids, ARNs, aliases) KMS finds enabled and symmetric. DescribeKey takes
+    /// one key a call and finds a disabled key, one pending deletion and an asymmetric one as
+    /// well: none of them can encrypt an EBS volume, so none counts.
+    async fn enabled_keys(&self, keys: &[String]) -> Result<Vec<String>, CloudError> {
+        let Some(kms) = &self.kms else {
+            return Err(CloudError::new("NoKms", "no KMS client"));
+        };
+        let mut there = Vec::new();
+        for key in keys {
+            match kms.describe_key().key_id(key).send().await {
+                Ok(out) => {
+                    use aws_sdk_kms::types::{KeySpec, KeyState};
+                    let usable = out.key_metadata().is_some_and(|m| {
+                        m.key_state() == Some(&KeyState::Enabled)
+                            && m.key_spec().is_none_or(|s| *s == KeySpec::SymmetricDefault)
+                    });
+                    if usable {
+                        there.push(key.clone());
+                    }
+                }
+                Err(e) => {
+                    let e = cloud_error(e);
+                    if e.code != "NotFoundException" {
                         return Err(e);
                     }
                 }

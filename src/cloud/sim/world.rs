@@ -26,6 +26,9 @@ pub struct World {
     pub key_pairs: Option<Vec<String>>,
     /// Instance profile names; absent, every name exists (as `key_pairs`).
     pub instance_profiles: Option<Vec<String>>,
+    /// Enabled KMS keys, as a runbook names them (id, ARN or alias); absent, every key exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_keys: Option<Vec<String>>,
     /// Each subnet's VPC; a subnet not listed is in one simulated VPC.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vpcs: BTreeMap<String, String>,
@@ -76,6 +79,7 @@ impl World {
                 &self.instance_profiles,
                 crate::cloud::instance_profile_name(id),
             ),
+            Named::KmsKey => listed(&self.kms_keys, id),
             Named::Resource(_) => false,
         }
     }

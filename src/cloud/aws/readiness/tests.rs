@@ -70,12 +70,7 @@ fn account() -> Vec<Rule> {
 
 fn findings(aws: Aws) -> Vec<Finding> {
     let rb = runbook::check_source(&Source::new("p.runbook", RUNBOOK), &[]).expect("checks");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    runtime.block_on(assess(
+    block_on(assess(
         &Regions::new(aws, &[]),
         &rb,
         &LatencyModel::default(),
@@ -143,4 +138,173 @@ fn a_refused_dry_run_is_an_error_naming_the_permission_decoded_where_sts_may() {
         "{}",
         permission[0].message
     );
+}
+
+/// A runtime on the virtual clock, for one call of the backend.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+#[test]
+fn the_restore_role_is_passable_as_the_simulator_answers_for_the_callers_own_role() {
+    use aws_sdk_iam::operation::get_role::GetRoleOutput;
+    use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput;
+    use aws_sdk_iam::primitives::DateTime;
+    use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType, Role};
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+
+    const RESTORE: &str = "arn:aws:iam::123456789012:role/backup-restore";
+    // The caller is an assumed role: simulated as the role, with its path, not as the session.
+    let identity = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        GetCallerIdentityOutput::builder()
+            .account("123456789012")
+            .arn("arn:aws:sts::123456789012:assumed-role/DrRunner/drill-1")
+            .build()
+    });
+    let role = mock!(aws_sdk_iam::Client::get_role)
+        .match_requests(|r| r.role_name() == Some("DrRunner"))
+        .then_output(|| {
+            GetRoleOutput::builder()
+                .role(
+                    Role::builder()
+                        .path("/ops/")
+                        .role_name("DrRunner")
+                        .role_id("AROA0")
+                        .arn("arn:aws:iam::123456789012:role/ops/DrRunner")
+                        .create_date(DateTime::from_secs(0))
+                        .build()
+                        .expect("role"),
+                )
+                .build()
+        });
+    let answer = |decision: PolicyEvaluationDecisionType| {
+        move || {
+            SimulatePrincipalPolicyOutput::builder()
+                .evaluation_results(
+                    EvaluationResult::builder()
+                        .eval_action_name("iam:PassRole")
+                        .eval_resource_name(RESTORE)
+                        .eval_decision(decision.clone())
+                        .build()
+                        .expect("result"),
+                )
+                .build()
+        }
+    };
+    let asked_right =
+        |r: &aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyInput| {
+            r.policy_source_arn() == Some("arn:aws:iam::123456789012:role/ops/DrRunner")
+                && r.action_names() == ["iam:PassRole"]
+                && r.resource_arns() == [RESTORE]
+        };
+    let allowed = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+        .match_requests(asked_right)
+        .then_output(answer(PolicyEvaluationDecisionType::Allowed));
+    let denied = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+        .match_requests(asked_right)
+        .then_output(answer(PolicyEvaluationDecisionType::ImplicitDeny));
+
+    let on = |simulated: &Rule| {
+        Aws::from_clients(mocked!(aws_sdk_ec2, &[]), mocked!(aws_sdk_backup, &[]))
+            .with_sts(mocked!(aws_sdk_sts, &[&identity]))
+            .with_iam(mocked!(aws_sdk_iam, &[&role, simulated]))
+    };
+    assert_eq!(
+        block_on(on(&allowed).simulate_pass(RESTORE)).expect("asked"),
+        Some(true)
+    );
+    assert_eq!(
+        block_on(on(&denied).simulate_pass(RESTORE)).expect("asked"),
+        Some(false)
+    );
+    // Without IAM nothing is asked, and preflight says so rather than guessing.
+    let no_iam = Aws::from_clients(mocked!(aws_sdk_ec2, &[]), mocked!(aws_sdk_backup, &[]))
+        .with_sts(mocked!(aws_sdk_sts, &[&identity]));
+    assert_eq!(
+        block_on(no_iam.simulate_pass(RESTORE)).expect("asked"),
+        None
+    );
+}
+
+#[test]
+fn a_kms_key_counts_only_when_kms_finds_it_enabled_and_symmetric() {
+    use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+    use aws_sdk_kms::types::error::NotFoundException;
+    use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState};
+
+    use crate::cloud::{Cloud, Named};
+
+    let key = |id: &'static str, state: KeyState, spec: KeySpec| {
+        mock!(aws_sdk_kms::Client::describe_key)
+            .match_requests(move |r| r.key_id() == Some(id))
+            .then_output(move || {
+                DescribeKeyOutput::builder()
+                    .key_metadata(
+                        KeyMetadata::builder()
+                            .key_id("1234abcd")
+                            .key_state(state.clone())
+                            .key_spec(spec.clone())
+                            .build()
+                            .expect("metadata"),
+                    )
+                    .build()
+            })
+    };
+    let ebs = key("alias/ebs", KeyState::Enabled, KeySpec::SymmetricDefault);
+    let off = key("alias/off", KeyState::Disabled, KeySpec::SymmetricDefault);
+    let going = key(
+        "alias/going",
+        KeyState::PendingDeletion,
+        KeySpec::SymmetricDefault,
+    );
+    let rsa = key("alias/rsa", KeyState::Enabled, KeySpec::Rsa2048);
+    let gone = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some("alias/gone"))
+        .then_error(|| {
+            DescribeKeyError::NotFoundException(
+                NotFoundException::builder()
+                    .message("Alias arn:aws:kms:eu-west-1:123456789012:alias/gone is not found.")
+                    .meta(
+                        aws_sdk_kms::error::ErrorMetadata::builder()
+                            .code("NotFoundException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let denied = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some("alias/secret"))
+        .then_error(|| {
+            DescribeKeyError::generic(
+                aws_sdk_kms::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: kms:DescribeKey")
+                    .build(),
+            )
+        });
+    let aws = Aws::from_clients(mocked!(aws_sdk_ec2, &[]), mocked!(aws_sdk_backup, &[])).with_kms(
+        mocked!(aws_sdk_kms, &[&ebs, &off, &going, &rsa, &gone, &denied]),
+    );
+    let ids: Vec<String> = [
+        "alias/ebs",
+        "alias/off",
+        "alias/going",
+        "alias/rsa",
+        "alias/gone",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    assert_eq!(
+        block_on(aws.existing(Named::KmsKey, &ids)).expect("asked"),
+        ["alias/ebs"]
+    );
+    // A key the caller may not describe is not "missing": the question could not be asked.
+    let e =
+        block_on(aws.existing(Named::KmsKey, &["alias/secret".to_string()])).expect_err("refused");
+    assert_eq!(e.code, "AccessDeniedException");
 }
