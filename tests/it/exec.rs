@@ -1053,3 +1053,35 @@ fn a_long_listing_takes_a_call_per_page() {
     assert_eq!(took(1000), 10, "one page");
     assert_eq!(took(2500), 30, "three pages");
 }
+
+#[test]
+fn status_checks_are_looked_at_on_their_minute_not_every_tick() {
+    // EC2 evaluates status checks once a minute (the default model takes about two): a wait
+    // looks once when it starts, then on the minutes of when its instances were seen running,
+    // not every tick, and still notices the pass within a couple of seconds.
+    let ran = run(
+        r#"runbook "s" {
+  step img = find_image { tags = { App = "web" } }
+  step web = launch { image = img.id, subnet = "subnet-0a", instance_types = ["t3.micro"], count = 3 }
+  step ok = verify { instances = web.instances, checks = ["status_ok"] }
+}
+"#,
+        Run::default(),
+    );
+    let ok = ran.step("ok");
+    let (started, finished, ready) = (
+        ok.started_at.expect("started"),
+        ok.finished_at.expect("finished"),
+        ok.ready_at.expect("ready"),
+    );
+    assert!(finished - started >= 60.0, "{started} {finished}");
+    let status = ran.record.api_calls[&Op::DescribeInstanceStatus];
+    // The launch's few looks, one at the verify's start, one a minute after that.
+    let minutes = ((finished - started) / 60.0).ceil() as u64;
+    assert!(
+        status <= 8 + minutes,
+        "{status} DescribeInstanceStatus calls for a {:.0} s wait",
+        finished - started
+    );
+    assert!(finished - ready < 2.0, "noticed {:.2} s late", finished - ready);
+}
