@@ -24,11 +24,21 @@ struct Grammar;
 /// Parses a whole source into an AST, or returns every problem found on the way.
 pub(crate) fn parse(source: &Arc<Source>) -> Result<File, Vec<Diagnostic>> {
     let scanned = scan::scan(source)?;
-    // Lets a syntax error name the tokens (`}`, `,`, a newline) expected where parsing
-    // stopped, not only the rules.
-    pest::set_error_detail(true);
-    let pairs =
-        Grammar::parse(Rule::file, &source.text).map_err(|e| vec![syntax_error(source, &e)])?;
+    let pairs = match Grammar::parse(Rule::file, &source.text) {
+        Ok(pairs) => pairs,
+        Err(plain) => {
+            // Parsed again, tracking every token tried, so that the error names the tokens
+            // (`}`, `,`, a newline) expected where parsing stopped, not only the rules. Only
+            // when it failed: the tracking allocates for every token tried, half of a good
+            // file's parse. pest's switch is process-wide and never turned off again, so a
+            // parse on another thread is at worst tracked, never an error left untracked.
+            pest::set_error_detail(true);
+            let e = Grammar::parse(Rule::file, &source.text)
+                .err()
+                .unwrap_or(plain);
+            return Err(vec![syntax_error(source, &e)]);
+        }
+    };
     let mut lower = Lower {
         source,
         errors: Vec::new(),

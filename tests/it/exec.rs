@@ -1083,5 +1083,9 @@ fn status_checks_are_looked_at_on_their_minute_not_every_tick() {
         "{status} DescribeInstanceStatus calls for a {:.0} s wait",
         finished - started
     );
-    assert!(finished - ready < 2.0, "noticed {:.2} s late", finished - ready);
+    assert!(
+        finished - ready < 2.0,
+        "noticed {:.2} s late",
+        finished - ready
+    );
 }
