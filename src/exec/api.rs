@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::cloud::rate_limit::Buckets;
+use crate::cloud::rate_limit::{Buckets, Lane};
 use crate::cloud::{
     Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
     Image, ImageQuery, ImageRequest, Invocation, LaunchRequest, Launched, Lookup, Named, Observed,
@@ -92,20 +92,18 @@ impl<'c, C: Cloud> Api<'c, C> {
     }
 
     fn count(&self, op: Op) {
-        // The run's calls one by one, on its own clock: where a poller's economy is read.
-        tracing::trace!(
-            %op,
-            at = Instant::now().duration_since(self.origin).as_secs_f64(),
-            "call"
-        );
         *self.total.borrow_mut().entry(op).or_default() += 1;
         *self.own.borrow_mut().entry(op).or_default() += 1;
     }
 
-    /// Waits for the call's turn in its token bucket (`units`: instances, for RunInstances).
-    async fn pace(&self, op: Op, units: u32) {
+    /// Waits for the call's turn in its token bucket (`units`: instances, for RunInstances);
+    /// a poller's call in the pollers' own share of the Describe bucket (`Lane::Polls`).
+    async fn pace(&self, op: Op, units: u32, lane: Lane) {
         let now = Instant::now().duration_since(self.origin).as_secs_f64();
-        let wait = self.buckets.borrow_mut().reserve(op.limited(), units, now);
+        let wait = self
+            .buckets
+            .borrow_mut()
+            .reserve(op.limited(), units, now, lane);
         if wait > 0.0 {
             // A millisecond of margin: the server's bucket must have refilled when we arrive.
             tokio::time::sleep(Duration::from_secs_f64(wait + 0.001)).await;
@@ -118,13 +116,14 @@ impl<'c, C: Cloud> Api<'c, C> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CloudError>>,
     {
-        self.retrying_units(op, 0, &mut call).await
+        self.retrying_units(op, 0, Lane::Rest, &mut call).await
     }
 
     async fn retrying_units<T, F, Fut>(
         &self,
         op: Op,
         units: u32,
+        lane: Lane,
         call: &mut F,
     ) -> Result<T, CloudError>
     where
@@ -134,9 +133,15 @@ impl<'c, C: Cloud> Api<'c, C> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pace(op, units).await;
+            self.pace(op, units, lane).await;
             self.count(op);
-            tracing::trace!(%op, attempt, "call");
+            // The run's calls one by one, on its own clock: where a poller's economy is read.
+            tracing::trace!(
+                %op,
+                attempt,
+                at = Instant::now().duration_since(self.origin).as_secs_f64(),
+                "call"
+            );
             match call().await {
                 Err(e) if e.is_transient() && attempt < ATTEMPTS && op.may_resend(&e) => {
                     tracing::debug!(%op, code = %e.code, attempt, "retrying");
@@ -169,7 +174,7 @@ impl<'c, C: Cloud> Api<'c, C> {
     }
 
     pub async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
-        self.retrying_units(Op::RunInstances, r.count, &mut || {
+        self.retrying_units(Op::RunInstances, r.count, Lane::Rest, &mut || {
             self.cloud.run_instances(r)
         })
         .await
@@ -217,8 +222,12 @@ impl<'c, C: Cloud> Api<'c, C> {
         kind: Polled,
         ids: &[String],
     ) -> Result<Vec<Observed>, CloudError> {
-        self.retrying(kind.describe_op(), || self.cloud.describe(kind, ids))
-            .await
+        // In the pollers' lane: a thousand finds queued at a run's start must not hold up
+        // noticing the first instances running (they did, by 15 s, at 200 tiers).
+        self.retrying_units(kind.describe_op(), 0, Lane::Polls, &mut || {
+            self.cloud.describe(kind, ids)
+        })
+        .await
     }
 
     pub async fn find(
