@@ -29,6 +29,20 @@ pub fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// `runbook_files`, for a command with nothing to do without one: naming no runbook at all
+/// (an empty directory, a directory of other files) is bad input.
+pub fn some_runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let files = runbook_files(paths)?;
+    if files.is_empty() {
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::Usage(format!(
+            "no `*.runbook` file in {}",
+            named.join(", ")
+        )));
+    }
+    Ok(files)
+}
+
 /// The names of the runbooks in the files named (as `runbook_files` finds them), read and
 /// parsed but not checked: a runbook whose params need values still has a name.
 pub fn runbook_names(paths: &[PathBuf]) -> Result<Vec<String>, Error> {

@@ -78,7 +78,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Check runbooks and report every problem found (exit 0 when clean, 2 otherwise).
     #[command(
-        after_help = "Examples:\n  rebound check runbooks/*.runbook\n  rebound check web.runbook --set tier=web"
+        after_help = "Examples:\n  rebound check runbooks/\n  rebound check web.runbook --set tier=web\n  rebound check runbooks/ --format sarif > check.sarif   # code scanning"
     )]
     Check(check::Args),
     /// Show the plan: steps by level, paths, params, local commands, expected critical path.
@@ -88,7 +88,7 @@ pub enum Command {
     Plan(plan::Args),
     /// Rewrite a runbook in canonical layout, keeping comments (--check: only report).
     #[command(after_help = "Examples:\n  rebound fmt runbooks/web-tier.runbook\n  \
-                            rebound fmt --check runbooks/web-tier.runbook   # exit 1 if it would change")]
+                            rebound fmt --check runbooks/   # exit 1 if a file would change")]
     Fmt(fmt::Args),
     /// Run a runbook: on the built-in simulator by default, or on AWS.
     #[command(
