@@ -94,7 +94,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  rebound run runbooks/web-tier.runbook --drill\n  \
                             rebound run runbooks/web-tier.runbook --drill --seed 7 --report-dir out/\n  \
-                            rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-11-22T03:00:00Z"
+                            rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-12-01T03:00:00Z   # t0: when it was declared"
     )]
     Run(run::Args),
     /// Continue a run that crashed or was interrupted, from its journal: finished steps are
