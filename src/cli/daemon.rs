@@ -6,8 +6,9 @@
 //! it, and journals, teardown, reports and history work exactly as for a drill run by hand).
 //! What is due is decided in `ops::daemon`; this module is the loop around it: it re-reads DIR
 //! when a file changes (a broken runbook is reported and left out until fixed, the others go
-//! on), starts and reaps drills, and on SIGTERM or Ctrl-C passes the signal to the drills in
-//! flight, waits while they tear down, and exits 0.
+//! on), starts and reaps drills, with `--metrics-file` rewrites the OpenMetrics textfile
+//! (`evidence::metrics`) at start, when DIR changes and after every drill, and on SIGTERM or
+//! Ctrl-C passes the signal to the drills in flight, waits while they tear down, and exits 0.
 
 use super::output;
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::process::{Child, Command};
 
 use rebound::error::Error;
+use rebound::evidence::metrics;
 use rebound::ops::daemon::{Decision, Memory, Missed, decide};
 use rebound::ops::export::Job;
 use rebound::runbook;
@@ -40,6 +42,14 @@ pub struct Args {
     state: super::StateArgs,
     #[command(flatten)]
     history: super::HistoryArgs,
+    /// Keep the drills' metrics (OpenMetrics, as `rebound report --format prometheus`, of the
+    /// runbooks scheduled here) in this file, written whole at start, when DIR changes and
+    /// after every drill: a `*.prom` file in node_exporter's textfile directory.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+    /// Where an S3 history is read from for --metrics-file (the drills take theirs after `--`).
+    #[command(flatten)]
+    aws: super::AwsArgs,
     /// Tests only: the daemon's clock runs this many times faster than the wall clock.
     #[arg(long, hide = true, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=3600))]
@@ -167,7 +177,10 @@ pub fn run(args: &Args) -> Result<u8, Error> {
         // without it. What fails (a listing, a start, the memory) is said and tried again.
         loop {
             let reloaded = daemon.reload();
-            daemon.reap();
+            let drilled = daemon.reap();
+            if reloaded || drilled {
+                daemon.publish().await;
+            }
             let acted = daemon.start_due();
             if reloaded || acted {
                 daemon.remember();
@@ -280,8 +293,8 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    /// Forgets the drills that ended, saying how.
-    fn reap(&mut self) {
+    /// Forgets the drills and checks that ended, saying how; `true` when a drill did.
+    fn reap(&mut self) -> bool {
         let mut ended = Vec::new();
         self.running.retain(|key, child| {
             let what = of(key).0.noun();
@@ -297,8 +310,39 @@ impl<'a> Daemon<'a> {
                 }
             }
         });
+        let drilled = ended.iter().any(|(key, _)| of(key).0 == Job::Drill);
         for (file, how) in ended {
             self.say(format!("{}: {how}", self.name(&file)));
+        }
+        drilled
+    }
+
+    /// With `--metrics-file`: the metrics of the runbooks drilled here, from the history,
+    /// written whole (node_exporter never reads half a file); a failure is said, and the file
+    /// is written again after the next drill.
+    async fn publish(&self) {
+        let Some(path) = &self.args.metrics_file else {
+            return;
+        };
+        let expected: Vec<String> = self
+            .book
+            .values()
+            .filter(|s| s.schedule.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        let written = match self.args.history.reports(&self.args.aws).await {
+            Ok((_, reports)) => {
+                let m = metrics::compute(&reports, &expected, None, None, Utc::now());
+                rebound::atomic_file::write(path, m.openmetrics().as_bytes())
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!(
+                "cannot read the history: {}",
+                e.render(Style::Plain).trim()
+            )),
+        };
+        if let Err(e) = written {
+            self.say(format!("cannot write {}: {e}", path.display()));
         }
     }
 

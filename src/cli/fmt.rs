@@ -1,4 +1,4 @@
-//! `rebound fmt FILE [--check]`: rewrite in canonical layout, or (with --check) exit 1 when the
+//! `rebound fmt FILE|DIR... [--check]`: rewrite in canonical layout, or (with --check) exit 1 when the
 //! file is not. The file is replaced atomically (write to a temporary file, then rename), so an
 //! interrupted fmt never leaves half a runbook.
 
@@ -9,8 +9,8 @@ use rebound::runbook;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Runbook files.
-    #[arg(required = true, value_name = "FILE")]
+    /// Runbook files, or directories of `*.runbook` files.
+    #[arg(required = true, value_name = "FILE|DIR")]
     files: Vec<RunbookPath>,
     /// Change nothing; exit 1 if a file is not in canonical layout.
     #[arg(long)]
@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8, Error> {
     let mut unformatted = 0;
     let mut errors = Vec::new();
-    for path in &args.files {
+    for path in &super::files::some_runbook_files(&args.files)? {
         // A broken file is reported and left alone; the others are still formatted.
         let parsed = runbook::read(path).and_then(|source| Ok((runbook::parse(&source)?, source)));
         let (file, source) = match parsed {

@@ -78,7 +78,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Check runbooks and report every problem found (exit 0 when clean, 2 otherwise).
     #[command(
-        after_help = "Examples:\n  rebound check runbooks/*.runbook\n  rebound check web.runbook --set tier=web"
+        after_help = "Examples:\n  rebound check runbooks/\n  rebound check web.runbook --set tier=web\n  rebound check runbooks/ --format sarif > check.sarif   # code scanning"
     )]
     Check(check::Args),
     /// Show the plan: steps by level, paths, params, local commands, expected critical path.
@@ -88,13 +88,13 @@ pub enum Command {
     Plan(plan::Args),
     /// Rewrite a runbook in canonical layout, keeping comments (--check: only report).
     #[command(after_help = "Examples:\n  rebound fmt runbooks/web-tier.runbook\n  \
-                            rebound fmt --check runbooks/web-tier.runbook   # exit 1 if it would change")]
+                            rebound fmt --check runbooks/   # exit 1 if a file would change")]
     Fmt(fmt::Args),
     /// Run a runbook: on the built-in simulator by default, or on AWS.
     #[command(
         after_help = "Examples:\n  rebound run runbooks/web-tier.runbook --drill\n  \
                             rebound run runbooks/web-tier.runbook --drill --seed 7 --report-dir out/\n  \
-                            rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-11-22T03:00:00Z"
+                            rebound run runbooks/region-recovery.runbook --approve --declared-at 2026-12-01T03:00:00Z   # t0: when it was declared"
     )]
     Run(run::Args),
     /// Continue a run that crashed or was interrupted, from its journal: finished steps are
@@ -141,7 +141,8 @@ pub enum Command {
     /// flight and exits cleanly.
     #[command(after_help = "Examples:\n  rebound daemon /etc/rebound/runbooks\n  \
                             rebound daemon runbooks/ --missed skip --report-dir /var/lib/rebound/reports\n  \
-                            rebound daemon runbooks/ --history s3://dr-evidence/rebound -- --backend aws")]
+                            rebound daemon runbooks/ --history s3://dr-evidence/rebound -- --backend aws\n  \
+                            rebound daemon runbooks/ --metrics-file /var/lib/node_exporter/textfile/rebound.prom")]
     Daemon(daemon::Args),
     /// Predict a runbook's RTO from many simulated runs: p50/p95/p99 per path and for the
     /// run, the chance of meeting each target, the steps most often on the critical path.
@@ -157,11 +158,16 @@ pub enum Command {
                             rebound history --history /srv/dr/history.sqlite --format json"
     )]
     History(history::Args),
-    /// One run's report, or the trend per runbook, from the history (md, html or json).
+    /// One run's report, or the trend per runbook, from the history (md, html or json); the
+    /// metrics monitoring reads (prometheus, emf); or which runbooks have no recent passing
+    /// drill (--stale AGE: exit 1 naming them).
     #[command(
         after_help = "Examples:\n  rebound report 20261122T050000Z-1a2b --format html > run.html\n  \
                             rebound report --since 90d --format md\n  \
-                            rebound report --since 30d --runbook web-tier --format json"
+                            rebound report --since 30d --runbook web-tier --format json\n  \
+                            rebound report --format prometheus > r.prom.tmp && mv r.prom.tmp rebound.prom\n  \
+                            rebound report --format emf | nc -q0 127.0.0.1 25888   # the CloudWatch agent\n  \
+                            rebound report --stale 36h --runbooks runbooks/   # exit 1 naming stale runbooks"
     )]
     Report(report::Args),
     /// The AWS account's inventory (images, snapshots, recovery points) as a simulator world.
@@ -250,12 +256,31 @@ impl HistoryArgs {
         &self,
         aws: &AwsArgs,
     ) -> Result<(String, Vec<rebound::evidence::history::Stored>), Error> {
+        runtime()?.block_on(self.records(aws))
+    }
+
+    /// `read`, for a caller already on a runtime (the daemon).
+    pub async fn records(
+        &self,
+        aws: &AwsArgs,
+    ) -> Result<(String, Vec<rebound::evidence::history::Stored>), Error> {
         use rebound::evidence::history::History as _;
-        runtime()?.block_on(async {
-            let store = self.open(aws).await?;
-            let records = store.records().await?;
-            Ok((store.place(), records))
-        })
+        let store = self.open(aws).await?;
+        let records = store.records().await?;
+        Ok((store.place(), records))
+    }
+
+    /// Every report of the store, in chain order, and where the store is.
+    pub async fn reports(
+        &self,
+        aws: &AwsArgs,
+    ) -> Result<(String, Vec<rebound::evidence::report::Report>), Error> {
+        let (place, records) = self.records(aws).await?;
+        let reports = records
+            .iter()
+            .map(rebound::evidence::history::Stored::report)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((place, reports))
     }
 }
 

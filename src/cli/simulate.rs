@@ -1,4 +1,4 @@
-//! `rebound simulate FILE --runs N`: the predicted RTO of a runbook, before anyone needs it,
+//! `rebound simulate FILE|DIR... --runs N`: the predicted RTO of a runbook, before anyone needs it,
 //! from N simulated runs (`ops::simulate`), as a table or JSON.
 
 use std::fmt::Write as _;
@@ -12,8 +12,11 @@ use rebound::ops::simulate::{self, Prediction, Spread};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Runbook files, or directories of `*.runbook` files: each predicted in turn.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    files: Vec<super::RunbookPath>,
     #[command(flatten)]
-    runbook: super::RunbookArgs,
+    sets: super::Sets,
     /// How many simulated runs.
     #[arg(long, default_value_t = 1000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -23,26 +26,49 @@ pub struct Args {
     seed: u64,
     #[command(flatten)]
     sim: SimArgs,
+    /// Text, or JSON: one object for one FILE, an array of them for a directory or several.
     #[arg(long, value_enum, default_value = "text")]
     format: super::ListFormat,
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
-    let rb = args.runbook.load()?;
+    let files = super::files::some_runbook_files(&args.files)?;
+    // Every runbook checked before any is simulated: a broken one is reported with the rest.
+    let mut runbooks = Vec::new();
+    let mut errors = Vec::new();
+    for f in &files {
+        match rebound::runbook::load(f, &args.sets.sets) {
+            Ok(rb) => runbooks.push(rb),
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    Error::of_all(errors, 0)?;
     let inputs = args.sim.load()?;
     let profile = inputs.effective_profile();
-    let world = inputs
-        .world
-        .unwrap_or_else(|| rebound::action::world::default_world(&rb, Utc::now()));
     let runtime = super::runtime_on(true)?;
-    let p = runtime.block_on(simulate::simulate(
-        &rb,
-        &world,
-        &profile,
-        args.runs as usize,
-        args.seed,
-    ));
-    args.format.print(&p, || text(&p));
+    let predictions: Vec<Prediction> = runbooks
+        .iter()
+        .map(|rb| {
+            let world = inputs
+                .world
+                .clone()
+                .unwrap_or_else(|| rebound::action::world::default_world(rb, Utc::now()));
+            runtime.block_on(simulate::simulate(
+                rb,
+                &world,
+                &profile,
+                args.runs as usize,
+                args.seed,
+            ))
+        })
+        .collect();
+    let text = || predictions.iter().map(text).collect::<Vec<_>>().join("\n");
+    match predictions.as_slice() {
+        [one] if args.files.len() == 1 && !args.files[0].is_dir() => {
+            args.format.print(one, text);
+        }
+        all => args.format.print(&all, text),
+    }
     Ok(0)
 }
 

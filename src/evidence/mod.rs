@@ -1,11 +1,12 @@
 //! Evidence of a run: the report model (schema `rebound.report/v1`), its renderings
 //! (`report.json`, `report.md`, `report.html`, `junit.xml`, all from one `document` of what
-//! an auditor sees), and the tamper-evident history of runs.
+//! an auditor sees), the tamper-evident history of runs, and what monitoring reads of it.
 
 pub mod document;
 pub mod history;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod metrics;
 pub mod report;
 pub mod trend;

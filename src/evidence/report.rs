@@ -226,6 +226,17 @@ impl Report {
 }
 
 impl Report {
+    /// Succeeded with every target met (the run's RTO and RPO, each path's RTO): what the
+    /// trend counts as passed and what monitoring calls a passing drill.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Succeeded
+            && self.rto.met != Some(false)
+            && self.rpo.met != Some(false)
+            && self.paths.iter().all(|p| p.met != Some(false))
+    }
+}
+
+impl Report {
     /// The outcome in words that hide nothing: `succeeded, RTO missed: ami 12m10s > 10m00s`,
     /// `succeeded, 4 resources left: run rebound teardown RUN`. The summary, report.md,
     /// report.html and junit.xml all lead with it.

@@ -112,15 +112,18 @@ fn started(r: &Report) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Whether `r` started at or after `since` and is of runbook `only`, each when given: the
+/// window of the trend and of the metrics.
+pub(crate) fn in_window(r: &Report, since: Option<DateTime<Utc>>, only: Option<&str>) -> bool {
+    since.is_none_or(|s| started(r).is_some_and(|t| t >= s))
+        && only.is_none_or(|n| r.runbook.name == n)
+}
+
 /// The trend of `reports` started at or after `since`, of runbook `only` if given.
 pub fn compute(reports: &[Report], since: Option<DateTime<Utc>>, only: Option<&str>) -> Trend {
-    let in_window = |r: &&Report| {
-        since.is_none_or(|s| started(r).is_some_and(|t| t >= s))
-            && only.is_none_or(|n| r.runbook.name == n)
-    };
     let mut by_runbook: BTreeMap<String, Vec<&Report>> = BTreeMap::new();
     let mut simulated = Vec::new();
-    for r in reports.iter().filter(in_window) {
+    for r in reports.iter().filter(|r| in_window(r, since, only)) {
         if r.simulated {
             simulated.push(RunRef {
                 run_id: r.run_id.clone(),
@@ -147,13 +150,7 @@ pub fn compute(reports: &[Report], since: Option<DateTime<Utc>>, only: Option<&s
 }
 
 fn runbook_trend(runbook: String, runs: &[&Report]) -> RunbookTrend {
-    let passed = |r: &&&Report| {
-        r.outcome == Outcome::Succeeded
-            && r.rto.met != Some(false)
-            && r.rpo.met != Some(false)
-            && r.paths.iter().all(|p| p.met != Some(false))
-    };
-    let passed = runs.iter().filter(passed).count();
+    let passed = runs.iter().filter(|r| r.passed()).count();
     // The latest run's targets are the ones to read against.
     let last = runs.last();
     let mut path_names: Vec<String> = Vec::new();

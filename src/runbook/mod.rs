@@ -11,6 +11,7 @@ pub(crate) mod error;
 pub mod expr;
 pub mod fmt;
 pub mod limits;
+pub mod machine;
 pub mod parse;
 pub mod scan;
 pub mod schedule;

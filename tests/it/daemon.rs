@@ -296,3 +296,80 @@ fn readiness_is_checked_at_its_schedule_and_the_report_says_what_changed() {
     assert_eq!(v["readiness"][0]["latest"]["runbook"], "shop", "{v:#}");
     assert!(v["readiness"][0]["last_ready"]["at"].is_string(), "{v:#}");
 }
+
+/// Waits until the file at `path` satisfies `what` (at most 60 s); its text.
+fn wait_for_file(daemon: &Daemon, path: &Path, why: &str, what: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if what(&text) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "{why}: not seen in time\n--- {}:\n{}\n--- stdout:\n{}\n--- stderr:\n{}",
+        path.display(),
+        std::fs::read_to_string(path).unwrap_or_default(),
+        daemon.stdout(),
+        daemon.stderr()
+    );
+}
+
+#[test]
+fn the_metrics_file_is_written_at_start_and_again_after_each_drill() {
+    // Drills against AWS (moto): a simulated drill is no evidence, so it would change nothing.
+    let moto = common::moto::Moto::start();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
+    let once =
+        "runbook \"tick\" {\n  schedule = \"* * * * *\"\n  step w = wait { duration = 1s }\n}\n";
+    std::fs::write(dir.path().join("dr/tick.runbook"), once).expect("write");
+    let prom = dir.path().join("textfile/rebound.prom");
+    std::fs::create_dir(dir.path().join("textfile")).expect("mkdir");
+    let prom_arg = prom.display().to_string();
+    let mut child = common::rebound_in(dir.path())
+        .args([
+            "daemon",
+            "dr",
+            "--clock-speed",
+            "60",
+            "--metrics-file",
+            &prom_arg,
+        ])
+        .args(["--", "--backend", "aws", "--endpoint-url", &moto.url])
+        .envs(common::moto::credentials())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the daemon");
+    let out = collect(child.stdout.take().expect("stdout"));
+    let err = collect(child.stderr.take().expect("stderr"));
+    let daemon = Daemon { child, out, err };
+    // At start, before its first drill: scheduled, never passed.
+    wait_for_file(&daemon, &prom, "the first metrics", |t| {
+        t.contains("rebound_drill_last_pass_timestamp_seconds{runbook=\"tick\"} 0\n")
+    });
+    let text = wait_for_file(&daemon, &prom, "the metrics after a drill", |t| {
+        t.contains("rebound_drill_last_passed{runbook=\"tick\"} 1\n")
+    });
+    let (code, out, errs) = daemon.terminate();
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{errs}");
+    assert!(
+        out.contains("tick: drill finished (exit status: 0)"),
+        "{out}"
+    );
+    let om = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{text}"));
+    assert!(
+        om.families
+            .contains_key("rebound_drill_last_pass_age_seconds")
+    );
+    // Written whole: no temporary file left beside it for the collector to trip on.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("textfile"))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("rebound.prom")]);
+}

@@ -30,7 +30,7 @@ fn web_tier() -> String {
 }
 
 /// The web-tier example as a drill on the simulator, seed 7, at `t0()`.
-fn fixed_report() -> Report {
+pub(crate) fn fixed_report() -> Report {
     let source = Source::new("runbooks/web-tier.runbook", web_tier());
     let rb = runbook::check_source(&source, &[]).expect("checks");
     let profile = Profile::default();
@@ -259,7 +259,7 @@ fn an_inserted_record_is_caught_and_named() {
 }
 
 /// A report as real AWS would give it, with these figures.
-fn aws_report(
+pub(crate) fn aws_report(
     run: &str,
     started: &str,
     rto: f64,

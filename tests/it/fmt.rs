@@ -225,3 +225,20 @@ fn a_byte_order_mark_is_ignored() {
     .expect("utf-8");
     assert!(runbook::check_source(&source, &[]).is_ok());
 }
+
+#[test]
+fn fmt_check_takes_a_directory() {
+    crate::common::Test::new()
+        .file(
+            "dr/tidy.runbook",
+            "runbook \"tidy\" {\n  step w = wait { duration = 1s }\n}\n",
+        )
+        .file(
+            "dr/messy.runbook",
+            "runbook \"messy\" {\nstep w = wait { duration = 1s }\n}\n",
+        )
+        .args(&["fmt", "--check", "dr"])
+        .status(1)
+        .stdout_exact("would reformat dr/messy.runbook\n")
+        .run();
+}

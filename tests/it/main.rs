@@ -16,6 +16,7 @@ mod fmt;
 mod history_s3;
 mod isolation;
 mod limits;
+mod monitoring;
 mod plan;
 mod policy;
 mod preflight;

@@ -129,3 +129,34 @@ fn the_default_model_spreads_and_names_the_critical_steps() {
     // The same seed, the same prediction.
     assert_eq!(out, simulate_web());
 }
+
+#[test]
+fn simulate_takes_a_directory_and_predicts_each_runbook() {
+    let (out, _dir) = crate::common::Test::new()
+        .file(
+            "dr/a.runbook",
+            "runbook \"a\" {\n  rto = 1m\n  step w = wait { duration = 10s }\n}\n",
+        )
+        .file(
+            "dr/b.runbook",
+            "runbook \"b\" {\n  step w = wait { duration = 20s }\n}\n",
+        )
+        .args(&["simulate", "dr", "--runs", "5", "--format", "json"])
+        .run();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let all = v.as_array().expect("an array for a directory");
+    let names: Vec<&str> = all.iter().filter_map(|p| p["runbook"].as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    let b = all[1]["rto"]["p50"].as_f64().expect("p50");
+    assert!((20.0..21.0).contains(&b), "b waits 20 s: {v:#}");
+    // One file: the object, as before.
+    let (out, _dir) = crate::common::Test::new()
+        .file(
+            "a.runbook",
+            "runbook \"a\" {\n  step w = wait { duration = 10s }\n}\n",
+        )
+        .args(&["simulate", "a.runbook", "--runs", "5", "--format", "json"])
+        .run();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["runbook"], "a");
+}
