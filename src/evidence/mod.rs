@@ -2,10 +2,13 @@
 //! (`report.json`, `report.md`, `report.html`, `junit.xml`, all from one `document` of what
 //! an auditor sees), and the tamper-evident history of runs.
 
+pub(crate) mod axis;
 pub mod document;
+pub(crate) mod escape;
 pub mod history;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod report;
+pub(crate) mod timeline_svg;
 pub mod trend;

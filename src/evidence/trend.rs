@@ -277,6 +277,7 @@ impl Trend {
         }
         Doc {
             title,
+            lead: None,
             banner: None,
             blocks,
         }
