@@ -10,5 +10,6 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod report;
+pub mod signature;
 pub(crate) mod timeline_svg;
 pub mod trend;

@@ -142,7 +142,7 @@ fn history_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     for i in 0..n {
         let mut r = fixed_report();
         r.run_id = format!("run-{i}");
-        h.append(&mut r)
+        h.append(&mut r, None)
             .now_or_never()
             .expect("sqlite answers at once")
             .expect("append");

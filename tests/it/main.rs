@@ -21,6 +21,7 @@ mod policy;
 mod preflight;
 mod schedule_export;
 mod secrets;
+mod signing;
 mod simulate;
 mod ssm;
 mod storm;
