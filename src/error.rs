@@ -5,6 +5,7 @@
 
 use crate::cloud::CloudError;
 use crate::evidence::history::HistoryError;
+use crate::evidence::signature::SignatureError;
 use crate::exec::journal::JournalError;
 use crate::ops::export::ExportError;
 use crate::runbook::diagnostic::Style;
@@ -50,6 +51,9 @@ pub enum Error {
     /// A schedule that cannot be exported as asked: bad input.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// A signing key or public key not usable (bad input), or a signature not made.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
 }
 
 impl Error {
@@ -85,7 +89,9 @@ impl Error {
         match self {
             Error::Runbook(_) | Error::Read { .. } | Error::Usage(_) | Error::Export(_) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
-            Error::Write { .. }
+            Error::Signature(e) if e.is_input() => 2,
+            Error::Signature(_)
+            | Error::Write { .. }
             | Error::System { .. }
             | Error::Journal(_)
             | Error::History(_)

@@ -1,5 +1,6 @@
 //! `rebound history`: the runs in the history, oldest first; `rebound history verify`
-//! recomputes the hash chain and names the first record that breaks it (exit 1).
+//! recomputes the hash chain and names the first record that breaks it (exit 1), and with
+//! `--pubkey` checks every record's signature too.
 
 use super::output;
 use std::fmt::Write as _;
@@ -12,7 +13,7 @@ use rebound::evidence::history;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Action {
     /// Recompute the hash chain; exit 1 naming the first edited, deleted, inserted or
-    /// reordered record.
+    /// reordered record (and, with --pubkey, the first unsigned or badly signed one).
     Verify,
 }
 
@@ -26,6 +27,10 @@ pub struct Args {
     aws: super::AwsArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: super::ListFormat,
+    /// verify: check every record's signature with this minisign public key (as `minisign -G`
+    /// writes it); a record without one breaks it too.
+    #[arg(long, value_name = "FILE", global = true)]
+    pubkey: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -45,9 +50,30 @@ struct Row {
 }
 
 pub fn run(args: &Args) -> Result<u8, Error> {
+    if args.pubkey.is_some() && args.action != Some(Action::Verify) {
+        return Err(Error::Usage(
+            "--pubkey is for `rebound history verify`".to_string(),
+        ));
+    }
+    // The key first: a key that is not one is bad input, whatever the history holds.
+    let key = args
+        .pubkey
+        .as_deref()
+        .map(rebound::evidence::signature::Verifier::load)
+        .transpose()?;
     let (place, records) = args.history.read(&args.aws)?;
     if args.action == Some(Action::Verify) {
-        return Ok(match history::verify(&records) {
+        let checked = history::verify(&records).and_then(|n| match &key {
+            Some(key) => history::verify_signatures(&records, key).map(|_| n),
+            None => Ok(n),
+        });
+        return Ok(match checked {
+            Ok(n) if key.is_some() => {
+                output::line(format_args!(
+                    "{place}: {n} records, the chain holds, every record signed by this key"
+                ));
+                0
+            }
             Ok(n) => {
                 output::line(format_args!("{place}: {n} records, the chain holds"));
                 0

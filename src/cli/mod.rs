@@ -354,6 +354,11 @@ pub struct SessionArgs {
     /// Write report.json, report.md, report.html and junit.xml here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Sign the run's evidence with this minisign secret key (as `minisign -G` writes it):
+    /// FILE.minisig beside each report file and the record's signature in the history. A key
+    /// with a password takes it from REBOUND_SIGN_KEY_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -362,6 +367,18 @@ pub struct SessionArgs {
     pub history: HistoryArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+impl SessionArgs {
+    /// The signing key, loaded before anything starts: a key that cannot sign is found now,
+    /// not after a recovery, and its problem is bad input (exit 2).
+    pub fn signer(&self) -> Result<Option<rebound::evidence::signature::Signer>, Error> {
+        use rebound::evidence::signature::Signer;
+        match &self.sign_key {
+            Some(path) => Ok(Some(Signer::load(path, Signer::password_from_env())?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Where journals live, shared by `run`, `runs`, `resume` and `teardown`.

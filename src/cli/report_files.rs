@@ -1,10 +1,12 @@
 //! A run's report as files: report.json, report.md, report.html and junit.xml, each written
-//! whole or not at all, so that a reader never sees half a report.
+//! whole or not at all, so that a reader never sees half a report; with `--sign-key`, each
+//! file's minisign signature beside it (`report.json.minisig`), written after its file.
 
 use std::path::{Path, PathBuf};
 
 use rebound::error::Error;
 use rebound::evidence::report::Report;
+use rebound::evidence::signature::{SUFFIX, Signer};
 
 /// Makes sure a run can write where it was told to, before it makes anything: `dir` is made if
 /// missing and a file is written in it and removed. A recovery that finds out only at its end
@@ -23,7 +25,11 @@ pub(super) fn check_writable(flag: &str, dir: &Path) -> Result<(), Error> {
 }
 
 /// Writes every rendering of `report` into `dir` (made if missing).
-pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> {
+pub(super) fn write_report(
+    dir: &PathBuf,
+    report: &Report,
+    signer: Option<&Signer>,
+) -> Result<(), Error> {
     use rebound::evidence::{html, junit, markdown};
     let err = |e: std::io::Error| Error::Write {
         path: dir.display().to_string(),
@@ -38,6 +44,12 @@ pub(super) fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Error> 
     ];
     for (name, text) in files {
         rebound::atomic_file::write(&dir.join(name), text.as_bytes()).map_err(err)?;
+        if let Some(signer) = signer {
+            let trusted = rebound::evidence::history::trusted_comment(report, name);
+            let sig = signer.sign(text.as_bytes(), &trusted)?;
+            rebound::atomic_file::write(&dir.join(format!("{name}{SUFFIX}")), sig.as_bytes())
+                .map_err(err)?;
+        }
     }
     Ok(())
 }

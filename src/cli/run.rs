@@ -94,6 +94,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     if let Some(reports) = &args.session.report_dir {
         super::report_files::check_writable("--report-dir", reports)?;
     }
+    let signer = args.session.signer()?;
     let seed = args
         .seed
         .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
@@ -143,6 +144,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         attachments: Vec::new(),
         earlier: Vec::new(),
         report_dir: args.session.report_dir.clone(),
+        signer: signer.as_ref(),
         history: &args.session.history,
         quiet,
         aws: &args.session.aws,

@@ -20,6 +20,7 @@ use rebound::cloud::{Backend, RUN_TAG, Regions, STEP_TAG};
 use rebound::error::Error;
 use rebound::evidence::history::History as _;
 use rebound::evidence::report::{AwsTarget, Mode, Report};
+use rebound::evidence::signature::Signer;
 use rebound::exec::api::Api;
 use rebound::exec::journal::{Entry, Header, Journal, RunState};
 use rebound::exec::model::{Attachment, Created};
@@ -48,6 +49,8 @@ pub struct Session<'a> {
     /// Attachments earlier processes made (the simulator puts them back).
     pub attachments: Vec<Attachment>,
     pub report_dir: Option<PathBuf>,
+    /// Signs the report files and the history record (`--sign-key`).
+    pub signer: Option<&'a Signer>,
     /// Where the finished run is recorded.
     pub history: &'a super::HistoryArgs,
     pub quiet: bool,
@@ -419,16 +422,16 @@ impl Session<'_> {
         // Chained into the history first, so the files carry the chained digest.
         let recorded = async {
             let mut h = self.history.open(self.aws).await?;
-            let stored = h.append(&mut report).await?;
+            let stored = h.append(&mut report, self.signer).await?;
             Ok::<_, Error>((stored.seq, h.place()))
         }
         .await;
         if let Some(dir) = &self.report_dir {
-            super::report_files::write_report(dir, &report)?;
+            super::report_files::write_report(dir, &report, self.signer)?;
         }
         output::text(format_args!(
             "{}",
-            super::summary::summary(rb, &report, self.report_dir.as_ref())
+            super::summary::summary(rb, &report, self.report_dir.as_ref(), self.signer.is_some())
         ));
         let recorded = match recorded {
             Ok((seq, place)) => {

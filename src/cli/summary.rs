@@ -12,7 +12,12 @@ use rebound::runbook::Runbook;
 
 /// The table printed at the end: each path's RTO against target, the run's RTO and RPO, the
 /// critical path.
-pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) -> String {
+pub(super) fn summary(
+    rb: &Runbook,
+    r: &Report,
+    report_dir: Option<&PathBuf>,
+    signed: bool,
+) -> String {
     let secs = |s: Option<f64>| s.map_or("-".to_string(), human);
     let target = |t: Option<u64>| t.map_or("-".to_string(), |t| human(t as f64));
     let met = |m: Option<bool>| match m {
@@ -135,8 +140,13 @@ pub(super) fn summary(rb: &Runbook, r: &Report, report_dir: Option<&PathBuf>) ->
     if let Some(dir) = report_dir {
         let _ = writeln!(
             out,
-            "  report: {} (and report.md, report.html, junit.xml)",
-            dir.join("report.json").display()
+            "  report: {} (and report.md, report.html, junit.xml){}",
+            dir.join("report.json").display(),
+            if signed {
+                "; each signed: FILE.minisig beside it"
+            } else {
+                ""
+            }
         );
     }
     out

@@ -37,6 +37,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .map(|(s, c)| (s.clone(), c.clone(), f64::MIN))
             .collect(),
         report_dir: None,
+        signer: None,
         history: &super::HistoryArgs {
             path: None,
             retention: 0,

@@ -1,7 +1,9 @@
 //! What a report says, once, for every human-readable rendering: a title, a banner for
 //! simulated runs, facts, tables and the timeline, built from the report model alone (so a
 //! report read back from the history renders the same). `markdown` and `html` only lay it
-//! out; neither decides what an auditor sees.
+//! out; neither decides what an auditor sees. A run's document leads with its verdict (met,
+//! missed, failed, cancelled) and one gauge per target, so that the answer an auditor looks
+//! for is the first thing on the page, in words that survive a black-and-white printer.
 
 use chrono::{DateTime, Utc};
 
@@ -11,9 +13,84 @@ use crate::exec::Outcome;
 
 pub struct Doc {
     pub title: String,
+    /// A run's verdict and headline, said before anything else; `None` for the trend.
+    pub lead: Option<Lead>,
     /// Shown above everything: a simulated run is a rehearsal, not evidence.
     pub banner: Option<String>,
     pub blocks: Vec<Block>,
+}
+
+/// What a run's page says first.
+pub struct Lead {
+    /// What ran: `web-tier drill`.
+    pub subject: String,
+    pub verdict: Verdict,
+    /// `Report::headline`: the outcome and every miss, in words.
+    pub headline: String,
+    /// Each failed step and its error, `web_ok: StatusCheckImpaired: ...`: why a failed run
+    /// failed, without reading the steps' table.
+    pub failures: Vec<String>,
+}
+
+/// The run in one word an auditor acts on. A run that succeeded but missed a target is not
+/// `succeeded` here: that word was what a reader took for "all is well".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Succeeded, every target met (or none set).
+    Met,
+    /// Succeeded, but an RTO or RPO target was missed.
+    Missed,
+    Failed,
+    Cancelled,
+}
+
+impl Verdict {
+    pub fn of(r: &Report) -> Verdict {
+        let missed = r.rto.met == Some(false)
+            || r.rpo.met == Some(false)
+            || r.paths.iter().any(|p| p.met == Some(false));
+        match r.outcome {
+            Outcome::Failed => Verdict::Failed,
+            Outcome::Cancelled | Outcome::Skipped => Verdict::Cancelled,
+            Outcome::Succeeded if missed => Verdict::Missed,
+            Outcome::Succeeded => Verdict::Met,
+        }
+    }
+
+    /// The words of the title.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Met => "recovered, every target met",
+            Verdict::Missed => "TARGETS MISSED",
+            Verdict::Failed => "FAILED",
+            Verdict::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// One target against what was measured: a path's RTO, the run's RTO, the RPO.
+pub struct Gauge {
+    /// `path ami`, `run RTO`, `RPO`.
+    pub name: String,
+    pub measured: Option<f64>,
+    pub target: Option<f64>,
+    /// `None`: no target set, or nothing measured to hold it against.
+    pub met: Option<bool>,
+    /// What else a reader needs: the path's outcome when it did not succeed, the cloud bound.
+    pub note: String,
+}
+
+impl Gauge {
+    /// The verdict in words that need no colour: `✓ met`, `✗ MISSED`, `no target`.
+    pub fn words(&self) -> &'static str {
+        match (self.met, self.target, self.measured) {
+            (Some(true), _, _) => "✓ met",
+            (Some(false), _, _) => "✗ MISSED",
+            (None, None, _) => "no target",
+            (None, Some(_), None) => "✗ not measured",
+            (None, Some(_), Some(_)) => "-",
+        }
+    }
 }
 
 pub enum Block {
@@ -27,6 +104,8 @@ pub enum Block {
     Text(String),
     /// The steps on a time axis (Mermaid gantt in Markdown, SVG in HTML).
     Timeline(Timeline),
+    /// Each target against its measure (a table in Markdown, bars in HTML).
+    Gauges(Vec<Gauge>),
 }
 
 /// The steps as bars, in seconds from t0 (when the disaster was declared or the run began).
@@ -34,6 +113,8 @@ pub struct Timeline {
     pub lanes: Vec<Lane>,
     /// Vertical lines: a path's target or the run's.
     pub targets: Vec<Target>,
+    /// The run's measured RTO, in seconds from t0: a solid line across every lane.
+    pub measured: Option<f64>,
     /// The wall-clock time of t0, for Mermaid's absolute axis.
     pub t0: DateTime<Utc>,
 }
@@ -76,15 +157,6 @@ pub(crate) fn target(t: Option<u64>) -> String {
     t.map_or("-".to_string(), |t| human(t as f64))
 }
 
-fn met(m: Option<bool>) -> String {
-    match m {
-        Some(true) => "yes",
-        Some(false) => "NO",
-        None => "-",
-    }
-    .to_string()
-}
-
 /// A run-relative time: seconds after t0.
 fn offset(t0: DateTime<Utc>, at: &Option<String>) -> Option<f64> {
     let t = parse(at.as_deref()?)?;
@@ -98,7 +170,9 @@ impl Doc {
             super::report::Mode::Drill => "drill",
             super::report::Mode::Recovery => "recovery",
         };
-        let title = format!("{} {mode}: {}", r.runbook.name, r.headline());
+        let verdict = Verdict::of(r);
+        let subject = format!("{} {mode}", r.runbook.name);
+        let title = format!("{subject}: {}", verdict.words());
         let banner = r.simulated.then(|| {
             "Simulated run: a rehearsal on rebound's simulator, not evidence of recovery."
                 .to_string()
@@ -143,44 +217,13 @@ impl Doc {
         if let Some(p) = &r.previous_digest {
             facts.push(("previous digest".to_string(), p.clone()));
         }
-        blocks.push(Block::Facts(facts));
-
+        // The verdict's evidence first (targets, timeline), then who ran what where.
         blocks.push(Block::Heading("Targets".to_string()));
-        let mut rows: Vec<Vec<String>> = r
-            .paths
-            .iter()
-            .map(|p| {
-                vec![
-                    format!("path {}", p.name),
-                    p.outcome.name().to_string(),
-                    target(p.rto_target_seconds),
-                    secs(p.measured_seconds),
-                    met(p.met),
-                ]
-            })
-            .collect();
-        let bound = match (r.rto.measured_seconds, r.rto.bound_seconds) {
-            (Some(m), Some(b)) if b > 0.0 => format!(" (cloud bound {}, x{:.3})", human(b), m / b),
-            _ => String::new(),
-        };
-        rows.push(vec![
-            "RTO".to_string(),
-            r.outcome.name().to_string(),
-            target(r.rto.target_seconds),
-            format!("{}{bound}", secs(r.rto.measured_seconds)),
-            met(r.rto.met),
-        ]);
-        rows.push(vec![
-            "RPO".to_string(),
-            String::new(),
-            target(r.rpo.target_seconds),
-            secs(r.rpo.measured_seconds),
-            met(r.rpo.met),
-        ]);
-        blocks.push(table(&["", "outcome", "target", "measured", "met"], rows));
-
+        blocks.push(Block::Gauges(gauges(r)));
         blocks.push(Block::Heading("Timeline".to_string()));
         blocks.push(Block::Timeline(timeline(r, t0)));
+        blocks.push(Block::Heading("Run".to_string()));
+        blocks.push(Block::Facts(facts));
         if !r.critical_path.is_empty() {
             blocks.push(Block::Heading("Critical path".to_string()));
             blocks.push(Block::Text(r.critical_path.join(" → ")));
@@ -308,10 +351,63 @@ impl Doc {
 
         Doc {
             title,
+            lead: Some(Lead {
+                subject,
+                verdict,
+                headline: r.headline(),
+                failures: r
+                    .steps
+                    .iter()
+                    .filter(|s| s.outcome == Outcome::Failed)
+                    .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("failed")))
+                    .collect(),
+            }),
             banner,
             blocks,
         }
     }
+}
+
+/// A gauge per path with a target or a measure, then the run's RTO and the RPO.
+fn gauges(r: &Report) -> Vec<Gauge> {
+    let mut out: Vec<Gauge> = r
+        .paths
+        .iter()
+        .map(|p| Gauge {
+            name: format!("path {}", p.name),
+            measured: p.measured_seconds,
+            target: p.rto_target_seconds.map(|t| t as f64),
+            met: p.met,
+            note: if p.outcome == Outcome::Succeeded {
+                String::new()
+            } else {
+                format!("path {}", p.outcome.name())
+            },
+        })
+        .collect();
+    let bound = match (r.rto.measured_seconds, r.rto.bound_seconds) {
+        (Some(m), Some(b)) if b > 0.0 => format!("cloud bound {}, x{:.3}", human(b), m / b),
+        _ => String::new(),
+    };
+    out.push(Gauge {
+        name: "run RTO".to_string(),
+        measured: r.rto.measured_seconds,
+        target: r.rto.target_seconds.map(|t| t as f64),
+        met: r.rto.met,
+        note: if r.outcome == Outcome::Succeeded {
+            bound
+        } else {
+            format!("run {}", r.outcome.name())
+        },
+    });
+    out.push(Gauge {
+        name: "RPO".to_string(),
+        measured: r.rpo.measured_seconds,
+        target: r.rpo.target_seconds.map(|t| t as f64),
+        met: r.rpo.met,
+        note: String::new(),
+    });
+    out
 }
 
 fn backend(r: &Report) -> String {
@@ -392,5 +488,10 @@ fn timeline(r: &Report, t0: DateTime<Utc>) -> Timeline {
             lane: None,
         });
     }
-    Timeline { lanes, targets, t0 }
+    Timeline {
+        lanes,
+        targets,
+        measured: r.rto.measured_seconds,
+        t0,
+    }
 }

@@ -1,20 +1,26 @@
 //! `report.html`: the document as one self-contained page: the style inline, no script, no
 //! font or image from anywhere else, so it opens the same from an evidence archive years
-//! later. The timeline is an inline SVG: one bar per step, paths as lanes, the critical path
-//! outlined, targets as vertical lines.
+//! later. It leads with the verdict in words and a gauge per target (measured against target
+//! as a bar), then the timeline (`timeline_svg`). Met and missed are said in words and
+//! symbols and drawn solid or hatched, never by colour alone: the page prints in black and
+//! white, and SVG fills print where CSS backgrounds are dropped.
 
 use std::fmt::Write as _;
 
-use super::document::{Block, Doc, Timeline};
+use super::document::{Block, Doc, Gauge, Verdict};
+use super::escape::esc;
 use super::report::Report;
 use crate::duration::human;
-use crate::exec::Outcome;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1040px;color:#1b1f24;padding:0 1em}\
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #d0d7de}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}.banner{background:#fff8c5;border:1px solid #d4a72c;padding:.6em 1em;font-weight:600}\
-.no{color:#cf222e;font-weight:600}svg text{font:11px system-ui,sans-serif}";
+svg text{font:11px system-ui,sans-serif}\
+h1.verdict{border-left:8px solid;padding-left:.4em}h1.met{border-color:#2da44e}h1.missed,h1.failed{border-color:#cf222e;border-left-style:double;border-left-width:12px}h1.cancelled{border-color:#8c959f;border-left-style:dashed}\
+.headline{font-size:1.1em;margin-top:-.6em}.failures{color:#cf222e;font-weight:600;list-style:none;padding-left:0}.met{color:#1a7f37}.missed{color:#cf222e}.word{font-weight:700;white-space:nowrap}\
+table.gauges td{vertical-align:middle}table.gauges td.word{font-size:1.05em}\
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}svg{break-inside:avoid}}";
 
 pub fn render(r: &Report) -> String {
     render_doc(&Doc::of(r))
@@ -23,12 +29,41 @@ pub fn render(r: &Report) -> String {
 /// Any document (a run's, the trend's).
 pub fn render_doc(doc: &Doc) -> String {
     let mut out = String::new();
+    // The tab, the window list and a file browser's preview show the title first: for a run,
+    // its verdict leads it.
+    let (tab, class, symbol) = match &doc.lead {
+        Some(lead) => (
+            format!(
+                "{}: {} ({})",
+                lead.verdict.words(),
+                lead.subject,
+                lead.headline
+            ),
+            format!(" class=\"verdict {}\"", verdict_class(lead.verdict)),
+            match lead.verdict {
+                Verdict::Met => "✓ ",
+                Verdict::Missed | Verdict::Failed => "✗ ",
+                Verdict::Cancelled => "■ ",
+            },
+        ),
+        None => (doc.title.clone(), String::new(), ""),
+    };
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
-        esc(&doc.title),
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1{class}>{symbol}{}</h1>\n",
+        esc(&tab),
         esc(&doc.title)
     );
+    if let Some(lead) = &doc.lead {
+        let _ = writeln!(out, "<p class=\"headline\">{}</p>", esc(&lead.headline));
+        if !lead.failures.is_empty() {
+            out.push_str("<ul class=\"failures\">\n");
+            for f in &lead.failures {
+                let _ = writeln!(out, "<li>✗ {}</li>", esc(f));
+            }
+            out.push_str("</ul>\n");
+        }
+    }
     if let Some(b) = &doc.banner {
         let _ = writeln!(out, "<p class=\"banner\">{}</p>", esc(b));
     }
@@ -56,137 +91,101 @@ pub fn render_doc(doc: &Doc) -> String {
                 for row in rows {
                     out.push_str("<tr>");
                     for c in row {
-                        let class = if c == "NO" { " class=\"no\"" } else { "" };
-                        let _ = write!(out, "<td{class}>{}</td>", esc(c));
+                        let _ = write!(out, "<td>{}</td>", esc(c));
                     }
                     out.push_str("</tr>\n");
                 }
                 out.push_str("</table>\n");
             }
-            Block::Timeline(t) => svg(&mut out, t),
+            Block::Timeline(t) => out.push_str(&super::timeline_svg::draw(t).0),
+            Block::Gauges(g) => gauges(&mut out, g),
         }
     }
     out.push_str("</body>\n</html>\n");
     out
 }
 
-/// Text safe in HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const WIDTH: f64 = 1000.0;
-const LABEL: f64 = 150.0;
-const ROW: f64 = 20.0;
-const TOP: f64 = 24.0;
-const GAP: f64 = 10.0;
-
-fn colour(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Succeeded => "#2da44e",
-        Outcome::Failed => "#cf222e",
-        Outcome::Skipped | Outcome::Cancelled => "#8c959f",
+fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Met => "met",
+        Verdict::Missed => "missed",
+        Verdict::Failed => "failed",
+        Verdict::Cancelled => "cancelled",
     }
 }
 
-/// The timeline: rows of bars grouped in lanes, an axis of seconds from t0 on top.
-fn svg(out: &mut String, t: &Timeline) {
-    let end = t
-        .lanes
-        .iter()
-        .flat_map(|l| l.bars.iter().map(|b| b.end))
-        .chain(t.targets.iter().map(|x| x.at))
-        .fold(1.0f64, f64::max);
-    // Room on the right for the last tick's label and the bars' names.
-    let plot = WIDTH - LABEL - 70.0;
-    let x = |secs: f64| LABEL + secs.max(0.0) / end * plot;
-    let rows: usize = t.lanes.iter().map(|l| l.bars.len()).sum();
-    let height = TOP + rows as f64 * ROW + t.lanes.len() as f64 * GAP + 30.0;
-    let _ = writeln!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"timeline of the run's steps\">"
-    );
-    // The axis: five ticks from t0.
-    for i in 0..=5 {
-        let secs = end * f64::from(i) / 5.0;
-        let _ = writeln!(
-            out,
-            "<line x1=\"{0:.1}\" y1=\"{TOP}\" x2=\"{0:.1}\" y2=\"{1:.1}\" stroke=\"#eaeef2\"/><text x=\"{0:.1}\" y=\"14\" text-anchor=\"middle\">{2}</text>",
-            x(secs),
-            height - 20.0,
-            esc(&human(secs))
-        );
-    }
-    let mut y = TOP;
-    let mut lane_spans = Vec::new();
-    for lane in &t.lanes {
-        let top = y;
-        let _ = writeln!(
-            out,
-            "<rect x=\"0\" y=\"{top:.1}\" width=\"{WIDTH}\" height=\"{:.1}\" fill=\"#f6f8fa\" opacity=\"0.6\"/><text x=\"4\" y=\"{:.1}\" font-weight=\"600\">{}</text>",
-            lane.bars.len() as f64 * ROW,
-            top + 13.0,
-            esc(&lane.name)
-        );
-        for bar in &lane.bars {
-            let (x0, x1) = (x(bar.start), x(bar.end));
-            let stroke = if bar.critical {
-                " stroke=\"#bf8700\" stroke-width=\"2.5\""
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{}\"{stroke}><title>{}: {} ({} to {})</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                y + 3.0,
-                (x1 - x0).max(1.5),
-                ROW - 6.0,
-                colour(bar.outcome),
-                esc(&bar.step),
-                bar.outcome.name(),
-                esc(&human(bar.start)),
-                esc(&human(bar.end)),
-                x1 + 4.0,
-                y + 14.0,
-                esc(&bar.step)
-            );
-            y += ROW;
-        }
-        lane_spans.push((lane.name.clone(), top, y));
-        y += GAP;
-    }
-    for target in &t.targets {
-        let (y0, y1) = match &target.lane {
-            Some(name) => lane_spans
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map_or((TOP, y), |(_, a, b)| (*a, *b)),
-            None => (TOP, y - GAP),
+const GAUGE: f64 = 320.0;
+
+/// One row per target: its name, met or missed in words, measured against target as a bar
+/// (the target a black tick; the bar solid when met, hatched when missed), the numbers.
+fn gauges(out: &mut String, gauges: &[Gauge]) {
+    out.push_str("<table class=\"gauges\">\n<tr><th>target</th><th>verdict</th><th>measured against target</th><th>measured</th><th></th></tr>\n");
+    for (i, g) in gauges.iter().enumerate() {
+        let class = match g.met {
+            Some(true) => "word met",
+            Some(false) => "word missed",
+            None if g.target.is_some() => "word missed",
+            None => "word",
         };
-        let xt = x(target.at);
+        let numbers = match (g.measured, g.target) {
+            (Some(m), Some(t)) if m > t => {
+                format!("{} of {}: over by {}", human(m), human(t), human(m - t))
+            }
+            (Some(m), Some(t)) if t > 0.0 => {
+                format!("{} of {} ({:.0}%)", human(m), human(t), m / t * 100.0)
+            }
+            (Some(m), _) => human(m),
+            (None, Some(t)) => format!("not measured, target {}", human(t)),
+            (None, None) => "-".to_string(),
+        };
         let _ = writeln!(
             out,
-            "<line x1=\"{xt:.1}\" y1=\"{y0:.1}\" x2=\"{xt:.1}\" y2=\"{y1:.1}\" stroke=\"#cf222e\" stroke-dasharray=\"5 3\" stroke-width=\"1.5\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#cf222e\" text-anchor=\"end\">{}</text>",
-            xt - 3.0,
-            y1 + 12.0,
-            esc(&target.label)
+            "<tr><th>{}</th><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&g.name),
+            esc(g.words()),
+            gauge_bar(i, g),
+            esc(&numbers),
+            esc(&g.note)
         );
     }
-    let _ = writeln!(
-        out,
-        "<text x=\"4\" y=\"{:.1}\" fill=\"#57606a\">seconds from t0; outlined: the critical path; dashed: targets</text>",
-        height - 4.0
+    out.push_str("</table>\n");
+}
+
+/// The bar of one gauge: an SVG, so that it prints as drawn.
+fn gauge_bar(i: usize, g: &Gauge) -> String {
+    let Some(m) = g.measured else {
+        return String::new();
+    };
+    let scale = (g.target.map_or(m, |t| t.max(m)) * 1.1).max(1.0);
+    let w = |s: f64| (s / scale * GAUGE).clamp(0.0, GAUGE);
+    let fill = match g.met {
+        Some(true) => "#2da44e".to_string(),
+        Some(false) => format!("url(#hatch{i})"),
+        None => "#8c959f".to_string(),
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{GAUGE}\" height=\"18\" viewBox=\"0 0 {GAUGE} 18\" role=\"img\" aria-label=\"{}: {}\">",
+        esc(&g.name),
+        esc(g.words())
     );
-    out.push_str("</svg>\n");
+    if g.met == Some(false) {
+        let _ = write!(
+            svg,
+            "<defs><pattern id=\"hatch{i}\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\"><rect width=\"6\" height=\"6\" fill=\"#cf222e\"/><path d=\"M0 6 L6 0\" stroke=\"#ffffff\" stroke-width=\"1.5\"/></pattern></defs>"
+        );
+    }
+    let _ = write!(
+        svg,
+        "<rect x=\"0\" y=\"3\" width=\"{GAUGE}\" height=\"12\" fill=\"#ffffff\" stroke=\"#d0d7de\"/><rect x=\"0\" y=\"3\" width=\"{:.1}\" height=\"12\" fill=\"{fill}\" stroke=\"#1b1f24\" stroke-width=\"0.5\"/>",
+        w(m).max(1.5)
+    );
+    if let Some(t) = g.target {
+        let _ = write!(
+            svg,
+            "<line x1=\"{0:.1}\" y1=\"0\" x2=\"{0:.1}\" y2=\"18\" stroke=\"#1b1f24\" stroke-width=\"2.5\"/>",
+            w(t)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::document::{Block, Doc, Timeline};
+use super::document::{Block, Doc, Gauge, Timeline};
 use super::report::Report;
 use crate::exec::Outcome;
 
@@ -15,6 +15,15 @@ pub fn render(r: &Report) -> String {
 pub fn render_doc(doc: &Doc) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", doc.title);
+    if let Some(lead) = &doc.lead {
+        let _ = writeln!(out, "**{}**\n", cell(&lead.headline));
+        for f in &lead.failures {
+            let _ = writeln!(out, "- ✗ {}", cell(f));
+        }
+        if !lead.failures.is_empty() {
+            out.push('\n');
+        }
+    }
     if let Some(b) = &doc.banner {
         let _ = writeln!(out, "> **{b}**\n");
     }
@@ -44,6 +53,7 @@ pub fn render_doc(doc: &Doc) -> String {
                 out.push('\n');
             }
             Block::Timeline(t) => gantt(&mut out, t),
+            Block::Gauges(g) => gauges(&mut out, g),
         }
     }
     out
@@ -89,4 +99,25 @@ fn gantt(out: &mut String, t: &Timeline) {
         let targets: Vec<&str> = t.targets.iter().map(|x| x.label.as_str()).collect();
         let _ = writeln!(out, "Targets: {}.\n", targets.join("; "));
     }
+}
+
+/// The targets as a table: met or missed in words, measured against target.
+fn gauges(out: &mut String, gauges: &[Gauge]) {
+    use super::document::secs;
+    let _ = writeln!(
+        out,
+        "| | verdict | target | measured | |\n|---|---|---|---|---|"
+    );
+    for g in gauges {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&g.name),
+            g.words(),
+            secs(g.target),
+            secs(g.measured),
+            cell(&g.note)
+        );
+    }
+    out.push('\n');
 }

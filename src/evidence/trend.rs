@@ -274,6 +274,7 @@ impl Trend {
         }
         Doc {
             title,
+            lead: None,
             banner: None,
             blocks,
         }

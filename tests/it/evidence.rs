@@ -114,19 +114,24 @@ fn html_parses_and_references_nothing_outside_itself() {
         }
     }
     assert_eq!(depth, 0);
-    assert_eq!(svg, 1, "one SVG timeline");
-    for external in ["<script", "src=", "href=", "url(", "@import", "<link"] {
+    // One timeline, and a gauge per target: paths ami and snapshot, the run's RTO, the RPO.
+    assert_eq!(svg, 1 + 4, "one SVG timeline and four gauges");
+    assert_eq!(
+        page.matches("aria-label=\"timeline of the run's steps\"")
+            .count(),
+        1
+    );
+    for external in ["<script", "src=", "href=", "@import", "<link"] {
         assert!(!page.contains(external), "{external} in the page");
     }
+    // `url(` only for the page's own SVG patterns (`url(#hatch0)`), never a fetch.
+    assert_eq!(page.matches("url(").count(), page.matches("url(#").count());
     // The one URL is the SVG namespace, which is a name, not a fetch.
     let urls = page.matches("http").count();
     assert_eq!(urls, page.matches("http://www.w3.org/2000/svg").count());
     assert!(page.contains("Simulated run"), "no simulated-run banner");
     // Nine bars, the critical path outlined.
-    assert_eq!(
-        page.matches("<rect x=\"").count() - page.matches("fill=\"#f6f8fa\"").count(),
-        9
-    );
+    assert_eq!(page.matches("rx=\"2\"").count(), 9);
     assert!(page.contains("stroke=\"#bf8700\""));
 }
 
@@ -137,7 +142,7 @@ fn history_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     for i in 0..n {
         let mut r = fixed_report();
         r.run_id = format!("run-{i}");
-        h.append(&mut r)
+        h.append(&mut r, None)
             .now_or_never()
             .expect("sqlite answers at once")
             .expect("append");
@@ -385,7 +390,10 @@ fn report_reads_runs_and_the_trend_from_the_history() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let md = run(&["report", "run-1", "--format", "md"]);
-    assert!(md.starts_with("# web-tier drill: succeeded"), "{md}");
+    assert!(
+        md.starts_with("# web-tier drill: recovered, every target met\n\n**succeeded**"),
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&run(&["report", "--format", "json"])).expect("json");
     assert_eq!(
@@ -433,4 +441,129 @@ fn the_headline_names_missed_targets_and_resources_left() {
         "report.html leads with it"
     );
     assert!(junit::render(&r).contains(&escaped), "junit.xml says it");
+}
+
+/// The `<title>` of a page: what a browser's tab and window list show.
+fn title_of(page: &str) -> &str {
+    let start = page.find("<title>").expect("a title") + "<title>".len();
+    let end = page[start..].find("</title>").expect("closed") + start;
+    &page[start..end]
+}
+
+/// x of every `<line>` of the timeline drawn in `colour` (its marks).
+fn lines_x(page: &str, colour: &str) -> Vec<f64> {
+    let timeline = page
+        .find("aria-label=\"timeline of the run's steps\"")
+        .expect("a timeline");
+    page[timeline..]
+        .split("<line ")
+        .skip(1)
+        .filter(|l| l.contains(&format!("stroke=\"{colour}\"")))
+        .filter_map(|l| {
+            let v = l.strip_prefix("x1=\"")?;
+            v[..v.find('"')?].parse().ok()
+        })
+        .collect()
+}
+
+/// A page whose targets were met says so first; one that missed one says so in its title and
+/// its heading, not `succeeded`, and draws the miss hatched as well as red (print in black and
+/// white keeps the words, the symbol and the hatching).
+#[test]
+fn the_page_leads_with_its_verdict_and_a_miss_is_in_the_title() {
+    let r = fixed_report();
+    let page = html::render(&r);
+    assert_eq!(
+        title_of(&page),
+        "recovered, every target met: web-tier drill (succeeded)"
+    );
+    assert!(
+        page.contains(
+            "<h1 class=\"verdict met\">✓ web-tier drill: recovered, every target met</h1>"
+        )
+    );
+    assert_eq!(
+        page.matches(">✓ met<").count(),
+        3,
+        "ami, the run's RTO, the RPO"
+    );
+    assert!(page.contains(">no target<"), "the snapshot path has none");
+    assert!(!page.contains("hatch"), "nothing missed, nothing hatched");
+
+    let mut missed = r.clone();
+    missed.paths[0].met = Some(false);
+    missed.paths[0].rto_target_seconds = Some(60);
+    let page = html::render(&missed);
+    let title = title_of(&page);
+    assert!(
+        title.starts_with("TARGETS MISSED: web-tier drill (succeeded, RTO missed: ami "),
+        "{title}"
+    );
+    assert!(page.contains("<h1 class=\"verdict missed\">✗ web-tier drill: TARGETS MISSED</h1>"));
+    assert!(
+        page.contains("<td class=\"word missed\">✗ MISSED</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("fill=\"url(#hatch0)\""),
+        "the missed gauge hatched"
+    );
+    assert!(page.contains(": over by "), "by how much");
+    assert!(markdown::render(&missed).starts_with("# web-tier drill: TARGETS MISSED\n"));
+
+    let mut failed = r.clone();
+    failed.outcome = rebound::exec::Outcome::Failed;
+    failed.steps[2].outcome = rebound::exec::Outcome::Failed;
+    failed.steps[2].error = Some("StatusCheckImpaired: i-0abc".to_string());
+    let page = html::render(&failed);
+    assert!(
+        title_of(&page).starts_with("FAILED: web-tier drill"),
+        "{}",
+        title_of(&page)
+    );
+    let why = format!(
+        "<li>✗ {}: StatusCheckImpaired: i-0abc</li>",
+        failed.steps[2].name
+    );
+    assert!(page.contains(&why), "the failure said at the top");
+    assert!(
+        page.contains("fill=\"url(#failed)\""),
+        "the failed step's bar hatched"
+    );
+}
+
+/// The measured RTO is a solid line on the timeline, labelled; every target is drawn inside
+/// the plot, however far it lies beyond the run, and the run is not squeezed by it.
+#[test]
+fn the_timeline_marks_the_rto_and_its_axis_fits_the_run_and_every_target() {
+    let r = fixed_report();
+    let measured = r.rto.measured_seconds.expect("measured");
+    let page = html::render(&r);
+    let label = format!("measured RTO {}", rebound::duration::human(measured));
+    assert!(page.contains(&label), "{label}");
+    let rto = lines_x(&page, "#1b1f24");
+    assert_eq!(rto.len(), 1, "one RTO mark");
+    let targets = lines_x(&page, "#cf222e");
+    assert_eq!(targets.len(), 2, "ami's target and the run's");
+    assert!(
+        targets.iter().all(|x| *x > rto[0] && *x <= 1000.0),
+        "{targets:?} {rto:?}"
+    );
+
+    // A target 16 times the run: the run keeps most of the plot, the target is still on it.
+    let mut far = r.clone();
+    let target = (measured * 16.0) as u64;
+    far.rto.target_seconds = Some(target);
+    let page = html::render(&far);
+    let rto = lines_x(&page, "#1b1f24");
+    let targets = lines_x(&page, "#cf222e");
+    assert!(
+        rto[0] > 150.0 + 0.6 * 690.0,
+        "the run fills the plot: RTO at {}",
+        rto[0]
+    );
+    assert!(targets.iter().all(|x| *x <= 1000.0), "{targets:?}");
+    assert!(page.contains("the axis is broken after"));
+    let label = format!("rto {}", rebound::duration::human(target as f64));
+    assert!(page.contains(&format!(">{label}</text>")), "{label}");
 }

@@ -22,6 +22,7 @@ mod policy;
 mod preflight;
 mod schedule_export;
 mod secrets;
+mod signing;
 mod simulate;
 mod ssm;
 mod storm;

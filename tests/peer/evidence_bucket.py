@@ -14,12 +14,20 @@ from botocore.exceptions import ClientError
 
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
 action, bucket = sys.argv[2], sys.argv[3]
+
+
+def versions_of(key):
+    """The versions of exactly `key`, oldest last (a prefix also lists `key.minisig`)."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    return [v for v in listed if v["Key"] == key]
+
+
 if action == "make":
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     print(json.dumps({"bucket": bucket}))
 elif action == "delete":
     key = sys.argv[4]
-    version = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"][0]["VersionId"]
+    version = versions_of(key)[0]["VersionId"]
     try:
         s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
         print(json.dumps({"deleted": True, "error": None}))
@@ -30,8 +38,7 @@ elif action == "overwrite":
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     forged = body.replace('"outcome": "succeeded"', '"outcome": "failed"', 1)
     s3.put_object(Bucket=bucket, Key=key, Body=forged.encode())
-    versions = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
-    print(json.dumps({"versions": len(versions)}))
+    print(json.dumps({"versions": len(versions_of(key))}))
 elif action == "copy":
     body = s3.get_object(Bucket=bucket, Key=sys.argv[4])["Body"].read()
     s3.put_object(Bucket=bucket, Key=sys.argv[5], Body=body)

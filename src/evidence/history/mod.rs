@@ -6,7 +6,9 @@
 //!
 //! What a chain cannot show on its own: the newest records removed from the end, or the whole
 //! chain rewritten by someone who recomputes every digest. Keep the history where it cannot be
-//! rewritten (a shared store with object lock) for that.
+//! rewritten (a shared store with object lock) for that, and sign the records (`--sign-key`):
+//! each record then keeps the minisign signature of its JSON, which `verify_signatures` checks
+//! against a public key, so a rewritten chain would need the secret key too.
 
 pub(crate) mod s3;
 pub mod sqlite;
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::report::{Report, digest_of};
+use super::signature::{Signer, Verifier};
 
 /// One stored record: its place in the chain, and the report as it was stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +26,9 @@ pub struct Stored {
     pub seq: i64,
     pub json: String,
     pub digest: String,
+    /// The minisign signature of `json`'s bytes (a `.minisig` file's text), when the run was
+    /// signed.
+    pub signature: Option<String>,
 }
 
 impl Stored {
@@ -40,6 +46,8 @@ pub enum HistoryError {
     Store { place: String, why: String },
     #[error("history record {seq}: not a report: {why}")]
     Corrupt { seq: i64, why: String },
+    #[error(transparent)]
+    Signature(#[from] super::signature::SignatureError),
 }
 
 /// A store of the chain. Async because the shared store is S3; the SQLite store answers at
@@ -50,8 +58,13 @@ pub trait History {
     fn place(&self) -> String;
     /// Every record, in chain order.
     async fn records(&self) -> Result<Vec<Stored>, HistoryError>;
-    /// Appends `report`, chained to the last record: sets its `previous_digest` and `digest`.
-    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError>;
+    /// Appends `report`, chained to the last record: sets its `previous_digest` and `digest`,
+    /// and keeps `signer`'s signature of the record's JSON with it.
+    async fn append(
+        &mut self,
+        report: &mut Report,
+        signer: Option<&Signer>,
+    ) -> Result<Stored, HistoryError>;
 }
 
 /// The stores there are: a SQLite file, or an S3 bucket with Object Lock.
@@ -75,10 +88,14 @@ impl History for Store {
         }
     }
 
-    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+    async fn append(
+        &mut self,
+        report: &mut Report,
+        signer: Option<&Signer>,
+    ) -> Result<Stored, HistoryError> {
         match self {
-            Store::Sqlite(s) => s.append(report).await,
-            Store::S3(s) => s.append(report).await,
+            Store::Sqlite(s) => s.append(report, signer).await,
+            Store::S3(s) => s.append(report, signer).await,
         }
     }
 }
@@ -88,6 +105,55 @@ pub(crate) fn chain(report: &mut Report, last: Option<String>) {
     report.previous_digest = last;
     report.digest = None;
     report.digest = Some(report.compute_digest());
+}
+
+/// The record's JSON, and its signature by `signer` if any.
+pub(crate) fn record_of(
+    report: &Report,
+    signer: Option<&Signer>,
+) -> Result<(String, Option<String>), HistoryError> {
+    let json = report.to_json();
+    let signature = match signer {
+        Some(s) => Some(s.sign(json.as_bytes(), &trusted_comment(report, "report.json"))?),
+        None => None,
+    };
+    Ok((json, signature))
+}
+
+/// What a signature of one of `report`'s files says about it, signed with it and printed by
+/// `minisign -V`: which file of which run, with its digest.
+pub fn trusted_comment(report: &Report, file: &str) -> String {
+    format!(
+        "rebound {file} run {} digest {}",
+        report.run_id,
+        report.digest.as_deref().unwrap_or("none")
+    )
+}
+
+/// Every record's signature checked against `key`: the number of records when each carries a
+/// good one, else the first that does not (unsigned, or a signature that does not verify).
+pub fn verify_signatures(records: &[Stored], key: &Verifier) -> Result<usize, Broken> {
+    for r in records {
+        let run_id = serde_json::from_str::<Value>(&r.json)
+            .ok()
+            .and_then(|v| v["run_id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "?".to_string());
+        let why = match &r.signature {
+            None => Some("it is not signed".to_string()),
+            Some(sig) => key
+                .verify(r.json.as_bytes(), sig)
+                .err()
+                .map(|e| format!("its signature does not verify with this key ({e})")),
+        };
+        if let Some(why) = why {
+            return Err(Broken {
+                seq: r.seq,
+                run_id,
+                why,
+            });
+        }
+    }
+    Ok(records.len())
 }
 
 /// The first record that breaks the chain, and how.

@@ -3,13 +3,18 @@
 //! (a conditional put: two writers cannot take one place) and locked in compliance mode for
 //! the retention the user sets, so no one can rewrite past evidence. A locked object can still
 //! get a newer *version* on top of it; records are read from each key's oldest version, the
-//! one that was locked, so a later version changes nothing.
+//! one that was locked, so a later version changes nothing. A signed record's signature is the
+//! object beside it (`PREFIX/records/000000000042.json.minisig`), written and locked the same
+//! way, after the record.
 
 use chrono::{DateTime, Utc};
 
-use super::{History, HistoryError, Stored, chain};
+use std::collections::BTreeMap;
+
+use super::{History, HistoryError, Stored, chain, record_of};
 use crate::cloud::aws::s3::Objects;
 use crate::evidence::report::Report;
+use crate::evidence::signature::{SUFFIX, Signer};
 
 pub struct S3 {
     objects: Objects,
@@ -63,15 +68,22 @@ impl S3 {
             .ok()
     }
 
-    /// Each record's key and its oldest version, in key order.
-    async fn originals(&self) -> Result<Vec<(i64, String, String)>, HistoryError> {
+    /// Each record's key and its oldest version, in key order; and the oldest version of
+    /// each signature, by the key of the record it signs.
+    async fn originals(&self) -> Result<Originals, HistoryError> {
         let versions = self
             .objects
             .versions(&self.prefix)
             .await
             .map_err(|e| self.err(e))?;
         let mut out: Vec<(i64, String, String)> = Vec::new();
+        let mut signatures: BTreeMap<String, String> = BTreeMap::new();
         for v in versions {
+            if let Some(record) = v.key.strip_suffix(SUFFIX) {
+                // Oldest first per key: the first seen is the original.
+                signatures.entry(record.to_string()).or_insert(v.version_id);
+                continue;
+            }
             let Some(seq) = self.seq_of(&v.key) else {
                 continue;
             };
@@ -81,10 +93,19 @@ impl S3 {
             }
         }
         out.sort_by_key(|(seq, _, _)| *seq);
-        Ok(out)
+        Ok(Originals {
+            records: out,
+            signatures,
+        })
     }
 
-    async fn read(&self, seq: i64, key: &str, version: &str) -> Result<Stored, HistoryError> {
+    async fn read(
+        &self,
+        seq: i64,
+        key: &str,
+        version: &str,
+        signature: Option<&String>,
+    ) -> Result<Stored, HistoryError> {
         let json = self
             .objects
             .get(key, version)
@@ -94,8 +115,28 @@ impl S3 {
             .ok()
             .and_then(|v| v["digest"].as_str().map(str::to_string))
             .unwrap_or_default();
-        Ok(Stored { seq, json, digest })
+        let signature = match signature {
+            Some(v) => Some(
+                self.objects
+                    .get(&format!("{key}{SUFFIX}"), v)
+                    .await
+                    .map_err(|e| self.err(e))?,
+            ),
+            None => None,
+        };
+        Ok(Stored {
+            seq,
+            json,
+            digest,
+            signature,
+        })
     }
+}
+
+/// What the bucket holds: records (seq, key, oldest version) and signatures' oldest versions.
+struct Originals {
+    records: Vec<(i64, String, String)>,
+    signatures: BTreeMap<String, String>,
 }
 
 impl History for S3 {
@@ -104,33 +145,50 @@ impl History for S3 {
     }
 
     async fn records(&self) -> Result<Vec<Stored>, HistoryError> {
+        let originals = self.originals().await?;
         let mut out = Vec::new();
-        for (seq, key, version) in self.originals().await? {
-            out.push(self.read(seq, &key, &version).await?);
+        for (seq, key, version) in &originals.records {
+            out.push(
+                self.read(*seq, key, version, originals.signatures.get(key))
+                    .await?,
+            );
         }
         Ok(out)
     }
 
-    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+    async fn append(
+        &mut self,
+        report: &mut Report,
+        signer: Option<&Signer>,
+    ) -> Result<Stored, HistoryError> {
         let mut last_error = None;
         for _ in 0..APPEND_ATTEMPTS {
             let originals = self.originals().await?;
-            let (seq, previous) = match originals.last() {
-                Some((seq, key, version)) => {
-                    (seq + 1, Some(self.read(*seq, key, version).await?.digest))
-                }
+            let (seq, previous) = match originals.records.last() {
+                Some((seq, key, version)) => (
+                    seq + 1,
+                    Some(self.read(*seq, key, version, None).await?.digest),
+                ),
                 None => (1, None),
             };
             chain(report, previous);
-            let json = report.to_json();
+            let (json, signature) = record_of(report, signer)?;
             let key = format!("{}{seq:012}.json", self.prefix);
             let until: DateTime<Utc> = Utc::now() + self.retention;
             match self.objects.put_locked(&key, json.clone(), until).await {
                 Ok(()) => {
+                    // The place is ours: the signature beside it cannot race anyone.
+                    if let Some(sig) = &signature {
+                        self.objects
+                            .put_locked(&format!("{key}{SUFFIX}"), sig.clone(), until)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    }
                     return Ok(Stored {
                         seq,
                         json,
                         digest: report.digest.clone().unwrap_or_default(),
+                        signature,
                     });
                 }
                 // Another writer took this place first: chain to its record instead.

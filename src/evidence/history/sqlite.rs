@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{History, HistoryError, Stored, chain};
+use super::{History, HistoryError, Stored, chain, record_of};
 use crate::evidence::report::Report;
+use crate::evidence::signature::Signer;
 use crate::preflight::readiness::Readiness;
 
 pub struct Sqlite {
@@ -23,8 +24,14 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
     outcome    TEXT NOT NULL,
     simulated  INTEGER NOT NULL,
     report     TEXT NOT NULL,
-    digest     TEXT NOT NULL
+    digest     TEXT NOT NULL,
+    signature  TEXT
 )";
+
+/// Histories made before runs were signed have no `signature` column: it is added, empty for
+/// their records (which are unsigned). The chain's digests do not cover it: a signature is
+/// checked against the record itself.
+const SIGNATURE_COLUMN: &str = "ALTER TABLE runs ADD COLUMN signature TEXT";
 
 /// Readiness checks (`rebound preflight --record`), apart from the runs: a check is never
 /// evidence of recovery, and is not in the runs' hash chain.
@@ -49,6 +56,17 @@ impl Sqlite {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err(&e))?;
         conn.execute(SCHEMA, []).map_err(|e| err(&e))?;
+        let signed: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'signature'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| err(&e))?;
+        if !signed {
+            conn.execute(SIGNATURE_COLUMN, []).map_err(|e| err(&e))?;
+        }
         conn.execute(READINESS, []).map_err(|e| err(&e))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
@@ -108,7 +126,7 @@ impl History for Sqlite {
     async fn records(&self) -> Result<Vec<Stored>, HistoryError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, report, digest FROM runs ORDER BY seq")
+            .prepare("SELECT seq, report, digest, signature FROM runs ORDER BY seq")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |row| {
@@ -116,13 +134,18 @@ impl History for Sqlite {
                     seq: row.get(0)?,
                     json: row.get(1)?,
                     digest: row.get(2)?,
+                    signature: row.get(3)?,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    async fn append(&mut self, report: &mut Report) -> Result<Stored, HistoryError> {
+    async fn append(
+        &mut self,
+        report: &mut Report,
+        signer: Option<&Signer>,
+    ) -> Result<Stored, HistoryError> {
         let place = self.place();
         let err = |e: rusqlite::Error| HistoryError::Store {
             place: place.clone(),
@@ -145,11 +168,11 @@ impl History for Sqlite {
             })
             .map_err(err)?;
         chain(report, last);
-        let json = report.to_json();
+        let (json, signature) = record_of(report, signer)?;
         let digest = report.digest.clone().unwrap_or_default();
         tx.execute(
-            "INSERT INTO runs (run_id, runbook, started_at, outcome, simulated, report, digest)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO runs (run_id, runbook, started_at, outcome, simulated, report, digest, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 report.run_id,
                 report.runbook.name,
@@ -157,12 +180,18 @@ impl History for Sqlite {
                 report.outcome.name(),
                 report.simulated,
                 json,
-                digest
+                digest,
+                signature
             ],
         )
         .map_err(err)?;
         let seq = tx.last_insert_rowid();
         tx.commit().map_err(err)?;
-        Ok(Stored { seq, json, digest })
+        Ok(Stored {
+            seq,
+            json,
+            digest,
+            signature,
+        })
     }
 }
