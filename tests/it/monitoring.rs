@@ -45,7 +45,7 @@ fn history(t: Test) -> Test {
     let path = t.path("history.sqlite");
     let mut h = Sqlite::open(&path).expect("open");
     for mut r in reports {
-        h.append(&mut r)
+        h.append(&mut r, None)
             .now_or_never()
             .expect("sqlite answers at once")
             .expect("append");
@@ -278,7 +278,7 @@ fn stale_on_a_history_without_drills_is_not_quiet() {
     let mut r = drill("web-tier", "sim", 0, 300.0);
     r.simulated = true;
     let mut h = Sqlite::open(&t.path("history.sqlite")).expect("open");
-    h.append(&mut r)
+    h.append(&mut r, None)
         .now_or_never()
         .expect("at once")
         .expect("append");

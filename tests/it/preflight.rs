@@ -145,6 +145,23 @@ fn preflight(test: Test, args: &[&str], status: i32) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("preflight --format json is JSON")
 }
 
+/// `rebound preflight FILE --format json` on moto: its process output and its findings.
+fn preflight_on_moto(
+    moto: &Moto,
+    dir: &std::path::Path,
+    file: &str,
+) -> (std::process::Output, serde_json::Value) {
+    let out = moto.rebound(
+        dir,
+        &["preflight", file, "--backend", "aws", "--format", "json"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out, r)
+}
+
 /// The findings of one check, as `level: message`.
 fn said(r: &serde_json::Value, check: &str) -> Vec<String> {
     r["findings"]
@@ -276,21 +293,7 @@ fn preflight_on_moto_asks_every_question_and_makes_nothing() {
     )
     .replace("}\n}\n", "}\n  step disk = attach { volume = \"vol-0123456789abcdef0\", instance = web.instance, device = \"/dev/sdf\" }\n}\n");
     std::fs::write(dir.path().join("pre.runbook"), text).expect("write");
-    let out = moto.rebound(
-        dir.path(),
-        &[
-            "preflight",
-            "pre.runbook",
-            "--backend",
-            "aws",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let r: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let (out, r) = preflight_on_moto(&moto, dir.path(), "pre.runbook");
     // The literal volume does not exist: the one error.
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert!(said(&r, "identity")[0].starts_with("ok: arn:aws:"), "{r:#}");
@@ -385,21 +388,7 @@ fn preflight_on_moto_asks_kms_whether_each_key_is_enabled() {
         step("gone", "alias/rebound-gone"),
     );
     std::fs::write(dir.path().join("keys.runbook"), text).expect("write");
-    let out = moto.rebound(
-        dir.path(),
-        &[
-            "preflight",
-            "keys.runbook",
-            "--backend",
-            "aws",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let r: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let (out, r) = preflight_on_moto(&moto, dir.path(), "keys.runbook");
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     // The enabled key is not named; the disabled one and the missing one are, each at its field.
     let exists = said(&r, "exists");
