@@ -34,9 +34,19 @@ fn collect(from: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Daemon {
     fn start(dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_with(dir, args, std::iter::empty::<(String, String)>())
+    }
+
+    /// The same, with more environment (moto's credentials).
+    fn start_with(
+        dir: &Path,
+        args: &[&str],
+        envs: impl IntoIterator<Item = (impl AsRef<std::ffi::OsStr>, impl AsRef<std::ffi::OsStr>)>,
+    ) -> Daemon {
         let mut child = common::rebound_in(dir)
             .arg("daemon")
             .args(args)
+            .envs(envs)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -328,24 +338,22 @@ fn the_metrics_file_is_written_at_start_and_again_after_each_drill() {
     let prom = dir.path().join("textfile/rebound.prom");
     std::fs::create_dir(dir.path().join("textfile")).expect("mkdir");
     let prom_arg = prom.display().to_string();
-    let mut child = common::rebound_in(dir.path())
-        .args([
-            "daemon",
+    let daemon = Daemon::start_with(
+        dir.path(),
+        &[
             "dr",
             "--clock-speed",
             "60",
             "--metrics-file",
             &prom_arg,
-        ])
-        .args(["--", "--backend", "aws", "--endpoint-url", &moto.url])
-        .envs(common::moto::credentials())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the daemon");
-    let out = collect(child.stdout.take().expect("stdout"));
-    let err = collect(child.stderr.take().expect("stderr"));
-    let daemon = Daemon { child, out, err };
+            "--",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            &moto.url,
+        ],
+        common::moto::credentials(),
+    );
     // At start, before its first drill: scheduled, never passed.
     wait_for_file(&daemon, &prom, "the first metrics", |t| {
         t.contains("rebound_drill_last_pass_timestamp_seconds{runbook=\"tick\"} 0\n")
