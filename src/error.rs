@@ -5,6 +5,7 @@
 
 use crate::cloud::CloudError;
 use crate::evidence::history::HistoryError;
+use crate::evidence::notify::WebhookError;
 use crate::evidence::signature::SignatureError;
 use crate::exec::journal::JournalError;
 use crate::ops::export::ExportError;
@@ -54,6 +55,9 @@ pub enum Error {
     /// A signing key or public key not usable (bad input), or a signature not made.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// A `--notify` URL that is not a webhook's (bad input; the message never holds the URL).
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 impl Error {
@@ -87,7 +91,11 @@ impl Error {
     /// everything that went wrong on the machine, in a store or in the cloud.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Runbook(_) | Error::Read { .. } | Error::Usage(_) | Error::Export(_) => 2,
+            Error::Runbook(_)
+            | Error::Read { .. }
+            | Error::Usage(_)
+            | Error::Export(_)
+            | Error::Webhook(_) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Signature(e) if e.is_input() => 2,
             Error::Signature(_)

@@ -359,6 +359,17 @@ pub struct SessionArgs {
     /// with a password takes it from REBOUND_SIGN_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// When the run ends, post its verdict, targets and report's place to this webhook (a
+    /// Slack or Teams incoming webhook, or any URL taking JSON): 3 tries of at most 10 s,
+    /// never failing the run. The URL is a secret: prefer REBOUND_NOTIFY_URL to the flag,
+    /// which other users can read in `ps`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REBOUND_NOTIFY_URL",
+        hide_env_values = true
+    )]
+    pub notify: Option<String>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
@@ -369,15 +380,36 @@ pub struct SessionArgs {
     pub aws: AwsArgs,
 }
 
+/// Where a run's end goes, made ready before anything starts (`SessionArgs::outputs`): a
+/// report directory that cannot be written, a key that cannot sign or a URL that is no webhook
+/// is found now, not after a recovery, and is bad input (exit 2).
+#[derive(Default)]
+pub struct Outputs {
+    pub report_dir: Option<PathBuf>,
+    pub signer: Option<rebound::evidence::signature::Signer>,
+    pub notify: Option<rebound::evidence::notify::Webhook>,
+}
+
 impl SessionArgs {
-    /// The signing key, loaded before anything starts: a key that cannot sign is found now,
-    /// not after a recovery, and its problem is bad input (exit 2).
-    pub fn signer(&self) -> Result<Option<rebound::evidence::signature::Signer>, Error> {
+    pub fn outputs(&self) -> Result<Outputs, Error> {
+        use rebound::evidence::notify::Webhook;
         use rebound::evidence::signature::Signer;
-        match &self.sign_key {
-            Some(path) => Ok(Some(Signer::load(path, Signer::password_from_env())?)),
-            None => Ok(None),
+        if let Some(reports) = &self.report_dir {
+            report_files::check_writable("--report-dir", reports)?;
         }
+        let signer = match &self.sign_key {
+            Some(path) => Some(Signer::load(path, Signer::password_from_env())?),
+            None => None,
+        };
+        let notify = match self.notify.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => Some(Webhook::parse(url)?),
+            None => None,
+        };
+        Ok(Outputs {
+            report_dir: self.report_dir.clone(),
+            signer,
+            notify,
+        })
     }
 }
 

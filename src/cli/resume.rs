@@ -158,10 +158,7 @@ pub(super) fn clock(replay: &Replay) -> f64 {
 }
 
 pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
-    if let Some(reports) = &args.session.report_dir {
-        super::report_files::check_writable("--report-dir", reports)?;
-    }
-    let signer = args.session.signer()?;
+    let outputs = args.session.outputs()?;
     let (locked, replay) = open(&args.session.state, &args.run, "resume")?;
     Error::of_all(args.fixed.refused(&args.run, &replay.header), 0)?;
     match replay.state {
@@ -212,8 +209,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         prior: Some(prior),
         attachments: replay.attachments(),
         earlier: replay.created.clone(),
-        report_dir: args.session.report_dir.clone(),
-        signer: signer.as_ref(),
+        outputs: &outputs,
         history: &args.session.history,
         quiet,
         aws: &args.session.aws,

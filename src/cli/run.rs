@@ -91,10 +91,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
     }
     let dir = args.session.state.dir()?;
     super::report_files::check_writable("--state-dir", &dir)?;
-    if let Some(reports) = &args.session.report_dir {
-        super::report_files::check_writable("--report-dir", reports)?;
-    }
-    let signer = args.session.signer()?;
+    let outputs = args.session.outputs()?;
     let seed = args
         .seed
         .unwrap_or_else(|| Utc::now().timestamp_micros().unsigned_abs());
@@ -143,8 +140,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
         prior: None,
         attachments: Vec::new(),
         earlier: Vec::new(),
-        report_dir: args.session.report_dir.clone(),
-        signer: signer.as_ref(),
+        outputs: &outputs,
         history: &args.session.history,
         quiet,
         aws: &args.session.aws,

@@ -4,14 +4,13 @@
 //! journal's end record and the exit code.
 
 use super::output;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::FutureExt as _;
 
-use super::AwsArgs;
 use super::progress::Progress;
 use super::signals::{Signals, Start};
+use super::{AwsArgs, Outputs};
 use rebound::cloud::Cloud;
 use rebound::cloud::aws;
 use rebound::cloud::latency::LatencyModel;
@@ -19,8 +18,8 @@ use rebound::cloud::sim::{Profile, Sim, World};
 use rebound::cloud::{Backend, RUN_TAG, Regions, STEP_TAG};
 use rebound::error::Error;
 use rebound::evidence::history::History as _;
+use rebound::evidence::notify::{self, Delivery, Notice, Webhook};
 use rebound::evidence::report::{AwsTarget, Mode, Report};
-use rebound::evidence::signature::Signer;
 use rebound::exec::api::Api;
 use rebound::exec::journal::{Entry, Header, Journal, RunState};
 use rebound::exec::model::{Attachment, Created};
@@ -48,9 +47,9 @@ pub struct Session<'a> {
     pub earlier: Vec<(String, Created, f64)>,
     /// Attachments earlier processes made (the simulator puts them back).
     pub attachments: Vec<Attachment>,
-    pub report_dir: Option<PathBuf>,
-    /// Signs the report files and the history record (`--sign-key`).
-    pub signer: Option<&'a Signer>,
+    /// The report's directory, the key signing it and the history record (`--sign-key`), the
+    /// webhook told how the run ended (`--notify`).
+    pub outputs: &'a super::Outputs,
     /// Where the finished run is recorded.
     pub history: &'a super::HistoryArgs,
     pub quiet: bool,
@@ -114,8 +113,17 @@ impl Session<'_> {
     }
 
     /// Runs (or resumes) the run to its end on `start`'s runtime, made (with its signal
-    /// listeners) before the journal was; the exit code.
+    /// listeners) before the journal was, then notifies (`--notify`); the exit code.
     pub fn run(self, start: Start) -> Result<u8, Error> {
+        let Ended { code, notice } = self.execute(start)?;
+        if let Some(hook) = &self.outputs.notify {
+            tell(hook, &notice);
+        }
+        Ok(code)
+    }
+
+    /// The run to its end, its evidence written.
+    fn execute(&self, start: Start) -> Result<Ended, Error> {
         let profile = self.profile()?;
         let world = self.world()?;
         let seed = self.header.seed.unwrap_or(0);
@@ -269,7 +277,7 @@ impl Session<'_> {
         target: Option<AwsTarget>,
         interrupted: impl std::future::Future<Output = ()>,
         virtual_clock: bool,
-    ) -> Result<u8, Error> {
+    ) -> Result<Ended, Error> {
         let rb = self.rb;
         let plan = Plan::new(rb, model);
         let t0_offset = self.header.declared_at.map_or(0.0, |t0| {
@@ -394,13 +402,13 @@ impl Session<'_> {
         self.finish(&record, fates.as_deref(), target).await
     }
 
-    /// The report, the summary, the journal's end; the exit code.
+    /// The report, the summary, the journal's end; the exit code and what to notify.
     async fn finish(
         &self,
         record: &RunRecord,
         fates: Option<&[TornDown]>,
         target: Option<AwsTarget>,
-    ) -> Result<u8, Error> {
+    ) -> Result<Ended, Error> {
         let rb = self.rb;
         let timings = timings::compute(rb, record);
         let mode = if self.header.drill {
@@ -422,20 +430,30 @@ impl Session<'_> {
         // Chained into the history first, so the files carry the chained digest.
         let recorded = async {
             let mut h = self.history.open(self.aws).await?;
-            let stored = h.append(&mut report, self.signer).await?;
+            let stored = h.append(&mut report, self.outputs.signer.as_ref()).await?;
             Ok::<_, Error>((stored.seq, h.place()))
         }
         .await;
-        if let Some(dir) = &self.report_dir {
-            super::report_files::write_report(dir, &report, self.signer)?;
+        let place = match &recorded {
+            Ok((seq, place)) => Some(format!("record {seq} in {place}")),
+            Err(_) => None,
+        };
+        let Outputs {
+            report_dir, signer, ..
+        } = self.outputs;
+        if let Some(dir) = report_dir {
+            super::report_files::write_report(dir, &report, signer.as_ref())?;
         }
         output::text(format_args!(
             "{}",
-            super::summary::summary(rb, &report, self.report_dir.as_ref(), self.signer.is_some())
+            super::summary::summary(rb, &report, report_dir.as_ref(), signer.is_some())
         ));
         let recorded = match recorded {
-            Ok((seq, place)) => {
-                output::line(format_args!("  history: record {seq} in {place}"));
+            Ok(_) => {
+                output::line(format_args!(
+                    "  history: {}",
+                    place.as_deref().unwrap_or("")
+                ));
                 true
             }
             Err(e) => {
@@ -460,14 +478,54 @@ impl Session<'_> {
             state,
             at: record.finished_at,
         });
-        Ok(match timings.outcome {
+        let code = match timings.outcome {
             _ if left => LEFT_BEHIND,
             // Evidence that was not kept is a failure to report, whatever the run did.
             _ if !recorded => 1,
             Outcome::Succeeded if timings.targets_met() => 0,
             Outcome::Succeeded => 3,
             _ => 1,
+        };
+        // The report's place as a reader elsewhere finds it: absolute.
+        let dir = report_dir
+            .as_ref()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+            .map(|d| d.display().to_string());
+        Ok(Ended {
+            code,
+            notice: Notice::of(&report, dir, place),
         })
+    }
+}
+
+/// How a process's part of a run ended: its exit code, and what `--notify` posts.
+struct Ended {
+    code: u8,
+    notice: Notice,
+}
+
+/// Posts `notice` to `hook` on a runtime of its own: the run's may be the simulator's, whose
+/// paused clock would fire every timeout at once. Said on stderr either way; never an error.
+fn tell(hook: &Webhook, notice: &Notice) {
+    let delivery = match super::runtime() {
+        Ok(rt) => rt.block_on(notify::deliver(hook, notice, notify::Policy::STANDARD)),
+        Err(e) => Delivery::Failed {
+            why: e.to_string(),
+            attempts: 0,
+        },
+    };
+    match delivery {
+        Delivery::Delivered { status, attempt } => output::note(format_args!(
+            "  notified {hook} (HTTP {status}{})",
+            if attempt > 1 {
+                format!(", attempt {attempt}")
+            } else {
+                String::new()
+            }
+        )),
+        Delivery::Failed { why, attempts } => output::note(format_args!(
+            "warning: could not notify {hook} ({why}, after {attempts} attempts); the run's outcome stands"
+        )),
     }
 }
 

@@ -36,8 +36,7 @@ pub fn run(args: &Args, quiet: bool) -> Result<u8, Error> {
             .iter()
             .map(|(s, c)| (s.clone(), c.clone(), f64::MIN))
             .collect(),
-        report_dir: None,
-        signer: None,
+        outputs: &super::Outputs::default(),
         history: &super::HistoryArgs {
             path: None,
             retention: 0,

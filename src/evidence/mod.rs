@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod metrics;
+pub mod notify;
 pub mod report;
 pub mod signature;
 pub(crate) mod timeline_svg;

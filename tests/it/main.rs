@@ -17,6 +17,7 @@ mod history_s3;
 mod isolation;
 mod limits;
 mod monitoring;
+mod notify;
 mod plan;
 mod policy;
 mod preflight;

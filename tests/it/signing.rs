@@ -90,33 +90,6 @@ fn tool_verifies(file: &Path, pk: &Path) -> (bool, String) {
     )
 }
 
-/// Every byte a run left in `dir` (reports, signatures, journal, history) and its output:
-/// none may hold `needle`.
-fn nowhere(dir: &Path, output: &Output, needle: &str) {
-    let mut texts = vec![
-        ("stdout".to_string(), output.stdout.clone()),
-        ("stderr".to_string(), output.stderr.clone()),
-    ];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("dir").flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_none_or(|x| x != "key") {
-                texts.push((
-                    path.display().to_string(),
-                    std::fs::read(&path).expect("read"),
-                ));
-            }
-        }
-    }
-    for (place, bytes) in texts {
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains(needle), "key material in {place}");
-    }
-}
-
 fn history_verify(dir: &Path, pk: &Path) -> (Option<i32>, String) {
     let out = common::rebound_in(dir)
         .args(["history", "verify", "--pubkey"])
@@ -260,7 +233,7 @@ fn a_signed_drill_is_verified_by_the_minisign_tool_and_by_history_verify() {
     );
 
     for line in key_lines(&sk) {
-        nowhere(dir.path(), &output, &line);
+        common::nowhere(dir.path(), &output, &line);
     }
 }
 
@@ -327,9 +300,9 @@ fn a_key_with_a_password_takes_it_from_the_environment_and_never_shows_it() {
     let (ok, said) = tool_verifies(&dir.path().join("out/report.html"), &pk);
     assert!(ok, "{said}");
     assert_eq!(history_verify(dir.path(), &pk).0, Some(0));
-    nowhere(dir.path(), &output, PASSWORD);
+    common::nowhere(dir.path(), &output, PASSWORD);
     for line in key_lines(&sk) {
-        nowhere(dir.path(), &output, &line);
+        common::nowhere(dir.path(), &output, &line);
     }
 }
 

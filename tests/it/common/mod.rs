@@ -205,3 +205,30 @@ pub fn nothing_was_made(dir: &std::path::Path) {
     assert_eq!(journals, 0, "no journal was made");
     assert!(!dir.join("history.sqlite").exists(), "no history record");
 }
+
+/// Every byte a run left in `dir` (reports, signatures, journal, history) and its output:
+/// none may hold `needle` (a secret). Key files (`*.key`) are the secret's own place.
+pub fn nowhere(dir: &Path, output: &Output, needle: &str) {
+    let mut texts = vec![
+        ("stdout".to_string(), output.stdout.clone()),
+        ("stderr".to_string(), output.stderr.clone()),
+    ];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_none_or(|x| x != "key") {
+                texts.push((
+                    path.display().to_string(),
+                    std::fs::read(&path).expect("read"),
+                ));
+            }
+        }
+    }
+    for (place, bytes) in texts {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(needle), "the secret is in {place}");
+    }
+}
