@@ -109,10 +109,9 @@ impl Definition for FindImage {
         let question = format!("image/{tags:?}/{:?}", glob.map(str::to_string));
         for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(step.ages).enumerate() {
             let id = format!("ami-{}", hex_id(&question, i));
-            if !w.images.iter().any(|x| x.id == id) {
-                let tags = safe(&tags, safe_value);
-                w.add_image(&id, &name, step.ago(minutes), state, tags);
-            }
+            // A repeat of another step's candidate is dropped by `World::dedup`.
+            let tags = safe(&tags, safe_value);
+            w.add_image(&id, &name, step.ago(minutes), state, tags);
         }
     }
 

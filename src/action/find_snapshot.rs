@@ -82,9 +82,7 @@ impl Definition for FindSnapshot {
         let question = format!("snapshot/{tags:?}/{volume:?}");
         for (i, ((state, safe_value), minutes)) in CANDIDATES.iter().zip(step.ages).enumerate() {
             let id = format!("snap-{}", hex_id(&question, i));
-            if w.snapshots.iter().any(|x| x.id == id) {
-                continue;
-            }
+            // A repeat of another step's candidate is dropped by `World::dedup`.
             // Snapshots have no Safe tag: the newer candidate that must not be used is one
             // whose copy failed.
             let state = match (*state, *safe_value) {

@@ -83,6 +83,9 @@ pub fn default_world(rb: &Runbook, now: DateTime<Utc>) -> World {
             literals(w.region_mut(region), field, expr, seed.ago(ages[0]));
         }
     }
+    // Steps that ask the same question, or name the same literal, added it each: the first
+    // stays.
+    w.dedup();
     w
 }
 
@@ -115,18 +118,18 @@ fn named(list: &mut Option<Vec<String>>, name: &str) {
 fn literals(w: &mut World, field: &str, expr: &Expr, created: DateTime<Utc>) {
     match expr {
         Expr::Str(s) => match field {
-            "image" if s.starts_with("ami-") && !w.images.iter().any(|i| &i.id == s) => {
+            "image" if s.starts_with("ami-") => {
                 let tags = safe(&Tags::new(), "True");
                 w.add_image(s, "literal-image", created, "available", tags);
             }
-            "snapshot" if s.starts_with("snap-") && !w.snapshots.iter().any(|i| &i.id == s) => {
+            "snapshot" if s.starts_with("snap-") => {
                 w.add_snapshot(s, created, "completed", Tags::new(), None);
             }
             "subnet" if !w.subnets.contains_key(s) => {
                 let zone = format!("{}{}", w.region, ["a", "b", "c"][w.subnets.len() % 3]);
                 w.subnets.insert(s.clone(), zone);
             }
-            "recovery_point" if !w.recovery_points.iter().any(|p| &p.arn == s) => {
+            "recovery_point" => {
                 w.recovery_points.push(RecoveryPoint {
                     arn: s.clone(),
                     vault: "literal".to_string(),

@@ -426,14 +426,17 @@ impl Session<'_> {
             report.apply_teardown(fates, |at| record.wall(at));
         }
         report.aws = target;
-        report.digest = Some(report.compute_digest());
-        // Chained into the history first, so the files carry the chained digest.
+        // Chained into the history first (which takes the digest), so the files carry the
+        // chained digest; a report the history could not take is digested unchained.
         let recorded = async {
             let mut h = self.history.open(self.aws).await?;
             let stored = h.append(&mut report, self.outputs.signer.as_ref()).await?;
             Ok::<_, Error>((stored.seq, h.place()))
         }
         .await;
+        if recorded.is_err() || report.digest.is_none() {
+            report.digest = Some(report.compute_digest());
+        }
         let place = match &recorded {
             Ok((seq, place)) => Some(format!("record {seq} in {place}")),
             Err(_) => None,

@@ -3,6 +3,7 @@
 //! an auditor sees), the tamper-evident history of runs, and what monitoring reads of it.
 
 pub(crate) mod axis;
+pub(crate) mod canonical;
 pub mod document;
 pub(crate) mod escape;
 pub mod history;

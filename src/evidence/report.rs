@@ -483,9 +483,14 @@ impl Report {
         }
     }
 
-    /// SHA-256 of the canonical JSON (keys in order, `digest` null).
+    /// SHA-256 of the canonical JSON (keys in order, `digest` null), serialized straight to
+    /// its bytes: the form `digest_of` takes of the record read back.
     pub fn compute_digest(&self) -> String {
-        digest_of(&serde_json::to_value(self).unwrap_or(Value::Null))
+        match super::canonical::of(self, true) {
+            Ok(text) => hex(&Sha256::digest(&text)),
+            // A report's keys are all strings: not reached, and the tree gives the same form.
+            Err(_) => digest_of(&serde_json::to_value(self).unwrap_or(Value::Null)),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -498,54 +503,7 @@ impl Report {
 /// The digest of a report as JSON: SHA-256 of its canonical form (keys sorted, no spaces)
 /// with `digest` null. The history verifies stored records with it.
 pub fn digest_of(report: &Value) -> String {
-    let mut text = Vec::with_capacity(64 * 1024);
-    write_canonical(report, &mut text, true);
-    hex(&Sha256::digest(&text))
-}
-
-/// Appends the canonical form of `v` to `out`, in one buffer (a report of 6,000 steps would
-/// otherwise build a string per value). `digest_null`: the top object's `digest` is written
-/// as null, present or not, which is the form a digest is taken of. Strings and numbers are
-/// written by serde_json, exactly as `Value`'s own `to_string` writes them.
-fn write_canonical(v: &Value, out: &mut Vec<u8>, digest_null: bool) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
-            if digest_null && !m.contains_key("digest") {
-                keys.push("digest");
-            }
-            keys.sort_unstable();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                match m.get(k) {
-                    Some(value) if !(digest_null && k == "digest") => {
-                        write_canonical(value, out, false);
-                    }
-                    _ => out.extend_from_slice(b"null"),
-                }
-            }
-            out.push(b'}');
-        }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, item) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out, false);
-            }
-            out.push(b']');
-        }
-        // Writing JSON into a Vec cannot fail.
-        other => {
-            let _ = serde_json::to_writer(&mut *out, other);
-        }
-    }
+    hex(&Sha256::digest(super::canonical::of_value(report, true)))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rebound::evidence::notify::{Delivery, Notice, Policy, Webhook, deliver};
+use rebound::evidence::report::Report;
 
 /// The secret part of every webhook URL here, as Slack's token is.
 const TOKEN: &str = "T0DR1LL5/B0ALERTS/xoxSecretToken42";
@@ -313,8 +314,8 @@ fn a_notify_url_that_is_not_a_webhook_is_bad_input_and_nothing_starts() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("xoxSecretToken42"));
 }
 
-/// The notice of a report, for the delivery tests below.
-fn notice() -> Notice {
+/// The report of a simulated drill of web-tier.
+fn drilled() -> Report {
     let (_, dir) = Test::new()
         .args(&[
             "run",
@@ -325,8 +326,44 @@ fn notice() -> Notice {
         ])
         .run();
     let report = std::fs::read_to_string(dir.path().join("out/report.json")).expect("report");
-    let report = serde_json::from_str(&report).expect("a report");
-    Notice::of(&report, None, None)
+    serde_json::from_str(&report).expect("a report")
+}
+
+fn notice() -> Notice {
+    Notice::of(&drilled(), None, None)
+}
+
+#[test]
+fn a_failed_run_is_told_with_each_failed_step_and_its_error() {
+    let mut failed = drilled();
+    failed.outcome = rebound::exec::Outcome::Failed;
+    let web = failed
+        .steps
+        .iter_mut()
+        .find(|s| s.name == "web_ok")
+        .expect("web_ok");
+    web.outcome = rebound::exec::Outcome::Failed;
+    web.error = Some("StatusCheckImpaired: i-0abc".to_string());
+    let notice = Notice::of(&failed, None, None);
+    assert!(
+        notice.text.starts_with("✗ web-tier drill: FAILED"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice
+            .text
+            .contains("✗ web_ok: StatusCheckImpaired: i-0abc"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(notice.rebound.verdict, "failed");
+    assert_eq!(
+        notice.rebound.failures,
+        ["web_ok: StatusCheckImpaired: i-0abc"]
+    );
+    // No report written, none named.
+    assert!(!notice.text.contains("report: "), "{}", notice.text);
 }
 
 fn deliver_now(hook: &Hook, policy: Policy) -> Delivery {

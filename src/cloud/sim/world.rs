@@ -64,6 +64,21 @@ impl World {
         }
     }
 
+    /// Keeps the first of each image, snapshot and recovery point by id, here and in every
+    /// region. Seeding adds what each step asks for and drops the repeats once at the end:
+    /// checking each addition against everything added before was quadratic, a tenth of a
+    /// 1,000-tier run's time (issue 20, measured with perf).
+    pub(crate) fn dedup(&mut self) {
+        fn first<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &str) {
+            let mut seen = std::collections::HashSet::new();
+            items.retain(|x| seen.insert(id(x).to_string()));
+        }
+        first(&mut self.images, |i| &i.id);
+        first(&mut self.snapshots, |s| &s.id);
+        first(&mut self.recovery_points, |p| &p.arn);
+        self.regions.values_mut().for_each(World::dedup);
+    }
+
     /// Whether the world holds the subnet, group, key pair or instance profile `id` (a name or
     /// ARN for a profile). Resources (instances, volumes, images, snapshots) are the
     /// simulator's state, not asked here.
