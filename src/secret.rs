@@ -37,6 +37,16 @@ pub(crate) const MIN_LEN: usize = 8;
 /// What every secret param's environment variable starts with.
 pub(crate) const ENV_PREFIX: &str = "REBOUND_SECRET_";
 
+/// The environment variables of rebound's own secrets beyond the params': the `--notify`
+/// webhook (its URL is the right to post) and a signing key's password.
+const OWN_SECRET_VARS: [&str; 2] = ["REBOUND_NOTIFY_URL", "REBOUND_SIGN_KEY_PASSWORD"];
+
+/// Whether an environment variable holds a secret a child process must not inherit: a secret
+/// param's (`REBOUND_SECRET_*`, under `daemon` other runbooks' too) or one of rebound's own.
+pub(crate) fn is_secret_var(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX) || OWN_SECRET_VARS.contains(&name)
+}
+
 /// The environment variable a secret param is read from: `REBOUND_SECRET_` and the param's name
 /// in capitals (`dns_token` → `REBOUND_SECRET_DNS_TOKEN`).
 pub(crate) fn env_var(param: &str) -> String {
@@ -183,6 +193,20 @@ fn form_encoded(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_inherits_no_secret_variable() {
+        for name in [
+            "REBOUND_SECRET_DNS_TOKEN",
+            "REBOUND_NOTIFY_URL",
+            "REBOUND_SIGN_KEY_PASSWORD",
+        ] {
+            assert!(is_secret_var(name), "{name}");
+        }
+        for name in ["PATH", "REBOUND_STATE_DIR", "REBOUND_HISTORY"] {
+            assert!(!is_secret_var(name), "{name}");
+        }
+    }
 
     #[test]
     fn every_form_of_a_registered_secret_is_scrubbed() {

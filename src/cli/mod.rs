@@ -360,7 +360,7 @@ pub struct SessionArgs {
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
     /// When the run ends, post its verdict, targets and report's place to this webhook (a
-    /// Slack or Teams incoming webhook, or any URL taking JSON): 3 tries of at most 10 s,
+    /// Slack or Teams incoming webhook, or any URL taking JSON): 3 tries of at most 10 s (50 s in all),
     /// never failing the run. The URL is a secret: prefer REBOUND_NOTIFY_URL to the flag,
     /// which other users can read in `ps`.
     #[arg(

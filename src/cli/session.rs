@@ -427,7 +427,8 @@ impl Session<'_> {
         }
         report.aws = target;
         // Chained into the history first (which takes the digest), so the files carry the
-        // chained digest; a report the history could not take is digested unchained.
+        // chained digest; a report the history could not take is digested as it stands (with
+        // the `previous_digest` of the attempt, if it got that far).
         let recorded = async {
             let mut h = self.history.open(self.aws).await?;
             let stored = h.append(&mut report, self.outputs.signer.as_ref()).await?;
@@ -508,10 +509,25 @@ struct Ended {
 }
 
 /// Posts `notice` to `hook` on a runtime of its own: the run's may be the simulator's, whose
-/// paused clock would fire every timeout at once. Said on stderr either way; never an error.
+/// paused clock would fire every timeout at once. Ctrl-C or SIGTERM gives up at once (the run's
+/// signal handlers are gone with its runtime, and the signals would otherwise be ignored), and
+/// a lookup still running on a blocking thread does not hold the process. Said on stderr
+/// either way; never an error.
 fn tell(hook: &Webhook, notice: &Notice) {
     let delivery = match super::runtime() {
-        Ok(rt) => rt.block_on(notify::deliver(hook, notice, notify::Policy::STANDARD)),
+        Ok(rt) => {
+            let delivery = rt.block_on(async {
+                tokio::select! {
+                    d = notify::deliver(hook, notice, notify::Policy::STANDARD) => d,
+                    () = stopped() => Delivery::Failed {
+                        why: "interrupted".to_string(),
+                        attempts: 0,
+                    },
+                }
+            });
+            rt.shutdown_timeout(Duration::from_secs(1));
+            delivery
+        }
         Err(e) => Delivery::Failed {
             why: e.to_string(),
             attempts: 0,
@@ -527,8 +543,34 @@ fn tell(hook: &Webhook, notice: &Notice) {
             }
         )),
         Delivery::Failed { why, attempts } => output::note(format_args!(
-            "warning: could not notify {hook} ({why}, after {attempts} attempts); the run's outcome stands"
+            "warning: could not notify {hook} ({why}{}); the run's outcome stands",
+            match attempts {
+                0 => String::new(),
+                1 => ", after 1 attempt".to_string(),
+                n => format!(", after {n} attempts"),
+            }
         )),
+    }
+}
+
+/// The first Ctrl-C or SIGTERM; never, when neither can be listened for.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -5,7 +5,9 @@
 //! exists because a 1,000-tier report as a `Value` tree took a fifth of the whole run's heap
 //! only to be hashed (issue 20, measured with massif); only each object's entries are held, to
 //! be sorted, never a tree. Scalars are written by serde_json in both, exactly as `Value`'s own
-//! writer writes them, so the two agree byte for byte (a test holds them to it on real reports).
+//! writer writes them, so the two agree byte for byte: a unit test holds them to it on every
+//! serde shape, and every `history verify` on real reports (a record's digest is streamed when
+//! it is stored and recomputed from the `Value` read back when it is verified).
 
 use serde::Serialize;
 use serde::ser::{self, Impossible};
@@ -61,8 +63,10 @@ fn scalar<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
-/// The canonical form of `t` as `of_value(&serde_json::to_value(t))` would give it, without the
-/// tree. What `to_value` refuses (a map key that is not a string or a number) is refused here.
+/// The canonical form of `t` (a struct or map at the top, as a report is) as
+/// `of_value(&serde_json::to_value(t))` would give it, without the tree. A map key that is not a
+/// string, an integer, a bool or a char is refused (`to_value` would take a float key too; a
+/// report has none, and the caller falls back to the tree).
 pub(crate) fn of<T: Serialize + ?Sized>(t: &T, digest_null: bool) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(64 * 1024);
     t.serialize(Canonical {

@@ -6,7 +6,8 @@
 //!
 //! A notification is a courtesy, never part of the run: the run's outcome, its evidence and
 //! its exit code are decided before it is sent, and a webhook that is down, slow or refuses it
-//! costs a warning and at most [`Policy::STANDARD`]'s attempts and timeouts, never the run.
+//! costs a warning and at most [`Policy::STANDARD`]'s attempts and timeouts (Ctrl-C or SIGTERM
+//! cut them short), never the run.
 //! A webhook's URL is its credential (anyone holding a Slack webhook URL can post to the
 //! channel): [`Webhook`] registers it as a secret, never shows more than its scheme and host,
 //! and takes the URL out of every error the HTTP client words.
@@ -58,6 +59,13 @@ impl Webhook {
             "http" | "https" => {}
             other => return Err(WebhookError::Scheme(other.to_string())),
         }
+        // The URL as the HTTP client may word it (normalized), and its path and query, where
+        // Slack's and Teams' tokens are: registered too, so no form of it reaches a log.
+        crate::secret::register(parsed.as_str());
+        crate::secret::register(parsed.path());
+        if let Some(q) = parsed.query() {
+            crate::secret::register(q);
+        }
         let host = parsed.host_str().unwrap_or_default();
         let port = parsed.port().map_or(String::new(), |p| format!(":{p}"));
         Ok(Webhook {
@@ -70,19 +78,21 @@ impl Webhook {
 /// How hard delivery tries: each attempt has `timeout` for the whole exchange; after a failure
 /// that may pass (no connection, a timeout, HTTP 408, 429 or 5xx) it waits and tries again, up
 /// to `attempts` in all. Any other answer is final: a 404 or 403 means the webhook was removed
-/// or its token revoked, and asking again changes nothing.
+/// or its token revoked, and asking again changes nothing. Any other transport error is final
+/// too: the post may have arrived, and a second one would say it twice in the channel.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub attempts: u32,
     pub timeout: Duration,
-    /// The wait before the second attempt; doubled before each later one. A 429's or 503's
-    /// `Retry-After` is honoured up to `timeout`.
+    /// The wait before the second attempt; doubled before each later one. An answer's
+    /// `Retry-After` (Slack sends one with a 429) stands instead, up to `timeout`.
     pub backoff: Duration,
 }
 
 impl Policy {
-    /// What `--notify` uses: 3 attempts of at most 10 s, 1 s and 2 s apart: at most 33 s
-    /// after the run's evidence is written.
+    /// What `--notify` uses: 3 attempts of at most 10 s, 1 s and 2 s apart (or as
+    /// `Retry-After` says, at most 10 s): at most 50 s after the run's evidence is written,
+    /// 33 s without `Retry-After`.
     pub const STANDARD: Policy = Policy {
         attempts: 3,
         timeout: Duration::from_secs(10),
@@ -257,6 +267,12 @@ pub async fn deliver(hook: &Webhook, notice: &Notice, policy: Policy) -> Deliver
             }
             Err(e) => {
                 why = wording(&e);
+                if !(e.is_connect() || e.is_timeout()) {
+                    return Delivery::Failed {
+                        why,
+                        attempts: attempt,
+                    };
+                }
                 None
             }
         };

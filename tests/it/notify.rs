@@ -251,7 +251,7 @@ fn a_missed_target_and_a_removed_webhook_cost_a_warning_not_the_outcome() {
         // The run's own exit code: targets missed.
         .status(3)
         .stderr(&format!(
-            "warning: could not notify {} (HTTP 404 Not Found, after 1 attempts); the run's outcome stands",
+            "warning: could not notify {} (HTTP 404 Not Found, after 1 attempt); the run's outcome stands",
             hook.shown()
         ))
         .run();
@@ -402,4 +402,24 @@ fn each_attempt_has_its_timeout_and_a_redirect_is_not_followed() {
         }
     );
     assert_eq!(moved.requests().len(), 1);
+    // Nothing listening: no post can have arrived, so it is tried again.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let closed =
+        Webhook::parse(&format!("http://127.0.0.1:{port}/services/{TOKEN}")).expect("a webhook");
+    let delivery = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(deliver(&closed, &notice(), quick));
+    match delivery {
+        Delivery::Failed { why, attempts } => {
+            assert_eq!(attempts, 2, "{why}");
+            assert!(why.starts_with("cannot connect"), "{why}");
+            assert!(!why.contains("xoxSecretToken42"), "{why}");
+        }
+        other => panic!("a closed port: {other:?}"),
+    }
 }

@@ -153,12 +153,10 @@ pub(crate) async fn run_local(command: &[String], env: &Tags) -> Result<ExecOutp
     };
     let mut cmd = tokio::process::Command::new(program);
     // A program gets the secrets its step's `env` names, not every `REBOUND_SECRET_*` of
-    // this process (under `daemon`, those of other runbooks too).
+    // this process (under `daemon`, those of other runbooks too), nor the webhook's URL or
+    // the signing key's password.
     for (name, _) in std::env::vars_os() {
-        if name
-            .to_string_lossy()
-            .starts_with(crate::secret::ENV_PREFIX)
-        {
+        if crate::secret::is_secret_var(&name.to_string_lossy()) {
             cmd.env_remove(name);
         }
     }
