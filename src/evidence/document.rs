@@ -57,6 +57,16 @@ impl Verdict {
         }
     }
 
+    /// `met`, `missed`, `failed` or `cancelled`: the verdict as data.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::Missed => "missed",
+            Verdict::Failed => "failed",
+            Verdict::Cancelled => "cancelled",
+        }
+    }
+
     /// The words of the title.
     pub fn words(self) -> &'static str {
         match self {
@@ -166,10 +176,7 @@ fn offset(t0: DateTime<Utc>, at: &Option<String>) -> Option<f64> {
 impl Doc {
     pub(crate) fn of(r: &Report) -> Doc {
         let t0 = parse(&r.declared_at).unwrap_or_default();
-        let mode = match r.mode {
-            super::report::Mode::Drill => "drill",
-            super::report::Mode::Recovery => "recovery",
-        };
+        let mode = r.mode.name();
         let verdict = Verdict::of(r);
         let subject = format!("{} {mode}", r.runbook.name);
         let title = format!("{subject}: {}", verdict.words());

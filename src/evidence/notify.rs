@@ -195,16 +195,8 @@ impl Notice {
             rebound: Facts {
                 run_id: r.run_id.clone(),
                 runbook: r.runbook.name.clone(),
-                mode: match r.mode {
-                    super::report::Mode::Drill => "drill",
-                    super::report::Mode::Recovery => "recovery",
-                },
-                verdict: match verdict {
-                    Verdict::Met => "met",
-                    Verdict::Missed => "missed",
-                    Verdict::Failed => "failed",
-                    Verdict::Cancelled => "cancelled",
-                },
+                mode: r.mode.name(),
+                verdict: verdict.name(),
                 outcome: r.outcome.name(),
                 simulated: r.simulated,
                 targets,

@@ -107,6 +107,16 @@ pub enum Mode {
     Recovery,
 }
 
+impl Mode {
+    /// `drill` or `recovery`, as the report's JSON and every rendering name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Drill => "drill",
+            Mode::Recovery => "recovery",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunbookRef {
     pub name: String,
