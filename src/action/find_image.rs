@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::Definition;
 use super::find::{Candidate, pick};
 use super::world::{CANDIDATES, Seed, hex_id, safe};
-use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
 use crate::cloud::{Cloud, ImageQuery, Tags};
 use crate::exec::ctx::{Ctx, Done, StepError};
@@ -113,10 +112,6 @@ impl Definition for FindImage {
             let tags = safe(&tags, safe_value);
             w.add_image(&id, &name, step.ago(minutes), state, tags);
         }
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.describe.median
     }
 }
 

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::Definition;
 use super::find::{Candidate, pick};
 use super::world::{CANDIDATES, Seed, hex_id};
-use crate::cloud::latency::LatencyModel;
 use crate::cloud::sim::world::World;
 use crate::cloud::{Cloud, SnapshotQuery, Tags};
 use crate::exec::ctx::{Ctx, Done, StepError};
@@ -92,10 +91,6 @@ impl Definition for FindSnapshot {
             };
             w.add_snapshot(&id, step.ago(minutes), state, tags.clone(), volume.clone());
         }
-    }
-
-    fn expected_seconds(_: &Fields, m: &LatencyModel) -> f64 {
-        m.describe.median
     }
 }
 

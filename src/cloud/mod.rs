@@ -709,6 +709,12 @@ impl fmt::Display for ResourceKind {
     }
 }
 
+/// The most values one filter of an EC2 Describe call may hold: more is refused with
+/// `FilterLimitExceeded` ("The maximum number of filter values specified on a single call is
+/// 200"). A lookup by ids is a filter on the id (`Cloud::find`), so `exec::api` asks for at most
+/// this many ids a call, and the simulator refuses more as EC2 does.
+pub(crate) const FILTER_VALUES: usize = 200;
+
 /// How long a resource just made may stay invisible to Describe calls (answered NotFound, or
 /// left out of an answer) before it counts as not existing. EC2 is eventually consistent: an id
 /// RunInstances or CreateVolume just returned can be `InvalidInstanceID.NotFound` /

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::cloud::FILTER_VALUES;
 use crate::cloud::rate_limit::{Buckets, Lane};
 use crate::cloud::{
     Agent, Allowed, Cloud, CloudError, CommandRequest, CopyRequest, DryRun, ExecOutput, Found,
@@ -230,13 +231,28 @@ impl<'c, C: Cloud> Api<'c, C> {
         .await
     }
 
+    /// What `lookup` finds, sorted by id. Ids go at most `FILTER_VALUES` a call (a filter of
+    /// more values is refused): a teardown of a thousand tiers looks up thousands.
     pub async fn find(
         &self,
         kind: ResourceKind,
         lookup: &Lookup,
     ) -> Result<Vec<Found>, CloudError> {
-        self.retrying(kind.describe_op(), || self.cloud.find(kind, lookup))
-            .await
+        let Lookup::Ids(ids) = lookup else {
+            return self
+                .retrying(kind.describe_op(), || self.cloud.find(kind, lookup))
+                .await;
+        };
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FILTER_VALUES.max(1)) {
+            let part = Lookup::Ids(chunk.to_vec());
+            out.extend(
+                self.retrying(kind.describe_op(), || self.cloud.find(kind, &part))
+                    .await?,
+            );
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     pub async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError> {
@@ -349,5 +365,37 @@ impl<'c, C: Cloud> Api<'c, C> {
 
     pub async fn exec(&self, command: &[String], env: &Tags) -> Result<ExecOutput, CloudError> {
         self.cloud.exec(command, env).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::sim::{Profile, Sim, World};
+
+    #[test]
+    fn a_lookup_of_many_ids_goes_two_hundred_a_call_as_ec2_takes_them() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let sim = Sim::new(World::default(), Profile::default(), 0);
+            let ids: Vec<String> = (0..450).map(|i| format!("i-{i:017x}")).collect();
+            // The simulator refuses a filter of more values, as EC2 does.
+            let refused = sim
+                .find(ResourceKind::Instance, &Lookup::Ids(ids.clone()))
+                .await
+                .expect_err("450 filter values");
+            assert_eq!(refused.code, "FilterLimitExceeded");
+            let api = Api::new(&sim);
+            let found = api
+                .find(ResourceKind::Instance, &Lookup::Ids(ids))
+                .await
+                .expect("asked in three calls");
+            assert!(found.is_empty(), "{found:?}");
+            assert_eq!(api.total().get(&Op::DescribeInstances), Some(&3));
+        });
     }
 }

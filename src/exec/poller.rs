@@ -115,6 +115,12 @@ enum Cadence {
     Minutely { anchor: Instant },
 }
 
+/// How many of EC2's evaluations of an instance's status checks have happened by `at`, on the
+/// minute grid from `anchor`.
+fn evaluations(anchor: Instant, at: Instant) -> u64 {
+    at.duration_since(anchor).as_secs() / STATUS_EVERY.as_secs()
+}
+
 /// The share of the time waited so far that a waiter may go without looking.
 const ELAPSED_SHARE: f64 = 0.01;
 
@@ -162,6 +168,8 @@ pub(crate) struct Poller {
     /// When each instance was first seen `running` by this poller: the anchor of its status
     /// checks' minute grid.
     running_seen: RefCell<HashMap<String, Instant>>,
+    /// The last answer about each resource, and when it came.
+    last: RefCell<HashMap<String, (Instant, Observed)>>,
     wake: Notify,
 }
 
@@ -179,6 +187,7 @@ impl Poller {
             tick,
             waiters: RefCell::new(Vec::new()),
             running_seen: RefCell::new(HashMap::new()),
+            last: RefCell::new(HashMap::new()),
             wake: Notify::new(),
         }
     }
@@ -200,10 +209,23 @@ impl Poller {
                 late: looks.late,
             },
         };
+        let mut due = now + looks.first;
+        // Status checks cannot have changed since an answer that came after EC2's last
+        // evaluation of them: that answer stands (the launch's wait saw the instance running a
+        // moment ago, and its checks with it), and the first look is at the next evaluation.
+        if let Cadence::Minutely { anchor } = cadence
+            && let Some((at, o)) = self.last.borrow().get(id)
+            && evaluations(anchor, *at) == evaluations(anchor, now)
+        {
+            if o.status_ok {
+                return Ok(o.clone());
+            }
+            due = cadence.next(now, self.tick);
+        }
         self.waiters.borrow_mut().push(Waiter {
             id: id.to_string(),
             want,
-            due: now + looks.first,
+            due,
             cadence,
             missing_since: None,
             impaired_since: None,
@@ -319,6 +341,12 @@ impl Poller {
                 .borrow_mut()
                 .entry(o.id.clone())
                 .or_insert(now);
+        }
+        if self.kind == Polled::Instance {
+            let mut last = self.last.borrow_mut();
+            for o in observed {
+                last.insert(o.id.clone(), (now, o.clone()));
+            }
         }
         let mut waiters = self.waiters.borrow_mut();
         let mut keep = Vec::with_capacity(waiters.len());

@@ -23,6 +23,7 @@ use futures::future::join_all;
 
 use super::api::Api;
 use super::event::At;
+use super::gone::{Watch, Watches};
 use super::journal::{Entry, Journal};
 use super::model::{Created, Fate, TornDown};
 use crate::cloud::{Cloud, CloudError, Found, Lookup, RUN_TAG, ResourceKind, STEP_TAG, Tags};
@@ -48,7 +49,7 @@ impl Default for Limits {
 /// Attempts at one deletion before waiting for the verify deadline instead.
 const DELETE_ATTEMPTS: u32 = 8;
 
-/// Tears down run `run_id` in every region of `apis` (one per region, the run's own first, as
+/// Tears down `run` in every region of `apis` (one per region, the run's own first, as
 /// `Api::for_regions` makes them), the regions at once: `known` is what its journal (or record)
 /// says it created, by step. Every fate is journaled and told to `told` as it is decided.
 pub async fn teardown<C: Cloud>(
@@ -60,7 +61,6 @@ pub async fn teardown<C: Cloud>(
     at: &dyn Fn() -> At,
     told: &dyn Fn(&TornDown),
 ) -> Vec<TornDown> {
-    let Whose { run_id, isolated } = run;
     let Some(home) = apis.first().map(|a| a.cloud.region()) else {
         return Vec::new();
     };
@@ -72,8 +72,7 @@ pub async fn teardown<C: Cloud>(
             .cloned()
             .collect();
         let of = Of {
-            run_id,
-            isolated,
+            run,
             limits,
             journal,
             at,
@@ -96,9 +95,8 @@ pub struct Whose<'a> {
 /// What every region's teardown shares: the run, the limits, where fates go.
 #[derive(Clone, Copy)]
 struct Of<'a> {
-    run_id: &'a str,
-    /// An isolated drill: its security groups are looked for too (`exec::sandbox`).
-    isolated: bool,
+    /// An isolated drill's security groups are looked for too (`exec::sandbox`).
+    run: Whose<'a>,
     limits: Limits,
     journal: &'a Journal,
     at: &'a dyn Fn() -> At,
@@ -113,8 +111,7 @@ async fn in_region<C: Cloud>(
     of: Of<'_>,
 ) -> Vec<TornDown> {
     let Of {
-        run_id,
-        isolated,
+        run: Whose { run_id, isolated },
         limits,
         journal,
         at,
@@ -274,14 +271,20 @@ async fn in_region<C: Cloud>(
         ResourceKind::SecurityGroup,
         take(&mut live, ResourceKind::SecurityGroup),
     )];
+    // What is deleted at once is looked at at once: one Describe a kind for all that is due.
+    let watches = Watches::new(limits.tick);
     for phase in [&first[..], &second[..], &third[..]] {
         let mut jobs = Vec::new();
         for (kind, list) in phase {
             for (step, f) in list {
-                jobs.push(remove(api, *kind, step, f, limits, journal, at));
+                jobs.push(remove(api, watches.of(*kind), *kind, step, f, &of));
             }
         }
-        for t in join_all(jobs).await {
+        let removed = tokio::select! {
+            fates = join_all(jobs) => fates,
+            never = watches.run(api) => match never {},
+        };
+        for t in removed {
             decide(&mut fates, t);
         }
     }
@@ -324,16 +327,22 @@ fn kind_of(f: &Found, known: &[(String, Created)]) -> ResourceKind {
         })
 }
 
-/// Deletes one resource and waits until it is described as gone.
+/// Deletes one resource and waits until it is described as gone (`watch` shares the looks
+/// with the other resources of its kind).
 async fn remove<C: Cloud>(
     api: &Api<'_, C>,
+    watch: &Watch,
     kind: ResourceKind,
     step: &str,
     found: &Found,
-    limits: Limits,
-    journal: &Journal,
-    at: &dyn Fn() -> At,
+    of: &Of<'_>,
 ) -> TornDown {
+    let Of {
+        limits,
+        journal,
+        at,
+        ..
+    } = *of;
     let start = tokio::time::Instant::now();
     let fate = |outcome, detail: Option<String>, when: Option<At>| TornDown {
         kind,
@@ -388,8 +397,8 @@ async fn remove<C: Cloud>(
         if kind == ResourceKind::Volume {
             // A volume still attached to an instance (one this run did not make, or one not
             // yet terminated) is detached first; it cannot be deleted in use.
-            if let Ok(now) = api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
-                match now.first() {
+            if let Ok(now) = watch.look(id, Duration::ZERO).await {
+                match now {
                     // Seen at the start and not now: gone (with its instance, say). Never seen:
                     // the grace above decides.
                     None if seen => {
@@ -466,9 +475,8 @@ async fn remove<C: Cloud>(
     let mut looks: u32 = 0;
     loop {
         looks += 1;
-        wait(verify_gap(limits.tick, looks)).await;
-        match api.find(kind, &Lookup::Ids(vec![id.to_string()])).await {
-            Ok(now) => match now.first() {
+        match watch.look(id, verify_gap(limits.tick, looks)).await {
+            Ok(now) => match now {
                 None => return fate(Fate::Verified, None, Some(at())),
                 Some(f) if f.gone() => return fate(Fate::Verified, None, Some(at())),
                 Some(f) if start.elapsed() > limits.deadline => {

@@ -54,6 +54,42 @@ fn a_drill_tears_down_through_a_fault_storm() {
     assert!(deletes > 4, "{}", r["api_calls"]);
 }
 
+/// Instances terminated together are looked at together until they are gone: one
+/// DescribeInstances for all of them each look, not one each. The run itself makes none (its
+/// waits ask DescribeInstanceStatus), so every DescribeInstances is teardown's: the lookup by
+/// the run's tag and the looks. One each would be at least 1 + 8.
+#[test]
+fn instances_torn_down_together_are_looked_at_together() {
+    let eight = web().replace("count           = 2", "count           = 7");
+    assert_ne!(
+        eight,
+        web(),
+        "the web tier launches 2 instances in one step"
+    );
+    for seed in ["1", "2", "3"] {
+        let (_, dir) = Test::new()
+            .file("web.runbook", &eight)
+            .args(&[
+                "run",
+                "web.runbook",
+                "--drill",
+                "--seed",
+                seed,
+                "--report-dir",
+                "out",
+            ])
+            .stdout("teardown: 9 verified gone, 0 failed, 0 skipped")
+            .run();
+        let r = common::report(dir.path());
+        let described = r["api_calls"]["DescribeInstances"].as_u64().unwrap_or(0);
+        assert!(
+            (2..=6).contains(&described),
+            "seed {seed}: {described} DescribeInstances for 8 instances: {}",
+            r["api_calls"]
+        );
+    }
+}
+
 #[test]
 fn a_recovery_keeps_what_it_made_until_teardown_is_asked_for() {
     let (_, dir) = Test::new()

@@ -10,6 +10,16 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::cloud::{CloudError, ExecOutput, Tags};
 
+/// Every item of every page of a paginated request (`$pager`: its `into_paginator()`, with its
+/// page size), gathered by `paged` with `$items`. A macro because the SDK's paginators are a
+/// type each, with no trait in common that a function could take.
+macro_rules! all_pages {
+    ($pager:expr, $items:expr) => {
+        $crate::cloud::aws::convert::paged($pager.send().collect::<Vec<_>>().await, $items)
+    };
+}
+pub(crate) use all_pages;
+
 /// Every item of every page a paginator answered, or the first page's error: a listing is
 /// whole or it is an error, never the first page taken for the answer.
 pub(crate) fn paged<P, E, T>(

@@ -32,7 +32,7 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine as _;
 
-use self::convert::{cloud_error, ec2_tags, paged, parse_time, smithy_time};
+use self::convert::{all_pages, cloud_error, ec2_tags, parse_time, smithy_time};
 use super::{
     Cloud, CloudError, CopyRequest, ExecOutput, Found, Image, ImageQuery, ImageRequest,
     LaunchRequest, Launched, Lookup, Named, Observed, Polled, Probe, RecoveryPoint,
@@ -522,13 +522,7 @@ impl Aws {
     /// Instances, with their zone, private IP and type.
     async fn find_instances(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
         let call = self.ec2.describe_instances().set_filters(Some(filters));
-        let pages = call
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let instances = paged(pages, |p| {
+        let instances = all_pages!(call.into_paginator().page_size(1000), |p| {
             p.reservations()
                 .iter()
                 .flat_map(|r| r.instances().iter().cloned())
@@ -558,13 +552,9 @@ impl Aws {
     /// Volumes, with their zone and the instance they are attached to.
     async fn find_volumes(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
         let call = self.ec2.describe_volumes().set_filters(Some(filters));
-        let pages = call
-            .into_paginator()
-            .page_size(500)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let volumes = paged(pages, |p| p.volumes().to_vec())?;
+        let volumes = all_pages!(call.into_paginator().page_size(500), |p| p
+            .volumes()
+            .to_vec())?;
         Ok(volumes
             .iter()
             .filter_map(|v| {
@@ -607,9 +597,9 @@ impl Aws {
             .set_image_ids(ids)
             .set_filters((!filters.is_empty()).then_some(filters));
         let pages = call.into_paginator();
-        let pages = if by_id { pages } else { pages.page_size(1000) };
-        let pages = pages.send().collect::<Vec<_>>().await;
-        paged(pages, |p| p.images().to_vec())
+        all_pages!(if by_id { pages } else { pages.page_size(1000) }, |p| p
+            .images()
+            .to_vec())
     }
 
     /// Every snapshot of `owners`, or of `ids`, that the filters match, all pages (as
@@ -628,9 +618,9 @@ impl Aws {
             .set_snapshot_ids(ids)
             .set_filters((!filters.is_empty()).then_some(filters));
         let pages = call.into_paginator();
-        let pages = if by_id { pages } else { pages.page_size(1000) };
-        let pages = pages.send().collect::<Vec<_>>().await;
-        paged(pages, |p| p.snapshots().to_vec())
+        all_pages!(if by_id { pages } else { pages.page_size(1000) }, |p| p
+            .snapshots()
+            .to_vec())
     }
 
     /// Images.
@@ -1134,13 +1124,7 @@ impl Cloud for Aws {
         let call = self.backup.list_restore_jobs().by_created_after(
             aws_sdk_backup::primitives::DateTime::from_secs(since.timestamp()),
         );
-        let pages = call
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut jobs = paged(pages, |p| {
+        let mut jobs = all_pages!(call.into_paginator().page_size(1000), |p| {
             p.restore_jobs()
                 .iter()
                 .filter(|j| j.recovery_point_arn() == Some(recovery_point))
@@ -1202,18 +1186,18 @@ impl Aws {
             .collect();
         let snapshots = self.describe_snapshots(&SnapshotQuery::default()).await?;
         let mut recovery_points = Vec::new();
-        let pages = self
-            .backup
-            .list_backup_vaults()
-            .into_paginator()
-            .page_size(1000)
-            .send();
-        let vaults = paged(pages.collect::<Vec<_>>().await, |p| {
-            p.backup_vault_list()
-                .iter()
-                .filter_map(|v| v.backup_vault_name().map(str::to_string))
-                .collect()
-        })?;
+        let vaults = all_pages!(
+            self.backup
+                .list_backup_vaults()
+                .into_paginator()
+                .page_size(1000),
+            |p| {
+                p.backup_vault_list()
+                    .iter()
+                    .filter_map(|v| v.backup_vault_name().map(str::to_string))
+                    .collect()
+            }
+        )?;
         for name in vaults {
             recovery_points.extend(
                 self.list_recovery_points(&RecoveryPointQuery {
@@ -1223,37 +1207,34 @@ impl Aws {
                 .await?,
             );
         }
-        let pages = self
-            .ec2
-            .describe_subnets()
-            .into_paginator()
-            .page_size(1000)
-            .send();
-        let subnets = paged(pages.collect::<Vec<_>>().await, |p| {
-            p.subnets()
-                .iter()
-                .filter_map(|s| {
-                    Some((
-                        s.subnet_id()?.to_string(),
-                        s.availability_zone()?.to_string(),
-                    ))
-                })
-                .collect()
-        })?
+        let subnets = all_pages!(
+            self.ec2.describe_subnets().into_paginator().page_size(1000),
+            |p| {
+                p.subnets()
+                    .iter()
+                    .filter_map(|s| {
+                        Some((
+                            s.subnet_id()?.to_string(),
+                            s.availability_zone()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            }
+        )?
         .into_iter()
         .collect();
-        let pages = self
-            .ec2
-            .describe_security_groups()
-            .into_paginator()
-            .page_size(1000)
-            .send();
-        let security_groups = paged(pages.collect::<Vec<_>>().await, |p| {
-            p.security_groups()
-                .iter()
-                .filter_map(|g| g.group_id().map(str::to_string))
-                .collect()
-        })?;
+        let security_groups = all_pages!(
+            self.ec2
+                .describe_security_groups()
+                .into_paginator()
+                .page_size(1000),
+            |p| {
+                p.security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect()
+            }
+        )?;
         let key_pairs = self
             .ec2
             .describe_key_pairs()

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::LocationType;
 #[cfg(test)]
 mod tests;
 
-use super::convert::{cloud_error, paged};
+use super::convert::{all_pages, cloud_error};
 use super::{Aws, filter};
 use crate::cloud::{Allowed, CloudError, DryRun, ResourceKind, SubnetInfo};
 
@@ -17,29 +17,27 @@ impl Aws {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let pages = self
-            .ec2
-            .describe_subnets()
-            .filters(filter("subnet-id", ids.iter().cloned()))
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        paged(pages, |p| {
-            p.subnets()
-                .iter()
-                .filter_map(|s| {
-                    Some(SubnetInfo {
-                        id: s.subnet_id()?.to_string(),
-                        zone: s.availability_zone().unwrap_or_default().to_string(),
-                        free_addresses: i64::from(s.available_ip_address_count().unwrap_or(0)),
-                        vpc: s.vpc_id().map(str::to_string),
-                        cidr: s.cidr_block().map(str::to_string),
+        all_pages!(
+            self.ec2
+                .describe_subnets()
+                .filters(filter("subnet-id", ids.iter().cloned()))
+                .into_paginator()
+                .page_size(1000),
+            |p| {
+                p.subnets()
+                    .iter()
+                    .filter_map(|s| {
+                        Some(SubnetInfo {
+                            id: s.subnet_id()?.to_string(),
+                            zone: s.availability_zone().unwrap_or_default().to_string(),
+                            free_addresses: i64::from(s.available_ip_address_count().unwrap_or(0)),
+                            vpc: s.vpc_id().map(str::to_string),
+                            cidr: s.cidr_block().map(str::to_string),
+                        })
                     })
-                })
-                .collect()
-        })
+                    .collect()
+            }
+        )
     }
 
     pub(super) async fn offerings(
@@ -47,23 +45,21 @@ impl Aws {
         zone: &str,
         types: &[String],
     ) -> Result<Vec<String>, CloudError> {
-        let pages = self
-            .ec2
-            .describe_instance_type_offerings()
-            .location_type(LocationType::AvailabilityZone)
-            .filters(filter("location", [zone.to_string()]))
-            .filters(filter("instance-type", types.iter().cloned()))
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let offered: Vec<String> = paged(pages, |p| {
-            p.instance_type_offerings()
-                .iter()
-                .filter_map(|o| o.instance_type().map(|t| t.as_str().to_string()))
-                .collect()
-        })?;
+        let offered: Vec<String> = all_pages!(
+            self.ec2
+                .describe_instance_type_offerings()
+                .location_type(LocationType::AvailabilityZone)
+                .filters(filter("location", [zone.to_string()]))
+                .filters(filter("instance-type", types.iter().cloned()))
+                .into_paginator()
+                .page_size(1000),
+            |p| {
+                p.instance_type_offerings()
+                    .iter()
+                    .filter_map(|o| o.instance_type().map(|t| t.as_str().to_string()))
+                    .collect()
+            }
+        )?;
         Ok(types
             .iter()
             .filter(|t| offered.contains(t))

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
 };
 
-use super::convert::{cloud_error, paged};
+use super::convert::{all_pages, cloud_error};
 use super::{Aws, found, tag_spec, unit};
 use crate::cloud::{CloudError, Found, SandboxRequest};
 
@@ -109,26 +109,24 @@ impl Aws {
     }
 
     pub(super) async fn find_groups(&self, filters: Vec<Filter>) -> Result<Vec<Found>, CloudError> {
-        let pages = self
-            .ec2
-            .describe_security_groups()
-            .set_filters(Some(filters))
-            .into_paginator()
-            .page_size(1000)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        paged(pages, |p| {
-            p.security_groups()
-                .iter()
-                .filter_map(|g| {
-                    Some(found(
-                        g.group_id()?,
-                        "available",
-                        super::convert::tags_of(g.tags()),
-                    ))
-                })
-                .collect()
-        })
+        all_pages!(
+            self.ec2
+                .describe_security_groups()
+                .set_filters(Some(filters))
+                .into_paginator()
+                .page_size(1000),
+            |p| {
+                p.security_groups()
+                    .iter()
+                    .filter_map(|g| {
+                        Some(found(
+                            g.group_id()?,
+                            "available",
+                            super::convert::tags_of(g.tags()),
+                        ))
+                    })
+                    .collect()
+            }
+        )
     }
 }

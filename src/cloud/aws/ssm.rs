@@ -8,7 +8,7 @@ use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, InstanceInformationStr
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Aws;
-use super::convert::{cloud_error, paged};
+use super::convert::{all_pages, cloud_error};
 use crate::cloud::{Agent, CloudError, CommandRequest, Invocation, LISTED_OUTPUT, MAX_OUTPUT};
 
 #[cfg(test)]
@@ -30,30 +30,28 @@ impl Aws {
             .set_values(Some(instances.to_vec()))
             .build()
             .map_err(|e| CloudError::new("ValidationException", e.to_string()))?;
-        let pages = self
-            .ssm()?
-            .describe_instance_information()
-            .filters(filter)
-            .into_paginator()
-            .page_size(PAGE)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        paged(pages, |p| {
-            p.instance_information_list()
-                .iter()
-                .filter_map(|i| {
-                    Some(Agent {
-                        instance: i.instance_id()?.to_string(),
-                        ping: i
-                            .ping_status()
-                            .map_or("Unknown", |s| s.as_str())
-                            .to_string(),
-                        online_at: None,
+        all_pages!(
+            self.ssm()?
+                .describe_instance_information()
+                .filters(filter)
+                .into_paginator()
+                .page_size(PAGE),
+            |p| {
+                p.instance_information_list()
+                    .iter()
+                    .filter_map(|i| {
+                        Some(Agent {
+                            instance: i.instance_id()?.to_string(),
+                            ping: i
+                                .ping_status()
+                                .map_or("Unknown", |s| s.as_str())
+                                .to_string(),
+                            online_at: None,
+                        })
                     })
-                })
-                .collect()
-        })
+                    .collect()
+            }
+        )
     }
 
     pub(super) async fn ssm_send(&self, r: &CommandRequest) -> Result<String, CloudError> {
@@ -99,23 +97,21 @@ impl Aws {
             since.to_rfc3339_opts(SecondsFormat::Secs, true),
         )?;
         let document = filter(CommandFilterKey::DocumentName, "AWS-RunShellScript".into())?;
-        let pages = self
-            .ssm()?
-            .list_commands()
-            .filters(after)
-            .filters(document)
-            .into_paginator()
-            .page_size(PAGE)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let ids = paged(pages, |p| {
-            p.commands()
-                .iter()
-                .filter(|c| c.comment() == Some(comment))
-                .filter_map(|c| c.command_id().map(str::to_string))
-                .collect()
-        })?;
+        let ids = all_pages!(
+            self.ssm()?
+                .list_commands()
+                .filters(after)
+                .filters(document)
+                .into_paginator()
+                .page_size(PAGE),
+            |p| {
+                p.commands()
+                    .iter()
+                    .filter(|c| c.comment() == Some(comment))
+                    .filter_map(|c| c.command_id().map(str::to_string))
+                    .collect()
+            }
+        )?;
         Ok(ids.into_iter().next())
     }
 
@@ -123,35 +119,33 @@ impl Aws {
         &self,
         command: &str,
     ) -> Result<Vec<Invocation>, CloudError> {
-        let pages = self
-            .ssm()?
-            .list_command_invocations()
-            .command_id(command)
-            .details(true)
-            .into_paginator()
-            .page_size(PAGE)
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut out = paged(pages, |p| {
-            p.command_invocations()
-                .iter()
-                .filter_map(|i| {
-                    // AWS-RunShellScript has one plugin, aws:runShellScript.
-                    let plugin = i.command_plugins().first();
-                    let output = plugin.and_then(|p| p.output()).unwrap_or("");
-                    let invocation = Invocation {
-                        instance: i.instance_id()?.to_string(),
-                        status: i.status().map_or("Pending", |s| s.as_str()).to_string(),
-                        exit_code: plugin
-                            .map_or(-1, aws_sdk_ssm::types::CommandPlugin::response_code),
-                        stdout: stdout_of(output),
-                        ended_at: None,
-                    };
-                    Some((invocation, output.chars().count() >= LISTED_OUTPUT))
-                })
-                .collect()
-        })?;
+        let mut out = all_pages!(
+            self.ssm()?
+                .list_command_invocations()
+                .command_id(command)
+                .details(true)
+                .into_paginator()
+                .page_size(PAGE),
+            |p| {
+                p.command_invocations()
+                    .iter()
+                    .filter_map(|i| {
+                        // AWS-RunShellScript has one plugin, aws:runShellScript.
+                        let plugin = i.command_plugins().first();
+                        let output = plugin.and_then(|p| p.output()).unwrap_or("");
+                        let invocation = Invocation {
+                            instance: i.instance_id()?.to_string(),
+                            status: i.status().map_or("Pending", |s| s.as_str()).to_string(),
+                            exit_code: plugin
+                                .map_or(-1, aws_sdk_ssm::types::CommandPlugin::response_code),
+                            stdout: stdout_of(output),
+                            ended_at: None,
+                        };
+                        Some((invocation, output.chars().count() >= LISTED_OUTPUT))
+                    })
+                    .collect()
+            }
+        )?;
         // The listing keeps 2,500 characters of output, stdout and stderr together;
         // GetCommandInvocation keeps 24,000 of each, apart.
         for (i, _) in out.iter_mut().filter(|(i, cut)| *cut && i.finished()) {

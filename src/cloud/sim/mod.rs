@@ -1436,6 +1436,17 @@ impl Cloud for Sim {
     async fn find(&self, kind: ResourceKind, lookup: &Lookup) -> Result<Vec<Found>, CloudError> {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
+        if let Lookup::Ids(ids) = lookup
+            && ids.len() > crate::cloud::FILTER_VALUES
+        {
+            return Err(CloudError::new(
+                "FilterLimitExceeded",
+                format!(
+                    "The maximum number of filter values specified on a single call is {}",
+                    crate::cloud::FILTER_VALUES
+                ),
+            ));
+        }
         let now = Instant::now();
         let out = {
             let st = self.here.state.borrow();

@@ -12,12 +12,12 @@ use crate::runbook::checked::{PathDef, StepId};
 use crate::runbook::diagnostic::{Code, Diagnostic};
 use crate::runbook::source::Span;
 
-use super::Checker;
+use super::{Checker, Deps};
 
 impl<'a> Checker<'a> {
     /// Under `strategy = "first"` only one path runs to the end, so a step may use only its own
     /// path's steps and the runbook's shared ones; a shared step may use no path's.
-    pub(super) fn cross_path(&mut self, deps: &[Vec<(StepId, Span)>], paths: &[PathDef]) {
+    pub(super) fn cross_path(&mut self, deps: &[Deps], paths: &[PathDef]) {
         for (id, step_deps) in deps.iter().enumerate() {
             let from = self.steps[id].path;
             for &(dep, span) in step_deps {
@@ -53,7 +53,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Every dependency cycle, naming each step in it.
-    pub(super) fn cycles(&mut self, deps: &[Vec<(StepId, Span)>]) {
+    pub(super) fn cycles(&mut self, deps: &[Deps]) {
         let mut graph: DiGraph<StepId, Span> = DiGraph::with_capacity(deps.len(), deps.len());
         let nodes: Vec<NodeIndex> = (0..deps.len()).map(|i| graph.add_node(i)).collect();
         for (id, step_deps) in deps.iter().enumerate() {
@@ -79,7 +79,7 @@ impl<'a> Checker<'a> {
 
     /// One cycle, through the members of a strongly connected component: its shortest loop
     /// step by step, with the reference that makes each step wait for the next.
-    fn cycle(&self, members: &[StepId], deps: &[Vec<(StepId, Span)>]) -> Diagnostic {
+    fn cycle(&self, members: &[StepId], deps: &[Deps]) -> Diagnostic {
         let order = cycle_order(members, deps);
         let names: Vec<&str> = order
             .iter()
@@ -121,7 +121,7 @@ impl<'a> Checker<'a> {
 
 /// A shortest cycle through the first member of a strongly connected component, following
 /// real dependency edges (breadth first, so linear in the component's size).
-fn cycle_order(members: &[StepId], deps: &[Vec<(StepId, Span)>]) -> Vec<StepId> {
+fn cycle_order(members: &[StepId], deps: &[Deps]) -> Vec<StepId> {
     let start = members[0];
     let inside: HashSet<StepId> = members.iter().copied().collect();
     let mut came_from: HashMap<StepId, StepId> = HashMap::new();

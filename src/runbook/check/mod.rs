@@ -82,6 +82,10 @@ pub(crate) fn one_runbook(file: &File) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// What a step's fields refer to: each step it depends on, with where it is named (the plan's
+/// edges, and the spans a cycle's diagnostic points at).
+type Deps = Vec<(StepId, crate::runbook::source::Span)>;
+
 /// A step as first seen: enough to resolve references to it before it is checked.
 struct StepDecl<'a> {
     ast: &'a ast::Step,

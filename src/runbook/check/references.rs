@@ -5,14 +5,14 @@
 
 use crate::action::Action;
 use crate::runbook::ast::{self, Value, ValueKind};
-use crate::runbook::checked::{Expr, ParamOrigin, StepId};
+use crate::runbook::checked::{Expr, ParamOrigin};
 use crate::runbook::diagnostic::{Code, Diagnostic};
 use crate::runbook::schema::Ty;
 use crate::runbook::source::Span;
 use crate::runbook::suggest::did_you_mean;
 
 use super::values::{fits, wrong_type};
-use super::{Checker, Place};
+use super::{Checker, Deps, Place};
 
 impl<'a> Checker<'a> {
     /// `name`: a param, replaced by its value.
@@ -22,7 +22,7 @@ impl<'a> Checker<'a> {
         head: &ast::Ident,
         ty: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         let name = head.name.as_str();
         let Some(decl) = self.params.get(name) else {
@@ -106,7 +106,7 @@ impl<'a> Checker<'a> {
         field: &ast::Ident,
         ty: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         let Some(&id) = self.step_ids.get(head.name.as_str()) else {
             let d = self.unknown_step(head);
@@ -142,7 +142,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `after = [a, b]`: bare step names.
-    pub(super) fn after(&mut self, value: &Value, deps: &mut Vec<(StepId, Span)>) {
+    pub(super) fn after(&mut self, value: &Value, deps: &mut Deps) {
         let ValueKind::List(items) = &value.kind else {
             self.error(wrong_type(value, Ty::Steps).hint("write `after = [step_a, step_b]`"));
             return;
@@ -178,7 +178,7 @@ impl<'a> Checker<'a> {
 
     /// Resolves the step references inside a value without type-checking it (for steps whose
     /// action is unknown).
-    pub(super) fn references(&mut self, value: &Value, deps: &mut Vec<(StepId, Span)>) {
+    pub(super) fn references(&mut self, value: &Value, deps: &mut Deps) {
         match &value.kind {
             ValueKind::Ref {
                 head,

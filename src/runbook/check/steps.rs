@@ -15,7 +15,7 @@ use crate::runbook::suggest::{did_you_mean, join_or};
 
 use super::names::duplicate;
 use super::values::invalid;
-use super::{Checker, Place, duration_of, string_of};
+use super::{Checker, Deps, Place, duration_of, string_of};
 
 /// A step's fields once checked.
 struct Fields<'a> {
@@ -32,9 +32,9 @@ struct Fields<'a> {
 impl<'a> Checker<'a> {
     /// Every step, in the order declared: those whose action is known, checked, and for each
     /// step the steps it depends on, with the span of each reference.
-    pub(super) fn check_steps(&mut self) -> (Vec<Step>, Vec<Vec<(StepId, Span)>>) {
+    pub(super) fn check_steps(&mut self) -> (Vec<Step>, Vec<Deps>) {
         let mut steps = Vec::with_capacity(self.steps.len());
-        let mut dep_spans: Vec<Vec<(StepId, Span)>> = Vec::with_capacity(self.steps.len());
+        let mut dep_spans: Vec<Deps> = Vec::with_capacity(self.steps.len());
         for id in 0..self.steps.len() {
             let (step, deps) = self.step(id);
             steps.push(step);
@@ -45,10 +45,10 @@ impl<'a> Checker<'a> {
 
     /// Checks one step; returns it (when its action is known) and the steps it depends on,
     /// with the span of each reference.
-    fn step(&mut self, id: StepId) -> (Option<Step>, Vec<(StepId, Span)>) {
+    fn step(&mut self, id: StepId) -> (Option<Step>, Deps) {
         let decl = &self.steps[id];
         let (ast, path) = (decl.ast, decl.path);
-        let mut deps: Vec<(StepId, Span)> = Vec::new();
+        let mut deps: Deps = Vec::new();
         let Some(action) = decl.action else {
             // Still resolve its references, to report what is wrong in them too.
             for f in &ast.fields {
@@ -92,12 +92,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Each field of a step against its action's schema, in the order written.
-    fn fields(
-        &mut self,
-        ast: &'a ast::Step,
-        schema: &ActionSchema,
-        deps: &mut Vec<(StepId, Span)>,
-    ) -> Fields<'a> {
+    fn fields(&mut self, ast: &'a ast::Step, schema: &ActionSchema, deps: &mut Deps) -> Fields<'a> {
         let mut out = Fields {
             seen: HashMap::new(),
             own: BTreeMap::new(),
@@ -140,7 +135,7 @@ impl<'a> Checker<'a> {
         spec: &FieldSpec,
         is_common: bool,
         schema: &ActionSchema,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         let name = f.name.name.as_str();
         let place = if is_common {

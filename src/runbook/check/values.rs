@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::runbook::ast::{self, Value, ValueKind};
-use crate::runbook::checked::{Expr, StepId};
+use crate::runbook::checked::Expr;
 use crate::runbook::diagnostic::{Code, Diagnostic};
 use crate::runbook::limits;
 use crate::runbook::schedule::Schedule;
@@ -16,7 +16,7 @@ use crate::runbook::source::Span;
 use crate::runbook::suggest::did_you_mean;
 
 use super::names::duplicate;
-use super::{Checker, Place};
+use super::{Checker, Deps, Place};
 
 impl<'a> Checker<'a> {
     /// Checks a value against a type, resolving params and step outputs; `None` after an error.
@@ -25,7 +25,7 @@ impl<'a> Checker<'a> {
         v: &Value,
         ty: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         match &v.kind {
             ValueKind::Ref { head, field: None } => self.param_ref(v, head, ty, place, deps),
@@ -43,7 +43,7 @@ impl<'a> Checker<'a> {
         v: &Value,
         ty: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         match (&v.kind, ty) {
             (ValueKind::Str(s), _) if s.len() > limits::MAX_STRING_BYTES => {
@@ -147,7 +147,7 @@ impl<'a> Checker<'a> {
         items: &[Value],
         inner: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         let exprs: Vec<Option<Expr>> = items
             .iter()
@@ -165,7 +165,7 @@ impl<'a> Checker<'a> {
         entries: &[ast::Entry],
         inner: Ty,
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
     ) -> Option<Expr> {
         // `rebound:` keys are rebound's own: `rebound:run-id` on a resource hands it to a run's
         // teardown, so no runbook may write one, on what it makes or on what it tags.
@@ -193,7 +193,7 @@ impl<'a> Checker<'a> {
         &mut self,
         entries: &[ast::Entry],
         place: Place,
-        deps: &mut Vec<(StepId, Span)>,
+        deps: &mut Deps,
         ty_of: impl Fn(&mut Self, &ast::Entry) -> Option<Ty>,
     ) -> Option<BTreeMap<String, Expr>> {
         let mut out = BTreeMap::new();
@@ -250,7 +250,7 @@ impl<'a> Checker<'a> {
     }
 
     /// One `{ snapshot = ..., device = ... }` of `launch`'s `volumes`.
-    fn volume(&mut self, v: &Value, place: Place, deps: &mut Vec<(StepId, Span)>) -> Option<Expr> {
+    fn volume(&mut self, v: &Value, place: Place, deps: &mut Deps) -> Option<Expr> {
         let ValueKind::Map(entries) = &v.kind else {
             self.error(wrong_type(v, Ty::Volumes));
             return None;
