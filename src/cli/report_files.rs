@@ -30,16 +30,17 @@ pub(super) fn write_report(
     report: &Report,
     signer: Option<&Signer>,
 ) -> Result<(), Error> {
-    use rebound::evidence::{html, junit, markdown};
+    use rebound::evidence::{junit, markdown_and_html};
     let err = |e: std::io::Error| Error::Write {
         path: dir.display().to_string(),
         source: e,
     };
     std::fs::create_dir_all(dir).map_err(err)?;
+    let (markdown, html) = markdown_and_html(report);
     let files = [
         ("report.json", report.to_json()),
-        ("report.md", markdown::render(report)),
-        ("report.html", html::render(report)),
+        ("report.md", markdown),
+        ("report.html", html),
         ("junit.xml", junit::render(report)),
     ];
     for (name, text) in files {

@@ -116,8 +116,8 @@ impl Session<'_> {
     /// listeners) before the journal was, then notifies (`--notify`); the exit code.
     pub fn run(self, start: Start) -> Result<u8, Error> {
         let Ended { code, notice } = self.execute(start)?;
-        if let Some(hook) = &self.outputs.notify {
-            tell(hook, &notice);
+        if let (Some(hook), Some(notice)) = (&self.outputs.notify, &notice) {
+            tell(hook, notice);
         }
         Ok(code)
     }
@@ -497,15 +497,20 @@ impl Session<'_> {
             .map(|d| d.display().to_string());
         Ok(Ended {
             code,
-            notice: Notice::of(&report, dir, place),
+            // Made only to be sent: its document is a tenth of a 1,000-tier run's time.
+            notice: self
+                .outputs
+                .notify
+                .is_some()
+                .then(|| Notice::of(&report, dir, place)),
         })
     }
 }
 
-/// How a process's part of a run ended: its exit code, and what `--notify` posts.
+/// How a process's part of a run ended: its exit code, and what `--notify` posts (with it).
 struct Ended {
     code: u8,
-    notice: Notice,
+    notice: Option<Notice>,
 }
 
 /// Posts `notice` to `hook` on a runtime of its own: the run's may be the simulator's, whose

@@ -5,6 +5,8 @@
 //! missed, failed, cancelled) and one gauge per target, so that the answer an auditor looks
 //! for is the first thing on the page, in words that survive a black-and-white printer.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::report::Report;
@@ -452,6 +454,13 @@ fn timeline(r: &Report, t0: DateTime<Utc>) -> Timeline {
         name: "shared".to_string(),
         bars: Vec::new(),
     };
+    // A thousand tiers are a thousand paths: each step's lane by name, not by a search.
+    let lane_of: HashMap<&str, usize> = r
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     for s in &r.steps {
         let (Some(start), Some(end)) = (offset(t0, &s.started_at), offset(t0, &s.finished_at))
         else {
@@ -466,8 +475,9 @@ fn timeline(r: &Report, t0: DateTime<Utc>) -> Timeline {
         };
         match s
             .path
-            .as_ref()
-            .and_then(|p| lanes.iter_mut().find(|l| &l.name == p))
+            .as_deref()
+            .and_then(|p| lane_of.get(p))
+            .and_then(|&i| lanes.get_mut(i))
         {
             Some(lane) => lane.bars.push(bar),
             None => shared.bars.push(bar),

@@ -16,3 +16,10 @@ pub mod report;
 pub mod signature;
 pub(crate) mod timeline_svg;
 pub mod trend;
+
+/// `report.md` and `report.html` of a report, both laid out from one `document::Doc` (made
+/// once: at a thousand tiers it is a tenth of the run).
+pub fn markdown_and_html(r: &report::Report) -> (String, String) {
+    let doc = document::Doc::of(r);
+    (markdown::render_doc(&doc), html::render_doc(&doc))
+}

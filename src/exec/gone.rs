@@ -16,6 +16,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::api::Api;
+use super::poller::due_now;
 use crate::cloud::{Cloud, CloudError, Found, Lookup, ResourceKind};
 
 /// What one look saw of a resource: its description, or none (not described: gone, or not yet
@@ -64,15 +65,7 @@ impl Watch {
         loop {
             self.askers.borrow_mut().retain(|a| !a.tx.is_closed());
             let next = self.askers.borrow().iter().map(|a| a.due).min();
-            let Some(next) = next else {
-                self.wake.notified().await;
-                continue;
-            };
-            if next > Instant::now() {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = self.wake.notified() => {}
-                }
+            if !due_now(next, &self.wake).await {
                 continue;
             }
             let horizon = Instant::now() + self.tick / 2;

@@ -14,7 +14,7 @@
 //! once), then on that minute grid, anchored where this poller first saw the instance running.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -158,7 +158,8 @@ struct Waiter {
     /// When a Describe first answered without this id, or NotFound for it (AWS is eventually
     /// consistent right after a create, so a short absence is normal: `cloud::PROPAGATION`).
     missing_since: Option<Instant>,
-    tx: oneshot::Sender<Result<Observed, CloudError>>,
+    /// Taken when the waiter is told how its wait ended.
+    tx: Option<oneshot::Sender<Result<Observed, CloudError>>>,
 }
 
 pub(crate) struct Poller {
@@ -229,7 +230,7 @@ impl Poller {
             cadence,
             missing_since: None,
             impaired_since: None,
-            tx,
+            tx: Some(tx),
         });
         self.wake.notify_one();
         rx.await
@@ -239,17 +240,11 @@ impl Poller {
     /// Polls for as long as the run lasts (the executor drops this future at the end).
     pub(crate) async fn run<C: Cloud>(&self, api: &Api<'_, C>) {
         loop {
-            self.waiters.borrow_mut().retain(|w| !w.tx.is_closed());
+            self.waiters
+                .borrow_mut()
+                .retain(|w| w.tx.as_ref().is_some_and(|tx| !tx.is_closed()));
             let next = self.waiters.borrow().iter().map(|w| w.due).min();
-            let Some(next) = next else {
-                self.wake.notified().await;
-                continue;
-            };
-            if next > Instant::now() {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = self.wake.notified() => {}
-                }
+            if !due_now(next, &self.wake).await {
                 continue;
             }
             // What falls due within half a tick rides along: resources created a few
@@ -331,7 +326,6 @@ impl Poller {
     }
 
     fn deliver(&self, ids: &[String], observed: &[Observed]) {
-        let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let answers: HashMap<&str, &Observed> =
             observed.iter().map(|o| (o.id.as_str(), o)).collect();
         // The answer came after the cloud said `running`: now is no earlier than the start.
@@ -348,60 +342,68 @@ impl Poller {
                 last.insert(o.id.clone(), (now, o.clone()));
             }
         }
-        let mut waiters = self.waiters.borrow_mut();
-        let mut keep = Vec::with_capacity(waiters.len());
-        for mut w in waiters.drain(..) {
-            if !asked.contains(w.id.as_str()) {
-                keep.push(w);
-                continue;
+        // Sorted, so that a thousand waiters are each found by a binary search, not hashed.
+        let mut asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+        asked.sort_unstable();
+        self.waiters.borrow_mut().retain_mut(|w| {
+            if asked.binary_search(&w.id.as_str()).is_err() {
+                return true;
             }
-            // Not in the answer: normal for a moment right after a create; after that, it does
-            // not exist.
-            let Some(o) = answers.get(w.id.as_str()).copied() else {
-                let now = Instant::now();
-                let since = *w.missing_since.get_or_insert(now);
-                if now.duration_since(since) >= PROPAGATION {
-                    let _ = w.tx.send(Err(CloudError::new(
-                        self.kind.not_found_code(),
-                        format!("{} does not exist", w.id),
-                    )));
-                } else {
-                    keep.push(w);
-                }
-                continue;
+            let Some(ended) = self.answer(w, answers.get(w.id.as_str()).copied()) else {
+                return true;
             };
-            let done = match &w.want {
-                Want::State(s) => o.state == *s,
-                Want::StatusOk => o.status_ok,
-            };
-            if !o.impaired {
-                w.impaired_since = None;
+            if let Some(tx) = w.tx.take() {
+                let _ = tx.send(ended);
             }
-            if done {
-                let _ = w.tx.send(Ok(o.clone()));
-            } else if w.want == Want::StatusOk
-                && o.impaired
-                && Instant::now().duration_since(*w.impaired_since.get_or_insert_with(Instant::now))
-                    >= IMPAIRED_GRACE
-            {
-                let _ = w.tx.send(Err(CloudError::new(
-                    "StatusCheckImpaired",
-                    format!(
-                        "{}: a status check has been impaired for {} min (EC2 finds it broken)",
-                        o.id,
-                        IMPAIRED_GRACE.as_secs() / 60
-                    ),
-                )));
-            } else if is_dead(&o.state) {
-                let _ = w.tx.send(Err(CloudError::new(
-                    "ResourceFailed",
-                    format!("{} is {}, waiting for {:?}", o.id, o.state, w.want),
-                )));
-            } else {
-                keep.push(w);
-            }
+            false
+        });
+    }
+
+    /// What an answer (`None`: not in it) means for a waiter: how its wait ended, or `None`
+    /// while it waits on.
+    fn answer(&self, w: &mut Waiter, o: Option<&Observed>) -> Option<Result<Observed, CloudError>> {
+        // Not in the answer: normal for a moment right after a create; after that, it does
+        // not exist.
+        let Some(o) = o else {
+            let now = Instant::now();
+            let since = *w.missing_since.get_or_insert(now);
+            return (now.duration_since(since) >= PROPAGATION).then(|| {
+                Err(CloudError::new(
+                    self.kind.not_found_code(),
+                    format!("{} does not exist", w.id),
+                ))
+            });
+        };
+        let done = match &w.want {
+            Want::State(s) => o.state == *s,
+            Want::StatusOk => o.status_ok,
+        };
+        if !o.impaired {
+            w.impaired_since = None;
         }
-        *waiters = keep;
+        if done {
+            Some(Ok(o.clone()))
+        } else if w.want == Want::StatusOk
+            && o.impaired
+            && Instant::now().duration_since(*w.impaired_since.get_or_insert_with(Instant::now))
+                >= IMPAIRED_GRACE
+        {
+            Some(Err(CloudError::new(
+                "StatusCheckImpaired",
+                format!(
+                    "{}: a status check has been impaired for {} min (EC2 finds it broken)",
+                    o.id,
+                    IMPAIRED_GRACE.as_secs() / 60
+                ),
+            )))
+        } else if is_dead(&o.state) {
+            Some(Err(CloudError::new(
+                "ResourceFailed",
+                format!("{} is {}, waiting for {:?}", o.id, o.state, w.want),
+            )))
+        } else {
+            None
+        }
     }
 
     fn fail(&self, ids: &[String], e: &CloudError) {
@@ -409,10 +411,27 @@ impl Poller {
         let (failed, keep): (Vec<Waiter>, Vec<Waiter>) =
             waiters.drain(..).partition(|w| ids.contains(&w.id));
         *waiters = keep;
-        for w in failed {
-            let _ = w.tx.send(Err(e.clone()));
+        for tx in failed.into_iter().filter_map(|w| w.tx) {
+            let _ = tx.send(Err(e.clone()));
         }
     }
+}
+
+/// Whether the earliest look (`next`; `None`: nothing to look at) is due now; if not, first
+/// waits until it is, or until `wake` says a new one came, and the caller looks again at what is
+/// due. The loop of every poller and of teardown's watches.
+pub(crate) async fn due_now(next: Option<Instant>, wake: &Notify) -> bool {
+    match next {
+        None => wake.notified().await,
+        Some(next) if next > Instant::now() => {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = wake.notified() => {}
+            }
+        }
+        Some(_) => return true,
+    }
+    false
 }
 
 /// Whether an error's `message` names `id` as a whole word (not as the start of a longer id).

@@ -83,6 +83,15 @@ fn markdown_of_a_fixed_run() {
     insta::assert_snapshot!(markdown::render(&fixed_report()));
 }
 
+/// The report files' two documents come from one `Doc`, and say what each rendering says alone.
+#[test]
+fn report_md_and_html_are_laid_out_from_one_document() {
+    let r = fixed_report();
+    let (md, page) = rebound::evidence::markdown_and_html(&r);
+    assert_eq!(md, markdown::render(&r));
+    assert_eq!(page, html::render(&r));
+}
+
 #[test]
 fn junit_of_a_fixed_run() {
     let xml = junit::render(&fixed_report());

@@ -9,6 +9,7 @@
 //! when each resource truly reached its state and says so (`Observed::ready_at`), which is how
 //! a report gives the RTO bound that no orchestrator could beat.
 
+mod index;
 pub(crate) mod profile;
 pub(crate) mod world;
 
@@ -24,6 +25,7 @@ use tokio::time::Instant;
 pub use profile::{Faults, Profile};
 pub use world::World;
 
+use self::index::Index;
 use super::latency::Dist;
 use super::rate_limit::Buckets;
 use super::{
@@ -106,6 +108,33 @@ struct State {
     sandboxes: HashMap<String, (Tags, bool)>,
     /// Delete calls answered so far (the `failed_deletes` fault).
     deletes: u32,
+    /// `world.images` and `world.snapshots` by id and by tag, built when a Describe needs
+    /// them. Every change to either list (a push, a delete, new tags) drops its index.
+    image_index: Option<Index>,
+    snapshot_index: Option<Index>,
+}
+
+impl State {
+    /// The images, to change: their index is dropped.
+    fn images_mut(&mut self) -> &mut Vec<Image> {
+        self.image_index = None;
+        &mut self.world.images
+    }
+
+    /// The snapshots, to change: their index is dropped.
+    fn snapshots_mut(&mut self) -> &mut Vec<Snapshot> {
+        self.snapshot_index = None;
+        &mut self.world.snapshots
+    }
+
+    /// The snapshot `id`, found through the index.
+    fn snapshot(&mut self, id: &str) -> Option<&Snapshot> {
+        let snapshots = &self.world.snapshots;
+        let index = self
+            .snapshot_index
+            .get_or_insert_with(|| Index::of(snapshots));
+        index.position(id).and_then(|at| snapshots.get(at))
+    }
 }
 
 struct Instance {
@@ -477,7 +506,7 @@ impl Sim {
                     },
                 );
             }
-            ResourceKind::Image => st.world.images.push(Image {
+            ResourceKind::Image => st.images_mut().push(Image {
                 id: id.to_string(),
                 name: id.to_string(),
                 created: chrono::Utc::now(),
@@ -485,7 +514,7 @@ impl Sim {
                 owner: "self".to_string(),
                 tags: tags.clone(),
             }),
-            ResourceKind::Snapshot => st.world.snapshots.push(Snapshot {
+            ResourceKind::Snapshot => st.snapshots_mut().push(Snapshot {
                 id: id.to_string(),
                 created: chrono::Utc::now(),
                 state: "completed".to_string(),
@@ -633,7 +662,7 @@ impl Sim {
         let id = self.id("ami");
         let mut st = self.here.state.borrow_mut();
         st.new_images.insert(id.clone(), ready);
-        st.world.images.push(Image {
+        st.images_mut().push(Image {
             id: id.clone(),
             name: name.to_string(),
             created,
@@ -693,10 +722,15 @@ impl Cloud for Sim {
             .await?;
         let now = Instant::now();
         let out: Vec<Image> = {
-            let st = self.here.state.borrow();
-            st.world
-                .images
-                .iter()
+            let mut st = self.here.state.borrow_mut();
+            let st = &mut *st;
+            let images = &st.world.images;
+            let index = st.image_index.get_or_insert_with(|| Index::of(images));
+            index
+                .candidates(&q.ids, &q.tags)
+                .unwrap_or_else(|| (0..images.len()).collect())
+                .into_iter()
+                .filter_map(|at| images.get(at))
                 .filter(|i| q.ids.is_empty() || q.ids.contains(&i.id))
                 // `Owners`, as EC2 reads it: `self` is the account's own, which an image of a world
                 // file with no `owner` is.
@@ -724,10 +758,17 @@ impl Cloud for Sim {
             .await?;
         let now = Instant::now();
         let out: Vec<Snapshot> = {
-            let st = self.here.state.borrow();
-            st.world
-                .snapshots
-                .iter()
+            let mut st = self.here.state.borrow_mut();
+            let st = &mut *st;
+            let snapshots = &st.world.snapshots;
+            let index = st
+                .snapshot_index
+                .get_or_insert_with(|| Index::of(snapshots));
+            index
+                .candidates(&q.ids, &q.tags)
+                .unwrap_or_else(|| (0..snapshots.len()).collect())
+                .into_iter()
+                .filter_map(|at| snapshots.get(at))
                 .filter(|s| q.ids.is_empty() || q.ids.contains(&s.id))
                 .filter(|s| matches_tags(&s.tags, &q.tags))
                 .filter(|s| q.volume.is_none() || s.volume == q.volume)
@@ -822,8 +863,9 @@ impl Cloud for Sim {
             return Ok(id.clone());
         }
         let size = {
-            let st = self.here.state.borrow();
-            let Some(snap) = st.world.snapshots.iter().find(|s| s.id == r.snapshot) else {
+            let mut st = self.here.state.borrow_mut();
+            let in_region = r.zone.starts_with(&st.world.region);
+            let Some(snap) = st.snapshot(&r.snapshot) else {
                 return Err(Self::not_found("InvalidSnapshot.NotFound", &r.snapshot));
             };
             if snap.state != "completed" {
@@ -844,7 +886,7 @@ impl Cloud for Sim {
                     ),
                 ));
             }
-            if !r.zone.starts_with(&st.world.region) {
+            if !in_region {
                 return Err(CloudError::new(
                     "InvalidParameterValue",
                     format!("Invalid availability zone: [{}]", r.zone),
@@ -1074,7 +1116,7 @@ impl Cloud for Sim {
         let id = self.id("snap");
         let mut st = self.here.state.borrow_mut();
         st.new_snapshots.insert(id.clone(), ready);
-        st.world.snapshots.push(Snapshot {
+        st.snapshots_mut().push(Snapshot {
             id: id.clone(),
             state: "completed".to_string(),
             // A copy's volume id is arbitrary (EC2's reference says not to use it).
@@ -1584,7 +1626,7 @@ impl Cloud for Sim {
             }
             ResourceKind::Image => {
                 let before = st.world.images.len();
-                st.world.images.retain(|i| i.id != id);
+                st.images_mut().retain(|i| i.id != id);
                 if st.world.images.len() == before {
                     return Err(Self::not_found("InvalidAMIID.NotFound", id));
                 }
@@ -1592,7 +1634,7 @@ impl Cloud for Sim {
             }
             ResourceKind::Snapshot => {
                 let before = st.world.snapshots.len();
-                st.world.snapshots.retain(|s| s.id != id);
+                st.snapshots_mut().retain(|s| s.id != id);
                 if st.world.snapshots.len() == before {
                     return Err(Self::not_found("InvalidSnapshot.NotFound", id));
                 }
@@ -1689,14 +1731,12 @@ impl Cloud for Sim {
             ResourceKind::Instance => st.instances.get_mut(id).map(|i| &mut i.tags),
             ResourceKind::Volume => st.volumes.get_mut(id).map(|v| &mut v.tags),
             ResourceKind::Image => st
-                .world
-                .images
+                .images_mut()
                 .iter_mut()
                 .find(|i| i.id == id)
                 .map(|i| &mut i.tags),
             ResourceKind::Snapshot => st
-                .world
-                .snapshots
+                .snapshots_mut()
                 .iter_mut()
                 .find(|s| s.id == id)
                 .map(|s| &mut s.tags),
