@@ -255,9 +255,16 @@ impl<'c, C: Cloud> Api<'c, C> {
         Ok(out)
     }
 
+    /// Which of `ids` exist, `FILTER_VALUES` ids a call (each kind is asked by a filter).
     pub async fn existing(&self, kind: Named, ids: &[String]) -> Result<Vec<String>, CloudError> {
-        self.retrying(kind.describe_op(), || self.cloud.existing(kind, ids))
-            .await
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FILTER_VALUES.max(1)) {
+            out.extend(
+                self.retrying(kind.describe_op(), || self.cloud.existing(kind, chunk))
+                    .await?,
+            );
+        }
+        Ok(out)
     }
 
     pub async fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), CloudError> {

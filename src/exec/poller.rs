@@ -11,7 +11,8 @@
 //! 12 s, at a few dozen calls instead of a thousand. Status
 //! checks change only when EC2 evaluates them, once a minute from when the instance started
 //! running: they are looked at once at the start of the wait (a lenient peer passes them at
-//! once), then on that minute grid, anchored where this poller first saw the instance running.
+//! once), unless the poller's last answer came since the grid's last minute (that answer
+//! stands), then on that minute grid, anchored where this poller first saw the instance running.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -210,28 +211,30 @@ impl Poller {
                 late: looks.late,
             },
         };
-        let mut due = now + looks.first;
-        // Status checks cannot have changed since an answer that came after EC2's last
-        // evaluation of them: that answer stands (the launch's wait saw the instance running a
-        // moment ago, and its checks with it), and the first look is at the next evaluation.
-        if let Cadence::Minutely { anchor } = cadence
-            && let Some((at, o)) = self.last.borrow().get(id)
-            && evaluations(anchor, *at) == evaluations(anchor, now)
-        {
-            if o.status_ok {
-                return Ok(o.clone());
-            }
-            due = cadence.next(now, self.tick);
-        }
-        self.waiters.borrow_mut().push(Waiter {
+        let mut waiter = Waiter {
             id: id.to_string(),
             want,
-            due,
+            due: now + looks.first,
             cadence,
             missing_since: None,
             impaired_since: None,
             tx: Some(tx),
-        });
+        };
+        // Status checks cannot have changed since an answer that came after EC2's last
+        // evaluation of them: that answer stands (the launch's wait saw the instance running a
+        // moment ago, and its checks with it), judged as a look's answer is (passed, impaired,
+        // dead), and the first look is at the next evaluation.
+        let cached = self.last.borrow().get(id).cloned();
+        if let Cadence::Minutely { anchor } = cadence
+            && let Some((at, o)) = cached
+            && evaluations(anchor, at) == evaluations(anchor, now)
+        {
+            if let Some(ended) = self.answer(&mut waiter, Some(&o)) {
+                return ended;
+            }
+            waiter.due = cadence.next(now, self.tick);
+        }
+        self.waiters.borrow_mut().push(waiter);
         self.wake.notify_one();
         rx.await
             .unwrap_or_else(|_| Err(CloudError::new("Cancelled", "the poller stopped")))
