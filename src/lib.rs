@@ -17,5 +17,7 @@ pub mod policy;
 pub mod preflight;
 pub mod runbook;
 pub mod secret;
+#[cfg(test)]
+mod testing;
 
 pub use error::Error;

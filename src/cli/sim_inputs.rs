@@ -58,7 +58,17 @@ impl SimArgs {
             None => None,
         };
         let world = match &self.sim_world {
-            Some(p) => Some(read_json::<World>(p, "simulator world")?),
+            Some(p) => {
+                let world = read_json::<World>(p, "simulator world")?;
+                if let Some((what, id)) = world.repeated() {
+                    return Err(Error::Usage(format!(
+                        "{}: not a valid simulator world: {what} `{id}` is listed twice (an \
+                         account's ids are unique; `rebound inventory export` lists each once)",
+                        p.display()
+                    )));
+                }
+                Some(world)
+            }
             None => None,
         };
         Ok(SimInputs {

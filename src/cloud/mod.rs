@@ -334,8 +334,8 @@ impl RecoveryPoint {
     }
 }
 
-/// What `find_image` asks for.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What `find_image` asks for (`Hash`: identical finds in flight share a call, `exec::flights`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ImageQuery {
     pub owners: Vec<String>,
     pub tags: Tags,
@@ -344,7 +344,7 @@ pub struct ImageQuery {
     pub ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SnapshotQuery {
     pub owners: Vec<String>,
     pub tags: Tags,
@@ -352,7 +352,7 @@ pub struct SnapshotQuery {
     pub ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RecoveryPointQuery {
     pub vault: String,
     pub resource: Option<String>,
@@ -581,7 +581,8 @@ pub struct Observed {
     pub impaired: bool,
     /// Instances: the availability zone. Restore jobs: the instance created.
     pub detail: Option<String>,
-    /// When the resource reached `state` (simulator only).
+    /// When the resource reached `state` and EC2 showed it, whichever came later: a poller
+    /// cannot see sooner (simulator only).
     pub ready_at: Option<Instant>,
     /// Instances: when both status checks passed (simulator only).
     pub status_ok_at: Option<Instant>,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::flights::Flights;
 use crate::cloud::FILTER_VALUES;
 use crate::cloud::rate_limit::{Buckets, Lane};
 use crate::cloud::{
@@ -39,7 +40,25 @@ pub struct Api<'c, C> {
     total: Rc<RefCell<Calls>>,
     own: Rc<RefCell<Calls>>,
     buckets: Rc<RefCell<Buckets>>,
+    finds: Rc<Finds>,
     origin: Instant,
+}
+
+/// The finds in flight in one region, shared by every step's `Api` there (`flights`).
+struct Finds {
+    images: Flights<ImageQuery, Vec<Image>>,
+    snapshots: Flights<SnapshotQuery, Vec<Snapshot>>,
+    points: Flights<RecoveryPointQuery, Vec<RecoveryPoint>>,
+}
+
+impl Finds {
+    fn new() -> Rc<Finds> {
+        Rc::new(Finds {
+            images: Flights::new(),
+            snapshots: Flights::new(),
+            points: Flights::new(),
+        })
+    }
 }
 
 impl<'c, C: Cloud> Api<'c, C> {
@@ -49,6 +68,7 @@ impl<'c, C: Cloud> Api<'c, C> {
             total: Rc::new(RefCell::new(Calls::new())),
             own: Rc::new(RefCell::new(Calls::new())),
             buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
+            finds: Finds::new(),
             origin: Instant::now(),
         }
     }
@@ -65,6 +85,7 @@ impl<'c, C: Cloud> Api<'c, C> {
                 total: Rc::clone(&first.total),
                 own: Rc::new(RefCell::new(Calls::new())),
                 buckets: Rc::new(RefCell::new(Buckets::new(0.0))),
+                finds: Finds::new(),
                 origin: first.origin,
             })
             .collect();
@@ -79,6 +100,7 @@ impl<'c, C: Cloud> Api<'c, C> {
             total: Rc::clone(&self.total),
             own: Rc::new(RefCell::new(Calls::new())),
             buckets: Rc::clone(&self.buckets),
+            finds: Rc::clone(&self.finds),
             origin: self.origin,
         }
     }
@@ -154,24 +176,29 @@ impl<'c, C: Cloud> Api<'c, C> {
         }
     }
 
+    // The finds: an identical one in flight answers for all (`flights`); the call is counted
+    // once, by the step that made it.
+
     pub async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
-        self.retrying(Op::DescribeImages, || self.cloud.describe_images(q))
-            .await
+        let call = || self.retrying(Op::DescribeImages, || self.cloud.describe_images(q));
+        self.finds.images.ask(q, call).await
     }
 
     pub async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
-        self.retrying(Op::DescribeSnapshots, || self.cloud.describe_snapshots(q))
-            .await
+        let call = || self.retrying(Op::DescribeSnapshots, || self.cloud.describe_snapshots(q));
+        self.finds.snapshots.ask(q, call).await
     }
 
     pub async fn list_recovery_points(
         &self,
         q: &RecoveryPointQuery,
     ) -> Result<Vec<RecoveryPoint>, CloudError> {
-        self.retrying(Op::ListRecoveryPointsByBackupVault, || {
-            self.cloud.list_recovery_points(q)
-        })
-        .await
+        let call = || {
+            self.retrying(Op::ListRecoveryPointsByBackupVault, || {
+                self.cloud.list_recovery_points(q)
+            })
+        };
+        self.finds.points.ask(q, call).await
     }
 
     pub async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {
@@ -382,12 +409,7 @@ mod tests {
 
     #[test]
     fn a_lookup_of_many_ids_goes_two_hundred_a_call_as_ec2_takes_them() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
+        crate::testing::paused_runtime().block_on(async {
             let sim = Sim::new(World::default(), Profile::default(), 0);
             let ids: Vec<String> = (0..450).map(|i| format!("i-{i:017x}")).collect();
             // The simulator refuses a filter of more values, as EC2 does.
@@ -398,11 +420,29 @@ mod tests {
             assert_eq!(refused.code, "FilterLimitExceeded");
             let api = Api::new(&sim);
             let found = api
-                .find(ResourceKind::Instance, &Lookup::Ids(ids))
+                .find(ResourceKind::Instance, &Lookup::Ids(ids.clone()))
                 .await
                 .expect("asked in three calls");
             assert!(found.is_empty(), "{found:?}");
             assert_eq!(api.total().get(&Op::DescribeInstances), Some(&3));
+            // Preflight's question (which of these exist) goes the same way, for resources and
+            // for what the world names (subnets).
+            let subnets: Vec<String> = (0..450).map(|i| format!("subnet-{i:017x}")).collect();
+            let refused = sim
+                .existing(Named::Subnet, &subnets)
+                .await
+                .expect_err("450 filter values");
+            assert_eq!(refused.code, "FilterLimitExceeded");
+            let api = Api::new(&sim);
+            for (kind, ids) in [
+                (Named::Resource(ResourceKind::Instance), &ids),
+                (Named::Subnet, &subnets),
+            ] {
+                let there = api.existing(kind, ids).await.expect("asked in three calls");
+                assert!(there.is_empty(), "{there:?}");
+            }
+            assert_eq!(api.total().get(&Op::DescribeInstances), Some(&3));
+            assert_eq!(api.total().get(&Op::DescribeSubnets), Some(&3));
         });
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod ctx;
 pub mod event;
+mod flights;
 mod gone;
 pub mod journal;
 pub mod model;

@@ -428,6 +428,7 @@ pub(crate) async fn due_now(next: Option<Instant>, wake: &Notify) -> bool {
         None => wake.notified().await,
         Some(next) if next > Instant::now() => {
             tokio::select! {
+                biased;
                 () = tokio::time::sleep_until(next) => {}
                 () = wake.notified() => {}
             }
@@ -565,6 +566,41 @@ mod tests {
             minutely.next(anchor + secs(130.5), tick),
             anchor + secs(180.0)
         );
+    }
+
+    #[test]
+    fn a_status_wait_judges_the_answer_it_takes_from_the_launch() {
+        crate::testing::paused_runtime().block_on(async {
+            // No poller loop runs: a wait that would look never ends, and times out.
+            let poller = Poller::new(Polled::Instance, secs(1.0));
+            let at = Instant::now();
+            poller.running_seen.borrow_mut().insert("i-1".into(), at);
+            let seen = |o: Observed| {
+                poller.last.borrow_mut().insert("i-1".into(), (at, o));
+            };
+            let wait = || {
+                let looks = Looks::running(Dist::new(5.0, 15.0));
+                tokio::time::timeout(secs(1.0), poller.wait("i-1", Want::StatusOk, looks))
+            };
+            // Checks passed in the last answer: the wait ends on it, without a look.
+            seen(Observed {
+                status_ok: true,
+                ..Observed::new("i-1", "running")
+            });
+            let ok = wait().await.expect("from the answer").expect("passed");
+            assert!(ok.status_ok);
+            // Terminated in the last answer: the wait fails on it at once, not a minute on.
+            seen(Observed::new("i-1", "terminated"));
+            let e = wait().await.expect("from the answer").expect_err("dead");
+            assert_eq!(e.code, "ResourceFailed", "{e:?}");
+            // Still initializing: the wait goes on, to a look at the next evaluation.
+            seen(Observed::new("i-1", "running"));
+            assert!(wait().await.is_err(), "waits for a look");
+            // An answer from before EC2's last evaluation does not stand: the wait looks.
+            seen(Observed::new("i-1", "terminated"));
+            tokio::time::advance(secs(60.0)).await;
+            assert!(wait().await.is_err(), "waits for a look");
+        });
     }
 
     #[test]

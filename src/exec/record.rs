@@ -24,7 +24,8 @@ pub struct StepRecord {
     pub inputs: Map<String, Value>,
     pub outputs: Map<String, Value>,
     pub error: Option<String>,
-    /// When the cloud was truly done with the step (simulator; the finish otherwise).
+    /// When the cloud was done with the step and showed it: a resource EC2 did not show yet
+    /// (not yet propagated) is ready from when it did (simulator; the finish otherwise).
     pub ready_at: Option<At>,
     /// Volumes: when every block was loaded from the snapshot.
     pub loaded_at: Option<At>,

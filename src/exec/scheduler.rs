@@ -85,7 +85,11 @@ pub async fn execute<C: Cloud>(
         .iter()
         .zip(&scheduler.apis)
         .map(|(p, api)| p.run(api));
+    // `biased`: the steps, then the pollers, in that order at every wake. An unbiased select
+    // polls its branches in a random order, and which of them calls the cloud first decides
+    // the simulator's draws: the same seed gave a 200-tier RTO of 400 s, 427 s or 459 s.
     let interrupted = tokio::select! {
+        biased;
         interrupted = scheduler.drive(stop) => interrupted,
         _ = futures::future::join_all(pollers) => false,
     };
@@ -271,6 +275,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                 return false;
             }
             tokio::select! {
+                biased;
                 Some((id, result)) = running.next() => {
                     let finished = self.at();
                     if let Some(volume) = result.as_ref().ok().and_then(|d| d.loading.clone()) {

@@ -280,7 +280,9 @@ async fn in_region<C: Cloud>(
                 jobs.push(remove(api, watches.of(*kind), *kind, step, f, &of));
             }
         }
+        // `biased`, as the executor's: the same seed, the same timeline.
         let removed = tokio::select! {
+            biased;
             fates = join_all(jobs) => fates,
             never = watches.run(api) => match never {},
         };

@@ -505,6 +505,18 @@ fn sim_world_and_profile_files() {
         .status(2)
         .stderr("not a valid simulator profile")
         .run();
+    // An account lists each id once: a world that repeats one is refused, not half-answered.
+    let image = r#"{"id": "ami-0aaa", "name": "web", "created": "2026-11-20T00:00:00Z", "state": "available", "tags": {}}"#;
+    Test::new()
+        .file("w.runbook", rb)
+        .file(
+            "world.json",
+            format!(r#"{{"region": "eu-west-1", "images": [{image}, {image}]}}"#),
+        )
+        .args(&["run", "w.runbook", "--sim-world", "world.json"])
+        .status(2)
+        .stderr("not a valid simulator world: image `ami-0aaa` is listed twice")
+        .run();
 }
 
 #[test]

@@ -401,17 +401,19 @@ impl Aws {
         }
         Ok(out)
     }
-    /// Volumes: state, `in-use` only once the attachment is `attached`.
+    /// Volumes: state, `in-use` only once the attachment is `attached`. Asked by a `volume-id`
+    /// filter, not `VolumeIds`: a volume made a moment ago that EC2 does not show yet (it is
+    /// eventually consistent) is left out of the answer, where the id list fails the whole call
+    /// with `InvalidVolume.NotFound` and every other volume's answer waits for a second call.
     async fn observe_volumes(&self, ids: &[String]) -> Result<Vec<Observed>, CloudError> {
-        let answer = self
+        let call = self
             .ec2
             .describe_volumes()
-            .set_volume_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .map_err(cloud_error)?;
-        Ok(answer
+            .filters(filter("volume-id", ids.iter().cloned()));
+        let volumes = all_pages!(call.into_paginator().page_size(500), |p| p
             .volumes()
+            .to_vec())?;
+        Ok(volumes
             .iter()
             .filter_map(|v| {
                 let id = v.volume_id()?;

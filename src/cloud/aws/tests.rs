@@ -98,14 +98,7 @@ fn launch_on(rules: &[&Rule], types: &str, extra: &str) -> StepRecord {
     record.steps[rb.step_named("web").expect("web")].clone()
 }
 
-/// A current-thread runtime on a paused clock.
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-}
+use crate::testing::paused_runtime;
 
 /// Runs a runbook on the given mocked clients, on a paused clock.
 fn run(text: &str, aws: Aws) -> (runbook::Runbook, RunRecord) {
@@ -1044,6 +1037,51 @@ fn snapshots_by_id_leave_out_a_missing_one_by_halving() {
     // Both ids, then each half: snap-0gone alone fails and is dropped.
     assert_eq!(gone.num_calls(), 2);
     assert_eq!(found.num_calls(), 1);
+}
+
+/// A volume wait asks DescribeVolumes by a `volume-id` filter, never by VolumeIds: a volume made
+/// a moment ago that EC2 does not show yet is then absent from the answer, where VolumeIds
+/// would fail the call for every volume in it (InvalidVolume.NotFound).
+#[test]
+fn volumes_are_watched_by_a_filter_that_leaves_out_what_ec2_does_not_show_yet() {
+    use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
+    use aws_sdk_ec2::types::{Volume, VolumeState};
+    let by_filter = mock!(aws_sdk_ec2::Client::describe_volumes)
+        .match_requests(|r| {
+            r.volume_ids().is_empty()
+                && r.filters().iter().any(|f| {
+                    f.name() == Some("volume-id") && f.values() == ["vol-0shown", "vol-0new"]
+                })
+        })
+        .then_output(|| {
+            // EC2 answers what it shows: the new volume is not among them yet.
+            DescribeVolumesOutput::builder()
+                .volumes(
+                    Volume::builder()
+                        .volume_id("vol-0shown")
+                        .state(VolumeState::Available)
+                        .build(),
+                )
+                .build()
+        });
+    let aws = Aws::from_clients(
+        mocked!(aws_sdk_ec2, &[&by_filter]),
+        mocked!(aws_sdk_backup, &[]),
+    );
+    let ids = ["vol-0shown".to_string(), "vol-0new".to_string()];
+    let observed = paused_runtime()
+        .block_on(crate::cloud::Cloud::describe(
+            &aws,
+            crate::cloud::Polled::Volume,
+            &ids,
+        ))
+        .expect("one call, the unseen volume left out");
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    assert_eq!(
+        (observed[0].id.as_str(), observed[0].state.as_str()),
+        ("vol-0shown", "available")
+    );
+    assert_eq!(by_filter.num_calls(), 1);
 }
 
 /// Listings ask for the largest page each call takes (without MaxResults EC2 answers a whole

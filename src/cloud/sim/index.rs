@@ -47,7 +47,8 @@ impl Index {
     pub(super) fn of<T: Indexed>(items: &[T]) -> Index {
         let mut index = Index::default();
         for (at, (id, tags)) in items.iter().map(|i| (i.id(), i.tags())).enumerate() {
-            // The first of a repeated id, as a scan finds it.
+            // Ids are unique: a loaded world that repeats one is refused (`World::repeated`),
+            // and seeding drops repeats (`World::dedup`).
             index.by_id.entry(id.to_string()).or_insert(at);
             for (k, v) in tags {
                 index

@@ -1137,14 +1137,17 @@ impl Cloud for Sim {
         let now = Instant::now();
         let st = self.here.state.borrow();
         // A call naming ids fails as a whole on the first one EC2 cannot see: one not made, one
-        // deleted, or one made a moment ago that has not propagated yet.
+        // deleted, or one made a moment ago that has not propagated yet. Volumes are asked by
+        // a `volume-id` filter, which leaves out what it cannot see instead.
+        let volume = |id: &str| {
+            st.volumes
+                .get(id)
+                .filter(|v| v.visible_at <= now && !v.deleted(now))
+        };
         let seen = |id: &str| match kind {
             Polled::Instance => st.instances.get(id).is_some_and(|i| i.visible_at <= now),
-            Polled::Volume | Polled::VolumeLoad => st
-                .volumes
-                .get(id)
-                .is_some_and(|v| v.visible_at <= now && !v.deleted(now)),
-            Polled::RestoreJob | Polled::Image | Polled::Snapshot => true,
+            Polled::VolumeLoad => volume(id).is_some(),
+            Polled::Volume | Polled::RestoreJob | Polled::Image | Polled::Snapshot => true,
         };
         let unseen = ids.iter().find(|id| !seen(id));
         if let Some(id) = unseen {
@@ -1165,15 +1168,18 @@ impl Cloud for Sim {
                         detail: Some(i.zone.clone()),
                         status_ok: checked && !i.impaired,
                         impaired: checked && i.impaired,
-                        ready_at: Some(i.running_at),
+                        // Not before EC2 showed it (`visible_at`): no poller could have
+                        // seen it sooner.
+                        ready_at: Some(i.running_at.max(i.visible_at)),
                         status_ok_at: (checked && !i.impaired).then_some(i.status_ok_at),
                         ..observed(id, state)
                     }
                 }),
-                Polled::Volume => st.volumes.get(id).filter(|v| !v.deleted(now)).map(|v| {
+                Polled::Volume => volume(id).map(|v| {
                     let (state, ready) = v.state(now);
                     Observed {
-                        ready_at: ready,
+                        // Not before EC2 showed it: no poller could have seen it sooner.
+                        ready_at: ready.map(|r| r.max(v.visible_at)),
                         ..observed(id, state)
                     }
                 }),
@@ -1478,16 +1484,8 @@ impl Cloud for Sim {
     async fn find(&self, kind: ResourceKind, lookup: &Lookup) -> Result<Vec<Found>, CloudError> {
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
-        if let Lookup::Ids(ids) = lookup
-            && ids.len() > crate::cloud::FILTER_VALUES
-        {
-            return Err(CloudError::new(
-                "FilterLimitExceeded",
-                format!(
-                    "The maximum number of filter values specified on a single call is {}",
-                    crate::cloud::FILTER_VALUES
-                ),
-            ));
+        if let Lookup::Ids(ids) = lookup {
+            filter_values(ids)?;
         }
         let now = Instant::now();
         let out = {
@@ -1758,6 +1756,7 @@ impl Cloud for Sim {
         }
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
+        filter_values(ids)?;
         let st = self.here.state.borrow();
         let w = &st.world;
         Ok(ids.iter().filter(|id| w.has(kind, id)).cloned().collect())
@@ -1779,6 +1778,20 @@ impl Cloud for Sim {
             None => Err(Self::not_found("InvalidVolume.NotFound", volume)),
         }
     }
+}
+
+/// EC2 takes at most `FILTER_VALUES` values in one call's filters, and refuses more.
+fn filter_values(ids: &[String]) -> Result<(), CloudError> {
+    if ids.len() <= crate::cloud::FILTER_VALUES {
+        return Ok(());
+    }
+    Err(CloudError::new(
+        "FilterLimitExceeded",
+        format!(
+            "The maximum number of filter values specified on a single call is {}",
+            crate::cloud::FILTER_VALUES
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -79,6 +79,21 @@ impl World {
         self.regions.values_mut().for_each(World::dedup);
     }
 
+    /// The first id listed twice among the images, snapshots or recovery points, here or in a
+    /// region, with what it names: an account's ids are unique, and a `--sim-world` file that
+    /// repeats one describes no account (the simulator's indexes answer one of each id).
+    pub fn repeated(&self) -> Option<(&'static str, &str)> {
+        fn twice<'w, T>(items: &'w [T], id: impl Fn(&'w T) -> &'w str) -> Option<&'w str> {
+            let mut seen = std::collections::HashSet::new();
+            items.iter().map(id).find(|i| !seen.insert(*i))
+        }
+        twice(&self.images, |i| &i.id)
+            .map(|id| ("image", id))
+            .or_else(|| twice(&self.snapshots, |s| &s.id).map(|id| ("snapshot", id)))
+            .or_else(|| twice(&self.recovery_points, |p| &p.arn).map(|id| ("recovery point", id)))
+            .or_else(|| self.regions.values().find_map(World::repeated))
+    }
+
     /// Whether the world holds the subnet, group, key pair or instance profile `id` (a name or
     /// ARN for a profile). Resources (instances, volumes, images, snapshots) are the
     /// simulator's state, not asked here.

@@ -103,10 +103,10 @@ struct ParamDecl<'a> {
 }
 
 /// Where a value is being checked, for the rules that depend on it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// A step's field: step outputs are allowed.
-    StepField,
+enum Place<'d> {
+    /// A step's field: step outputs are allowed, and each one named is a dependency of the
+    /// step, added to its `Deps`.
+    StepField(&'d mut Deps),
     /// A runbook or path setting, a common step field like `timeout`: must be known before the
     /// run.
     Static,

@@ -21,8 +21,7 @@ impl<'a> Checker<'a> {
         v: &Value,
         head: &ast::Ident,
         ty: Ty,
-        place: Place,
-        deps: &mut Deps,
+        place: &mut Place<'_>,
     ) -> Option<Expr> {
         let name = head.name.as_str();
         let Some(decl) = self.params.get(name) else {
@@ -43,13 +42,13 @@ impl<'a> Checker<'a> {
                 kind: ValueKind::Str(raw),
                 span: v.span,
             };
-            return self.literal_value(&as_str, ty, place, deps);
+            return self.literal_value(&as_str, ty, place);
         }
         let value = Value {
             span: v.span,
             ..value
         };
-        let expr = self.literal_value(&value, ty, place, deps);
+        let expr = self.literal_value(&value, ty, place);
         if expr.is_none()
             && let Some(last) = self.errors.last_mut()
         {
@@ -105,15 +104,14 @@ impl<'a> Checker<'a> {
         head: &ast::Ident,
         field: &ast::Ident,
         ty: Ty,
-        place: Place,
-        deps: &mut Deps,
+        place: &mut Place<'_>,
     ) -> Option<Expr> {
         let Some(&id) = self.step_ids.get(head.name.as_str()) else {
             let d = self.unknown_step(head);
             self.error(d);
             return None;
         };
-        if place == Place::Static {
+        let Place::StepField(deps) = place else {
             self.error(
                 Diagnostic::new(
                     Code::WrongType,
@@ -124,7 +122,7 @@ impl<'a> Checker<'a> {
                 .hint("use a value or a param here"),
             );
             return None;
-        }
+        };
         deps.push((id, head.span));
         let action = self.steps[id].action?;
         let Some(out_ty) = action.output(&field.name) else {

@@ -46,7 +46,7 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             };
-            if let Some(e) = self.value(&f.value, spec.ty, Place::Static, &mut Vec::new()) {
+            if let Some(e) = self.value(&f.value, spec.ty, &mut Place::Static) {
                 out.insert(name, e);
             }
         }

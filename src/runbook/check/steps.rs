@@ -138,13 +138,13 @@ impl<'a> Checker<'a> {
         deps: &mut Deps,
     ) -> Option<Expr> {
         let name = f.name.name.as_str();
-        let place = if is_common {
+        let mut place = if is_common {
             Place::Static
         } else {
-            Place::StepField
+            Place::StepField(deps)
         };
         self.secret_ok = spec.secrecy != Secrecy::Plain;
-        let checked = self.value(&f.value, spec.ty, place, deps);
+        let checked = self.value(&f.value, spec.ty, &mut place);
         self.secret_ok = false;
         let expr = checked?;
         if spec.required && matches!(&expr, Expr::List(items) if items.is_empty()) {

@@ -16,24 +16,18 @@ use crate::runbook::source::Span;
 use crate::runbook::suggest::did_you_mean;
 
 use super::names::duplicate;
-use super::{Checker, Deps, Place};
+use super::{Checker, Place};
 
 impl<'a> Checker<'a> {
     /// Checks a value against a type, resolving params and step outputs; `None` after an error.
-    pub(super) fn value(
-        &mut self,
-        v: &Value,
-        ty: Ty,
-        place: Place,
-        deps: &mut Deps,
-    ) -> Option<Expr> {
+    pub(super) fn value(&mut self, v: &Value, ty: Ty, place: &mut Place<'_>) -> Option<Expr> {
         match &v.kind {
-            ValueKind::Ref { head, field: None } => self.param_ref(v, head, ty, place, deps),
+            ValueKind::Ref { head, field: None } => self.param_ref(v, head, ty, place),
             ValueKind::Ref {
                 head,
                 field: Some(field),
-            } => self.output_ref(v, head, field, ty, place, deps),
-            _ => self.literal_value(v, ty, place, deps),
+            } => self.output_ref(v, head, field, ty, place),
+            _ => self.literal_value(v, ty, place),
         }
     }
 
@@ -42,8 +36,7 @@ impl<'a> Checker<'a> {
         &mut self,
         v: &Value,
         ty: Ty,
-        place: Place,
-        deps: &mut Deps,
+        place: &mut Place<'_>,
     ) -> Option<Expr> {
         match (&v.kind, ty) {
             (ValueKind::Str(s), _) if s.len() > limits::MAX_STRING_BYTES => {
@@ -70,25 +63,21 @@ impl<'a> Checker<'a> {
             (ValueKind::Duration { seconds, .. }, Ty::Duration) => {
                 Some(Expr::Duration(Duration::from_secs(*seconds)))
             }
-            (ValueKind::List(items), Ty::List(inner)) => {
-                self.list_value(items, *inner, place, deps)
-            }
+            (ValueKind::List(items), Ty::List(inner)) => self.list_value(items, *inner, place),
             (ValueKind::List(_), Ty::Checks) => {
-                let expr = self.literal_value(v, Ty::List(&Ty::Str(Kind::Any)), place, deps)?;
+                let expr = self.literal_value(v, Ty::List(&Ty::Str(Kind::Any)), place)?;
                 self.checks(v, &expr)?;
                 Some(expr)
             }
             (ValueKind::List(items), Ty::Volumes) => {
                 let exprs: Vec<Option<Expr>> =
-                    items.iter().map(|i| self.volume(i, place, deps)).collect();
+                    items.iter().map(|i| self.volume(i, place)).collect();
                 exprs
                     .into_iter()
                     .collect::<Option<Vec<_>>>()
                     .map(Expr::List)
             }
-            (ValueKind::Map(entries), Ty::Map(inner)) => {
-                self.map_value(entries, *inner, place, deps)
-            }
+            (ValueKind::Map(entries), Ty::Map(inner)) => self.map_value(entries, *inner, place),
             _ => {
                 self.error(wrong_type(v, ty));
                 None
@@ -142,17 +131,8 @@ impl<'a> Checker<'a> {
 
     /// A list whose every element is of type `inner`: each one is checked before any `None`
     /// counts, so that every element's problem is reported, not the first.
-    fn list_value(
-        &mut self,
-        items: &[Value],
-        inner: Ty,
-        place: Place,
-        deps: &mut Deps,
-    ) -> Option<Expr> {
-        let exprs: Vec<Option<Expr>> = items
-            .iter()
-            .map(|i| self.value(i, inner, place, deps))
-            .collect();
+    fn list_value(&mut self, items: &[Value], inner: Ty, place: &mut Place<'_>) -> Option<Expr> {
+        let exprs: Vec<Option<Expr>> = items.iter().map(|i| self.value(i, inner, place)).collect();
         exprs
             .into_iter()
             .collect::<Option<Vec<_>>>()
@@ -164,12 +144,11 @@ impl<'a> Checker<'a> {
         &mut self,
         entries: &[ast::Entry],
         inner: Ty,
-        place: Place,
-        deps: &mut Deps,
+        place: &mut Place<'_>,
     ) -> Option<Expr> {
         // `rebound:` keys are rebound's own: `rebound:run-id` on a resource hands it to a run's
         // teardown, so no runbook may write one, on what it makes or on what it tags.
-        self.entries(entries, place, deps, |c, e| {
+        self.entries(entries, place, |c, e| {
             if e.key.value.starts_with(RESERVED) {
                 c.error(
                     Diagnostic::new(
@@ -192,8 +171,7 @@ impl<'a> Checker<'a> {
     fn entries(
         &mut self,
         entries: &[ast::Entry],
-        place: Place,
-        deps: &mut Deps,
+        place: &mut Place<'_>,
         ty_of: impl Fn(&mut Self, &ast::Entry) -> Option<Ty>,
     ) -> Option<BTreeMap<String, Expr>> {
         let mut out = BTreeMap::new();
@@ -208,7 +186,7 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            match self.value(&e.value, ty, place, deps) {
+            match self.value(&e.value, ty, place) {
                 Some(x) => {
                     out.insert(e.key.value.clone(), x);
                 }
@@ -250,12 +228,12 @@ impl<'a> Checker<'a> {
     }
 
     /// One `{ snapshot = ..., device = ... }` of `launch`'s `volumes`.
-    fn volume(&mut self, v: &Value, place: Place, deps: &mut Deps) -> Option<Expr> {
+    fn volume(&mut self, v: &Value, place: &mut Place<'_>) -> Option<Expr> {
         let ValueKind::Map(entries) = &v.kind else {
             self.error(wrong_type(v, Ty::Volumes));
             return None;
         };
-        let out = self.entries(entries, place, deps, |checker, e| {
+        let out = self.entries(entries, place, |checker, e| {
             if let Some(spec) = VOLUME_FIELDS.iter().find(|f| f.name == e.key.value) {
                 return Some(spec.ty);
             }

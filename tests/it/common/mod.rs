@@ -158,6 +158,18 @@ pub fn paused_runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A runbook of `tiers` six-step tiers, from the generator the benchmarks use
+/// (`scripts/gen-tiers.py`).
+pub fn tiers(tiers: usize) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(root().join("scripts/gen-tiers.py"))
+        .arg(tiers.to_string())
+        .output()
+        .expect("python3 runs scripts/gen-tiers.py");
+    assert!(out.status.success(), "gen-tiers.py failed");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -142,12 +142,7 @@ fn a_refused_dry_run_is_an_error_naming_the_permission_decoded_where_sts_may() {
 
 /// A runtime on the virtual clock, for one call of the backend.
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-        .block_on(f)
+    crate::testing::paused_runtime().block_on(f)
 }
 
 #[test]
