@@ -271,6 +271,34 @@ where
     Ok(out)
 }
 
+/// `list_images` and `list_snapshots`, which differ only by the SDK's names: every item of
+/// `owners` (any owner: none given), or of `ids`, that the filters match, all pages (`find`,
+/// `describe_images`, `describe_snapshots`). Pages are asked for with the largest MaxResults,
+/// which EC2 refuses alongside ImageIds or SnapshotIds (an id list fails NotFound on a missing
+/// id instead: see `by_ids`).
+macro_rules! listing {
+    ($name:ident, $call:ident, $set_owners:ident, $set_ids:ident, $items:ident, $item:ty) => {
+        async fn $name(
+            &self,
+            owners: Option<Vec<String>>,
+            ids: Option<Vec<String>>,
+            filters: Vec<Filter>,
+        ) -> Result<Vec<$item>, CloudError> {
+            let by_id = ids.is_some();
+            let call = self
+                .ec2
+                .$call()
+                .$set_owners(owners)
+                .$set_ids(ids)
+                .set_filters((!filters.is_empty()).then_some(filters));
+            let pages = call.into_paginator();
+            all_pages!(if by_id { pages } else { pages.page_size(1000) }, |p| p
+                .$items()
+                .to_vec())
+        }
+    };
+}
+
 /// The Describe calls behind `Cloud::describe` (what the pollers watch) and `Cloud::find`
 /// (reconciliation and teardown), one per kind.
 impl Aws {
@@ -581,49 +609,22 @@ impl Aws {
             .collect())
     }
 
-    /// Every image of `owners` (any owner: none given), or of `ids`, that the filters match,
-    /// all pages: `find` and `describe_images`. Pages are asked for with the largest MaxResults,
-    /// which EC2 refuses alongside ImageIds (an id list fails NotFound on a missing id instead:
-    /// see `by_ids`).
-    async fn list_images(
-        &self,
-        owners: Option<Vec<String>>,
-        ids: Option<Vec<String>>,
-        filters: Vec<Filter>,
-    ) -> Result<Vec<aws_sdk_ec2::types::Image>, CloudError> {
-        let by_id = ids.is_some();
-        let call = self
-            .ec2
-            .describe_images()
-            .set_owners(owners)
-            .set_image_ids(ids)
-            .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator();
-        all_pages!(if by_id { pages } else { pages.page_size(1000) }, |p| p
-            .images()
-            .to_vec())
-    }
-
-    /// Every snapshot of `owners`, or of `ids`, that the filters match, all pages (as
-    /// `list_images`: no MaxResults with SnapshotIds).
-    async fn list_snapshots(
-        &self,
-        owners: Option<Vec<String>>,
-        ids: Option<Vec<String>>,
-        filters: Vec<Filter>,
-    ) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, CloudError> {
-        let by_id = ids.is_some();
-        let call = self
-            .ec2
-            .describe_snapshots()
-            .set_owner_ids(owners)
-            .set_snapshot_ids(ids)
-            .set_filters((!filters.is_empty()).then_some(filters));
-        let pages = call.into_paginator();
-        all_pages!(if by_id { pages } else { pages.page_size(1000) }, |p| p
-            .snapshots()
-            .to_vec())
-    }
+    listing!(
+        list_images,
+        describe_images,
+        set_owners,
+        set_image_ids,
+        images,
+        aws_sdk_ec2::types::Image
+    );
+    listing!(
+        list_snapshots,
+        describe_snapshots,
+        set_owner_ids,
+        set_snapshot_ids,
+        snapshots,
+        aws_sdk_ec2::types::Snapshot
+    );
 
     /// Images.
     async fn find_images(
