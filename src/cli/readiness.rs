@@ -108,7 +108,7 @@ fn on_sim(
 ) -> Result<Readiness, Error> {
     use rebound::cloud::sim::{Profile, Sim, World};
     let world: World = match world {
-        Some(p) => super::sim_inputs::read_json(p, "simulator world")?,
+        Some(p) => super::sim_inputs::read_world(p)?,
         None => rebound::action::world::default_world(rb, chrono::Utc::now()),
     };
     let region = Some(world.region.clone());

@@ -58,17 +58,7 @@ impl SimArgs {
             None => None,
         };
         let world = match &self.sim_world {
-            Some(p) => {
-                let world = read_json::<World>(p, "simulator world")?;
-                if let Some((what, id)) = world.repeated() {
-                    return Err(Error::Usage(format!(
-                        "{}: not a valid simulator world: {what} `{id}` is listed twice (an \
-                         account's ids are unique; `rebound inventory export` lists each once)",
-                        p.display()
-                    )));
-                }
-                Some(world)
-            }
+            Some(p) => Some(read_world(p)?),
             None => None,
         };
         Ok(SimInputs {
@@ -88,6 +78,20 @@ impl SimInputs {
         }
         profile
     }
+}
+
+/// A `--sim-world` file: the JSON of `World`, each id listed once, as an account lists it (the
+/// simulator's indexes would answer only one of a repeated id).
+pub(super) fn read_world(path: &std::path::Path) -> Result<World, Error> {
+    let world = read_json::<World>(path, "simulator world")?;
+    if let Some((what, id)) = world.repeated() {
+        return Err(Error::Usage(format!(
+            "{}: not a valid simulator world: {what} `{id}` is listed twice (an account's ids \
+             are unique; `rebound inventory export` lists each once)",
+            path.display()
+        )));
+    }
+    Ok(world)
 }
 
 pub(super) fn read_json<T: serde::de::DeserializeOwned>(

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::flights::Flights;
+use super::flights::{Departure, Flights};
 use crate::cloud::FILTER_VALUES;
 use crate::cloud::rate_limit::{Buckets, Lane};
 use crate::cloud::{
@@ -176,16 +176,27 @@ impl<'c, C: Cloud> Api<'c, C> {
         }
     }
 
-    // The finds: an identical one in flight answers for all (`flights`); the call is counted
-    // once, by the step that made it.
+    // The finds: identical ones asked before the call goes share it (`flights`); the call is
+    // counted once, by the step that made it. Each attempt says it is going (`departure`)
+    // after its turn in the bucket.
 
     pub async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
-        let call = || self.retrying(Op::DescribeImages, || self.cloud.describe_images(q));
+        let call = |departure: Departure<_>| {
+            self.retrying(Op::DescribeImages, move || {
+                departure.now();
+                self.cloud.describe_images(q)
+            })
+        };
         self.finds.images.ask(q, call).await
     }
 
     pub async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
-        let call = || self.retrying(Op::DescribeSnapshots, || self.cloud.describe_snapshots(q));
+        let call = |departure: Departure<_>| {
+            self.retrying(Op::DescribeSnapshots, move || {
+                departure.now();
+                self.cloud.describe_snapshots(q)
+            })
+        };
         self.finds.snapshots.ask(q, call).await
     }
 
@@ -193,8 +204,9 @@ impl<'c, C: Cloud> Api<'c, C> {
         &self,
         q: &RecoveryPointQuery,
     ) -> Result<Vec<RecoveryPoint>, CloudError> {
-        let call = || {
-            self.retrying(Op::ListRecoveryPointsByBackupVault, || {
+        let call = |departure: Departure<_>| {
+            self.retrying(Op::ListRecoveryPointsByBackupVault, move || {
+                departure.now();
                 self.cloud.list_recovery_points(q)
             })
         };

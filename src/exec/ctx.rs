@@ -23,7 +23,7 @@ use crate::cloud::{Cloud, CloudError, Lookup, Op, RUN_TAG, STEP_TAG, Tags};
 pub(crate) struct Done<O = Map<String, Value>> {
     pub outputs: O,
     pub rejected: Vec<Rejected>,
-    /// When the cloud was truly done (simulator only); the step's finish otherwise.
+    /// When the cloud was done and showed it (simulator only); the step's finish otherwise.
     pub ready_at: Option<Instant>,
     /// Volumes: the id whose loading from its snapshot the executor watches after the step.
     pub loading: Option<String>,
@@ -55,7 +55,8 @@ impl<O> Done<O> {
         }
     }
 
-    /// Notes when the cloud was truly done with one of the step's resources: the latest wins.
+    /// Notes when the cloud was done with one of the step's resources (and showed it): the
+    /// latest wins.
     pub(crate) fn ready(&mut self, at: Option<Instant>) {
         if let Some(at) = at {
             self.ready_at = Some(self.ready_at.map_or(at, |r| r.max(at)));

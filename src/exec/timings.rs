@@ -170,7 +170,8 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
 }
 
 /// Each step's finish had every step taken only the cloud's own time (from its start to when
-/// the cloud was truly done), starting the moment its dependencies were done.
+/// the cloud was done and showed it: `StepRecord::ready_at`), starting the moment its
+/// dependencies were done.
 fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
     let steps = &rec.steps;
     let mut bound_finish = vec![0.0f64; steps.len()];

@@ -504,6 +504,25 @@ fn interruption_cancels_what_is_in_flight() {
     assert!(ran.record.finished_at < 91.0);
 }
 
+/// An interrupt that comes at the instant a step finishes wins: the step's dependents are not
+/// started (a launch after the interrupt would be one more thing to tear down).
+#[test]
+fn an_interrupt_at_the_instant_a_step_finishes_starts_nothing_after_it() {
+    let ran = run(
+        r#"runbook "c" {
+  step first = wait { duration = 1m }
+  step next = wait { duration = 1m, after = [first] }
+}
+"#,
+        Run {
+            stop_after: Some(60),
+            ..Run::default()
+        },
+    );
+    assert!(ran.record.interrupted);
+    assert_eq!(ran.step("next").started_at, None, "{:?}", ran.step("next"));
+}
+
 #[test]
 fn same_seed_same_timeline() {
     let text = std::fs::read_to_string(common::root().join("runbooks/region-recovery.runbook"))

@@ -1171,7 +1171,8 @@ impl Cloud for Sim {
                         // Not before EC2 showed it (`visible_at`): no poller could have
                         // seen it sooner.
                         ready_at: Some(i.running_at.max(i.visible_at)),
-                        status_ok_at: (checked && !i.impaired).then_some(i.status_ok_at),
+                        status_ok_at: (checked && !i.impaired)
+                            .then_some(i.status_ok_at.max(i.visible_at)),
                         ..observed(id, state)
                     }
                 }),
@@ -1191,7 +1192,8 @@ impl Cloud for Sim {
                     .map(|v| {
                         let loaded = v.loaded_at <= now;
                         Observed {
-                            ready_at: loaded.then_some(v.loaded_at),
+                            // Not before EC2 showed the volume, as its state.
+                            ready_at: loaded.then_some(v.loaded_at.max(v.visible_at)),
                             ..observed(id, if loaded { "completed" } else { "initializing" })
                         }
                     }),
@@ -1756,7 +1758,10 @@ impl Cloud for Sim {
         }
         self.call(kind.describe_op(), 0, self.profile.latency.describe)
             .await?;
-        filter_values(ids)?;
+        // EC2 looks these up by a filter (IAM and KMS by name, without that limit).
+        if matches!(kind, Named::Subnet | Named::SecurityGroup | Named::KeyPair) {
+            filter_values(ids)?;
+        }
         let st = self.here.state.borrow();
         let w = &st.world;
         Ok(ids.iter().filter(|id| w.has(kind, id)).cloned().collect())
