@@ -165,12 +165,14 @@ fn drills_run_at_their_schedule_never_overlap_and_sigterm_is_clean() {
 fn a_broken_runbook_is_reported_and_the_rest_go_on() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::create_dir(dir.path().join("dr")).expect("mkdir");
-    let hourly = |name: &str| {
+    // Once a year (1 January, 00:00 UTC): an hourly schedule fired a drill when the test ran
+    // across the hour, and the daemon then stopped with one drill running.
+    let scheduled = |name: &str| {
         format!(
-            "runbook \"{name}\" {{\n  schedule = \"0 * * * *\"\n  step w = wait {{ duration = 1s }}\n}}\n"
+            "runbook \"{name}\" {{\n  schedule = \"0 0 1 1 *\"\n  step w = wait {{ duration = 1s }}\n}}\n"
         )
     };
-    std::fs::write(dir.path().join("dr/good.runbook"), hourly("good")).expect("write");
+    std::fs::write(dir.path().join("dr/good.runbook"), scheduled("good")).expect("write");
     let daemon = Daemon::start(dir.path(), &["dr"]);
     daemon.wait_for("good scheduled", |out| out.contains("scheduled: good"));
 
@@ -191,7 +193,7 @@ fn a_broken_runbook_is_reported_and_the_rest_go_on() {
         out.matches("scheduled: good").count() >= 2
     });
 
-    std::fs::write(dir.path().join("dr/bad.runbook"), hourly("bad")).expect("write");
+    std::fs::write(dir.path().join("dr/bad.runbook"), scheduled("bad")).expect("write");
     daemon.wait_for("bad fixed", |out| out.contains("scheduled: bad, good"));
     let (code, out, _) = daemon.terminate();
     assert_eq!(code, Some(0), "{out}");
