@@ -181,36 +181,47 @@ impl<'c, C: Cloud> Api<'c, C> {
     // after its turn in the bucket.
 
     pub async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
-        let call = |departure: Departure<_>| {
-            self.retrying(Op::DescribeImages, move || {
-                departure.now();
-                self.cloud.describe_images(q)
-            })
-        };
-        self.finds.images.ask(q, call).await
+        let call = || self.cloud.describe_images(q);
+        self.shared(&self.finds.images, q, Op::DescribeImages, call)
+            .await
     }
 
     pub async fn describe_snapshots(&self, q: &SnapshotQuery) -> Result<Vec<Snapshot>, CloudError> {
-        let call = |departure: Departure<_>| {
-            self.retrying(Op::DescribeSnapshots, move || {
-                departure.now();
-                self.cloud.describe_snapshots(q)
-            })
-        };
-        self.finds.snapshots.ask(q, call).await
+        let call = || self.cloud.describe_snapshots(q);
+        self.shared(&self.finds.snapshots, q, Op::DescribeSnapshots, call)
+            .await
     }
 
     pub async fn list_recovery_points(
         &self,
         q: &RecoveryPointQuery,
     ) -> Result<Vec<RecoveryPoint>, CloudError> {
-        let call = |departure: Departure<_>| {
-            self.retrying(Op::ListRecoveryPointsByBackupVault, move || {
+        let call = || self.cloud.list_recovery_points(q);
+        let op = Op::ListRecoveryPointsByBackupVault;
+        self.shared(&self.finds.points, q, op, call).await
+    }
+
+    /// A find made in its turn and retried as any call, shared with the identical finds asked
+    /// before it is sent (`flights`).
+    async fn shared<K, T, Fut>(
+        &self,
+        flights: &Flights<K, T>,
+        key: &K,
+        op: Op,
+        call: impl Fn() -> Fut,
+    ) -> Result<T, CloudError>
+    where
+        K: std::hash::Hash + Eq + Clone,
+        T: Clone,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        let sent = |departure: Departure<T>| {
+            self.retrying(op, move || {
                 departure.now();
-                self.cloud.list_recovery_points(q)
+                call()
             })
         };
-        self.finds.points.ask(q, call).await
+        flights.ask(key, sent).await
     }
 
     pub async fn run_instances(&self, r: &LaunchRequest) -> Result<Launched, CloudError> {

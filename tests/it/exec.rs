@@ -482,19 +482,25 @@ fn approve_needs_a_person_or_the_flag() {
     );
 }
 
+/// `text` run and interrupted (Ctrl-C) after `secs` virtual seconds.
+fn interrupted(text: &str, secs: u64) -> Ran {
+    let how = Run {
+        stop_after: Some(secs),
+        ..Run::default()
+    };
+    run(text, how)
+}
+
 #[test]
 fn interruption_cancels_what_is_in_flight() {
-    let ran = run(
+    let ran = interrupted(
         r#"runbook "c" {
   step quick = wait { duration = 1m }
   step long = wait { duration = 10m }
   step later = wait { duration = 1m, after = [long] }
 }
 "#,
-        Run {
-            stop_after: Some(90),
-            ..Run::default()
-        },
+        90,
     );
     assert!(ran.record.interrupted);
     assert_eq!(ran.timings.outcome, Outcome::Cancelled);
@@ -508,16 +514,13 @@ fn interruption_cancels_what_is_in_flight() {
 /// started (a launch after the interrupt would be one more thing to tear down).
 #[test]
 fn an_interrupt_at_the_instant_a_step_finishes_starts_nothing_after_it() {
-    let ran = run(
+    let ran = interrupted(
         r#"runbook "c" {
   step first = wait { duration = 1m }
   step next = wait { duration = 1m, after = [first] }
 }
 "#,
-        Run {
-            stop_after: Some(60),
-            ..Run::default()
-        },
+        60,
     );
     assert!(ran.record.interrupted);
     assert_eq!(ran.step("next").started_at, None, "{:?}", ran.step("next"));
