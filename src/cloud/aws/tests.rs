@@ -1041,7 +1041,9 @@ fn snapshots_by_id_leave_out_a_missing_one_by_halving() {
 
 /// A volume wait asks DescribeVolumes by a `volume-id` filter, never by VolumeIds: a volume made
 /// a moment ago that EC2 does not show yet is then absent from the answer, where VolumeIds
-/// would fail the call for every volume in it (InvalidVolume.NotFound).
+/// would fail the call for every volume in it (InvalidVolume.NotFound). A filtered answer
+/// pages (MaxResults 500, the most DescribeVolumes takes), and a page may be empty with a
+/// NextToken: every page is read.
 #[test]
 fn volumes_are_watched_by_a_filter_that_leaves_out_what_ec2_does_not_show_yet() {
     use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
@@ -1049,11 +1051,14 @@ fn volumes_are_watched_by_a_filter_that_leaves_out_what_ec2_does_not_show_yet() 
     let by_filter = mock!(aws_sdk_ec2::Client::describe_volumes)
         .match_requests(|r| {
             r.volume_ids().is_empty()
+                && r.max_results() == Some(500)
                 && r.filters().iter().any(|f| {
                     f.name() == Some("volume-id") && f.values() == ["vol-0shown", "vol-0new"]
                 })
         })
-        .then_output(|| {
+        .sequence()
+        .output(|| DescribeVolumesOutput::builder().next_token("more").build())
+        .output(|| {
             // EC2 answers what it shows: the new volume is not among them yet.
             DescribeVolumesOutput::builder()
                 .volumes(
@@ -1063,7 +1068,8 @@ fn volumes_are_watched_by_a_filter_that_leaves_out_what_ec2_does_not_show_yet() 
                         .build(),
                 )
                 .build()
-        });
+        })
+        .build();
     let aws = Aws::from_clients(
         mocked!(aws_sdk_ec2, &[&by_filter]),
         mocked!(aws_sdk_backup, &[]),
@@ -1075,13 +1081,17 @@ fn volumes_are_watched_by_a_filter_that_leaves_out_what_ec2_does_not_show_yet() 
             crate::cloud::Polled::Volume,
             &ids,
         ))
-        .expect("one call, the unseen volume left out");
+        .expect("both pages, the unseen volume left out");
     assert_eq!(observed.len(), 1, "{observed:?}");
     assert_eq!(
         (observed[0].id.as_str(), observed[0].state.as_str()),
         ("vol-0shown", "available")
     );
-    assert_eq!(by_filter.num_calls(), 1);
+    assert_eq!(
+        by_filter.num_calls(),
+        2,
+        "an empty page with a token, then the volume"
+    );
 }
 
 /// Listings ask for the largest page each call takes (without MaxResults EC2 answers a whole
