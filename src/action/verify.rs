@@ -67,6 +67,11 @@ impl Definition for Verify {
         let (ready, ran) =
             futures::future::try_join(try_join_all(waits), try_join_all(commands)).await?;
         let mut done = Done::default();
+        // Every check but a command's runs on the instance's clock, from when it came up. A
+        // command's runs from when this step sent it.
+        if ran.is_empty() {
+            done.counts_from.clone_from(&i.instances);
+        }
         for r in ready {
             done.ready(r);
         }

@@ -25,6 +25,11 @@ pub(crate) struct Done<O = Map<String, Value>> {
     pub rejected: Vec<Rejected>,
     /// When the cloud was done and showed it (simulator only); the step's finish otherwise.
     pub ready_at: Option<Instant>,
+    /// Resources made by earlier steps whose clock `ready_at` runs on, when it does not run from
+    /// this step's start: a `verify`'s instances (EC2 evaluates status checks, and the OS
+    /// boots, from when the instance came up, whenever the verify started). The bound counts
+    /// this step's readiness from theirs (`timings`).
+    pub counts_from: Vec<String>,
     /// Volumes: the id whose loading from its snapshot the executor watches after the step.
     pub loading: Option<String>,
     /// `find_*`: the creation time of the artifact chosen, for the RPO.
@@ -48,6 +53,7 @@ impl<O> Done<O> {
             },
             rejected: self.rejected,
             ready_at: self.ready_at,
+            counts_from: self.counts_from,
             loading: self.loading,
             artifact_created: self.artifact_created,
             approved_by: self.approved_by,

@@ -27,6 +27,8 @@ pub struct StepRecord {
     /// When the cloud was done with the step and showed it: a resource EC2 did not show yet
     /// (not yet propagated) is ready from when it did (simulator; the finish otherwise).
     pub ready_at: Option<At>,
+    /// Resources made by earlier steps whose clock `ready_at` runs on (`Done::counts_from`).
+    pub counts_from: Vec<String>,
     /// Volumes: when every block was loaded from the snapshot.
     pub loaded_at: Option<At>,
     pub rejected: Vec<Rejected>,

@@ -502,6 +502,7 @@ impl<'a, 'c, C: Cloud> Scheduler<'a, 'c, C> {
                     rec.outcome = Some(Outcome::Succeeded);
                     let ready = done.ready_at.map_or(finished, |i| self.since(i));
                     rec.ready_at = Some(ready.min(finished));
+                    rec.counts_from = done.counts_from;
                     rec.rejected = done.rejected;
                     rec.artifact_created = done.artifact_created;
                     rec.approved_by = done.approved_by;

@@ -172,6 +172,13 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
 /// Each step's finish had every step taken only the cloud's own time (from its start to when
 /// the cloud was done and showed it: `StepRecord::ready_at`), starting the moment its
 /// dependencies were done.
+///
+/// A step whose readiness runs on the clock of resources an earlier step made
+/// (`StepRecord::counts_from`: a verify's status checks run from when its instances came up)
+/// is done, in that ideal run, when the cloud was done, moved earlier by as much as the
+/// step that made them was: the ideal verify is ready when EC2 would have passed the checks of
+/// instances launched on time, not its own duration after its ideal start, which would count
+/// the launch's lag twice and give a bound earlier than EC2 allows.
 fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
     let steps = &rec.steps;
     let mut bound_finish = vec![0.0f64; steps.len()];
@@ -180,18 +187,32 @@ fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
         let f = |s: StepId| steps[s].finished_at.unwrap_or(f64::MAX);
         f(a).total_cmp(&f(b))
     });
+    let maker: std::collections::HashMap<&str, StepId> = steps
+        .iter()
+        .enumerate()
+        .flat_map(|(m, r)| r.created.iter().map(move |(c, _)| (c.id.as_str(), m)))
+        .collect();
     for &s in &order {
         let r = &steps[s];
-        let own = match (r.started_at, r.ready_at) {
-            (Some(start), Some(ready)) => (ready - start).max(0.0),
-            _ => 0.0,
-        };
         let start = rb.steps[s]
             .deps
             .iter()
             .map(|&d| bound_finish[d])
             .fold(0.0, f64::max);
-        bound_finish[s] = start + own;
+        bound_finish[s] = match (r.started_at, r.ready_at) {
+            (Some(_), Some(ready)) if !r.counts_from.is_empty() => {
+                // The largest shift of any maker: the bound stays a lower bound.
+                let shift = r
+                    .counts_from
+                    .iter()
+                    .filter_map(|id| maker.get(id.as_str()))
+                    .filter_map(|&m| steps[m].ready_at.map(|at| at - bound_finish[m]))
+                    .fold(0.0, f64::max);
+                start.max(ready - shift)
+            }
+            (Some(started), Some(ready)) => start + (ready - started).max(0.0),
+            _ => start,
+        };
     }
     bound_finish
 }
