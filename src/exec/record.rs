@@ -28,6 +28,7 @@ pub struct StepRecord {
     /// (not yet propagated) is ready from when it did (simulator; the finish otherwise).
     pub ready_at: Option<At>,
     /// Resources made by earlier steps whose clock `ready_at` runs on (`Done::counts_from`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub counts_from: Vec<String>,
     /// Volumes: when every block was loaded from the snapshot.
     pub loaded_at: Option<At>,

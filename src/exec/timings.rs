@@ -34,7 +34,8 @@ pub struct Timings {
     pub rto: Option<f64>,
     pub rto_met: Option<bool>,
     /// The same with every step taking only the cloud's own time, started the moment its
-    /// dependencies were done (simulator only).
+    /// dependencies were done; a verify on its instances' clock (`bound_finishes`; simulator
+    /// only).
     pub bound: Option<f64>,
     /// t0 minus the creation of the oldest recovery point, image or snapshot used.
     pub rpo: Option<f64>,
@@ -182,16 +183,21 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
 fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
     let steps = &rec.steps;
     let mut bound_finish = vec![0.0f64; steps.len()];
-    let mut order: Vec<StepId> = (0..steps.len()).collect();
-    order.sort_by(|&a, &b| {
-        let f = |s: StepId| steps[s].finished_at.unwrap_or(f64::MAX);
-        f(a).total_cmp(&f(b))
-    });
+    let order = dependencies_first(rb);
     let maker: std::collections::HashMap<&str, StepId> = steps
         .iter()
         .enumerate()
         .flat_map(|(m, r)| r.created.iter().map(move |(c, _)| (c.id.as_str(), m)))
         .collect();
+    // Instances this run did not make (or whose maker did not finish) have no shift to take:
+    // such a verify counts from its own start, as before, which never makes the bound later.
+    let made_here = |ids: &[String]| {
+        ids.iter().all(|id| {
+            maker
+                .get(id.as_str())
+                .is_some_and(|&m| steps[m].ready_at.is_some())
+        })
+    };
     for &s in &order {
         let r = &steps[s];
         let start = rb.steps[s]
@@ -200,7 +206,7 @@ fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
             .map(|&d| bound_finish[d])
             .fold(0.0, f64::max);
         bound_finish[s] = match (r.started_at, r.ready_at) {
-            (Some(_), Some(ready)) if !r.counts_from.is_empty() => {
+            (Some(_), Some(ready)) if !r.counts_from.is_empty() && made_here(&r.counts_from) => {
                 // The largest shift of any maker: the bound stays a lower bound.
                 let shift = r
                     .counts_from
@@ -215,6 +221,29 @@ fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
         };
     }
     bound_finish
+}
+
+/// Every step after the steps it depends on (the checker refused cycles).
+fn dependencies_first(rb: &Runbook) -> Vec<StepId> {
+    let mut placed = vec![false; rb.steps.len()];
+    let mut order = Vec::with_capacity(rb.steps.len());
+    for root in 0..rb.steps.len() {
+        // (step, whether its dependencies are placed)
+        let mut stack = vec![(root, false)];
+        while let Some((s, deps_placed)) = stack.pop() {
+            if placed[s] {
+                continue;
+            }
+            if deps_placed {
+                placed[s] = true;
+                order.push(s);
+            } else {
+                stack.push((s, true));
+                stack.extend(rb.steps[s].deps.iter().map(|&d| (d, false)));
+            }
+        }
+    }
+    order
 }
 
 /// `ids` and every step they depend on, directly or not.

@@ -214,6 +214,41 @@ fn the_bound_of_a_verify_is_no_earlier_than_ec2_passed_its_checks() {
     }
 }
 
+/// A launch that started late (after a verify that was noticed late) moves its instance's
+/// whole clock: in the bound its verify is ready that much before EC2 passed the checks, and
+/// no more.
+#[test]
+fn the_bound_of_a_verify_moves_with_the_launch_that_made_its_instances() {
+    let text = r#"runbook "chained" {
+  step image = find_image { tags = { Role = "base" } }
+  step host = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"] }
+  step ok = verify { instances = host.instances, checks = ["running", "status_ok"] }
+  step host2 = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"], after = [ok] }
+  step ok2 = verify { instances = host2.instances, checks = ["status_ok"] }
+}
+"#;
+    for seed in 1..=5 {
+        let ran = run(
+            text,
+            Run {
+                seed,
+                ..Run::default()
+            },
+        );
+        assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+        let ready = |s: &str| ran.step(s).ready_at.expect("ready");
+        // In the bound, host2 starts when EC2 passed the first checks; it started later.
+        let late = ran.step("host2").started_at.expect("started") - ready("ok");
+        assert!(late > 0.0, "seed {seed}: host2 started {late} s late");
+        let bound = ran.timings.bound.expect("bound");
+        assert!(
+            close(bound, ready("ok2") - late),
+            "seed {seed}: bound {bound} s, checks passed at {} s, host2 {late} s late",
+            ready("ok2")
+        );
+    }
+}
+
 #[test]
 fn parallelism_bounds_concurrency() {
     let text = r#"runbook "p" {

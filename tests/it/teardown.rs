@@ -641,6 +641,17 @@ fn a_resumed_simulated_run_waits_for_what_was_still_booting() {
             took > 20.0,
             "cut {cut}: status checks passed {took} s after the resume: the restored instance was ready at once"
         );
+        // The verify's bound runs on the restored instance's clock, which no resume moves
+        // past what the run measured.
+        let (rto, bound) = (
+            &report["rto"]["measured_seconds"],
+            &report["rto"]["bound_seconds"],
+        );
+        let (rto, bound) = (rto.as_f64().expect("rto"), bound.as_f64().expect("bound"));
+        assert!(
+            bound <= rto + 1e-6,
+            "cut {cut}: bound {bound} s, RTO {rto} s"
+        );
         checked += 1;
     }
     assert!(

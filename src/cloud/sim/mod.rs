@@ -450,9 +450,12 @@ impl Sim {
                     running_at + self.status_checked(m.status_ok),
                     running_at + self.draw(m.boot),
                     running_at + self.draw(m.ssm_ready),
+                    // Shown since it was made, not since this process started: a resumed
+                    // verify's checks stay on the instance's own clock (the bound).
+                    created,
                 )
             }
-            None => (now, now, now, now),
+            None => (now, now, now, now, now),
         };
         let mut st = self.here.state.borrow_mut();
         let zone = zone.map_or_else(|| format!("{}a", st.world.region), str::to_string);
@@ -467,7 +470,7 @@ impl Sim {
         match kind {
             ResourceKind::Instance => {
                 drop(st);
-                let (running_at, status_ok_at, boot_at, ssm_at) = timeline();
+                let (running_at, status_ok_at, boot_at, ssm_at, visible_at) = timeline();
                 let mut st = self.here.state.borrow_mut();
                 st.instances.insert(
                     id.to_string(),
@@ -483,7 +486,7 @@ impl Sim {
                         status_ok_at,
                         boot_at,
                         ssm_at,
-                        visible_at: now,
+                        visible_at,
                         protected: false,
                         groups: Vec::new(),
                         public_ip: false,
