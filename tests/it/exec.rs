@@ -172,6 +172,24 @@ fn independent_branches_overlap() {
     assert!(close(ran.timings.bound.expect("bound"), 660.0));
 }
 
+/// Runs `text` once per seed; each run succeeded.
+fn succeeded_on_seeds(
+    text: &str,
+    seeds: std::ops::RangeInclusive<u64>,
+) -> impl Iterator<Item = (u64, Ran)> + '_ {
+    seeds.map(move |seed| {
+        let ran = run(
+            text,
+            Run {
+                seed,
+                ..Run::default()
+            },
+        );
+        assert_eq!(ran.timings.outcome, Outcome::Succeeded, "seed {seed}");
+        (seed, ran)
+    })
+}
+
 /// EC2 evaluates an instance's status checks from when it came up, however late a poller
 /// noticed that. The bound of a launch and its verify is therefore no earlier than when EC2
 /// passed the checks: counting the verify's own time from its start, as other steps' is, made
@@ -185,15 +203,7 @@ fn the_bound_of_a_verify_is_no_earlier_than_ec2_passed_its_checks() {
   step ok = verify { instances = host.instances, checks = ["running", "status_ok"] }
 }
 "#;
-    for seed in 1..=5 {
-        let ran = run(
-            text,
-            Run {
-                seed,
-                ..Run::default()
-            },
-        );
-        assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+    for (seed, ran) in succeeded_on_seeds(text, 1..=5) {
         let (host, ok) = (ran.step("host"), ran.step("ok"));
         let passed = ok.ready_at.expect("when EC2 passed the checks");
         let bound = ran.timings.bound.expect("bound");
@@ -227,15 +237,7 @@ fn the_bound_of_a_verify_moves_with_the_launch_that_made_its_instances() {
   step ok2 = verify { instances = host2.instances, checks = ["status_ok"] }
 }
 "#;
-    for seed in 1..=5 {
-        let ran = run(
-            text,
-            Run {
-                seed,
-                ..Run::default()
-            },
-        );
-        assert_eq!(ran.timings.outcome, Outcome::Succeeded);
+    for (seed, ran) in succeeded_on_seeds(text, 1..=5) {
         let ready = |s: &str| ran.step(s).ready_at.expect("ready");
         // In the bound, host2 starts when EC2 passed the first checks; it started later.
         let late = ran.step("host2").started_at.expect("started") - ready("ok");
