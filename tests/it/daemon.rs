@@ -66,9 +66,19 @@ impl Daemon {
 
     /// Waits until stdout satisfies `what` (at most 30 s).
     fn wait_for(&self, why: &str, what: impl Fn(&str) -> bool) {
+        self.wait_on(why, Daemon::stdout, what);
+    }
+
+    /// Waits until stderr satisfies `what` (at most 30 s): its pipe is read by a thread of
+    /// its own, so what the daemon wrote there before a stdout line may not be read yet.
+    fn wait_for_stderr(&self, why: &str, what: impl Fn(&str) -> bool) {
+        self.wait_on(why, Daemon::stderr, what);
+    }
+
+    fn wait_on(&self, why: &str, read: fn(&Daemon) -> String, what: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if what(&self.stdout()) {
+            if what(&read(self)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -184,11 +194,9 @@ fn a_broken_runbook_is_reported_and_the_rest_go_on() {
     daemon.wait_for("bad reported", |out| {
         out.contains("bad.runbook: broken, not scheduled until it is fixed")
     });
-    assert!(
-        daemon.stderr().contains("bad.runbook:2:"),
-        "no diagnostic with a position:\n{}",
-        daemon.stderr()
-    );
+    daemon.wait_for_stderr("a diagnostic with a position", |err| {
+        err.contains("bad.runbook:2:")
+    });
     daemon.wait_for("good still scheduled", |out| {
         out.matches("scheduled: good").count() >= 2
     });
