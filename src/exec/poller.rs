@@ -286,9 +286,9 @@ impl Poller {
     /// One batched Describe of `ids`, and what its answer means for their waiters.
     ///
     /// Asked by ids (instances, volume loads), one bad id (or one not yet visible) fails a
-    /// batched call on AWS; volumes are asked by a filter, which leaves those out. AWS names the ids it
-    /// does not know in its message ("The volume 'vol-0abc' does not exist."): those are taken
-    /// out and the rest asked again at once. An error that names none of them halves the
+    /// batched call on AWS; volumes are asked by a filter, which leaves those out. AWS names
+    /// the ids it does not know in its message ("The volume 'vol-0abc' does not exist."):
+    /// those are taken out and the rest asked again at once. An error that names none of them halves the
     /// batch, both halves at once, until it reaches only the ids it is about.
     fn ask<'s, C: Cloud>(
         &'s self,

@@ -183,7 +183,7 @@ pub fn compute(rb: &Runbook, rec: &RunRecord) -> Timings {
 fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
     let steps = &rec.steps;
     let mut bound_finish = vec![0.0f64; steps.len()];
-    let order = dependencies_first(rb);
+    let (_, order) = crate::plan::dag(rb);
     let maker: std::collections::HashMap<&str, StepId> = steps
         .iter()
         .enumerate()
@@ -221,29 +221,6 @@ fn bound_finishes(rb: &Runbook, rec: &RunRecord) -> Vec<f64> {
         };
     }
     bound_finish
-}
-
-/// Every step after the steps it depends on (the checker refused cycles).
-fn dependencies_first(rb: &Runbook) -> Vec<StepId> {
-    let mut placed = vec![false; rb.steps.len()];
-    let mut order = Vec::with_capacity(rb.steps.len());
-    for root in 0..rb.steps.len() {
-        // (step, whether its dependencies are placed)
-        let mut stack = vec![(root, false)];
-        while let Some((s, deps_placed)) = stack.pop() {
-            if placed[s] {
-                continue;
-            }
-            if deps_placed {
-                placed[s] = true;
-                order.push(s);
-            } else {
-                stack.push((s, true));
-                stack.extend(rb.steps[s].deps.iter().map(|&d| (d, false)));
-            }
-        }
-    }
-    order
 }
 
 /// `ids` and every step they depend on, directly or not.

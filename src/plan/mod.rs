@@ -35,21 +35,29 @@ pub struct Plan<'r> {
     pub critical: Critical,
 }
 
+/// The runbook's steps as a graph (edge `a -> b`: `b` waits for `a`), and every step after
+/// all its dependencies.
+pub(crate) fn dag(runbook: &Runbook) -> (DiGraph<StepId, ()>, Vec<StepId>) {
+    let n = runbook.steps.len();
+    let mut graph = DiGraph::with_capacity(n, n * 2);
+    let nodes: Vec<NodeIndex> = (0..n).map(|i| graph.add_node(i)).collect();
+    for (id, step) in runbook.steps.iter().enumerate() {
+        for &dep in &step.deps {
+            graph.add_edge(nodes[dep], nodes[id], ());
+        }
+    }
+    // The checker rejects cycles, so a failure here would be a checker bug; fall back to
+    // source order rather than panic.
+    let order: Vec<StepId> = toposort(&graph, None)
+        .map(|o| o.into_iter().map(|n| graph[n]).collect())
+        .unwrap_or_else(|_| (0..n).collect());
+    (graph, order)
+}
+
 impl<'r> Plan<'r> {
     pub fn new(runbook: &'r Runbook, model: &LatencyModel) -> Plan<'r> {
         let n = runbook.steps.len();
-        let mut graph = DiGraph::with_capacity(n, n * 2);
-        let nodes: Vec<NodeIndex> = (0..n).map(|i| graph.add_node(i)).collect();
-        for (id, step) in runbook.steps.iter().enumerate() {
-            for &dep in &step.deps {
-                graph.add_edge(nodes[dep], nodes[id], ());
-            }
-        }
-        // The checker rejects cycles, so a failure here would be a checker bug; fall back to
-        // source order rather than panic.
-        let order: Vec<StepId> = toposort(&graph, None)
-            .map(|o| o.into_iter().map(|n| graph[n]).collect())
-            .unwrap_or_else(|_| (0..n).collect());
+        let (graph, order) = dag(runbook);
         let mut level = vec![0usize; n];
         for &id in &order {
             level[id] = runbook.steps[id]

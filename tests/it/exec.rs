@@ -172,6 +172,12 @@ fn independent_branches_overlap() {
     assert!(close(ran.timings.bound.expect("bound"), 660.0));
 }
 
+/// A launch and the verify of its status checks, the steps of a runbook's body.
+const LAUNCH_AND_VERIFY: &str = r#"  step image = find_image { tags = { Role = "base" } }
+  step host = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"] }
+  step ok = verify { instances = host.instances, checks = ["running", "status_ok"] }
+"#;
+
 /// Runs `text` once per seed; each run succeeded.
 fn succeeded_on_seeds(
     text: &str,
@@ -197,13 +203,8 @@ fn succeeded_on_seeds(
 /// passed at 196.4 s).
 #[test]
 fn the_bound_of_a_verify_is_no_earlier_than_ec2_passed_its_checks() {
-    let text = r#"runbook "checks" {
-  step image = find_image { tags = { Role = "base" } }
-  step host = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"] }
-  step ok = verify { instances = host.instances, checks = ["running", "status_ok"] }
-}
-"#;
-    for (seed, ran) in succeeded_on_seeds(text, 1..=5) {
+    let text = format!("runbook \"checks\" {{\n{LAUNCH_AND_VERIFY}}}\n");
+    for (seed, ran) in succeeded_on_seeds(&text, 1..=5) {
         let (host, ok) = (ran.step("host"), ran.step("ok"));
         let passed = ok.ready_at.expect("when EC2 passed the checks");
         let bound = ran.timings.bound.expect("bound");
@@ -229,15 +230,14 @@ fn the_bound_of_a_verify_is_no_earlier_than_ec2_passed_its_checks() {
 /// no more.
 #[test]
 fn the_bound_of_a_verify_moves_with_the_launch_that_made_its_instances() {
-    let text = r#"runbook "chained" {
-  step image = find_image { tags = { Role = "base" } }
-  step host = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"] }
-  step ok = verify { instances = host.instances, checks = ["running", "status_ok"] }
-  step host2 = launch { image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"], after = [ok] }
-  step ok2 = verify { instances = host2.instances, checks = ["status_ok"] }
-}
-"#;
-    for (seed, ran) in succeeded_on_seeds(text, 1..=5) {
+    let text = format!(
+        r#"runbook "chained" {{
+{LAUNCH_AND_VERIFY}  step host2 = launch {{ image = image.id, subnet = "subnet-0123456789abcdef0", instance_types = ["m6i.large"], after = [ok] }}
+  step ok2 = verify {{ instances = host2.instances, checks = ["status_ok"] }}
+}}
+"#
+    );
+    for (seed, ran) in succeeded_on_seeds(&text, 1..=5) {
         let ready = |s: &str| ran.step(s).ready_at.expect("ready");
         // In the bound, host2 starts when EC2 passed the first checks; it started later.
         let late = ran.step("host2").started_at.expect("started") - ready("ok");
