@@ -13,7 +13,7 @@ use super::Definition;
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::{Cloud, Invocation};
 use crate::exec::ctx::{Ctx, Done, StepError};
-use crate::exec::poller::{Looks, Want};
+use crate::exec::poller::{Group, Looks, Want};
 use crate::policy::builder::{Builder, literals};
 use crate::runbook::expr::{Expr, Fields};
 use crate::runbook::schema::{ActionSchema, Check, INSTANCES, Ty, req};
@@ -44,12 +44,15 @@ impl Definition for Verify {
             .map(|c| (check_name(c), std::cell::Cell::new(0)))
             .collect();
         let total = i.instances.len();
+        // The step's status checks are looked at together (`Group`): the step ends with its
+        // last instance, so the others' looks go with that one's.
+        let group = ctx.pollers.instances.group();
         let mut waits = Vec::new();
         for id in &i.instances {
             for check in i.checks.iter().filter(|c| !matches!(c, Check::Ssm { .. })) {
                 let passed = &passed;
                 waits.push(async move {
-                    let ready = verify_one(ctx, id, check).await?;
+                    let ready = verify_one(ctx, id, check, group).await?;
                     let name = check_name(check);
                     if let Some(n) = passed.get(&name) {
                         n.set(n.get() + 1);
@@ -212,6 +215,7 @@ async fn verify_one<C: Cloud>(
     ctx: &Ctx<'_, '_, C>,
     instance: &str,
     check: &Check,
+    group: Group,
 ) -> Result<Option<Instant>, StepError> {
     match check {
         Check::Running => Ok(ctx
@@ -225,7 +229,7 @@ async fn verify_one<C: Cloud>(
         Check::StatusOk => Ok(ctx
             .pollers
             .instances
-            .wait(instance, Want::StatusOk, Looks::NOW)
+            .wait_in(instance, Want::StatusOk, Looks::NOW, Some(group))
             .await?
             .status_ok_at),
         // Commands, not probes (`ssm_check`).

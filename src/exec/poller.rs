@@ -13,8 +13,12 @@
 //! running: they are looked at once at the start of the wait (a lenient peer passes them at
 //! once), unless the poller's last answer came since the grid's last minute (that answer
 //! stands), then on that minute grid, anchored where this poller first saw the instance running.
+//! The instances of one step wait as a `Group`: an instance's status look is put off to the
+//! next look at the group's latest-anchored instance still waiting. That instance cannot be
+//! noticed before its look, so the step cannot end before it either: the step ends no later,
+//! and its instances cost one call a minute instead of one each.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -148,11 +152,16 @@ impl Cadence {
     }
 }
 
+/// Waiters of one step, whose status looks go together (the module's paragraph).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Group(u64);
+
 struct Waiter {
     id: String,
     want: Want,
     due: Instant,
     cadence: Cadence,
+    group: Option<Group>,
     /// Since when its status checks have said `impaired` (they may recover: EC2 runs them
     /// every minute).
     impaired_since: Option<Instant>,
@@ -172,6 +181,8 @@ pub(crate) struct Poller {
     running_seen: RefCell<HashMap<String, Instant>>,
     /// The last answer about each resource, and when it came.
     last: RefCell<HashMap<String, (Instant, Observed)>>,
+    /// The last `Group` handed out.
+    groups: Cell<u64>,
     wake: Notify,
 }
 
@@ -190,6 +201,7 @@ impl Poller {
             waiters: RefCell::new(Vec::new()),
             running_seen: RefCell::new(HashMap::new()),
             last: RefCell::new(HashMap::new()),
+            groups: Cell::new(0),
             wake: Notify::new(),
         }
     }
@@ -200,6 +212,24 @@ impl Poller {
         id: &str,
         want: Want,
         looks: Looks,
+    ) -> Result<Observed, CloudError> {
+        self.wait_in(id, want, looks, None).await
+    }
+
+    /// A new group, for the waits of one step.
+    pub(crate) fn group(&self) -> Group {
+        self.groups.set(self.groups.get() + 1);
+        Group(self.groups.get())
+    }
+
+    /// As `wait`, as one of `group`: its status looks go with the group's latest-anchored
+    /// instance (the module's paragraph).
+    pub(crate) async fn wait_in(
+        &self,
+        id: &str,
+        want: Want,
+        looks: Looks,
+        group: Option<Group>,
     ) -> Result<Observed, CloudError> {
         let (tx, rx) = oneshot::channel();
         let now = Instant::now();
@@ -216,6 +246,7 @@ impl Poller {
             want,
             due: now + looks.first,
             cadence,
+            group,
             missing_since: None,
             impaired_since: None,
             tx: Some(tx),
@@ -246,7 +277,11 @@ impl Poller {
             self.waiters
                 .borrow_mut()
                 .retain(|w| w.tx.as_ref().is_some_and(|tx| !tx.is_closed()));
-            let next = self.waiters.borrow().iter().map(|w| w.due).min();
+            let next = {
+                let waiters = self.waiters.borrow();
+                let latest = latest_anchors(&waiters);
+                waiters.iter().map(|w| looks_at(w, &latest)).min()
+            };
             if !due_now(next, &self.wake).await {
                 continue;
             }
@@ -255,16 +290,18 @@ impl Poller {
             // on its minute: looked at early, it would miss its evaluation by a minute.
             let now = Instant::now();
             let horizon = now + self.tick / 2;
-            let mut due: Vec<String> = self
-                .waiters
-                .borrow()
-                .iter()
-                .filter(|w| {
-                    w.due <= now
-                        || (w.due <= horizon && matches!(w.cadence, Cadence::Elapsed { .. }))
-                })
-                .map(|w| w.id.clone())
-                .collect();
+            let mut due: Vec<String> = {
+                let waiters = self.waiters.borrow();
+                let latest = latest_anchors(&waiters);
+                waiters
+                    .iter()
+                    .filter(|w| {
+                        let at = looks_at(w, &latest);
+                        at <= now || (at <= horizon && matches!(w.cadence, Cadence::Elapsed { .. }))
+                    })
+                    .map(|w| w.id.clone())
+                    .collect()
+            };
             due.sort_unstable();
             due.dedup();
             // The batches at once: at a thousand resources, ten calls in a row would make
@@ -421,6 +458,33 @@ impl Poller {
     }
 }
 
+/// Each group's latest status grid among its waiters: the anchor, and the next look on it (the
+/// earliest, where two share the anchor).
+fn latest_anchors(waiters: &[Waiter]) -> HashMap<Group, (Instant, Instant)> {
+    let mut latest: HashMap<Group, (Instant, Instant)> = HashMap::new();
+    for w in waiters {
+        if let (Some(g), Cadence::Minutely { anchor }) = (w.group, w.cadence) {
+            let e = latest.entry(g).or_insert((anchor, w.due));
+            if (anchor, std::cmp::Reverse(w.due)) > (e.0, std::cmp::Reverse(e.1)) {
+                *e = (anchor, w.due);
+            }
+        }
+    }
+    latest
+}
+
+/// When a waiter is looked at: when it is due, or, for a status check of a group with a later
+/// grid, at that grid's next look, if that is later (the module's paragraph).
+fn looks_at(w: &Waiter, latest: &HashMap<Group, (Instant, Instant)>) -> Instant {
+    match (w.group, w.cadence) {
+        (Some(g), Cadence::Minutely { anchor }) => match latest.get(&g) {
+            Some(&(later, due)) if later > anchor => w.due.max(due),
+            _ => w.due,
+        },
+        _ => w.due,
+    }
+}
+
 /// Whether the earliest look (`next`; `None`: nothing to look at) is due now; if not, first
 /// waits until it is, or until `wake` says a new one came, and the caller looks again at what is
 /// due. The loop of every poller and of teardown's watches.
@@ -567,6 +631,41 @@ mod tests {
             minutely.next(anchor + secs(130.5), tick),
             anchor + secs(180.0)
         );
+    }
+
+    #[test]
+    fn a_status_look_of_a_group_goes_with_the_groups_latest_grid() {
+        let at = Instant::now();
+        let waiter = |id: &str, anchor: f64, due: f64, group| Waiter {
+            id: id.into(),
+            want: Want::StatusOk,
+            due: at + secs(due),
+            cadence: Cadence::Minutely {
+                anchor: at + secs(anchor),
+            },
+            group,
+            impaired_since: None,
+            missing_since: None,
+            tx: None,
+        };
+        let one = Some(Group(1));
+        let waiters = [
+            // Seen running at 0 s and at 9 s: the first goes with the second's minute.
+            waiter("i-1", 0.0, 60.0, one),
+            waiter("i-2", 9.0, 69.0, one),
+            // Another step's, and one in no group: each on its own grid.
+            waiter("i-3", 5.0, 65.0, Some(Group(2))),
+            waiter("i-4", 1.0, 61.0, None),
+        ];
+        let latest = latest_anchors(&waiters);
+        let looks: Vec<f64> = waiters
+            .iter()
+            .map(|w| looks_at(w, &latest).duration_since(at).as_secs_f64())
+            .collect();
+        assert_eq!(looks, [69.0, 69.0, 65.0, 61.0]);
+        // Once the latest has passed (gone from the waiters), the first is on its own again.
+        let latest = latest_anchors(&waiters[..1]);
+        assert_eq!(looks_at(&waiters[0], &latest), at + secs(60.0));
     }
 
     #[test]

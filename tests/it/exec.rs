@@ -1189,6 +1189,87 @@ fn a_long_listing_takes_a_call_per_page() {
     assert_eq!(took(2500), 30, "three pages");
 }
 
+/// When each DescribeInstanceStatus call of `run` went out, in run seconds, from the api
+/// module's trace of every call.
+fn status_calls_at(run: impl FnOnce() -> Ran) -> (Ran, Vec<f64>) {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let ran = tracing::subscriber::with_default(subscriber, run);
+    let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+    let at = text
+        .lines()
+        .filter(|l| l.contains("call op=DescribeInstanceStatus "))
+        .filter_map(|l| {
+            l.split("at=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    (ran, at)
+}
+
+#[test]
+fn the_instances_of_one_verify_share_one_status_look_a_minute() {
+    // On this seed the three instances are first seen running by different looks, so each has
+    // its own minute grid. The step ends with the last of them: the others' looks go with that
+    // one's, one call a minute for the three instead of one each (three a minute), and the
+    // step still notices the last pass within a couple of seconds.
+    let (ran, at) = status_calls_at(|| {
+        run(
+            r#"runbook "s" {
+  step img = find_image { tags = { App = "web" } }
+  step web = launch { image = img.id, subnet = "subnet-0a", instance_types = ["t3.micro"], count = 3 }
+  step ok = verify { instances = web.instances, checks = ["status_ok"] }
+}
+"#,
+            Run {
+                seed: 3,
+                ..Run::default()
+            },
+        )
+    });
+    let ok = ran.step("ok");
+    let (started, finished, ready) = (
+        ok.started_at.expect("started"),
+        ok.finished_at.expect("finished"),
+        ok.ready_at.expect("ready"),
+    );
+    let minutes = ((finished - started) / 60.0).ceil() as usize;
+    assert!(minutes >= 2, "a wait of {:.0} s", finished - started);
+    let during: Vec<f64> = at.iter().copied().filter(|&t| t >= started).collect();
+    // The trace was read: the launch's looks before the step, the last minute's look in it.
+    assert!(at.len() > during.len() && !during.is_empty(), "{at:?}");
+    assert!(
+        during.len() <= minutes + 1,
+        "{} status looks in {minutes} min: {during:?}",
+        during.len()
+    );
+    assert!(
+        finished - ready < 2.0,
+        "noticed {:.2} s late",
+        finished - ready
+    );
+}
+
 #[test]
 fn status_checks_are_looked_at_on_their_minute_not_every_tick() {
     // EC2 evaluates status checks once a minute (the default model takes about two): a wait
