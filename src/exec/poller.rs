@@ -254,16 +254,24 @@ impl Poller {
         // Status checks cannot have changed since an answer that came after EC2's last
         // evaluation of them: that answer stands (the launch's wait saw the instance running a
         // moment ago, and its checks with it), judged as a look's answer is (passed, impaired,
-        // dead), and the first look is at the next evaluation.
+        // dead), and the first look is at the next evaluation. A state stands for a round
+        // trip (`MIN_GAP`): a look sooner than that after the last is one no cadence makes (a
+        // verify's `running` the moment its launch saw the instance running).
         let cached = self.last.borrow().get(id).cloned();
-        if let Cadence::Minutely { anchor } = cadence
-            && let Some((at, o)) = cached
-            && evaluations(anchor, at) == evaluations(anchor, now)
-        {
-            if let Some(ended) = self.answer(&mut waiter, Some(&o)) {
-                return ended;
+        if let Some((at, o)) = cached {
+            let stands = match cadence {
+                Cadence::Minutely { anchor } => evaluations(anchor, at) == evaluations(anchor, now),
+                Cadence::Elapsed { .. } => now.duration_since(at) < MIN_GAP,
+            };
+            if stands {
+                if let Some(ended) = self.answer(&mut waiter, Some(&o)) {
+                    return ended;
+                }
+                waiter.due = match cadence {
+                    Cadence::Minutely { .. } => cadence.next(now, self.tick),
+                    Cadence::Elapsed { .. } => waiter.due.max(at + MIN_GAP),
+                };
             }
-            waiter.due = cadence.next(now, self.tick);
         }
         self.waiters.borrow_mut().push(waiter);
         self.wake.notify_one();
@@ -666,6 +674,29 @@ mod tests {
         // Once the latest has passed (gone from the waiters), the first is on its own again.
         let latest = latest_anchors(&waiters[..1]);
         assert_eq!(looks_at(&waiters[0], &latest), at + secs(60.0));
+    }
+
+    #[test]
+    fn a_state_stands_for_a_round_trip_after_its_answer() {
+        crate::testing::paused_runtime().block_on(async {
+            // No poller loop runs: a wait that would look never ends, and times out.
+            let poller = Poller::new(Polled::Instance, secs(1.0));
+            let running = Observed::new("i-1", "running");
+            poller
+                .last
+                .borrow_mut()
+                .insert("i-1".into(), (Instant::now(), running));
+            let wait = || {
+                let want = Want::State("running");
+                tokio::time::timeout(secs(1.0), poller.wait("i-1", want, Looks::NOW))
+            };
+            // Just answered: the wait ends on that answer, without a look.
+            let o = wait().await.expect("from the answer").expect("running");
+            assert_eq!(o.state, "running");
+            // A round trip later the answer is stale: the wait looks.
+            tokio::time::advance(MIN_GAP).await;
+            assert!(wait().await.is_err(), "waits for a look");
+        });
     }
 
     #[test]
