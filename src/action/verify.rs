@@ -44,9 +44,10 @@ impl Definition for Verify {
             .map(|c| (check_name(c), std::cell::Cell::new(0)))
             .collect();
         let total = i.instances.len();
-        // The step's status checks are looked at together (`Group`): the step ends with its
-        // last instance, so the others' looks go with that one's.
-        let group = ctx.pollers.instances.group();
+        // The step's status checks are looked at together (`Group`): it cannot pass before its
+        // instance seen running last has been looked at, so the others' looks go with that
+        // one's. One instance needs no group (and its waits none of the poller's upkeep).
+        let group = (total > 1).then(|| ctx.pollers.instances.group());
         let mut waits = Vec::new();
         for id in &i.instances {
             for check in i.checks.iter().filter(|c| !matches!(c, Check::Ssm { .. })) {
@@ -215,7 +216,7 @@ async fn verify_one<C: Cloud>(
     ctx: &Ctx<'_, '_, C>,
     instance: &str,
     check: &Check,
-    group: Group,
+    group: Option<Group>,
 ) -> Result<Option<Instant>, StepError> {
     match check {
         Check::Running => Ok(ctx
@@ -229,7 +230,7 @@ async fn verify_one<C: Cloud>(
         Check::StatusOk => Ok(ctx
             .pollers
             .instances
-            .wait_in(instance, Want::StatusOk, Looks::NOW, Some(group))
+            .wait_in(instance, Want::StatusOk, Looks::NOW, group)
             .await?
             .status_ok_at),
         // Commands, not probes (`ssm_check`).

@@ -14,9 +14,11 @@
 //! once), unless the poller's last answer came since the grid's last minute (that answer
 //! stands), then on that minute grid, anchored where this poller first saw the instance running.
 //! The instances of one step wait as a `Group`: an instance's status look is put off to the
-//! next look at the group's latest-anchored instance still waiting. That instance cannot be
-//! noticed before its look, so the step cannot end before it either: the step ends no later,
-//! and its instances cost one call a minute instead of one each.
+//! next look at the group's instance seen running last, while that one still waits. The step
+//! cannot pass before that instance has been looked at, and the look that finds it passed
+//! finds the others with it: the step passes no later, and instances on that grid cost one
+//! call a minute instead of one each. A wait's first look, and a look after an answer that was
+//! impaired or left the instance out, are not put off: a failure is found as soon as before.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -162,6 +164,8 @@ struct Waiter {
     due: Instant,
     cadence: Cadence,
     group: Option<Group>,
+    /// Whether an answer about it came in this wait (from a look, or the one that stands).
+    answered: bool,
     /// Since when its status checks have said `impaired` (they may recover: EC2 runs them
     /// every minute).
     impaired_since: Option<Instant>,
@@ -222,8 +226,9 @@ impl Poller {
         Group(self.groups.get())
     }
 
-    /// As `wait`, as one of `group`: its status looks go with the group's latest-anchored
-    /// instance (the module's paragraph).
+    /// As `wait`, as one of `group`: its status looks go with the group's instance seen
+    /// running last (the module's paragraph). A group's waits end together (a verify joins
+    /// them): one dropped alone would hold the others' looks until its next.
     pub(crate) async fn wait_in(
         &self,
         id: &str,
@@ -247,6 +252,7 @@ impl Poller {
             due: now + looks.first,
             cadence,
             group,
+            answered: false,
             missing_since: None,
             impaired_since: None,
             tx: Some(tx),
@@ -423,6 +429,7 @@ impl Poller {
                 ))
             });
         };
+        w.answered = true;
         let done = match &w.want {
             Want::State(s) => o.state == *s,
             Want::StatusOk => o.status_ok,
@@ -482,10 +489,12 @@ fn latest_anchors(waiters: &[Waiter]) -> HashMap<Group, (Instant, Instant)> {
 }
 
 /// When a waiter is looked at: when it is due, or, for a status check of a group with a later
-/// grid, at that grid's next look, if that is later (the module's paragraph).
+/// grid, at that grid's next look, if that is later; not when a look now could find a failure
+/// sooner (the module's paragraph).
 fn looks_at(w: &Waiter, latest: &HashMap<Group, (Instant, Instant)>) -> Instant {
+    let settled = w.answered && w.impaired_since.is_none() && w.missing_since.is_none();
     match (w.group, w.cadence) {
-        (Some(g), Cadence::Minutely { anchor }) => match latest.get(&g) {
+        (Some(g), Cadence::Minutely { anchor }) if settled => match latest.get(&g) {
             Some(&(later, due)) if later > anchor => w.due.max(due),
             _ => w.due,
         },
@@ -652,6 +661,7 @@ mod tests {
                 anchor: at + secs(anchor),
             },
             group,
+            answered: true,
             impaired_since: None,
             missing_since: None,
             tx: None,
@@ -672,8 +682,16 @@ mod tests {
             .collect();
         assert_eq!(looks, [69.0, 69.0, 65.0, 61.0]);
         // Once the latest has passed (gone from the waiters), the first is on its own again.
-        let latest = latest_anchors(&waiters[..1]);
-        assert_eq!(looks_at(&waiters[0], &latest), at + secs(60.0));
+        let alone = latest_anchors(&waiters[..1]);
+        assert_eq!(looks_at(&waiters[0], &alone), at + secs(60.0));
+        // Not yet answered in this wait, or last seen impaired: looked at when due, so that a
+        // failure is found as soon as without the group.
+        let mut first = waiter("i-1", 0.0, 60.0, one);
+        first.answered = false;
+        assert_eq!(looks_at(&first, &latest), at + secs(60.0));
+        let mut impaired = waiter("i-1", 0.0, 60.0, one);
+        impaired.impaired_since = Some(at);
+        assert_eq!(looks_at(&impaired, &latest), at + secs(60.0));
     }
 
     #[test]
