@@ -64,6 +64,16 @@ impl Ran {
     fn step(&self, name: &str) -> &rebound::exec::StepRecord {
         &self.record.steps[self.rb.step_named(name).expect("step")]
     }
+
+    /// When a step started, finished, and when the cloud had it ready.
+    fn started_finished_ready(&self, name: &str) -> (f64, f64, f64) {
+        let s = self.step(name);
+        (
+            s.started_at.expect("started"),
+            s.finished_at.expect("finished"),
+            s.ready_at.expect("ready"),
+        )
+    }
 }
 
 fn run(text: &str, how: Run) -> Ran {
@@ -1245,12 +1255,7 @@ fn the_instances_of_one_verify_share_one_status_look_a_minute() {
             Run::default(),
         )
     });
-    let ok = ran.step("ok");
-    let (started, finished, ready) = (
-        ok.started_at.expect("started"),
-        ok.finished_at.expect("finished"),
-        ok.ready_at.expect("ready"),
-    );
+    let (started, finished, ready) = ran.started_finished_ready("ok");
     assert!(
         finished - started >= 60.0,
         "a wait of {:.0} s",
@@ -1283,12 +1288,7 @@ fn status_checks_are_looked_at_on_their_minute_not_every_tick() {
 "#,
         Run::default(),
     );
-    let ok = ran.step("ok");
-    let (started, finished, ready) = (
-        ok.started_at.expect("started"),
-        ok.finished_at.expect("finished"),
-        ok.ready_at.expect("ready"),
-    );
+    let (started, finished, ready) = ran.started_finished_ready("ok");
     assert!(finished - started >= 60.0, "{started} {finished}");
     let status = ran.record.api_calls[&Op::DescribeInstanceStatus];
     // The launch's few looks, one at the verify's start, one a minute after that.
